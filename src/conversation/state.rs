@@ -1,0 +1,888 @@
+//! The state of one conversation and its conversation- and participant-level ops.
+//!
+//! A [`ConversationState`] is plain data plus the hubs it delivers to: every op is
+//! a synchronous method, so the actor around it stays thin and these methods can
+//! be driven directly. Each op checks everything first and changes state only
+//! when all checks pass. Message, reaction, read and typing ops live in
+//! `messages.rs`.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::events::{EventLog, Stored};
+use super::log::MessageLog;
+use super::members::{Member, Members};
+use super::typing::Typing;
+use super::ConvInfo;
+use crate::engine::{Caller, Shared};
+use crate::error::{Error, Result};
+use crate::model::{
+    Conversation, ConversationId, Identity, LogKind, Message, MessageId, MessagingBinding, Millis,
+    NotificationLevel, Participant, ParticipantId, ParticipantKind, Role, State, StateInfo,
+    Subtype,
+};
+use crate::paging::{keyset_page, keyset_request};
+use crate::protocol::{
+    encode_event, AddNonChat, AddParticipant, CreateConversation, Frame, UpdateConversation,
+    UpdateParticipant,
+};
+use crate::registry::UserHub;
+use crate::validate;
+
+/// Longest `avatar_url`, in characters: long enough for signed URLs.
+const MAX_URL_CHARS: usize = 2048;
+
+/// What the caller may do here.
+pub(crate) enum Access {
+    Service,
+    Member {
+        seq: u64,
+        identity: Identity,
+        admin: bool,
+    },
+}
+
+impl Access {
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Access::Service => true,
+            Access::Member { admin, .. } => *admin,
+        }
+    }
+    pub fn identity(&self) -> Option<&Identity> {
+        match self {
+            Access::Service => None,
+            Access::Member { identity, .. } => Some(identity),
+        }
+    }
+}
+
+/// The editable description of a conversation.
+#[derive(Debug)]
+pub(crate) struct Meta {
+    pub unique_name: Option<String>,
+    pub friendly_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub attributes: Value,
+    pub metadata: Map<String, Value>,
+    pub created_by: Option<Identity>,
+    pub direct: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub state: StateInfo,
+}
+
+pub(crate) struct ConversationState {
+    pub id: ConversationId,
+    pub meta: Meta,
+    pub members: Members,
+    pub log: MessageLog,
+    pub events: EventLog,
+    pub typing: Typing,
+    pub shared: Arc<Shared>,
+    pub info: Arc<ConvInfo>,
+    /// Set by `conversation.delete`: the actor stops after the op.
+    pub deleted: bool,
+    /// Typing timers the actor must arm after the op.
+    pub timers: Vec<(Identity, std::time::Duration)>,
+}
+
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::Internal(e.to_string()))
+}
+
+fn empty() -> Value {
+    Value::Object(Map::new())
+}
+
+fn check_url(u: &str) -> Result<()> {
+    if u.chars().count() > MAX_URL_CHARS {
+        return Err(Error::bad(format!(
+            "avatar_url is longer than {MAX_URL_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+impl ConversationState {
+    /// Builds a new conversation after checking every field of the request.
+    /// `creator` becomes admin; `others` join as members, in order.
+    pub fn create(
+        shared: Arc<Shared>,
+        id: ConversationId,
+        creator: Option<Identity>,
+        req: CreateConversation,
+        direct: bool,
+        now: Millis,
+    ) -> Result<Self> {
+        let limits = &shared.config.limits;
+        if let Some(n) = &req.friendly_name {
+            validate::name("friendly_name", n, limits)?;
+        }
+        if let Some(n) = &req.unique_name {
+            validate::name("unique_name", n, limits)?;
+            if n.is_empty() {
+                return Err(Error::bad("unique_name must not be empty"));
+            }
+        }
+        if let Some(a) = &req.attributes {
+            validate::json_field("attributes", a, limits)?;
+        }
+        if let Some(m) = &req.metadata {
+            validate::metadata(m, false, limits)?;
+        }
+        if let Some(u) = &req.avatar_url {
+            check_url(u)?;
+        }
+        let mut others = Vec::new();
+        for p in &req.participants {
+            let i = validate::identity(p, limits)?;
+            if Some(&i) != creator.as_ref() && !others.contains(&i) {
+                others.push(i);
+            }
+        }
+        if others.len() + usize::from(creator.is_some()) > limits.max_participants {
+            return Err(Error::conflict(format!(
+                "a conversation holds at most {} participants",
+                limits.max_participants
+            )));
+        }
+        if let Some(n) = &req.unique_name {
+            shared.reserve_unique_name(n, id)?;
+        }
+        let mut st = ConversationState {
+            id,
+            meta: Meta {
+                unique_name: req.unique_name,
+                friendly_name: req.friendly_name,
+                avatar_url: req.avatar_url,
+                attributes: req.attributes.unwrap_or_else(empty),
+                metadata: req.metadata.unwrap_or_default(),
+                created_by: creator.clone(),
+                direct,
+                created_at: now,
+                updated_at: now,
+                state: StateInfo {
+                    current: State::Active,
+                    updated_at: now,
+                },
+            },
+            members: Members::default(),
+            log: MessageLog::new(limits.max_history, limits.max_history_bytes),
+            events: EventLog::new(limits.replay_window),
+            typing: Typing::default(),
+            info: Arc::new(ConvInfo::new(now)),
+            shared,
+            deleted: false,
+            timers: Vec::new(),
+        };
+        if let Some(c) = creator {
+            st.insert_chat(c, Role::Admin, None, now);
+        }
+        for i in others {
+            st.insert_chat(i, Role::Member, None, now);
+        }
+        Ok(st)
+    }
+
+    /// Announces the new conversation to its participants (`conversationAdded`).
+    /// Called once, before the conversation can be reached by anyone else.
+    pub fn announce_created(&self) {
+        for m in self.members.iter() {
+            if let Some(hub) = &m.hub {
+                let view = self.view_for(m);
+                self.personal(hub, "conversationAdded", &view);
+            }
+        }
+    }
+
+    // ----- views and access -------------------------------------------------
+
+    /// The conversation with the caller fields of a non-participant.
+    pub fn view_neutral(&self) -> Conversation {
+        let last = self.log.last_chat();
+        Conversation {
+            id: self.id,
+            unique_name: self.meta.unique_name.clone(),
+            friendly_name: self.meta.friendly_name.clone(),
+            avatar_url: self.meta.avatar_url.clone(),
+            attributes: self.meta.attributes.clone(),
+            metadata: self.meta.metadata.clone(),
+            created_by: self.meta.created_by.clone(),
+            direct: self.meta.direct,
+            created_at: self.meta.created_at,
+            updated_at: self.meta.updated_at,
+            last_message_at: last.map(|l| l.created_at),
+            last_message: last,
+            state: self.meta.state,
+            participants_count: self.members.len(),
+            messages_count: self.log.len(),
+            status: "not_participating",
+            notification_level: NotificationLevel::Default,
+            last_read_message_index: None,
+            unread_messages_count: 0,
+        }
+    }
+
+    fn personalize(&self, c: &mut Conversation, m: &Member) {
+        c.status = "joined";
+        c.notification_level = m.p.notification_level;
+        c.last_read_message_index = m.p.last_read_message_index;
+        c.unread_messages_count =
+            m.p.identity
+                .as_ref()
+                .map_or(0, |i| self.log.unread(i, m.p.last_read_message_index));
+    }
+
+    fn view_for(&self, m: &Member) -> Conversation {
+        let mut c = self.view_neutral();
+        self.personalize(&mut c, m);
+        c
+    }
+
+    /// The conversation as the caller sees it.
+    pub fn view(&self, caller: &Caller) -> Conversation {
+        match caller.identity().and_then(|i| self.members.by_identity(i)) {
+            Some(m) => self.view_for(m),
+            None => self.view_neutral(),
+        }
+    }
+
+    pub fn access(&self, caller: &Caller) -> Result<Access> {
+        match caller {
+            Caller::Service => Ok(Access::Service),
+            Caller::User(i) => match self
+                .members
+                .seq_of(i)
+                .and_then(|s| self.members.get(s).map(|m| (s, m)))
+            {
+                Some((seq, m)) => Ok(Access::Member {
+                    seq,
+                    identity: i.clone(),
+                    admin: m.p.role == Role::Admin,
+                }),
+                None => Err(Error::forbidden(
+                    "you are not a participant of this conversation",
+                )),
+            },
+        }
+    }
+
+    pub fn participant(&self, seq: u64) -> Result<&Participant> {
+        self.members
+            .get(seq)
+            .map(|m| &m.p)
+            .ok_or_else(|| Error::not_found("participant not found"))
+    }
+
+    // ----- events -------------------------------------------------------------
+
+    /// Delivers one frame to every chat participant's sessions.
+    pub fn fanout(&self, frame: &Frame) {
+        let (mut took, mut refused) = (0, 0);
+        for hub in self.members.hubs() {
+            let (t, r) = hub.deliver(frame);
+            took += t;
+            refused += r;
+        }
+        self.shared.metrics.delivered(took, refused);
+    }
+
+    /// Emits a conversation event: next seq, encoded once, delivered, kept for replay.
+    pub fn emit<T: Serialize>(&mut self, event: &'static str, data: &T) {
+        let seq = self.events.next_seq();
+        let frame = encode_event(event, Some(self.id), Some(seq), data);
+        self.fanout(&frame);
+        self.events.keep(seq, Stored::Shared(frame));
+    }
+
+    /// Renders a kept `conversationUpdated` for one participant.
+    pub fn render_updated(
+        &self,
+        seq: u64,
+        conversation: &Conversation,
+        reasons: &[&str],
+        m: &Member,
+    ) -> Frame {
+        let mut c = conversation.clone();
+        self.personalize(&mut c, m);
+        encode_event(
+            "conversationUpdated",
+            Some(self.id),
+            Some(seq),
+            &json!({"conversation": c, "update_reasons": reasons}),
+        )
+    }
+
+    fn emit_updated(&mut self, reasons: Vec<&'static str>) {
+        let seq = self.events.next_seq();
+        let base = self.view_neutral();
+        let (mut took, mut refused) = (0, 0);
+        for m in self.members.iter() {
+            if let Some(hub) = &m.hub {
+                let (t, r) = hub.deliver(&self.render_updated(seq, &base, &reasons, m));
+                took += t;
+                refused += r;
+            }
+        }
+        self.shared.metrics.delivered(took, refused);
+        self.events.keep(
+            seq,
+            Stored::ConversationUpdated {
+                conversation: Box::new(base),
+                reasons,
+            },
+        );
+    }
+
+    /// Sends a personal event (no seq) to one user's sessions.
+    pub fn personal<T: Serialize>(&self, hub: &UserHub, event: &str, data: &T) {
+        let (t, r) = hub.deliver(&encode_event(event, Some(self.id), None, data));
+        self.shared.metrics.delivered(t, r);
+    }
+
+    /// Appends a message, keeps the engine's counters and indexes in step, and
+    /// emits `messageAdded`.
+    pub fn append(&mut self, m: Message) {
+        let evicted = self.log.append(m);
+        self.log.forget_evicted(&evicted);
+        for old in &evicted {
+            for r in &old.reactions {
+                self.shared.reactions.remove(&r.id);
+            }
+        }
+        self.shared.metrics.messages_add(1 - evicted.len() as i64);
+        if let Some((_, m)) = self.log_last() {
+            let m = m.clone();
+            if !m.is_log() {
+                self.info.touch(m.created_at);
+            }
+            self.emit("messageAdded", &m);
+        }
+    }
+
+    fn log_last(&self) -> Option<(u64, &Message)> {
+        self.log
+            .last_index()
+            .and_then(|i| self.log.get(i).map(|m| (i, m)))
+    }
+
+    /// Records a log message (`subtype: log`).
+    pub fn log_event(&mut self, kind: LogKind, details: Value, now: Millis) {
+        let at = self.log.stamp(now);
+        let m = Message {
+            id: MessageId::new(),
+            index: self.log.next_index(),
+            conversation_id: self.id,
+            author: None,
+            body: None,
+            attributes: empty(),
+            metadata: Map::new(),
+            details,
+            type_: "message",
+            subtype: Subtype::Log,
+            kind: Some(kind),
+            media: Vec::new(),
+            reply_to: None,
+            reactions: Vec::new(),
+            client_id: None,
+            created_at: at,
+            updated_at: at,
+            edited: false,
+            ts: at as f64 / 1000.0,
+        };
+        self.append(m);
+    }
+
+    // ----- membership ---------------------------------------------------------
+
+    fn insert_chat(
+        &mut self,
+        identity: Identity,
+        role: Role,
+        attributes: Option<Value>,
+        now: Millis,
+    ) -> u64 {
+        let hub = self.shared.hub(&identity);
+        hub.join(self.id);
+        self.info.add_member(&identity);
+        let p = Participant {
+            id: ParticipantId::new(),
+            identity: Some(identity),
+            conversation_id: self.id,
+            role,
+            kind: ParticipantKind::Chat,
+            attributes: attributes.unwrap_or_else(empty),
+            joined_at: now,
+            updated_at: now,
+            last_read_message_index: None,
+            last_read_at: None,
+            messaging_binding: None,
+            notification_level: NotificationLevel::Default,
+        };
+        self.members.insert(p, Some(hub))
+    }
+
+    fn check_room(&self) -> Result<()> {
+        let max = self.shared.config.limits.max_participants;
+        if self.members.len() >= max {
+            return Err(Error::conflict(format!(
+                "a conversation holds at most {max} participants"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Announces a participant added after creation: participantJoined, the log
+    /// message, and conversationAdded to the new user.
+    fn announce_joined(&mut self, seq: u64, now: Millis) {
+        let Some(m) = self.members.get(seq) else {
+            return;
+        };
+        let p = m.p.clone();
+        let hub = m.hub.clone();
+        if let Some(hub) = &hub {
+            self.personal(hub, "conversationAdded", &self.view_for(m));
+        }
+        self.emit("participantJoined", &p);
+        self.log_event(
+            LogKind::ParticipantJoined,
+            json!({"participant_id": p.id, "identity": p.identity}),
+            now,
+        );
+    }
+
+    /// Removes a participant: its own participantLeft first, then
+    /// conversationRemoved to it, then the log message for the others.
+    pub fn remove_member(&mut self, seq: u64, reason: &'static str, now: Millis) {
+        let Some(m) = self.members.get(seq) else {
+            return;
+        };
+        let p = m.p.clone();
+        self.emit("participantLeft", &p);
+        let Some(m) = self.members.remove(seq) else {
+            return;
+        };
+        if let Some(identity) = &p.identity {
+            self.info.remove_member(identity);
+            if self.typing.stop(identity) {
+                self.typing_event("typingEnded", identity);
+            }
+        }
+        if let Some(hub) = &m.hub {
+            hub.leave(self.id);
+            self.personal(
+                hub,
+                "conversationRemoved",
+                &json!({"id": self.id, "reason": reason}),
+            );
+        }
+        self.log_event(
+            LogKind::ParticipantLeft,
+            json!({"participant_id": p.id, "identity": p.identity}),
+            now,
+        );
+    }
+
+    /// Sends typingStarted/typingEnded to everyone but the typist.
+    pub fn typing_event(&self, event: &str, who: &Identity) {
+        let frame = encode_event(event, Some(self.id), None, &json!({"identity": who}));
+        let (mut took, mut refused) = (0, 0);
+        for m in self.members.iter() {
+            if let (Some(hub), Some(i)) = (&m.hub, &m.p.identity) {
+                if i != who {
+                    let (t, r) = hub.deliver(&frame);
+                    took += t;
+                    refused += r;
+                }
+            }
+        }
+        self.shared.metrics.delivered(took, refused);
+    }
+
+    // ----- conversation ops ---------------------------------------------------
+
+    pub fn get(&self, caller: &Caller) -> Result<Value> {
+        if self.meta.direct && self.access(caller).is_err() {
+            return Err(Error::forbidden(
+                "a direct conversation is visible to its two users only",
+            ));
+        }
+        to_json(&self.view(caller))
+    }
+
+    pub fn update(&mut self, caller: &Caller, u: UpdateConversation, now: Millis) -> Result<Value> {
+        let access = self.access(caller)?;
+        let limits = &self.shared.config.limits;
+        if let Some(Some(n)) = &u.friendly_name {
+            validate::name("friendly_name", n, limits)?;
+        }
+        if let Some(Some(n)) = &u.unique_name {
+            validate::name("unique_name", n, limits)?;
+            if n.is_empty() {
+                return Err(Error::bad("unique_name must not be empty"));
+            }
+        }
+        if let Some(a) = &u.attributes {
+            validate::json_field("attributes", a, limits)?;
+        }
+        let merged = match &u.metadata {
+            None => None,
+            Some(m) => {
+                validate::metadata(m, true, limits)?;
+                let mut merged = self.meta.metadata.clone();
+                for (k, v) in m {
+                    if v.is_null() {
+                        merged.remove(k);
+                    } else {
+                        merged.insert(k.clone(), v.clone());
+                    }
+                }
+                validate::metadata(&merged, false, limits)?;
+                Some(merged)
+            }
+        };
+        if let Some(Some(url)) = &u.avatar_url {
+            check_url(url)?;
+        }
+        if let Some(Some(n)) = &u.unique_name {
+            if self.meta.unique_name.as_deref() != Some(n) {
+                self.shared.reserve_unique_name(n, self.id)?;
+            }
+        }
+        // Every check passed: apply.
+        let mut reasons = Vec::new();
+        if let Some(n) = u.friendly_name {
+            if n != self.meta.friendly_name {
+                self.meta.friendly_name = n;
+                reasons.push("friendly_name");
+            }
+        }
+        if let Some(n) = u.unique_name {
+            if n != self.meta.unique_name {
+                if let Some(old) = self.meta.unique_name.take() {
+                    self.shared.unique_names.remove(&old);
+                }
+                self.meta.unique_name = n;
+                reasons.push("unique_name");
+            }
+        }
+        if let Some(a) = u.attributes {
+            if a != self.meta.attributes {
+                self.meta.attributes = a;
+                reasons.push("attributes");
+            }
+        }
+        if let Some(m) = merged {
+            if m != self.meta.metadata {
+                self.meta.metadata = m;
+                reasons.push("metadata");
+            }
+        }
+        if let Some(url) = u.avatar_url {
+            if url != self.meta.avatar_url {
+                self.meta.avatar_url = url;
+                reasons.push("avatar_url");
+            }
+        }
+        let mut closed_now = false;
+        if let Some(s) = u.state {
+            if s != self.meta.state.current {
+                closed_now = s == State::Closed;
+                self.meta.state = StateInfo {
+                    current: s,
+                    updated_at: now,
+                };
+                reasons.push("state");
+            }
+        }
+        if !reasons.is_empty() {
+            self.meta.updated_at = now;
+            self.emit_updated(reasons);
+        }
+        if closed_now {
+            self.log_event(
+                LogKind::ConversationClosed,
+                json!({"identity": access.identity()}),
+                now,
+            );
+        }
+        to_json(&self.view(caller))
+    }
+
+    /// Deletes the conversation: every participant is told, every index forgets
+    /// it, and the actor stops after this op.
+    pub fn delete(&mut self, caller: &Caller) -> Result<Value> {
+        if !self.access(caller)?.is_admin() {
+            return Err(Error::forbidden(
+                "only an admin may delete the conversation",
+            ));
+        }
+        let removed = json!({"id": self.id, "reason": "deleted"});
+        for m in self.members.iter() {
+            if let Some(hub) = &m.hub {
+                hub.leave(self.id);
+                self.personal(hub, "conversationRemoved", &removed);
+            }
+        }
+        self.forget_everywhere();
+        Ok(json!({}))
+    }
+
+    /// Removes this conversation from the engine's shared indexes.
+    pub fn forget_everywhere(&mut self) {
+        if self.deleted {
+            return;
+        }
+        self.deleted = true;
+        self.shared.conversations.remove(&self.id);
+        if let Some(n) = &self.meta.unique_name {
+            self.shared
+                .unique_names
+                .remove_if(n, |_, id| *id == self.id);
+        }
+        for r in self.log.reaction_ids() {
+            self.shared.reactions.remove(r);
+        }
+        self.shared.metrics.conversations_add(-1);
+        self.shared.metrics.messages_add(-(self.log.len() as i64));
+    }
+
+    pub fn join(&mut self, caller: &Caller, now: Millis) -> Result<Value> {
+        let Caller::User(identity) = caller else {
+            return Err(Error::bad(
+                "conversation.join needs a user; add a participant instead",
+            ));
+        };
+        if self.members.seq_of(identity).is_some() {
+            return to_json(&self.view(caller));
+        }
+        if self.meta.direct {
+            return Err(Error::forbidden("a direct conversation cannot be joined"));
+        }
+        if self.meta.state.current == State::Closed {
+            return Err(Error::forbidden("a closed conversation cannot be joined"));
+        }
+        self.check_room()?;
+        let seq = self.insert_chat(identity.clone(), Role::Member, None, now);
+        self.announce_joined(seq, now);
+        to_json(&self.view(caller))
+    }
+
+    pub fn leave(&mut self, caller: &Caller, now: Millis) -> Result<Value> {
+        match self.access(caller)? {
+            Access::Member { seq, .. } => {
+                self.remove_member(seq, "left", now);
+                Ok(json!({}))
+            }
+            Access::Service => Err(Error::bad(
+                "conversation.leave needs a user; remove a participant instead",
+            )),
+        }
+    }
+
+    pub fn set_notification_level(
+        &mut self,
+        caller: &Caller,
+        level: NotificationLevel,
+    ) -> Result<Value> {
+        let Access::Member { seq, .. } = self.access(caller)? else {
+            return Err(Error::bad("the service has no notification level"));
+        };
+        if let Some(m) = self.members.get_mut(seq) {
+            m.p.notification_level = level;
+        }
+        to_json(&self.view(caller))
+    }
+
+    /// Makes sure the given users are participants (a direct conversation that
+    /// one of its two users had left).
+    pub fn ensure_members(&mut self, identities: &[Identity], now: Millis) {
+        for i in identities {
+            if self.members.seq_of(i).is_none()
+                && self.members.len() < self.shared.config.limits.max_participants
+            {
+                let seq = self.insert_chat(i.clone(), Role::Member, None, now);
+                self.announce_joined(seq, now);
+            }
+        }
+    }
+
+    // ----- participant ops ----------------------------------------------------
+
+    fn refuse_if_closed_or_direct(&self) -> Result<()> {
+        if self.meta.direct {
+            return Err(Error::forbidden(
+                "a direct conversation has exactly its two users",
+            ));
+        }
+        if self.meta.state.current == State::Closed {
+            return Err(Error::conflict("the conversation is closed"));
+        }
+        Ok(())
+    }
+
+    pub fn add_participant(
+        &mut self,
+        caller: &Caller,
+        a: AddParticipant,
+        now: Millis,
+    ) -> Result<Value> {
+        let access = self.access(caller)?;
+        let limits = &self.shared.config.limits;
+        let identity = validate::identity(&a.identity, limits)?;
+        if let Some(attrs) = &a.attributes {
+            validate::json_field("attributes", attrs, limits)?;
+        }
+        let role = a.role.unwrap_or(Role::Member);
+        if role == Role::Admin && !access.is_admin() {
+            return Err(Error::forbidden("only an admin may add an admin"));
+        }
+        self.refuse_if_closed_or_direct()?;
+        if self.members.seq_of(&identity).is_some() {
+            return Err(Error::conflict(format!(
+                "{identity} is already a participant"
+            )));
+        }
+        self.check_room()?;
+        let seq = self.insert_chat(identity, role, a.attributes, now);
+        self.announce_joined(seq, now);
+        to_json(self.participant(seq)?)
+    }
+
+    pub fn add_non_chat(&mut self, caller: &Caller, a: AddNonChat, now: Millis) -> Result<Value> {
+        self.access(caller)?;
+        let limits = &self.shared.config.limits;
+        validate::name("proxy_address", &a.proxy_address, limits)?;
+        validate::name("address", &a.address, limits)?;
+        if a.proxy_address.is_empty() || a.address.is_empty() {
+            return Err(Error::bad("proxy_address and address must not be empty"));
+        }
+        if let Some(attrs) = &a.attributes {
+            validate::json_field("attributes", attrs, limits)?;
+        }
+        self.refuse_if_closed_or_direct()?;
+        if self.members.has_binding(&a.proxy_address, &a.address) {
+            return Err(Error::conflict(
+                "a participant with this binding is already there",
+            ));
+        }
+        self.check_room()?;
+        let p = Participant {
+            id: ParticipantId::new(),
+            identity: None,
+            conversation_id: self.id,
+            role: Role::Member,
+            kind: ParticipantKind::NonChat,
+            attributes: a.attributes.unwrap_or_else(empty),
+            joined_at: now,
+            updated_at: now,
+            last_read_message_index: None,
+            last_read_at: None,
+            messaging_binding: Some(MessagingBinding {
+                proxy_address: a.proxy_address,
+                address: a.address,
+            }),
+            notification_level: NotificationLevel::Default,
+        };
+        let seq = self.members.insert(p, None);
+        self.announce_joined(seq, now);
+        to_json(self.participant(seq)?)
+    }
+
+    fn resolve_participant(&self, r: &str) -> Result<u64> {
+        self.members
+            .resolve(r)
+            .ok_or_else(|| Error::not_found("participant not found"))
+    }
+
+    pub fn remove_participant(&mut self, caller: &Caller, r: &str, now: Millis) -> Result<Value> {
+        let access = self.access(caller)?;
+        let seq = self.resolve_participant(r)?;
+        let own = matches!(access, Access::Member { seq: s, .. } if s == seq);
+        if !own && !access.is_admin() {
+            return Err(Error::forbidden(
+                "only an admin may remove another participant",
+            ));
+        }
+        self.remove_member(seq, if own { "left" } else { "removed" }, now);
+        Ok(json!({}))
+    }
+
+    pub fn get_participant(&self, caller: &Caller, r: &str) -> Result<Value> {
+        self.access(caller)?;
+        to_json(self.participant(self.resolve_participant(r)?)?)
+    }
+
+    pub fn list_participants(
+        &self,
+        caller: &Caller,
+        page_size: Option<u64>,
+        cursor: Option<&str>,
+    ) -> Result<Value> {
+        self.access(caller)?;
+        let size = crate::paging::page_size(page_size, 100, 1000, "page_size")?;
+        let (from, size) = keyset_request::<u64>("participants", cursor, size)?;
+        let keys = self.members.seqs();
+        let page = keyset_page("participants", &keys, &from, size, |s| {
+            self.members.get(*s).map(|m| &m.p)
+        });
+        to_json(&page)
+    }
+
+    pub fn count_participants(&self, caller: &Caller) -> Result<Value> {
+        self.access(caller)?;
+        Ok(json!({"count": self.members.len()}))
+    }
+
+    pub fn update_participant(
+        &mut self,
+        caller: &Caller,
+        u: UpdateParticipant,
+        now: Millis,
+    ) -> Result<Value> {
+        let access = self.access(caller)?;
+        let seq = self.resolve_participant(&u.participant)?;
+        let own = matches!(access, Access::Member { seq: s, .. } if s == seq);
+        if let Some(a) = &u.attributes {
+            validate::json_field("attributes", a, &self.shared.config.limits)?;
+            if !own && !access.is_admin() {
+                return Err(Error::forbidden(
+                    "only an admin may change another participant's attributes",
+                ));
+            }
+        }
+        if u.role.is_some() && !access.is_admin() {
+            return Err(Error::forbidden("only an admin may change a role"));
+        }
+        let Some(m) = self.members.get_mut(seq) else {
+            return Err(Error::not_found("participant not found"));
+        };
+        let mut reasons = Vec::new();
+        if let Some(a) = u.attributes {
+            if a != m.p.attributes {
+                m.p.attributes = a;
+                reasons.push("attributes");
+            }
+        }
+        if let Some(r) = u.role {
+            if r != m.p.role {
+                m.p.role = r;
+                reasons.push("role");
+            }
+        }
+        if !reasons.is_empty() {
+            m.p.updated_at = now;
+        }
+        let p = m.p.clone();
+        if !reasons.is_empty() {
+            self.emit(
+                "participantUpdated",
+                &json!({"participant": p, "update_reasons": reasons}),
+            );
+        }
+        to_json(&p)
+    }
+}

@@ -1,0 +1,554 @@
+//! The engine: its threads, its shared indexes, and the one place where an op
+//! is routed to whoever executes it.
+//!
+//! [`Engine::start`] spawns a system thread hosting the registry actor and
+//! `config.arbiters` arbiter threads hosting conversation actors. An engine owns
+//! no globals: two engines can run in one process. Every transport (in-process
+//! [`Session`], WebSocket, REST) calls [`Engine::execute`].
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use actix::prelude::*;
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::conversation::{ConversationHandle, FeedKey, FeedQuery, FeedSide, Window};
+use crate::error::{Error, Result};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::model::{ConversationId, Identity, Message, Millis, Page, ReactionId, User};
+use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
+use crate::protocol::{Feed, Request, UpdateUser};
+use crate::registry::{Create, Direct, Registry, UserHub};
+use crate::session::{Outbox, Session};
+use crate::validate;
+
+/// Who a request acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The service itself (REST without `X-Identity`): every right, no identity.
+    Service,
+    /// A user, under the participation rules of the contract.
+    User(Identity),
+}
+
+impl Caller {
+    /// The user's identity, if the caller is a user.
+    pub fn identity(&self) -> Option<&Identity> {
+        match self {
+            Caller::Service => None,
+            Caller::User(i) => Some(i),
+        }
+    }
+}
+
+/// What every actor and transport of one engine shares.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub conversations: DashMap<ConversationId, ConversationHandle>,
+    pub unique_names: DashMap<String, ConversationId>,
+    pub users: DashMap<Identity, Arc<UserHub>>,
+    pub reactions: DashMap<ReactionId, ConversationId>,
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    /// The user's hub, made on first mention.
+    pub fn hub(&self, i: &Identity) -> Arc<UserHub> {
+        if let Some(h) = self.users.get(i) {
+            return h.clone();
+        }
+        self.users
+            .entry(i.clone())
+            .or_insert_with(|| Arc::new(UserHub::new(i.clone())))
+            .clone()
+    }
+
+    /// Claims a unique name for a conversation, atomically.
+    pub fn reserve_unique_name(&self, name: &str, id: ConversationId) -> Result<()> {
+        match self.unique_names.entry(name.to_string()) {
+            Entry::Occupied(e) if *e.get() != id => {
+                Err(Error::conflict(format!("unique_name {name:?} is taken")))
+            }
+            Entry::Occupied(_) => Ok(()),
+            Entry::Vacant(v) => {
+                v.insert(id);
+                Ok(())
+            }
+        }
+    }
+
+    /// Finds a conversation by id, else by unique name.
+    pub fn resolve(&self, r: &str) -> Result<ConversationHandle> {
+        let by_id =
+            ConversationId::parse(r).and_then(|id| self.conversations.get(&id).map(|h| h.clone()));
+        by_id
+            .or_else(|| {
+                let id = *self.unique_names.get(r)?;
+                self.conversations.get(&id).map(|h| h.clone())
+            })
+            .ok_or_else(|| Error::not_found("conversation not found"))
+    }
+}
+
+struct Threads {
+    system: System,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    registry: Addr<Registry>,
+    threads: Mutex<Threads>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let mut t = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        t.system.stop();
+        if let Some(th) = t.thread.take() {
+            let _ = th.join();
+        }
+    }
+}
+
+/// A running engine. Cheap to clone; the engine stops when [`Engine::shutdown`]
+/// is called or the last clone is dropped.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("conversations", &self.inner.shared.conversations.len())
+            .finish()
+    }
+}
+
+/// A `message.feed` cursor.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FeedCursor {
+    list: String,
+    side: FeedSide,
+    bound: FeedKey,
+    limit: usize,
+    since: Option<Millis>,
+    until: Option<Millis>,
+}
+
+impl Engine {
+    /// Starts an engine on its own threads. Works from any thread and any async
+    /// runtime (or none).
+    pub fn start(config: Config) -> std::io::Result<Engine> {
+        let arbiters = config.arbiters.max(1);
+        let shared = Arc::new(Shared {
+            config,
+            conversations: DashMap::new(),
+            unique_names: DashMap::new(),
+            users: DashMap::new(),
+            reactions: DashMap::new(),
+            metrics: Metrics::default(),
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sh = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("colloquy-engine".into())
+            .spawn(move || {
+                let sys = System::new();
+                let workers: Vec<Arbiter> = sys.block_on(async move {
+                    let workers: Vec<Arbiter> = (0..arbiters).map(|_| Arbiter::new()).collect();
+                    let handles = workers.iter().map(Arbiter::handle).collect();
+                    let registry = Registry::new(sh, handles).start();
+                    let _ = tx.send((System::current(), registry));
+                    workers
+                });
+                let _ = sys.run();
+                for w in workers {
+                    w.stop();
+                    let _ = w.join();
+                }
+            })?;
+        let (system, registry) = rx
+            .recv()
+            .map_err(|_| std::io::Error::other("engine thread failed to start"))?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                shared,
+                registry,
+                threads: Mutex::new(Threads {
+                    system,
+                    thread: Some(thread),
+                }),
+            }),
+        })
+    }
+
+    /// Stops every actor and joins the engine's threads. Sessions still open see
+    /// their requests fail; their outboxes stay readable.
+    pub fn shutdown(&self) {
+        let mut t = self.inner.threads.lock().unwrap_or_else(|p| p.into_inner());
+        t.system.stop();
+        if let Some(th) = t.thread.take() {
+            let _ = th.join();
+        }
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.shared.config
+    }
+
+    /// Its counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.shared.metrics.snapshot()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    pub(crate) fn registry(&self) -> &Addr<Registry> {
+        &self.inner.registry
+    }
+
+    /// Opens an in-process session for a user, as a WebSocket would.
+    pub async fn connect(&self, identity: &str) -> Result<Session> {
+        let identity = validate::identity(identity, &self.config().limits)?;
+        Session::open(self.clone(), identity).await
+    }
+
+    /// Runs a request given as JSON (`{"op": …, …}`) for a caller.
+    pub async fn request_as(&self, caller: Caller, request: Value) -> Result<Value> {
+        self.execute(caller, Request::from_json(&request)?, None)
+            .await
+    }
+
+    /// Runs one op for a caller. `outbox` is the asking session's, when there is one.
+    pub async fn execute(
+        &self,
+        caller: Caller,
+        req: Request,
+        outbox: Option<Arc<Outbox>>,
+    ) -> Result<Value> {
+        let mut v = self.execute_outcome(caller, req, outbox).await?.0;
+        if let Value::Object(m) = &mut v {
+            m.remove("duplicate");
+        }
+        Ok(v)
+    }
+
+    /// Like [`Engine::execute`], and also says whether the op created nothing
+    /// because it repeated an earlier one (a resent `client_id`, a repeated
+    /// reaction), which REST answers with 200 instead of 201.
+    pub async fn execute_outcome(
+        &self,
+        caller: Caller,
+        req: Request,
+        outbox: Option<Arc<Outbox>>,
+    ) -> Result<(Value, bool)> {
+        let mut v = self.route(caller, req, outbox).await?;
+        let dup = match &mut v {
+            Value::Object(m) => m.remove("duplicate").is_some(),
+            _ => false,
+        };
+        Ok((v, dup))
+    }
+
+    async fn route(
+        &self,
+        caller: Caller,
+        req: Request,
+        outbox: Option<Arc<Outbox>>,
+    ) -> Result<Value> {
+        let shared = self.shared();
+        match req {
+            Request::Ping {} => Ok(json!({"pong": true})),
+            Request::ConversationCreate(req) => self
+                .registry()
+                .send(Create { caller, req })
+                .await
+                .map_err(stopped)?,
+            Request::ConversationDirect { identity } => {
+                let Caller::User(me) = caller else {
+                    return Err(Error::bad("conversation.direct needs a user"));
+                };
+                let other = validate::identity(&identity, &self.config().limits)?;
+                if other == me {
+                    return Err(Error::bad(
+                        "a direct conversation needs two different users",
+                    ));
+                }
+                self.registry()
+                    .send(Direct { me, other })
+                    .await
+                    .map_err(stopped)?
+            }
+            Request::ConversationList { page_size, cursor } => {
+                self.list_conversations(caller, page_size, cursor).await
+            }
+            Request::MessageFeed(f) => self.feed(caller, f).await,
+            Request::PresenceGet { identities } => self.presence(&identities),
+            Request::UserUpdate(u) => self.update_user(caller, u),
+            Request::ReactionRemove {
+                reaction,
+                conversation,
+            } => {
+                let unknown = || Error::not_found("reaction not found");
+                let rid = ReactionId::parse(&reaction).ok_or_else(unknown)?;
+                let cid = *shared.reactions.get(&rid).ok_or_else(unknown)?;
+                let handle = match &conversation {
+                    Some(c) => shared.resolve(c)?,
+                    None => shared
+                        .conversations
+                        .get(&cid)
+                        .map(|h| h.clone())
+                        .ok_or_else(unknown)?,
+                };
+                if handle.id != cid {
+                    return Err(unknown());
+                }
+                handle
+                    .ask(
+                        caller,
+                        Request::ReactionRemove {
+                            reaction,
+                            conversation,
+                        },
+                        outbox,
+                    )
+                    .await
+            }
+            other => {
+                let Some(r) = other.conversation() else {
+                    return Err(Error::Internal("op has no route".into()));
+                };
+                shared.resolve(r)?.ask(caller, other, outbox).await
+            }
+        }
+    }
+
+    /// The conversations a caller takes part in (all of them for the service),
+    /// most recent activity first.
+    async fn list_conversations(
+        &self,
+        caller: Caller,
+        size: Option<u64>,
+        cursor: Option<String>,
+    ) -> Result<Value> {
+        let shared = self.shared();
+        let size = page_size(size, 50, 100, "page_size")?;
+        let (from, size) =
+            keyset_request::<(u64, ConversationId)>("conversations", cursor.as_deref(), size)?;
+        let handles: Vec<ConversationHandle> = match caller.identity() {
+            Some(i) => shared
+                .users
+                .get(i)
+                .map(|h| h.conversations())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| shared.conversations.get(c).map(|h| h.clone()))
+                .collect(),
+            None => shared.conversations.iter().map(|h| h.clone()).collect(),
+        };
+        // Newest activity first; the key inverts the time so that ascending order lists it.
+        let mut keys: Vec<(u64, ConversationId)> = handles
+            .iter()
+            .map(|h| (u64::MAX - h.info.last_activity(), h.id))
+            .collect();
+        keys.sort_unstable();
+        let page = keyset_page("conversations", &keys, &from, size, |k| Some(k.1));
+        let views = join_all(page.items.iter().filter_map(|id| {
+            let h = handles.iter().find(|h| h.id == *id)?.clone();
+            let caller = caller.clone();
+            Some(async move { h.view(caller).await })
+        }))
+        .await;
+        let items: Vec<_> = views.into_iter().filter_map(Result::ok).collect();
+        let page = Page {
+            items,
+            has_next: page.has_next,
+            has_prev: page.has_prev,
+            next_cursor: page.next_cursor,
+            prev_cursor: page.prev_cursor,
+        };
+        serde_json::to_value(page).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// The newest messages over the caller's conversations (see `message.feed`).
+    async fn feed(&self, caller: Caller, f: Feed) -> Result<Value> {
+        let Caller::User(identity) = caller else {
+            return Err(Error::bad("message.feed needs a user"));
+        };
+        let (side, bound, limit, window) = match &f.cursor {
+            Some(c) => {
+                let c: FeedCursor = decode_cursor(c)?;
+                if c.list != "feed" || c.limit == 0 || c.limit > 100 {
+                    return Err(Error::bad("invalid cursor"));
+                }
+                (
+                    c.side,
+                    Some(c.bound),
+                    c.limit,
+                    Window {
+                        since: c.since,
+                        until: c.until,
+                    },
+                )
+            }
+            None => (
+                FeedSide::Before,
+                None,
+                page_size(f.limit, 50, 100, "limit")?,
+                Window {
+                    since: f.since,
+                    until: f.until,
+                },
+            ),
+        };
+        let shared = self.shared();
+        let convs = shared
+            .users
+            .get(&identity)
+            .map(|h| h.conversations())
+            .unwrap_or_default();
+        let parts = join_all(
+            convs
+                .iter()
+                .filter_map(|c| shared.conversations.get(c).map(|h| h.clone()))
+                .map(|h| {
+                    let q = FeedQuery {
+                        identity: identity.clone(),
+                        side,
+                        bound,
+                        limit,
+                        window,
+                    };
+                    async move { h.feed(q).await }
+                }),
+        )
+        .await;
+        let mut beyond = false;
+        let mut all: Vec<Message> = Vec::new();
+        for p in parts.into_iter().flatten() {
+            beyond |= p.beyond;
+            all.extend(p.messages);
+        }
+        let key = |m: &Message| (m.created_at, m.conversation_id, m.index);
+        all.sort_by_key(key);
+        let more = all.len() > limit;
+        let items: Vec<Message> = match side {
+            FeedSide::Before => all.split_off(all.len().saturating_sub(limit)),
+            FeedSide::After => {
+                all.truncate(limit);
+                all
+            }
+        };
+        let (has_prev, has_next) = match side {
+            FeedSide::Before => (more, beyond),
+            FeedSide::After => (beyond, more),
+        };
+        let cursor = |side, bound| {
+            encode_cursor(&FeedCursor {
+                list: "feed".into(),
+                side,
+                bound,
+                limit,
+                since: window.since,
+                until: window.until,
+            })
+        };
+        let page = Page {
+            prev_cursor: if has_prev {
+                items
+                    .first()
+                    .map(key)
+                    .or(bound)
+                    .map(|b| cursor(FeedSide::Before, b))
+            } else {
+                None
+            },
+            next_cursor: if has_next {
+                items
+                    .last()
+                    .map(key)
+                    .or(bound)
+                    .map(|b| cursor(FeedSide::After, b))
+            } else {
+                None
+            },
+            has_prev,
+            has_next,
+            items,
+        };
+        serde_json::to_value(page).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    fn presence(&self, identities: &[String]) -> Result<Value> {
+        const MAX_IDENTITIES: usize = 1000;
+        if identities.len() > MAX_IDENTITIES {
+            return Err(Error::bad(format!(
+                "presence.get takes at most {MAX_IDENTITIES} identities"
+            )));
+        }
+        let limits = &self.config().limits;
+        let items = identities
+            .iter()
+            .map(|i| {
+                let identity = validate::identity(i, limits)?;
+                Ok(match self.shared().users.get(&identity) {
+                    Some(h) => h.user(),
+                    None => User {
+                        identity,
+                        friendly_name: None,
+                        avatar_url: None,
+                        attributes: json!({}),
+                        online: false,
+                        last_seen_at: None,
+                    },
+                })
+            })
+            .collect::<Result<Vec<User>>>()?;
+        Ok(json!({"items": items}))
+    }
+
+    fn update_user(&self, caller: Caller, u: UpdateUser) -> Result<Value> {
+        let Caller::User(identity) = caller else {
+            return Err(Error::bad("user.update needs a user"));
+        };
+        let limits = &self.config().limits;
+        if let Some(Some(n)) = &u.friendly_name {
+            validate::name("friendly_name", n, limits)?;
+        }
+        if let Some(Some(url)) = &u.avatar_url {
+            if url.chars().count() > 2048 {
+                return Err(Error::bad("avatar_url is longer than 2048 characters"));
+            }
+        }
+        if let Some(a) = &u.attributes {
+            validate::json_field("attributes", a, limits)?;
+        }
+        let hub = self.shared().hub(&identity);
+        {
+            let mut p = hub.profile();
+            if let Some(n) = u.friendly_name {
+                p.friendly_name = n;
+            }
+            if let Some(url) = u.avatar_url {
+                p.avatar_url = url;
+            }
+            if let Some(a) = u.attributes {
+                p.attributes = Some(a);
+            }
+        }
+        serde_json::to_value(hub.user()).map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
+fn stopped(_: MailboxError) -> Error {
+    Error::Internal("the engine is shutting down".into())
+}

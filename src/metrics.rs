@@ -1,0 +1,88 @@
+//! Counters of the engine, read by `/metrics` and by tests.
+//!
+//! Plain atomics, bumped once per event or per session, never per recipient, so
+//! that counting costs nothing on the fanout path.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use crate::session::CloseReason;
+
+const REASONS: [CloseReason; 7] = [
+    CloseReason::ClientClosed,
+    CloseReason::SlowConsumer,
+    CloseReason::IdleTimeout,
+    CloseReason::ProtocolError,
+    CloseReason::RateLimited,
+    CloseReason::WriteTimeout,
+    CloseReason::Shutdown,
+];
+
+/// The engine's counters and gauges.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    sessions_open: AtomicI64,
+    conversations: AtomicI64,
+    messages_stored: AtomicI64,
+    events_delivered: AtomicU64,
+    frames_dropped: AtomicU64,
+    closed: [AtomicU64; REASONS.len()],
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// Sessions open now.
+    pub sessions_open: i64,
+    /// Conversations that exist now.
+    pub conversations: i64,
+    /// Messages held now, over all conversations.
+    pub messages_stored: i64,
+    /// Frames handed to sessions since start.
+    pub events_delivered: u64,
+    /// Frames refused because a session's outbox was full or closed.
+    pub frames_dropped: u64,
+    /// Sessions closed since start, by reason.
+    pub sessions_closed: Vec<(&'static str, u64)>,
+}
+
+impl Metrics {
+    pub(crate) fn session_opened(&self) {
+        self.sessions_open.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn session_closed(&self, reason: CloseReason) {
+        self.sessions_open.fetch_sub(1, Relaxed);
+        if let Some(i) = REASONS.iter().position(|r| *r == reason) {
+            self.closed[i].fetch_add(1, Relaxed);
+        }
+    }
+    pub(crate) fn conversations_add(&self, n: i64) {
+        self.conversations.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn messages_add(&self, n: i64) {
+        self.messages_stored.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn delivered(&self, delivered: usize, dropped: usize) {
+        if delivered > 0 {
+            self.events_delivered.fetch_add(delivered as u64, Relaxed);
+        }
+        if dropped > 0 {
+            self.frames_dropped.fetch_add(dropped as u64, Relaxed);
+        }
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            sessions_open: self.sessions_open.load(Relaxed),
+            conversations: self.conversations.load(Relaxed),
+            messages_stored: self.messages_stored.load(Relaxed),
+            events_delivered: self.events_delivered.load(Relaxed),
+            frames_dropped: self.frames_dropped.load(Relaxed),
+            sessions_closed: REASONS
+                .iter()
+                .zip(&self.closed)
+                .map(|(r, c)| (r.as_str(), c.load(Relaxed)))
+                .collect(),
+        }
+    }
+}

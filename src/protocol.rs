@@ -1,0 +1,556 @@
+//! The wire format: client requests, answers and event frames (`PROTOCOL.md` §3-§5).
+//!
+//! This is the only module that knows the JSON shape of requests and frames.
+//! [`parse_request`] turns a client's text frame into a typed [`Request`];
+//! [`encode_event`] and [`encode_answer`] produce [`Frame`]s, serialized once and
+//! shared by reference count with every recipient.
+
+use bytestring::ByteString;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::model::{ConversationId, Millis, NotificationLevel, Role, State};
+
+/// An encoded text frame. Cloning it bumps a reference count: one event is
+/// serialized once and the same bytes go to every subscriber.
+pub type Frame = ByteString;
+
+/// `conversation`: an id or a unique name.
+pub type ConversationRef = String;
+/// `participant`: a participant id or an identity.
+pub type ParticipantRef = String;
+
+/// `message`: a message id (string) or index (integer).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum MessageRef {
+    /// By index.
+    Index(u64),
+    /// By id.
+    Id(String),
+}
+
+/// Deserializes a field that is present (null included) into `Some(..)`, so that
+/// `Option<Option<T>>` tells "absent" from "null".
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// A media item as sent: base64 content.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MediaIn {
+    /// MIME type.
+    pub content_type: String,
+    /// File name.
+    #[serde(default)]
+    pub filename: Option<String>,
+    /// Base64 content.
+    pub data: String,
+}
+
+/// Fields of `conversation.create`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CreateConversation {
+    /// Display name.
+    pub friendly_name: Option<String>,
+    /// Second key.
+    pub unique_name: Option<String>,
+    /// Free JSON.
+    pub attributes: Option<Value>,
+    /// Flat object.
+    pub metadata: Option<Map<String, Value>>,
+    /// Picture.
+    pub avatar_url: Option<String>,
+    /// Identities to add as members.
+    #[serde(default)]
+    pub participants: Vec<String>,
+}
+
+/// Fields of `conversation.update`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UpdateConversation {
+    /// The conversation.
+    pub conversation: ConversationRef,
+    /// New display name (null removes).
+    #[serde(default, deserialize_with = "present")]
+    pub friendly_name: Option<Option<String>>,
+    /// New unique name (null removes).
+    #[serde(default, deserialize_with = "present")]
+    pub unique_name: Option<Option<String>>,
+    /// Replaces the attributes.
+    pub attributes: Option<Value>,
+    /// Merged into the metadata; a key set to null is removed.
+    pub metadata: Option<Map<String, Value>>,
+    /// New picture (null removes).
+    #[serde(default, deserialize_with = "present")]
+    pub avatar_url: Option<Option<String>>,
+    /// New state.
+    pub state: Option<State>,
+}
+
+/// Fields of `participant.add`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AddParticipant {
+    /// The conversation.
+    pub conversation: ConversationRef,
+    /// Who.
+    pub identity: String,
+    /// Free JSON.
+    pub attributes: Option<Value>,
+    /// Role; `member` by default.
+    pub role: Option<Role>,
+}
+
+/// Fields of `participant.add_non_chat`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AddNonChat {
+    /// The conversation.
+    pub conversation: ConversationRef,
+    /// The service's address.
+    pub proxy_address: String,
+    /// The participant's address.
+    pub address: String,
+    /// Free JSON.
+    pub attributes: Option<Value>,
+}
+
+/// Fields of `participant.update`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpdateParticipant {
+    /// The conversation.
+    pub conversation: ConversationRef,
+    /// Who.
+    pub participant: ParticipantRef,
+    /// Replaces the attributes.
+    pub attributes: Option<Value>,
+    /// New role.
+    pub role: Option<Role>,
+}
+
+/// Fields of `message.send`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SendMessage {
+    /// The conversation.
+    pub conversation: ConversationRef,
+    /// Text.
+    pub body: Option<String>,
+    /// Free JSON.
+    pub attributes: Option<Value>,
+    /// Flat object.
+    pub metadata: Option<Map<String, Value>>,
+    /// Free JSON.
+    pub details: Option<Value>,
+    /// Attachments.
+    #[serde(default)]
+    pub media: Vec<MediaIn>,
+    /// The message replied to.
+    pub reply_to: Option<MessageRef>,
+    /// Idempotency key.
+    pub client_id: Option<String>,
+    /// The author, when the service sends (ignored for a user).
+    pub author: Option<String>,
+}
+
+/// Fields of `message.edit`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EditMessage {
+    /// The conversation.
+    pub conversation: ConversationRef,
+    /// The message.
+    pub message: MessageRef,
+    /// New text.
+    pub body: Option<String>,
+    /// New attributes (replace).
+    pub attributes: Option<Value>,
+}
+
+/// Paging direction of `message.list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Newest first from the anchor (the default).
+    #[default]
+    Backwards,
+    /// Oldest first from the anchor.
+    Forward,
+}
+
+/// Fields of `message.list`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListMessages {
+    /// The conversation.
+    pub conversation: ConversationRef,
+    /// 1 to 100, default 30.
+    pub page_size: Option<u64>,
+    /// Index to start from.
+    pub anchor: Option<u64>,
+    /// Which way.
+    pub direction: Option<Direction>,
+    /// Window start, ms inclusive.
+    pub since: Option<Millis>,
+    /// Window end, ms inclusive.
+    pub until: Option<Millis>,
+    /// A cursor from an earlier page.
+    pub cursor: Option<String>,
+}
+
+/// Fields of `message.feed`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Feed {
+    /// 1 to 100, default 50.
+    pub limit: Option<u64>,
+    /// Window start, ms inclusive.
+    pub since: Option<Millis>,
+    /// Window end, ms inclusive.
+    pub until: Option<Millis>,
+    /// A cursor from an earlier page.
+    pub cursor: Option<String>,
+}
+
+/// Fields of `user.update`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UpdateUser {
+    /// Display name (null removes).
+    #[serde(default, deserialize_with = "present")]
+    pub friendly_name: Option<Option<String>>,
+    /// Picture (null removes).
+    #[serde(default, deserialize_with = "present")]
+    pub avatar_url: Option<Option<String>>,
+    /// Replaces the attributes.
+    pub attributes: Option<Value>,
+}
+
+/// The operations of `PROTOCOL.md` §4, typed. The `op` field picks the variant.
+#[allow(missing_docs)] // each variant is documented by its op name in the contract
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "op")]
+pub enum Request {
+    #[serde(rename = "ping")]
+    Ping {},
+    #[serde(rename = "conversation.create")]
+    ConversationCreate(CreateConversation),
+    #[serde(rename = "conversation.direct")]
+    ConversationDirect { identity: String },
+    #[serde(rename = "conversation.get")]
+    ConversationGet { conversation: ConversationRef },
+    #[serde(rename = "conversation.list")]
+    ConversationList {
+        page_size: Option<u64>,
+        cursor: Option<String>,
+    },
+    #[serde(rename = "conversation.update")]
+    ConversationUpdate(UpdateConversation),
+    #[serde(rename = "conversation.delete")]
+    ConversationDelete { conversation: ConversationRef },
+    #[serde(rename = "conversation.join")]
+    ConversationJoin { conversation: ConversationRef },
+    #[serde(rename = "conversation.leave")]
+    ConversationLeave { conversation: ConversationRef },
+    #[serde(rename = "conversation.set_notification_level")]
+    SetNotificationLevel {
+        conversation: ConversationRef,
+        level: NotificationLevel,
+    },
+    #[serde(rename = "participant.add")]
+    ParticipantAdd(AddParticipant),
+    #[serde(rename = "participant.add_non_chat")]
+    ParticipantAddNonChat(AddNonChat),
+    #[serde(rename = "participant.remove")]
+    ParticipantRemove {
+        conversation: ConversationRef,
+        participant: ParticipantRef,
+    },
+    #[serde(rename = "participant.get")]
+    ParticipantGet {
+        conversation: ConversationRef,
+        participant: ParticipantRef,
+    },
+    #[serde(rename = "participant.list")]
+    ParticipantList {
+        conversation: ConversationRef,
+        page_size: Option<u64>,
+        cursor: Option<String>,
+    },
+    #[serde(rename = "participant.count")]
+    ParticipantCount { conversation: ConversationRef },
+    #[serde(rename = "participant.update")]
+    ParticipantUpdate(UpdateParticipant),
+    #[serde(rename = "message.send")]
+    MessageSend(SendMessage),
+    #[serde(rename = "message.get")]
+    MessageGet {
+        conversation: ConversationRef,
+        message: MessageRef,
+    },
+    #[serde(rename = "message.edit")]
+    MessageEdit(EditMessage),
+    #[serde(rename = "message.delete")]
+    MessageDelete {
+        conversation: ConversationRef,
+        message: MessageRef,
+    },
+    #[serde(rename = "message.list")]
+    MessageList(ListMessages),
+    #[serde(rename = "message.count")]
+    MessageCount { conversation: ConversationRef },
+    #[serde(rename = "message.feed")]
+    MessageFeed(Feed),
+    #[serde(rename = "reaction.add")]
+    ReactionAdd {
+        conversation: ConversationRef,
+        message: MessageRef,
+        reaction: String,
+        /// Who reacts, when the service acts (ignored for a user).
+        identity: Option<String>,
+    },
+    #[serde(rename = "reaction.remove")]
+    ReactionRemove {
+        reaction: String,
+        conversation: Option<ConversationRef>,
+    },
+    #[serde(rename = "read.advance")]
+    ReadAdvance {
+        conversation: ConversationRef,
+        index: u64,
+    },
+    #[serde(rename = "read.set")]
+    ReadSet {
+        conversation: ConversationRef,
+        index: Option<u64>,
+    },
+    #[serde(rename = "read.all")]
+    ReadAll { conversation: ConversationRef },
+    #[serde(rename = "read.none")]
+    ReadNone { conversation: ConversationRef },
+    #[serde(rename = "read.mark")]
+    ReadMark {
+        conversation: ConversationRef,
+        message: Option<MessageRef>,
+    },
+    #[serde(rename = "unread.count")]
+    UnreadCount { conversation: ConversationRef },
+    #[serde(rename = "typing.start")]
+    TypingStart { conversation: ConversationRef },
+    #[serde(rename = "typing.stop")]
+    TypingStop { conversation: ConversationRef },
+    #[serde(rename = "presence.get")]
+    PresenceGet { identities: Vec<String> },
+    #[serde(rename = "events.replay")]
+    EventsReplay {
+        conversation: ConversationRef,
+        since_seq: u64,
+    },
+    #[serde(rename = "user.update")]
+    UserUpdate(UpdateUser),
+}
+
+impl Request {
+    /// The conversation a conversation-scoped op names (None for the others).
+    pub fn conversation(&self) -> Option<&str> {
+        use Request::*;
+        Some(match self {
+            ConversationGet { conversation }
+            | ConversationDelete { conversation }
+            | ConversationJoin { conversation }
+            | ConversationLeave { conversation }
+            | SetNotificationLevel { conversation, .. }
+            | ParticipantRemove { conversation, .. }
+            | ParticipantGet { conversation, .. }
+            | ParticipantList { conversation, .. }
+            | ParticipantCount { conversation }
+            | MessageGet { conversation, .. }
+            | MessageDelete { conversation, .. }
+            | MessageCount { conversation }
+            | ReactionAdd { conversation, .. }
+            | ReadAdvance { conversation, .. }
+            | ReadSet { conversation, .. }
+            | ReadAll { conversation }
+            | ReadNone { conversation }
+            | ReadMark { conversation, .. }
+            | UnreadCount { conversation }
+            | TypingStart { conversation }
+            | TypingStop { conversation }
+            | EventsReplay { conversation, .. } => conversation,
+            ConversationUpdate(u) => &u.conversation,
+            ParticipantAdd(a) => &a.conversation,
+            ParticipantAddNonChat(a) => &a.conversation,
+            ParticipantUpdate(u) => &u.conversation,
+            MessageSend(m) => &m.conversation,
+            MessageEdit(m) => &m.conversation,
+            MessageList(l) => &l.conversation,
+            ReactionRemove { conversation, .. } => return conversation.as_deref(),
+            Ping {}
+            | ConversationCreate(_)
+            | ConversationDirect { .. }
+            | ConversationList { .. }
+            | MessageFeed(_)
+            | PresenceGet { .. }
+            | UserUpdate(_) => return None,
+        })
+    }
+
+    /// Parses a request from a JSON object that carries `op` and its fields.
+    pub fn from_json(value: &Value) -> Result<Request, Error> {
+        let Value::Object(map) = value else {
+            return Err(Error::bad("a request must be a JSON object"));
+        };
+        match map.get("op") {
+            None => return Err(Error::bad("missing field `op`")),
+            Some(Value::String(_)) => {}
+            Some(_) => return Err(Error::bad("`op` must be a string")),
+        }
+        Request::deserialize(value).map_err(|e| Error::bad(e.to_string()))
+    }
+}
+
+/// Parses one client text frame into its correlation id and request.
+///
+/// On failure the error carries the `id` when one could be read, so the answer
+/// can still name it (`re`), or null.
+pub fn parse_request(text: &[u8]) -> Result<(Value, Request), (Value, Error)> {
+    let value: Value = serde_json::from_slice(text)
+        .map_err(|e| (Value::Null, Error::bad(format!("not JSON: {e}"))))?;
+    let id = match value.get("id") {
+        Some(id @ (Value::Number(_) | Value::String(_))) => id.clone(),
+        _ => Value::Null,
+    };
+    match Request::from_json(&value) {
+        Ok(req) => Ok((id, req)),
+        Err(e) => Err((id, e)),
+    }
+}
+
+#[derive(Serialize)]
+struct EventOut<'a, T: Serialize> {
+    event: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation: Option<ConversationId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    data: &'a T,
+}
+
+/// Encodes an event frame. Conversation events carry `conversation` and `seq`;
+/// personal events carry neither, except the conversation they concern when any.
+pub fn encode_event<T: Serialize>(
+    event: &str,
+    conversation: Option<ConversationId>,
+    seq: Option<u64>,
+    data: &T,
+) -> Frame {
+    let out = EventOut {
+        event,
+        conversation,
+        seq,
+        data,
+    };
+    // Serializing our own types to a String cannot fail (no non-string map keys).
+    ByteString::from(serde_json::to_string(&out).unwrap_or_default())
+}
+
+/// Encodes the answer to a request: `{"re":…,"ok":true,"data":…}` or the error form.
+pub fn encode_answer(re: &Value, result: &Result<Value, Error>) -> Frame {
+    let v = match result {
+        Ok(data) => serde_json::json!({"re": re, "ok": true, "data": data}),
+        Err(e) => serde_json::json!({"re": re, "ok": false, "error": e.to_json()}),
+    };
+    ByteString::from(v.to_string())
+}
+
+/// An event as a client sees it, parsed back from a frame.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Event {
+    /// The event name, e.g. `messageAdded`.
+    pub event: String,
+    /// The conversation it concerns (conversation events, typing).
+    #[serde(default)]
+    pub conversation: Option<String>,
+    /// Its place in the conversation's sequence (conversation events only).
+    #[serde(default)]
+    pub seq: Option<u64>,
+    /// Its payload.
+    pub data: Value,
+}
+
+impl Event {
+    /// Parses an event frame.
+    pub fn parse(frame: &str) -> Result<Event, Error> {
+        serde_json::from_str(frame).map_err(|e| Error::Internal(format!("bad event frame: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ops_and_keeps_id() {
+        let (id, req) = parse_request(
+            br#"{"id":7,"op":"message.send","conversation":"c","body":"hi","extra":1}"#,
+        )
+        .unwrap();
+        assert_eq!(id, 7);
+        assert!(
+            matches!(req, Request::MessageSend(SendMessage { body: Some(ref b), .. }) if b == "hi")
+        );
+        let (_, req) = parse_request(br#"{"op":"ping"}"#).unwrap();
+        assert!(matches!(req, Request::Ping {}));
+    }
+
+    #[test]
+    fn bad_frames_are_bad_requests() {
+        for bad in [
+            &br#"nope"#[..],
+            br#"[1]"#,
+            br#"{"id":1}"#,
+            br#"{"id":1,"op":"nope"}"#,
+            br#"{"id":1,"op":5}"#,
+            br#"{"id":"x","op":"read.advance","conversation":"c","index":"a"}"#,
+        ] {
+            let (_, e) = parse_request(bad).unwrap_err();
+            assert_eq!(
+                e.code(),
+                crate::error::ErrorCode::BadRequest,
+                "{:?}",
+                std::str::from_utf8(bad)
+            );
+        }
+        let (id, _) = parse_request(br#"{"id":"x","op":"nope"}"#).unwrap_err();
+        assert_eq!(id, "x");
+    }
+
+    #[test]
+    fn absent_and_null_differ() {
+        let (_, req) =
+            parse_request(br#"{"op":"conversation.update","conversation":"c","unique_name":null}"#)
+                .unwrap();
+        let Request::ConversationUpdate(u) = req else {
+            panic!()
+        };
+        assert_eq!(u.unique_name, Some(None));
+        assert_eq!(u.friendly_name, None);
+    }
+
+    #[test]
+    fn message_ref_forms() {
+        let (_, req) =
+            parse_request(br#"{"op":"message.get","conversation":"c","message":3}"#).unwrap();
+        assert!(matches!(
+            req,
+            Request::MessageGet {
+                message: MessageRef::Index(3),
+                ..
+            }
+        ));
+        let (_, req) =
+            parse_request(br#"{"op":"message.get","conversation":"c","message":"abc"}"#).unwrap();
+        assert!(matches!(
+            req,
+            Request::MessageGet {
+                message: MessageRef::Id(_),
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,112 @@
+//! A user's hub: its open sessions, its conversations and its profile.
+//!
+//! Conversation actors deliver to users, not to sessions: each chat participant
+//! holds its user's hub, and the hub hands a frame to every session of that user.
+//! So a session that connects is subscribed to all of its user's conversations at
+//! once, without a message to each conversation.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+
+use crate::model::{ConversationId, Identity, Millis, SessionId, User};
+use crate::protocol::Frame;
+use crate::session::Outbox;
+
+/// A user's profile fields and presence.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Profile {
+    pub friendly_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub attributes: Option<Value>,
+    pub last_seen_at: Option<Millis>,
+}
+
+/// Everything the engine knows of one identity.
+#[derive(Debug)]
+pub(crate) struct UserHub {
+    pub identity: Identity,
+    sessions: Mutex<Vec<(SessionId, Arc<Outbox>)>>,
+    conversations: Mutex<HashSet<ConversationId>>,
+    profile: Mutex<Profile>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Each guarded value is updated in single steps that leave it whole, so a
+    // poisoned lock still holds consistent data.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl UserHub {
+    pub fn new(identity: Identity) -> Self {
+        UserHub {
+            identity,
+            sessions: Mutex::new(Vec::new()),
+            conversations: Mutex::new(HashSet::new()),
+            profile: Mutex::new(Profile::default()),
+        }
+    }
+
+    /// Hands the frame to every session; returns how many took it and how many
+    /// refused it (closed, or just closed as slow consumers).
+    pub fn deliver(&self, frame: &Frame) -> (usize, usize) {
+        let sessions = lock(&self.sessions);
+        let took = sessions
+            .iter()
+            .filter(|(_, o)| o.push(frame.clone()))
+            .count();
+        (took, sessions.len() - took)
+    }
+
+    /// Adds a session; returns the number of sessions after.
+    pub fn add_session(&self, id: SessionId, outbox: Arc<Outbox>) -> usize {
+        let mut s = lock(&self.sessions);
+        s.push((id, outbox));
+        s.len()
+    }
+
+    /// Removes a session; returns the number left, or None if it was not there.
+    pub fn remove_session(&self, id: SessionId) -> Option<usize> {
+        let mut s = lock(&self.sessions);
+        let pos = s.iter().position(|(sid, _)| *sid == id)?;
+        s.swap_remove(pos);
+        Some(s.len())
+    }
+
+    pub fn session_count(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    pub fn join(&self, c: ConversationId) {
+        lock(&self.conversations).insert(c);
+    }
+
+    pub fn leave(&self, c: ConversationId) {
+        lock(&self.conversations).remove(&c);
+    }
+
+    pub fn conversations(&self) -> Vec<ConversationId> {
+        lock(&self.conversations).iter().copied().collect()
+    }
+
+    pub fn profile(&self) -> MutexGuard<'_, Profile> {
+        lock(&self.profile)
+    }
+
+    /// The User object: profile plus presence.
+    pub fn user(&self) -> User {
+        let online = self.session_count() > 0;
+        let p = self.profile().clone();
+        User {
+            identity: self.identity.clone(),
+            friendly_name: p.friendly_name,
+            avatar_url: p.avatar_url,
+            attributes: p
+                .attributes
+                .unwrap_or_else(|| Value::Object(Default::default())),
+            online,
+            last_seen_at: p.last_seen_at,
+        }
+    }
+}

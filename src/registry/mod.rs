@@ -1,0 +1,220 @@
+//! The registry actor: creates conversations, keeps the direct-pair index, and
+//! routes presence changes.
+//!
+//! Accepts [`Create`], [`Direct`], [`Connect`] and [`Disconnect`]. Creation and
+//! presence go through this one mailbox so that they are serialized: two racing
+//! `conversation.direct` calls make one conversation, and each user's
+//! online/offline change is announced exactly once. Hot lookups (id → actor,
+//! unique name → id, identity → hub) do not come here: they are shared maps.
+
+mod hub;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde_json::{json, Value};
+
+pub(crate) use hub::UserHub;
+
+use crate::conversation::{ConversationActor, ConversationHandle, ConversationState, UserOffline};
+use crate::engine::{Caller, Shared};
+use crate::error::{Error, Result};
+use crate::model::{now_ms, Conversation, ConversationId, Identity, Millis, SessionId};
+use crate::protocol::{encode_event, CreateConversation};
+use crate::session::Outbox;
+
+/// Requests queued for the registry before senders wait: creation and presence
+/// are rare next to messages, so a modest mailbox absorbs bursts.
+const MAILBOX_CAPACITY: usize = 4096;
+
+pub(crate) struct Registry {
+    shared: Arc<Shared>,
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: AtomicUsize,
+    direct: HashMap<(Identity, Identity), ConversationId>,
+}
+
+impl Registry {
+    pub fn new(shared: Arc<Shared>, arbiters: Vec<ArbiterHandle>) -> Self {
+        Registry {
+            shared,
+            arbiters,
+            next_arbiter: AtomicUsize::new(0),
+            direct: HashMap::new(),
+        }
+    }
+
+    /// Builds, announces and starts a conversation on the next arbiter; answers
+    /// its handle and the creator's view of it.
+    fn create(
+        &mut self,
+        caller: &Caller,
+        req: CreateConversation,
+        direct: bool,
+    ) -> Result<(ConversationHandle, Conversation)> {
+        let id = ConversationId::new();
+        let now = now_ms();
+        let creator = caller.identity().cloned();
+        let state = ConversationState::create(self.shared.clone(), id, creator, req, direct, now)?;
+        state.announce_created();
+        let view = state.view(caller);
+        let info = state.info.clone();
+        let arbiter =
+            &self.arbiters[self.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.arbiters.len()];
+        let addr =
+            ConversationActor::start_in_arbiter(arbiter, move |_| ConversationActor::new(state));
+        let handle = ConversationHandle { id, addr, info };
+        self.shared.conversations.insert(id, handle.clone());
+        self.shared.metrics.conversations_add(1);
+        Ok((handle, view))
+    }
+
+    /// Sends `userStatus` once to every user who shares a conversation with `hub`'s user.
+    fn announce_presence(&self, hub: &UserHub, online: bool, at: Millis) {
+        let mut peers: HashSet<Identity> = HashSet::new();
+        for c in hub.conversations() {
+            if let Some(h) = self.shared.conversations.get(&c) {
+                peers.extend(h.info.members());
+            }
+        }
+        peers.remove(&hub.identity);
+        let frame = encode_event(
+            "userStatus",
+            None,
+            None,
+            &json!({"identity": hub.identity, "status": if online { "online" } else { "offline" }, "last_seen_at": at}),
+        );
+        let (mut took, mut refused) = (0, 0);
+        for p in peers {
+            if let Some(peer) = self.shared.users.get(&p) {
+                let (t, r) = peer.deliver(&frame);
+                took += t;
+                refused += r;
+            }
+        }
+        self.shared.metrics.delivered(took, refused);
+    }
+}
+
+impl Actor for Registry {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+    }
+}
+
+/// `conversation.create`.
+#[derive(Message)]
+#[rtype(result = "Result<Value>")]
+pub(crate) struct Create {
+    pub caller: Caller,
+    pub req: CreateConversation,
+}
+
+impl Handler<Create> for Registry {
+    type Result = Result<Value>;
+    fn handle(&mut self, msg: Create, _: &mut Context<Self>) -> Result<Value> {
+        let (_, view) = self.create(&msg.caller, msg.req, false)?;
+        serde_json::to_value(view).map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
+/// `conversation.direct`: the one 1:1 conversation of two users.
+#[derive(Message)]
+#[rtype(result = "Result<Value>")]
+pub(crate) struct Direct {
+    pub me: Identity,
+    pub other: Identity,
+}
+
+impl Handler<Direct> for Registry {
+    type Result = ResponseFuture<Result<Value>>;
+    fn handle(&mut self, msg: Direct, _: &mut Context<Self>) -> Self::Result {
+        let key = if msg.me <= msg.other {
+            (msg.me.clone(), msg.other.clone())
+        } else {
+            (msg.other.clone(), msg.me.clone())
+        };
+        let existing = self
+            .direct
+            .get(&key)
+            .and_then(|id| self.shared.conversations.get(id).map(|h| h.clone()));
+        let caller = Caller::User(msg.me.clone());
+        let handle = match existing {
+            Some(h) => h,
+            None => {
+                let req = CreateConversation {
+                    participants: vec![msg.other.to_string()],
+                    ..Default::default()
+                };
+                match self.create(&caller, req, true) {
+                    Ok((h, _)) => {
+                        self.direct.insert(key, h.id);
+                        h
+                    }
+                    Err(e) => return Box::pin(async move { Err(e) }),
+                }
+            }
+        };
+        let both = vec![msg.me, msg.other];
+        Box::pin(async move { handle.ensure_members(caller, both).await })
+    }
+}
+
+/// A session opened.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Connect {
+    pub identity: Identity,
+    pub session: SessionId,
+    pub outbox: Arc<Outbox>,
+}
+
+impl Handler<Connect> for Registry {
+    type Result = ();
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
+        let hub = self.shared.hub(&msg.identity);
+        if hub.add_session(msg.session, msg.outbox) == 1 {
+            let now = now_ms();
+            hub.profile().last_seen_at = Some(now);
+            self.announce_presence(&hub, true, now);
+        }
+    }
+}
+
+/// A session closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Disconnect {
+    pub identity: Identity,
+    pub session: SessionId,
+}
+
+impl Handler<Disconnect> for Registry {
+    type Result = ();
+    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
+        let Some(hub) = self.shared.users.get(&msg.identity).map(|h| h.clone()) else {
+            return;
+        };
+        if hub.remove_session(msg.session) != Some(0) {
+            return;
+        }
+        let now = now_ms();
+        hub.profile().last_seen_at = Some(now);
+        self.announce_presence(&hub, false, now);
+        let handles: Vec<ConversationHandle> = hub
+            .conversations()
+            .iter()
+            .filter_map(|c| self.shared.conversations.get(c).map(|h| h.clone()))
+            .collect();
+        let who = msg.identity;
+        // Awaited sends, off the registry's own mailbox: backpressured, never unbounded.
+        actix::spawn(async move {
+            for h in handles {
+                let _ = h.addr.send(UserOffline(who.clone())).await;
+            }
+        });
+    }
+}

@@ -1,0 +1,232 @@
+//! The bounded queue of frames waiting to reach one session.
+//!
+//! Conversation actors push shared [`Frame`]s here from any thread; the
+//! session's transport (a WebSocket writer, or an in-process test) drains it.
+//! The queue is bounded in bytes: a push that would exceed the budget closes the
+//! outbox with [`CloseReason::SlowConsumer`] and frees what was queued, so a
+//! client that does not read can never grow the server's memory.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+use crate::protocol::Frame;
+
+/// Why a session ended. Logged once and counted in metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The client closed or dropped its session.
+    ClientClosed,
+    /// More than the outbox budget was queued for it.
+    SlowConsumer,
+    /// No frame from the client within the idle timeout.
+    IdleTimeout,
+    /// The client broke the protocol (for example an oversized frame).
+    ProtocolError,
+    /// The client kept exceeding the rate limit.
+    RateLimited,
+    /// The socket could not be written within the write deadline.
+    WriteTimeout,
+    /// The engine or server is shutting down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// A short snake_case name, for logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::ProtocolError => "protocol_error",
+            CloseReason::RateLimited => "rate_limited",
+            CloseReason::WriteTimeout => "write_timeout",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    frames: VecDeque<Frame>,
+    bytes: usize,
+    closed: Option<CloseReason>,
+}
+
+/// A byte-bounded, single-consumer queue of frames.
+pub struct Outbox {
+    queue: Mutex<Queue>,
+    ready: Notify,
+    max_bytes: usize,
+}
+
+impl fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let q = self.lock();
+        f.debug_struct("Outbox")
+            .field("frames", &q.frames.len())
+            .field("bytes", &q.bytes)
+            .field("closed", &q.closed)
+            .finish()
+    }
+}
+
+impl Outbox {
+    /// An open outbox that holds at most `max_bytes` of queued frames.
+    pub fn new(max_bytes: usize) -> Self {
+        Outbox {
+            queue: Mutex::new(Queue::default()),
+            ready: Notify::new(),
+            max_bytes,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // A panic while holding this lock cannot leave the queue inconsistent
+        // (every update is a single push/pop with its byte count), so poisoning is ignored.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a frame. Returns false when the outbox is closed, or closes it now
+    /// because the frame would exceed the byte budget.
+    pub fn push(&self, frame: Frame) -> bool {
+        let mut q = self.lock();
+        if q.closed.is_some() {
+            return false;
+        }
+        if q.bytes + frame.len() > self.max_bytes {
+            q.closed = Some(CloseReason::SlowConsumer);
+            q.frames = VecDeque::new();
+            q.bytes = 0;
+            drop(q);
+            self.ready.notify_one();
+            return false;
+        }
+        let was_empty = q.frames.is_empty();
+        q.bytes += frame.len();
+        q.frames.push_back(frame);
+        drop(q);
+        // The consumer drains until empty before it waits, so only the push that
+        // makes the queue non-empty needs to wake it.
+        if was_empty {
+            self.ready.notify_one();
+        }
+        true
+    }
+
+    /// Closes the outbox. Frames already queued can still be drained; the first
+    /// reason given wins.
+    pub fn close(&self, reason: CloseReason) {
+        let mut q = self.lock();
+        if q.closed.is_none() {
+            q.closed = Some(reason);
+        }
+        drop(q);
+        self.ready.notify_one();
+    }
+
+    /// Why it was closed, if it was.
+    pub fn closed(&self) -> Option<CloseReason> {
+        self.lock().closed
+    }
+
+    /// Bytes queued now.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// Takes the next frame without waiting.
+    pub fn try_recv(&self) -> Option<Frame> {
+        let mut q = self.lock();
+        let f = q.frames.pop_front()?;
+        q.bytes -= f.len();
+        Some(f)
+    }
+
+    /// Waits for the next frame; after close, drains what is left, then answers
+    /// the close reason.
+    pub async fn recv(&self) -> Result<Frame, CloseReason> {
+        loop {
+            {
+                let mut q = self.lock();
+                if let Some(f) = q.frames.pop_front() {
+                    q.bytes -= f.len();
+                    return Ok(f);
+                }
+                if let Some(reason) = q.closed {
+                    return Err(reason);
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Waits until at least one frame is queued, then moves every queued frame
+    /// into `out`, so that a writer can send them in one write.
+    pub async fn recv_batch(&self, out: &mut Vec<Frame>) -> Result<(), CloseReason> {
+        loop {
+            {
+                let mut q = self.lock();
+                if !q.frames.is_empty() {
+                    out.extend(q.frames.drain(..));
+                    q.bytes = 0;
+                    return Ok(());
+                }
+                if let Some(reason) = q.closed {
+                    return Err(reason);
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: usize) -> Frame {
+        Frame::from("x".repeat(n))
+    }
+
+    #[test]
+    fn over_budget_closes_and_frees() {
+        let o = Outbox::new(10);
+        assert!(o.push(frame(6)));
+        assert_eq!(o.queued_bytes(), 6);
+        assert!(!o.push(frame(6)));
+        assert_eq!(o.closed(), Some(CloseReason::SlowConsumer));
+        assert_eq!(o.queued_bytes(), 0);
+        assert!(!o.push(frame(1)));
+    }
+
+    #[tokio::test]
+    async fn drains_then_reports_close() {
+        let o = Outbox::new(100);
+        o.push(frame(1));
+        o.push(frame(2));
+        o.close(CloseReason::Shutdown);
+        let mut out = Vec::new();
+        o.recv_batch(&mut out).await.unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(o.recv().await, Err(CloseReason::Shutdown));
+    }
+
+    #[tokio::test]
+    async fn wakes_a_waiting_consumer() {
+        let o = std::sync::Arc::new(Outbox::new(100));
+        let o2 = o.clone();
+        let waiter = tokio::spawn(async move { o2.recv().await });
+        tokio::task::yield_now().await;
+        o.push(frame(3));
+        assert_eq!(waiter.await.unwrap().unwrap().len(), 3);
+    }
+}
