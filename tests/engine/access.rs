@@ -9,8 +9,12 @@ async fn non_members_are_refused_everything_but_get_and_join() {
     let alice = e.connect("alice").await.unwrap();
     let eve = e.connect("eve").await.unwrap();
     let id = group(&alice, &["bob"]).await;
-    let m = alice.ok(json!({"op": "message.send", "conversation": id, "body": "private"})).await;
-    let r = alice.ok(json!({"op": "reaction.add", "conversation": id, "message": 0, "reaction": "x"})).await;
+    let m = alice
+        .ok(json!({"op": "message.send", "conversation": id, "body": "private"}))
+        .await;
+    let r = alice
+        .ok(json!({"op": "reaction.add", "conversation": id, "message": 0, "reaction": "x"}))
+        .await;
     let c = json!(id);
     let ops = [
         json!({"op": "conversation.update", "conversation": c, "friendly_name": "pwned"}),
@@ -45,14 +49,23 @@ async fn non_members_are_refused_everything_but_get_and_join() {
     for op in ops {
         assert_eq!(eve.fails(op.clone()).await, ErrorCode::Forbidden, "{op}");
     }
-    let view = eve.ok(json!({"op": "conversation.get", "conversation": id})).await;
+    let view = eve
+        .ok(json!({"op": "conversation.get", "conversation": id}))
+        .await;
     assert_eq!(view["status"], "not_participating");
     assert_eq!(view["friendly_name"], "group");
-    assert_eq!(alice.ok(json!({"op": "message.count", "conversation": id})).await["count"], 1);
+    assert_eq!(
+        alice
+            .ok(json!({"op": "message.count", "conversation": id}))
+            .await["count"],
+        1
+    );
     // Eve saw nothing of it.
     assert!(eve.drain().is_empty());
-    eve.ok(json!({"op": "conversation.join", "conversation": id})).await;
-    eve.ok(json!({"op": "message.list", "conversation": id})).await;
+    eve.ok(json!({"op": "conversation.join", "conversation": id}))
+        .await;
+    eve.ok(json!({"op": "message.list", "conversation": id}))
+        .await;
 }
 
 #[tokio::test]
@@ -61,19 +74,55 @@ async fn unknown_things_are_not_found() {
     let alice = e.connect("alice").await.unwrap();
     let id = group(&alice, &[]).await;
     let missing = "00000000-0000-4000-8000-000000000000";
-    assert_eq!(alice.fails(json!({"op": "conversation.get", "conversation": missing})).await, ErrorCode::NotFound);
-    assert_eq!(alice.fails(json!({"op": "message.send", "conversation": "no-such-name", "body": "x"})).await, ErrorCode::NotFound);
-    assert_eq!(alice.fails(json!({"op": "message.get", "conversation": id, "message": missing})).await, ErrorCode::NotFound);
-    assert_eq!(alice.fails(json!({"op": "participant.get", "conversation": id, "participant": missing})).await, ErrorCode::NotFound);
-    assert_eq!(alice.fails(json!({"op": "reaction.remove", "reaction": missing})).await, ErrorCode::NotFound);
-    assert_eq!(alice.fails(json!({"op": "reaction.remove", "reaction": "junk"})).await, ErrorCode::NotFound);
+    assert_eq!(
+        alice
+            .fails(json!({"op": "conversation.get", "conversation": missing}))
+            .await,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        alice
+            .fails(json!({"op": "message.send", "conversation": "no-such-name", "body": "x"}))
+            .await,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        alice
+            .fails(json!({"op": "message.get", "conversation": id, "message": missing}))
+            .await,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        alice
+            .fails(json!({"op": "participant.get", "conversation": id, "participant": missing}))
+            .await,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        alice
+            .fails(json!({"op": "reaction.remove", "reaction": missing}))
+            .await,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        alice
+            .fails(json!({"op": "reaction.remove", "reaction": "junk"}))
+            .await,
+        ErrorCode::NotFound
+    );
 }
 
 #[tokio::test]
 async fn the_service_has_every_right_and_names_users() {
     let e = engine();
     let alice = e.connect("alice").await.unwrap();
-    let c = e.request_as(Caller::Service, json!({"op": "conversation.create", "friendly_name": "svc"})).await.unwrap();
+    let c = e
+        .request_as(
+            Caller::Service,
+            json!({"op": "conversation.create", "friendly_name": "svc"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(c["created_by"], Value::Null);
     assert_eq!(c["status"], "not_participating");
     let id = c["id"].as_str().unwrap();
@@ -82,20 +131,38 @@ async fn the_service_has_every_right_and_names_users() {
         .await
         .unwrap();
     assert_eq!(p["role"], "admin");
-    let no_author = e.request_as(Caller::Service, json!({"op": "message.send", "conversation": id, "body": "x"})).await;
+    let no_author = e
+        .request_as(
+            Caller::Service,
+            json!({"op": "message.send", "conversation": id, "body": "x"}),
+        )
+        .await;
     assert_eq!(no_author.unwrap_err().code(), ErrorCode::BadRequest);
     let m = e
-        .request_as(Caller::Service, json!({"op": "message.send", "conversation": id, "body": "x", "author": "system-bot"}))
+        .request_as(
+            Caller::Service,
+            json!({"op": "message.send", "conversation": id, "body": "x", "author": "system-bot"}),
+        )
         .await
         .unwrap();
-    let got = alice.ok(json!({"op": "message.get", "conversation": id, "message": m["id"]})).await;
+    let got = alice
+        .ok(json!({"op": "message.get", "conversation": id, "message": m["id"]}))
+        .await;
     assert_eq!(got["author"], "system-bot");
     e.request_as(Caller::Service, json!({"op": "reaction.add", "conversation": id, "message": 0, "reaction": "ok", "identity": "bot"}))
         .await
         .unwrap();
-    let all = e.request_as(Caller::Service, json!({"op": "conversation.list"})).await.unwrap();
+    let all = e
+        .request_as(Caller::Service, json!({"op": "conversation.list"}))
+        .await
+        .unwrap();
     assert_eq!(all["items"].as_array().unwrap().len(), 1);
-    e.request_as(Caller::Service, json!({"op": "conversation.delete", "conversation": id})).await.unwrap();
+    e.request_as(
+        Caller::Service,
+        json!({"op": "conversation.delete", "conversation": id}),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -119,26 +186,83 @@ async fn hostile_values_get_errors_and_the_session_lives_on() {
         json!(["00000000-0000-4000-8000-000000000000"]),
     ];
     let ops = [
-        "conversation.create", "conversation.direct", "conversation.get", "conversation.list", "conversation.update",
-        "conversation.delete", "conversation.join", "conversation.leave", "conversation.set_notification_level",
-        "participant.add", "participant.add_non_chat", "participant.remove", "participant.get", "participant.list",
-        "participant.count", "participant.update", "message.send", "message.get", "message.edit", "message.delete",
-        "message.list", "message.count", "message.feed", "reaction.add", "reaction.remove", "read.advance", "read.set",
-        "read.all", "read.none", "read.mark", "unread.count", "typing.start", "typing.stop", "presence.get",
-        "events.replay", "user.update",
+        "conversation.create",
+        "conversation.direct",
+        "conversation.get",
+        "conversation.list",
+        "conversation.update",
+        "conversation.delete",
+        "conversation.join",
+        "conversation.leave",
+        "conversation.set_notification_level",
+        "participant.add",
+        "participant.add_non_chat",
+        "participant.remove",
+        "participant.get",
+        "participant.list",
+        "participant.count",
+        "participant.update",
+        "message.send",
+        "message.get",
+        "message.edit",
+        "message.delete",
+        "message.list",
+        "message.count",
+        "message.feed",
+        "reaction.add",
+        "reaction.remove",
+        "read.advance",
+        "read.set",
+        "read.all",
+        "read.none",
+        "read.mark",
+        "unread.count",
+        "typing.start",
+        "typing.stop",
+        "presence.get",
+        "events.replay",
+        "user.update",
     ];
     let fields = [
-        "conversation", "identity", "identities", "message", "participant", "body", "index", "anchor", "page_size",
-        "limit", "cursor", "since", "until", "direction", "reaction", "since_seq", "attributes", "metadata",
-        "details", "media", "reply_to", "client_id", "level", "role", "state", "unique_name", "friendly_name",
-        "participants", "proxy_address", "address", "avatar_url",
+        "conversation",
+        "identity",
+        "identities",
+        "message",
+        "participant",
+        "body",
+        "index",
+        "anchor",
+        "page_size",
+        "limit",
+        "cursor",
+        "since",
+        "until",
+        "direction",
+        "reaction",
+        "since_seq",
+        "attributes",
+        "metadata",
+        "details",
+        "media",
+        "reply_to",
+        "client_id",
+        "level",
+        "role",
+        "state",
+        "unique_name",
+        "friendly_name",
+        "participants",
+        "proxy_address",
+        "address",
+        "avatar_url",
     ];
     for op in ops {
         for v in &weird {
             // Every field at once with the same hostile value, and the real conversation for context.
             // Delete and leave act on the conversation alone: for them only the lone form.
             let destructive = matches!(op, "conversation.delete" | "conversation.leave");
-            let mut req = json!({"op": op, "conversation": if destructive { v.clone() } else { json!(id) }});
+            let mut req =
+                json!({"op": op, "conversation": if destructive { v.clone() } else { json!(id) }});
             for f in fields {
                 if f != "conversation" {
                     req[f] = v.clone();
@@ -152,9 +276,16 @@ async fn hostile_values_get_errors_and_the_session_lives_on() {
     }
     // The engine still answers, and the conversation is intact.
     assert_eq!(alice.ok(json!({"op": "ping"})).await, json!({"pong": true}));
-    let c = alice.ok(json!({"op": "conversation.get", "conversation": id})).await;
+    let c = alice
+        .ok(json!({"op": "conversation.get", "conversation": id}))
+        .await;
     assert_eq!(c["participants_count"], 2);
-    assert_eq!(alice.ok(json!({"op": "message.get", "conversation": id, "message": 0})).await["body"], "seed");
+    assert_eq!(
+        alice
+            .ok(json!({"op": "message.get", "conversation": id, "message": 0}))
+            .await["body"],
+        "seed"
+    );
 }
 
 #[tokio::test]
@@ -163,14 +294,35 @@ async fn malformed_frames_answer_bad_request_with_their_id() {
     let alice = e.connect("alice").await.unwrap();
     let answer = |f: colloquy::Frame| serde_json::from_str::<Value>(&f).unwrap();
     let a = answer(alice.handle_frame(b"{not json").await);
-    assert_eq!((a["re"].clone(), a["ok"].clone(), a["error"]["code"].clone()), (Value::Null, json!(false), json!("bad_request")));
+    assert_eq!(
+        (a["re"].clone(), a["ok"].clone(), a["error"]["code"].clone()),
+        (Value::Null, json!(false), json!("bad_request"))
+    );
     let a = answer(alice.handle_frame(br#"{"id": 3}"#).await);
-    assert_eq!((a["re"].clone(), a["error"]["code"].clone()), (json!(3), json!("bad_request")));
-    let a = answer(alice.handle_frame(br#"{"id": "q", "op": "warp.drive"}"#).await);
-    assert_eq!((a["re"].clone(), a["error"]["code"].clone()), (json!("q"), json!("bad_request")));
-    let a = answer(alice.handle_frame(br#"{"id": 4, "op": "message.list", "conversation": 12}"#).await);
+    assert_eq!(
+        (a["re"].clone(), a["error"]["code"].clone()),
+        (json!(3), json!("bad_request"))
+    );
+    let a = answer(
+        alice
+            .handle_frame(br#"{"id": "q", "op": "warp.drive"}"#)
+            .await,
+    );
+    assert_eq!(
+        (a["re"].clone(), a["error"]["code"].clone()),
+        (json!("q"), json!("bad_request"))
+    );
+    let a = answer(
+        alice
+            .handle_frame(br#"{"id": 4, "op": "message.list", "conversation": 12}"#)
+            .await,
+    );
     assert_eq!(a["error"]["code"], "bad_request");
-    let a = answer(alice.handle_frame(br#"{"id": 5, "op": "ping", "junk": [1]}"#).await);
+    let a = answer(
+        alice
+            .handle_frame(br#"{"id": 5, "op": "ping", "junk": [1]}"#)
+            .await,
+    );
     assert_eq!(a, json!({"re": 5, "ok": true, "data": {"pong": true}}));
 }
 
@@ -193,7 +345,13 @@ async fn a_slow_consumer_is_dropped_and_its_memory_freed() {
     assert_eq!(alice.outbox().closed(), None);
     bob.close(CloseReason::ClientClosed).await;
     let m = e.metrics();
-    assert_eq!(m.sessions_closed.iter().find(|(r, _)| *r == "slow_consumer").map(|x| x.1), Some(1));
+    assert_eq!(
+        m.sessions_closed
+            .iter()
+            .find(|(r, _)| *r == "slow_consumer")
+            .map(|x| x.1),
+        Some(1)
+    );
 }
 
 #[tokio::test]
@@ -203,8 +361,20 @@ async fn two_engines_share_a_process_but_nothing_else() {
     let a1 = one.connect("alice").await.unwrap();
     let a2 = two.connect("alice").await.unwrap();
     group(&a1, &[]).await;
-    assert_eq!(a1.ok(json!({"op": "conversation.list"})).await["items"].as_array().unwrap().len(), 1);
-    assert_eq!(a2.ok(json!({"op": "conversation.list"})).await["items"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        a1.ok(json!({"op": "conversation.list"})).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        a2.ok(json!({"op": "conversation.list"})).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     drop((a1, a2));
     one.shutdown();
     two.shutdown();

@@ -9,9 +9,11 @@ async fn create_shows_the_callers_view_and_announces_to_everyone() {
     let alice = e.connect("alice").await.unwrap();
     let bob = e.connect("bob").await.unwrap();
     let c = alice
-        .ok(json!({"op": "conversation.create", "friendly_name": "office", "unique_name": "hq",
+        .ok(
+            json!({"op": "conversation.create", "friendly_name": "office", "unique_name": "hq",
                    "attributes": {"topic": 1}, "metadata": {"team": "x", "n": 2, "ok": true},
-                   "participants": ["bob"]}))
+                   "participants": ["bob"]}),
+        )
         .await;
     assert_eq!(c["friendly_name"], "office");
     assert_eq!(c["unique_name"], "hq");
@@ -32,36 +34,86 @@ async fn create_shows_the_callers_view_and_announces_to_everyone() {
     alice.event("conversationAdded").await;
 
     // The creator is admin, the named participant a member, in that order.
-    let list = alice.ok(json!({"op": "participant.list", "conversation": "hq"})).await;
-    let roles: Vec<_> = list["items"].as_array().unwrap().iter().map(|p| (p["identity"].clone(), p["role"].clone())).collect();
-    assert_eq!(roles, vec![(json!("alice"), json!("admin")), (json!("bob"), json!("member"))]);
+    let list = alice
+        .ok(json!({"op": "participant.list", "conversation": "hq"}))
+        .await;
+    let roles: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["identity"].clone(), p["role"].clone()))
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            (json!("alice"), json!("admin")),
+            (json!("bob"), json!("member"))
+        ]
+    );
     // The named participants are not logged.
-    assert_eq!(alice.ok(json!({"op": "message.count", "conversation": "hq"})).await["count"], 0);
+    assert_eq!(
+        alice
+            .ok(json!({"op": "message.count", "conversation": "hq"}))
+            .await["count"],
+        0
+    );
 }
 
 #[tokio::test]
 async fn unique_names_are_unique_and_addressable() {
     let e = engine();
     let alice = e.connect("alice").await.unwrap();
-    let c = alice.ok(json!({"op": "conversation.create", "unique_name": "room"})).await;
-    assert_eq!(alice.fails(json!({"op": "conversation.create", "unique_name": "room"})).await, ErrorCode::Conflict);
-    let got = alice.ok(json!({"op": "conversation.get", "conversation": "room"})).await;
+    let c = alice
+        .ok(json!({"op": "conversation.create", "unique_name": "room"}))
+        .await;
+    assert_eq!(
+        alice
+            .fails(json!({"op": "conversation.create", "unique_name": "room"}))
+            .await,
+        ErrorCode::Conflict
+    );
+    let got = alice
+        .ok(json!({"op": "conversation.get", "conversation": "room"}))
+        .await;
     assert_eq!(got["id"], c["id"]);
     // Renaming frees the old name; null removes it.
-    alice.ok(json!({"op": "conversation.update", "conversation": "room", "unique_name": "room2"})).await;
-    assert_eq!(alice.fails(json!({"op": "conversation.get", "conversation": "room"})).await, ErrorCode::NotFound);
-    alice.ok(json!({"op": "conversation.create", "unique_name": "room"})).await;
-    let u = alice.ok(json!({"op": "conversation.update", "conversation": "room2", "unique_name": null})).await;
+    alice
+        .ok(json!({"op": "conversation.update", "conversation": "room", "unique_name": "room2"}))
+        .await;
+    assert_eq!(
+        alice
+            .fails(json!({"op": "conversation.get", "conversation": "room"}))
+            .await,
+        ErrorCode::NotFound
+    );
+    alice
+        .ok(json!({"op": "conversation.create", "unique_name": "room"}))
+        .await;
+    let u = alice
+        .ok(json!({"op": "conversation.update", "conversation": "room2", "unique_name": null}))
+        .await;
     assert_eq!(u["unique_name"], serde_json::Value::Null);
-    assert_eq!(alice.fails(json!({"op": "conversation.get", "conversation": "room2"})).await, ErrorCode::NotFound);
+    assert_eq!(
+        alice
+            .fails(json!({"op": "conversation.get", "conversation": "room2"}))
+            .await,
+        ErrorCode::NotFound
+    );
     // Taking a name that is in use changes nothing.
-    let other = alice.ok(json!({"op": "conversation.create", "friendly_name": "x"})).await;
+    let other = alice
+        .ok(json!({"op": "conversation.create", "friendly_name": "x"}))
+        .await;
     let id = other["id"].as_str().unwrap();
     assert_eq!(
         alice.fails(json!({"op": "conversation.update", "conversation": id, "unique_name": "room", "friendly_name": "y"})).await,
         ErrorCode::Conflict
     );
-    assert_eq!(alice.ok(json!({"op": "conversation.get", "conversation": id})).await["friendly_name"], "x");
+    assert_eq!(
+        alice
+            .ok(json!({"op": "conversation.get", "conversation": id}))
+            .await["friendly_name"],
+        "x"
+    );
 }
 
 #[tokio::test]
@@ -73,8 +125,10 @@ async fn update_merges_metadata_and_names_its_reasons() {
     let id = c["id"].as_str().unwrap();
     quiet(&[&alice, &bob]);
     let u = bob
-        .ok(json!({"op": "conversation.update", "conversation": id, "friendly_name": "renamed",
-                   "metadata": {"a": null, "c": false}, "attributes": {"k": [1, 2]}}))
+        .ok(
+            json!({"op": "conversation.update", "conversation": id, "friendly_name": "renamed",
+                   "metadata": {"a": null, "c": false}, "attributes": {"k": [1, 2]}}),
+        )
         .await;
     assert_eq!(u["metadata"], json!({"b": "x", "c": false}));
     assert_eq!(u["attributes"], json!({"k": [1, 2]}));
@@ -89,11 +143,22 @@ async fn update_merges_metadata_and_names_its_reasons() {
         }
     }
     // Nothing changed: no event.
-    bob.ok(json!({"op": "conversation.update", "conversation": id, "friendly_name": "renamed"})).await;
+    bob.ok(json!({"op": "conversation.update", "conversation": id, "friendly_name": "renamed"}))
+        .await;
     bob.no_event().await;
     // Bad values change nothing.
-    assert_eq!(bob.fails(json!({"op": "conversation.update", "conversation": id, "metadata": {"n": {"deep": 1}}})).await, ErrorCode::BadRequest);
-    assert_eq!(bob.fails(json!({"op": "conversation.update", "conversation": id, "state": "gone"})).await, ErrorCode::BadRequest);
+    assert_eq!(
+        bob.fails(
+            json!({"op": "conversation.update", "conversation": id, "metadata": {"n": {"deep": 1}}})
+        )
+        .await,
+        ErrorCode::BadRequest
+    );
+    assert_eq!(
+        bob.fails(json!({"op": "conversation.update", "conversation": id, "state": "gone"}))
+            .await,
+        ErrorCode::BadRequest
+    );
 }
 
 #[tokio::test]
@@ -103,17 +168,34 @@ async fn closing_logs_refuses_messages_and_joins() {
     let carol = e.connect("carol").await.unwrap();
     let id = group(&alice, &[]).await;
     quiet(&[&alice]);
-    alice.ok(json!({"op": "conversation.update", "conversation": id, "state": "closed"})).await;
+    alice
+        .ok(json!({"op": "conversation.update", "conversation": id, "state": "closed"}))
+        .await;
     let ev = alice.event("conversationUpdated").await;
     assert_eq!(ev.data["conversation"]["state"]["current"], "closed");
     let log = alice.event("messageAdded").await;
-    assert_eq!((log.data["subtype"].as_str(), log.data["kind"].as_str()), (Some("log"), Some("conversation_closed")));
+    assert_eq!(
+        (log.data["subtype"].as_str(), log.data["kind"].as_str()),
+        (Some("log"), Some("conversation_closed"))
+    );
     assert_eq!(log.data["details"], json!({"identity": "alice"}));
     assert_eq!(log.data["author"], serde_json::Value::Null);
-    assert_eq!(alice.fails(json!({"op": "message.send", "conversation": id, "body": "hi"})).await, ErrorCode::Conflict);
-    assert_eq!(carol.fails(json!({"op": "conversation.join", "conversation": id})).await, ErrorCode::Forbidden);
+    assert_eq!(
+        alice
+            .fails(json!({"op": "message.send", "conversation": id, "body": "hi"}))
+            .await,
+        ErrorCode::Conflict
+    );
+    assert_eq!(
+        carol
+            .fails(json!({"op": "conversation.join", "conversation": id}))
+            .await,
+        ErrorCode::Forbidden
+    );
     // The log message does not move last_message.
-    let c = alice.ok(json!({"op": "conversation.get", "conversation": id})).await;
+    let c = alice
+        .ok(json!({"op": "conversation.get", "conversation": id}))
+        .await;
     assert_eq!(c["last_message"], serde_json::Value::Null);
     assert_eq!(c["messages_count"], 1);
 }
@@ -125,7 +207,9 @@ async fn join_and_leave_announce_in_order() {
     let bob = e.connect("bob").await.unwrap();
     let id = group(&alice, &[]).await;
     quiet(&[&alice]);
-    let c = bob.ok(json!({"op": "conversation.join", "conversation": id})).await;
+    let c = bob
+        .ok(json!({"op": "conversation.join", "conversation": id}))
+        .await;
     assert_eq!(c["status"], "joined");
     assert_eq!(bob.event("conversationAdded").await.data["id"], json!(id));
     let joined = bob.event("participantJoined").await;
@@ -137,21 +221,32 @@ async fn join_and_leave_announce_in_order() {
     assert_eq!(alice.event("participantJoined").await.seq, joined.seq);
     alice.event("messageAdded").await;
     // Joining again changes nothing.
-    bob.ok(json!({"op": "conversation.join", "conversation": id})).await;
+    bob.ok(json!({"op": "conversation.join", "conversation": id}))
+        .await;
     bob.no_event().await;
 
-    bob.ok(json!({"op": "conversation.leave", "conversation": id})).await;
+    bob.ok(json!({"op": "conversation.leave", "conversation": id}))
+        .await;
     assert_eq!(bob.event("participantLeft").await.data["identity"], "bob");
     let removed = bob.event("conversationRemoved").await;
     assert_eq!(removed.data, json!({"id": id, "reason": "left"}));
     bob.no_event().await;
     alice.event("participantLeft").await;
-    assert_eq!(alice.event("messageAdded").await.data["kind"], "participant_left");
+    assert_eq!(
+        alice.event("messageAdded").await.data["kind"],
+        "participant_left"
+    );
     // Bob no longer sees the conversation's events.
     send(&alice, &id, "after").await;
     bob.no_event().await;
-    assert_eq!(bob.fails(json!({"op": "message.list", "conversation": id})).await, ErrorCode::Forbidden);
-    let view = bob.ok(json!({"op": "conversation.get", "conversation": id})).await;
+    assert_eq!(
+        bob.fails(json!({"op": "message.list", "conversation": id}))
+            .await,
+        ErrorCode::Forbidden
+    );
+    let view = bob
+        .ok(json!({"op": "conversation.get", "conversation": id}))
+        .await;
     assert_eq!(view["status"], "not_participating");
     assert_eq!(view["unread_messages_count"], 0);
 }
@@ -163,12 +258,26 @@ async fn delete_needs_admin_and_tells_everyone() {
     let bob = e.connect("bob").await.unwrap();
     let id = group(&alice, &["bob"]).await;
     quiet(&[&alice, &bob]);
-    assert_eq!(bob.fails(json!({"op": "conversation.delete", "conversation": id})).await, ErrorCode::Forbidden);
-    alice.ok(json!({"op": "conversation.delete", "conversation": id})).await;
+    assert_eq!(
+        bob.fails(json!({"op": "conversation.delete", "conversation": id}))
+            .await,
+        ErrorCode::Forbidden
+    );
+    alice
+        .ok(json!({"op": "conversation.delete", "conversation": id}))
+        .await;
     for s in [&alice, &bob] {
-        assert_eq!(s.event("conversationRemoved").await.data, json!({"id": id, "reason": "deleted"}));
+        assert_eq!(
+            s.event("conversationRemoved").await.data,
+            json!({"id": id, "reason": "deleted"})
+        );
     }
-    assert_eq!(alice.fails(json!({"op": "conversation.get", "conversation": id})).await, ErrorCode::NotFound);
+    assert_eq!(
+        alice
+            .fails(json!({"op": "conversation.get", "conversation": id}))
+            .await,
+        ErrorCode::NotFound
+    );
     let list = bob.ok(json!({"op": "conversation.list"})).await;
     assert_eq!(list["items"], json!([]));
     assert_eq!(e.metrics().conversations, 0);
@@ -187,19 +296,45 @@ async fn list_is_most_recent_activity_first_and_pages() {
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     send(&alice, &ids[0], "bump").await;
     let expected = [&ids[0], &ids[4], &ids[3], &ids[2], &ids[1]];
-    let p1 = alice.ok(json!({"op": "conversation.list", "page_size": 2})).await;
-    let got: Vec<_> = p1["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+    let p1 = alice
+        .ok(json!({"op": "conversation.list", "page_size": 2}))
+        .await;
+    let got: Vec<_> = p1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(got, vec![expected[0].clone(), expected[1].clone()]);
-    assert_eq!((p1["has_prev"].as_bool(), p1["has_next"].as_bool()), (Some(false), Some(true)));
-    let p2 = alice.ok(json!({"op": "conversation.list", "cursor": p1["next_cursor"]})).await;
-    let p3 = alice.ok(json!({"op": "conversation.list", "cursor": p2["next_cursor"]})).await;
+    assert_eq!(
+        (p1["has_prev"].as_bool(), p1["has_next"].as_bool()),
+        (Some(false), Some(true))
+    );
+    let p2 = alice
+        .ok(json!({"op": "conversation.list", "cursor": p1["next_cursor"]}))
+        .await;
+    let p3 = alice
+        .ok(json!({"op": "conversation.list", "cursor": p2["next_cursor"]}))
+        .await;
     assert_eq!(p3["items"].as_array().unwrap().len(), 1);
     assert_eq!(p3["items"][0]["id"].as_str(), Some(ids[1].as_str()));
     assert_eq!(p3["has_next"], false);
-    let back = alice.ok(json!({"op": "conversation.list", "cursor": p3["prev_cursor"]})).await;
+    let back = alice
+        .ok(json!({"op": "conversation.list", "cursor": p3["prev_cursor"]}))
+        .await;
     assert_eq!(back["items"], p2["items"]);
-    assert_eq!(alice.fails(json!({"op": "conversation.list", "page_size": 101})).await, ErrorCode::BadRequest);
-    assert_eq!(alice.fails(json!({"op": "conversation.list", "cursor": "garbage"})).await, ErrorCode::BadRequest);
+    assert_eq!(
+        alice
+            .fails(json!({"op": "conversation.list", "page_size": 101}))
+            .await,
+        ErrorCode::BadRequest
+    );
+    assert_eq!(
+        alice
+            .fails(json!({"op": "conversation.list", "cursor": "garbage"}))
+            .await,
+        ErrorCode::BadRequest
+    );
 }
 
 #[tokio::test]
@@ -210,7 +345,9 @@ async fn notification_level_is_the_callers_own() {
     let id = group(&alice, &["bob"]).await;
     let c = bob.ok(json!({"op": "conversation.set_notification_level", "conversation": id, "level": "muted"})).await;
     assert_eq!(c["notification_level"], "muted");
-    let a = alice.ok(json!({"op": "conversation.get", "conversation": id})).await;
+    let a = alice
+        .ok(json!({"op": "conversation.get", "conversation": id}))
+        .await;
     assert_eq!(a["notification_level"], "default");
     assert_eq!(
         bob.fails(json!({"op": "conversation.set_notification_level", "conversation": id, "level": "loud"})).await,
@@ -224,20 +361,47 @@ async fn direct_conversations_are_one_per_pair_and_private() {
     let alice = e.connect("alice").await.unwrap();
     let bob = e.connect("bob").await.unwrap();
     let carol = e.connect("carol").await.unwrap();
-    let d1 = alice.ok(json!({"op": "conversation.direct", "identity": "bob"})).await;
-    let d2 = bob.ok(json!({"op": "conversation.direct", "identity": "alice"})).await;
+    let d1 = alice
+        .ok(json!({"op": "conversation.direct", "identity": "bob"}))
+        .await;
+    let d2 = bob
+        .ok(json!({"op": "conversation.direct", "identity": "alice"}))
+        .await;
     assert_eq!(d1["id"], d2["id"]);
     assert_eq!(d1["direct"], true);
     assert_eq!(d1["participants_count"], 2);
     let id = d1["id"].as_str().unwrap();
     assert_eq!(bob.event("conversationAdded").await.data["id"], d1["id"]);
-    assert_eq!(carol.fails(json!({"op": "conversation.get", "conversation": id})).await, ErrorCode::Forbidden);
-    assert_eq!(carol.fails(json!({"op": "conversation.join", "conversation": id})).await, ErrorCode::Forbidden);
-    assert_eq!(alice.fails(json!({"op": "participant.add", "conversation": id, "identity": "carol"})).await, ErrorCode::Forbidden);
-    assert_eq!(alice.fails(json!({"op": "conversation.direct", "identity": "alice"})).await, ErrorCode::BadRequest);
+    assert_eq!(
+        carol
+            .fails(json!({"op": "conversation.get", "conversation": id}))
+            .await,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        carol
+            .fails(json!({"op": "conversation.join", "conversation": id}))
+            .await,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        alice
+            .fails(json!({"op": "participant.add", "conversation": id, "identity": "carol"}))
+            .await,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        alice
+            .fails(json!({"op": "conversation.direct", "identity": "alice"}))
+            .await,
+        ErrorCode::BadRequest
+    );
     // One who left is brought back by asking again.
-    bob.ok(json!({"op": "conversation.leave", "conversation": id})).await;
-    let again = bob.ok(json!({"op": "conversation.direct", "identity": "alice"})).await;
+    bob.ok(json!({"op": "conversation.leave", "conversation": id}))
+        .await;
+    let again = bob
+        .ok(json!({"op": "conversation.direct", "identity": "alice"}))
+        .await;
     assert_eq!(again["id"], d1["id"]);
     assert_eq!(again["status"], "joined");
 }

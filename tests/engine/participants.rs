@@ -12,20 +12,45 @@ async fn members_add_members_and_only_admins_add_admins() {
     let id = group(&alice, &["bob"]).await;
     quiet(&[&alice, &bob]);
     let p = bob.ok(json!({"op": "participant.add", "conversation": id, "identity": "carol", "attributes": {"x": 1}})).await;
-    assert_eq!((p["identity"].as_str(), p["role"].as_str(), p["kind"].as_str()), (Some("carol"), Some("member"), Some("chat")));
+    assert_eq!(
+        (
+            p["identity"].as_str(),
+            p["role"].as_str(),
+            p["kind"].as_str()
+        ),
+        (Some("carol"), Some("member"), Some("chat"))
+    );
     assert_eq!(p["attributes"], json!({"x": 1}));
     assert_eq!(p["conversation_id"].as_str(), Some(id.as_str()));
-    assert_eq!(carol.event("conversationAdded").await.data["status"], "joined");
-    assert_eq!(carol.event("participantJoined").await.data["identity"], "carol");
-    assert_eq!(carol.event("messageAdded").await.data["kind"], "participant_joined");
-    assert_eq!(bob.fails(json!({"op": "participant.add", "conversation": id, "identity": "carol"})).await, ErrorCode::Conflict);
+    assert_eq!(
+        carol.event("conversationAdded").await.data["status"],
+        "joined"
+    );
+    assert_eq!(
+        carol.event("participantJoined").await.data["identity"],
+        "carol"
+    );
+    assert_eq!(
+        carol.event("messageAdded").await.data["kind"],
+        "participant_joined"
+    );
+    assert_eq!(
+        bob.fails(json!({"op": "participant.add", "conversation": id, "identity": "carol"}))
+            .await,
+        ErrorCode::Conflict
+    );
     assert_eq!(
         bob.fails(json!({"op": "participant.add", "conversation": id, "identity": "dave", "role": "admin"})).await,
         ErrorCode::Forbidden
     );
     let d = alice.ok(json!({"op": "participant.add", "conversation": id, "identity": "dave", "role": "admin"})).await;
     assert_eq!(d["role"], "admin");
-    assert_eq!(alice.ok(json!({"op": "participant.count", "conversation": id})).await["count"], 4);
+    assert_eq!(
+        alice
+            .ok(json!({"op": "participant.count", "conversation": id}))
+            .await["count"],
+        4
+    );
 }
 
 #[tokio::test]
@@ -38,20 +63,33 @@ async fn non_chat_participants_count_but_get_no_events() {
         .await;
     assert_eq!(p["identity"], Value::Null);
     assert_eq!(p["kind"], "non_chat");
-    assert_eq!(p["messaging_binding"], json!({"proxy_address": "+15550001", "address": "+15550002"}));
+    assert_eq!(
+        p["messaging_binding"],
+        json!({"proxy_address": "+15550001", "address": "+15550002"})
+    );
     assert_eq!(
         alice.fails(json!({"op": "participant.add_non_chat", "conversation": id, "proxy_address": "+15550001", "address": "+15550002"})).await,
         ErrorCode::Conflict
     );
-    let c = alice.ok(json!({"op": "conversation.get", "conversation": id})).await;
+    let c = alice
+        .ok(json!({"op": "conversation.get", "conversation": id}))
+        .await;
     assert_eq!(c["participants_count"], 2);
     let pid = p["id"].as_str().unwrap();
     quiet(&[&alice]);
-    alice.ok(json!({"op": "participant.remove", "conversation": id, "participant": pid})).await;
-    assert_eq!(alice.event("participantLeft").await.data["kind"], "non_chat");
+    alice
+        .ok(json!({"op": "participant.remove", "conversation": id, "participant": pid}))
+        .await;
+    assert_eq!(
+        alice.event("participantLeft").await.data["kind"],
+        "non_chat"
+    );
     let log = alice.event("messageAdded").await;
     assert_eq!(log.data["kind"], "participant_left");
-    assert_eq!(log.data["details"], json!({"participant_id": pid, "identity": null}));
+    assert_eq!(
+        log.data["details"],
+        json!({"participant_id": pid, "identity": null})
+    );
 }
 
 #[tokio::test]
@@ -61,14 +99,30 @@ async fn removal_needs_admin_but_anyone_may_remove_themselves() {
     let bob = e.connect("bob").await.unwrap();
     let id = group(&alice, &["bob", "carol"]).await;
     quiet(&[&alice, &bob]);
-    assert_eq!(bob.fails(json!({"op": "participant.remove", "conversation": id, "participant": "carol"})).await, ErrorCode::Forbidden);
-    assert_eq!(bob.fails(json!({"op": "participant.remove", "conversation": id, "participant": "nobody"})).await, ErrorCode::NotFound);
-    alice.ok(json!({"op": "participant.remove", "conversation": id, "participant": "carol"})).await;
-    bob.ok(json!({"op": "participant.remove", "conversation": id, "participant": "bob"})).await;
+    assert_eq!(
+        bob.fails(json!({"op": "participant.remove", "conversation": id, "participant": "carol"}))
+            .await,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        bob.fails(json!({"op": "participant.remove", "conversation": id, "participant": "nobody"}))
+            .await,
+        ErrorCode::NotFound
+    );
+    alice
+        .ok(json!({"op": "participant.remove", "conversation": id, "participant": "carol"}))
+        .await;
+    bob.ok(json!({"op": "participant.remove", "conversation": id, "participant": "bob"}))
+        .await;
     bob.event_skipping("participantLeft").await;
     let removed = bob.event_skipping("conversationRemoved").await;
     assert_eq!(removed.data["reason"], "left");
-    assert_eq!(alice.ok(json!({"op": "participant.count", "conversation": id})).await["count"], 1);
+    assert_eq!(
+        alice
+            .ok(json!({"op": "participant.count", "conversation": id}))
+            .await["count"],
+        1
+    );
 }
 
 #[tokio::test]
@@ -78,9 +132,14 @@ async fn removed_participant_hears_participant_left_then_removed() {
     let bob = e.connect("bob").await.unwrap();
     let id = group(&alice, &["bob"]).await;
     quiet(&[&alice, &bob]);
-    alice.ok(json!({"op": "participant.remove", "conversation": id, "participant": "bob"})).await;
+    alice
+        .ok(json!({"op": "participant.remove", "conversation": id, "participant": "bob"}))
+        .await;
     assert_eq!(bob.event("participantLeft").await.data["identity"], "bob");
-    assert_eq!(bob.event("conversationRemoved").await.data["reason"], "removed");
+    assert_eq!(
+        bob.event("conversationRemoved").await.data["reason"],
+        "removed"
+    );
     bob.no_event().await;
 }
 
@@ -89,16 +148,36 @@ async fn get_by_id_or_identity_and_list_in_joining_order() {
     let e = engine();
     let alice = e.connect("alice").await.unwrap();
     let names: Vec<String> = (0..7).map(|i| format!("user{i}")).collect();
-    let id = group(&alice, &names.iter().map(String::as_str).collect::<Vec<_>>()).await;
-    let by_identity = alice.ok(json!({"op": "participant.get", "conversation": id, "participant": "user3"})).await;
-    let by_id = alice.ok(json!({"op": "participant.get", "conversation": id, "participant": by_identity["id"]})).await;
+    let id = group(
+        &alice,
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let by_identity = alice
+        .ok(json!({"op": "participant.get", "conversation": id, "participant": "user3"}))
+        .await;
+    let by_id = alice
+        .ok(json!({"op": "participant.get", "conversation": id, "participant": by_identity["id"]}))
+        .await;
     assert_eq!(by_id, by_identity);
-    let p1 = alice.ok(json!({"op": "participant.list", "conversation": id, "page_size": 3})).await;
-    let p2 = alice.ok(json!({"op": "participant.list", "conversation": id, "cursor": p1["next_cursor"]})).await;
-    let p3 = alice.ok(json!({"op": "participant.list", "conversation": id, "cursor": p2["next_cursor"]})).await;
+    let p1 = alice
+        .ok(json!({"op": "participant.list", "conversation": id, "page_size": 3}))
+        .await;
+    let p2 = alice
+        .ok(json!({"op": "participant.list", "conversation": id, "cursor": p1["next_cursor"]}))
+        .await;
+    let p3 = alice
+        .ok(json!({"op": "participant.list", "conversation": id, "cursor": p2["next_cursor"]}))
+        .await;
     let order: Vec<String> = [&p1, &p2, &p3]
         .iter()
-        .flat_map(|p| p["items"].as_array().unwrap().iter().map(|x| x["identity"].as_str().unwrap().to_string()))
+        .flat_map(|p| {
+            p["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["identity"].as_str().unwrap().to_string())
+        })
         .collect();
     let mut expected = vec!["alice".to_string()];
     expected.extend(names);
@@ -106,10 +185,22 @@ async fn get_by_id_or_identity_and_list_in_joining_order() {
     assert_eq!(p3["has_next"], false);
     assert_eq!(p3["next_cursor"], Value::Null);
     assert_eq!(p2["has_prev"], true);
-    let back = alice.ok(json!({"op": "participant.list", "conversation": id, "cursor": p2["prev_cursor"]})).await;
+    let back = alice
+        .ok(json!({"op": "participant.list", "conversation": id, "cursor": p2["prev_cursor"]}))
+        .await;
     assert_eq!(back["items"], p1["items"]);
-    assert_eq!(alice.fails(json!({"op": "participant.list", "conversation": id, "page_size": 1001})).await, ErrorCode::BadRequest);
-    assert_eq!(alice.fails(json!({"op": "participant.list", "conversation": id, "page_size": 0})).await, ErrorCode::BadRequest);
+    assert_eq!(
+        alice
+            .fails(json!({"op": "participant.list", "conversation": id, "page_size": 1001}))
+            .await,
+        ErrorCode::BadRequest
+    );
+    assert_eq!(
+        alice
+            .fails(json!({"op": "participant.list", "conversation": id, "page_size": 0}))
+            .await,
+        ErrorCode::BadRequest
+    );
 }
 
 #[tokio::test]
@@ -134,9 +225,13 @@ async fn update_rules_for_attributes_and_roles() {
     );
     let p = alice.ok(json!({"op": "participant.update", "conversation": id, "participant": "bob", "role": "admin"})).await;
     assert_eq!(p["role"], "admin");
-    assert_eq!(alice.event("participantUpdated").await.data["update_reasons"], json!(["role"]));
+    assert_eq!(
+        alice.event("participantUpdated").await.data["update_reasons"],
+        json!(["role"])
+    );
     // Now an admin, bob may remove carol.
-    bob.ok(json!({"op": "participant.remove", "conversation": id, "participant": "carol"})).await;
+    bob.ok(json!({"op": "participant.remove", "conversation": id, "participant": "carol"}))
+        .await;
 }
 
 #[tokio::test]
@@ -145,13 +240,29 @@ async fn participant_cap_is_a_conflict_and_changes_nothing() {
     let alice = e.connect("alice").await.unwrap();
     let before = alice.ok(json!({"op": "conversation.list"})).await;
     assert_eq!(
-        alice.fails(json!({"op": "conversation.create", "participants": ["b", "c", "d"]})).await,
+        alice
+            .fails(json!({"op": "conversation.create", "participants": ["b", "c", "d"]}))
+            .await,
         ErrorCode::Conflict
     );
     assert_eq!(alice.ok(json!({"op": "conversation.list"})).await, before);
     let id = group(&alice, &["b", "c"]).await;
-    assert_eq!(alice.fails(json!({"op": "participant.add", "conversation": id, "identity": "d"})).await, ErrorCode::Conflict);
+    assert_eq!(
+        alice
+            .fails(json!({"op": "participant.add", "conversation": id, "identity": "d"}))
+            .await,
+        ErrorCode::Conflict
+    );
     let dave = e.connect("d").await.unwrap();
-    assert_eq!(dave.fails(json!({"op": "conversation.join", "conversation": id})).await, ErrorCode::Conflict);
-    assert_eq!(alice.ok(json!({"op": "participant.count", "conversation": id})).await["count"], 3);
+    assert_eq!(
+        dave.fails(json!({"op": "conversation.join", "conversation": id}))
+            .await,
+        ErrorCode::Conflict
+    );
+    assert_eq!(
+        alice
+            .ok(json!({"op": "participant.count", "conversation": id}))
+            .await["count"],
+        3
+    );
 }

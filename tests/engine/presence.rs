@@ -36,25 +36,46 @@ async fn status_goes_once_per_change_to_those_who_share_a_conversation() {
         assert_eq!(s.event("userStatus").await.data["status"], "offline");
         s.no_event().await;
     }
-    let p = alice.ok(json!({"op": "presence.get", "identities": ["carol", "alice", "nobody"]})).await;
+    let p = alice
+        .ok(json!({"op": "presence.get", "identities": ["carol", "alice", "nobody"]}))
+        .await;
     let items = p["items"].as_array().unwrap();
     assert_eq!(items[0]["online"], false);
     assert!(items[0]["last_seen_at"].is_u64());
     assert_eq!(items[1]["online"], true);
-    assert_eq!(items[2], json!({"identity": "nobody", "friendly_name": null, "avatar_url": null, "attributes": {}, "online": false, "last_seen_at": null}));
+    assert_eq!(
+        items[2],
+        json!({"identity": "nobody", "friendly_name": null, "avatar_url": null, "attributes": {}, "online": false, "last_seen_at": null})
+    );
 }
 
 #[tokio::test]
 async fn user_update_sets_the_profile() {
     let e = engine();
     let alice = e.connect("alice").await.unwrap();
-    let u = alice.ok(json!({"op": "user.update", "friendly_name": "Alice", "attributes": {"tz": "UTC"}})).await;
+    let u = alice
+        .ok(json!({"op": "user.update", "friendly_name": "Alice", "attributes": {"tz": "UTC"}}))
+        .await;
     assert_eq!(u["friendly_name"], "Alice");
     assert_eq!(u["online"], true);
-    let p = alice.ok(json!({"op": "presence.get", "identities": ["alice"]})).await;
+    let p = alice
+        .ok(json!({"op": "presence.get", "identities": ["alice"]}))
+        .await;
     assert_eq!(p["items"][0]["attributes"], json!({"tz": "UTC"}));
-    let u = alice.ok(json!({"op": "user.update", "friendly_name": null})).await;
+    let u = alice
+        .ok(json!({"op": "user.update", "friendly_name": null}))
+        .await;
     assert_eq!(u["friendly_name"], serde_json::Value::Null);
-    assert_eq!(alice.fails(json!({"op": "user.update", "friendly_name": "x".repeat(300)})).await, colloquy::ErrorCode::BadRequest);
-    assert_eq!(alice.fails(json!({"op": "presence.get", "identities": [""]})).await, colloquy::ErrorCode::BadRequest);
+    assert_eq!(
+        alice
+            .fails(json!({"op": "user.update", "friendly_name": "x".repeat(300)}))
+            .await,
+        colloquy::ErrorCode::BadRequest
+    );
+    assert_eq!(
+        alice
+            .fails(json!({"op": "presence.get", "identities": [""]}))
+            .await,
+        colloquy::ErrorCode::BadRequest
+    );
 }

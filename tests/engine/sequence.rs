@@ -10,16 +10,27 @@ async fn seq_has_no_gaps_and_latecomers_continue_it() {
     let id = group(&alice, &[]).await;
     quiet(&[&alice]);
     send(&alice, &id, "one").await;
-    alice.ok(json!({"op": "message.edit", "conversation": id, "message": 0, "body": "uno"})).await;
-    alice.ok(json!({"op": "typing.start", "conversation": id})).await; // personal: not counted
-    alice.ok(json!({"op": "conversation.update", "conversation": id, "friendly_name": "n"})).await;
+    alice
+        .ok(json!({"op": "message.edit", "conversation": id, "message": 0, "body": "uno"}))
+        .await;
+    alice
+        .ok(json!({"op": "typing.start", "conversation": id}))
+        .await; // personal: not counted
+    alice
+        .ok(json!({"op": "conversation.update", "conversation": id, "friendly_name": "n"}))
+        .await;
     let bob = e.connect("bob").await.unwrap();
-    bob.ok(json!({"op": "conversation.join", "conversation": id})).await;
+    bob.ok(json!({"op": "conversation.join", "conversation": id}))
+        .await;
     send(&alice, &id, "two").await;
     let seqs: Vec<u64> = alice.drain().iter().filter_map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
     let bob_seqs: Vec<u64> = bob.drain().iter().filter_map(|e| e.seq).collect();
-    assert_eq!(bob_seqs, vec![4, 5, 6], "bob sees the rest of the same sequence");
+    assert_eq!(
+        bob_seqs,
+        vec![4, 5, 6],
+        "bob sees the rest of the same sequence"
+    );
 }
 
 #[tokio::test]
@@ -32,20 +43,36 @@ async fn replay_resends_what_was_missed_before_answering() {
     for i in 0..5 {
         send(&alice, &id, &format!("m{i}")).await;
     }
-    alice.ok(json!({"op": "conversation.update", "conversation": id, "friendly_name": "x"})).await;
+    alice
+        .ok(json!({"op": "conversation.update", "conversation": id, "friendly_name": "x"}))
+        .await;
     let live = bob.drain();
     assert_eq!(live.len(), 6);
-    let r = bob.ok(json!({"op": "events.replay", "conversation": id, "since_seq": 2})).await;
+    let r = bob
+        .ok(json!({"op": "events.replay", "conversation": id, "since_seq": 2}))
+        .await;
     assert_eq!(r, json!({"recovered": true, "last_seq": 6}));
     let replayed = bob.drain();
-    assert_eq!(replayed, live[2..].to_vec(), "the same events, in order, nothing twice");
-    let r = bob.ok(json!({"op": "events.replay", "conversation": id, "since_seq": 6})).await;
+    assert_eq!(
+        replayed,
+        live[2..].to_vec(),
+        "the same events, in order, nothing twice"
+    );
+    let r = bob
+        .ok(json!({"op": "events.replay", "conversation": id, "since_seq": 6}))
+        .await;
     assert_eq!(r, json!({"recovered": true, "last_seq": 6}));
     assert!(bob.drain().is_empty());
     // A seq the conversation never issued cannot be recovered.
-    let r = bob.ok(json!({"op": "events.replay", "conversation": id, "since_seq": 60})).await;
+    let r = bob
+        .ok(json!({"op": "events.replay", "conversation": id, "since_seq": 60}))
+        .await;
     assert_eq!(r["recovered"], false);
-    assert_eq!(bob.fails(json!({"op": "events.replay", "conversation": id, "since_seq": -1})).await, ErrorCode::BadRequest);
+    assert_eq!(
+        bob.fails(json!({"op": "events.replay", "conversation": id, "since_seq": -1}))
+            .await,
+        ErrorCode::BadRequest
+    );
 }
 
 #[tokio::test]
@@ -57,10 +84,14 @@ async fn replay_past_the_window_is_not_recovered() {
         send(&alice, &id, &format!("m{i}")).await;
     }
     quiet(&[&alice]);
-    let r = alice.ok(json!({"op": "events.replay", "conversation": id, "since_seq": 2})).await;
+    let r = alice
+        .ok(json!({"op": "events.replay", "conversation": id, "since_seq": 2}))
+        .await;
     assert_eq!(r, json!({"recovered": false, "last_seq": 6}));
     assert!(alice.drain().is_empty());
-    let r = alice.ok(json!({"op": "events.replay", "conversation": id, "since_seq": 3})).await;
+    let r = alice
+        .ok(json!({"op": "events.replay", "conversation": id, "since_seq": 3}))
+        .await;
     assert_eq!(r, json!({"recovered": true, "last_seq": 6}));
     assert_eq!(alice.drain().len(), 3);
 }
@@ -70,7 +101,11 @@ async fn fifty_senders_one_order_for_everyone() {
     let e = engine();
     let names: Vec<String> = (0..50).map(|i| format!("u{i}")).collect();
     let owner = e.connect("owner").await.unwrap();
-    let id = group(&owner, &names.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let id = group(
+        &owner,
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
     let mut sessions = Vec::new();
     for n in &names {
         sessions.push(std::sync::Arc::new(e.connect(n).await.unwrap()));
@@ -105,7 +140,12 @@ async fn fifty_senders_one_order_for_everyone() {
         .map(|e| (e.seq.unwrap(), e.data["index"].as_u64().unwrap()))
         .collect();
     assert_eq!(parsed.len(), 5000);
-    assert!(parsed.windows(2).all(|w| w[0].1 < w[1].1 && w[0].0 + 1 == w[1].0), "indexes and seqs strictly increase");
+    assert!(
+        parsed
+            .windows(2)
+            .all(|w| w[0].1 < w[1].1 && w[0].0 + 1 == w[1].0),
+        "indexes and seqs strictly increase"
+    );
     for s in &sessions {
         // The very same frames (shared bytes), in the very same order.
         assert!(frames(s) == reference, "{} saw another order", s.identity());

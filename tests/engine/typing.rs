@@ -13,7 +13,9 @@ async fn started_goes_to_others_and_ends_by_itself() {
     let bob = e.connect("bob").await.unwrap();
     let id = group(&alice, &["bob"]).await;
     quiet(&[&alice, &bob]);
-    alice.ok(json!({"op": "typing.start", "conversation": id})).await;
+    alice
+        .ok(json!({"op": "typing.start", "conversation": id}))
+        .await;
     let ev = bob.event("typingStarted").await;
     assert_eq!(ev.data, json!({"identity": "alice"}));
     assert_eq!(ev.seq, None);
@@ -23,7 +25,10 @@ async fn started_goes_to_others_and_ends_by_itself() {
     let t0 = tokio::time::Instant::now();
     bob.event("typingEnded").await;
     let waited = t0.elapsed();
-    assert!(waited < Duration::from_millis(1000), "ended after {waited:?}");
+    assert!(
+        waited < Duration::from_millis(1000),
+        "ended after {waited:?}"
+    );
     alice.no_event().await;
 }
 
@@ -34,14 +39,21 @@ async fn refreshing_keeps_it_alive() {
     let bob = e.connect("bob").await.unwrap();
     let id = group(&alice, &["bob"]).await;
     quiet(&[&alice, &bob]);
-    alice.ok(json!({"op": "typing.start", "conversation": id})).await;
+    alice
+        .ok(json!({"op": "typing.start", "conversation": id}))
+        .await;
     bob.event("typingStarted").await;
     // Refresh well inside the 150 ms timeout for 300 ms: one start, no end.
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        alice.ok(json!({"op": "typing.start", "conversation": id})).await;
+        alice
+            .ok(json!({"op": "typing.start", "conversation": id}))
+            .await;
     }
-    assert!(bob.try_next_event().is_none(), "no typingEnded while refreshed, no second typingStarted");
+    assert!(
+        bob.try_next_event().is_none(),
+        "no typingEnded while refreshed, no second typingStarted"
+    );
     bob.event("typingEnded").await;
 }
 
@@ -53,20 +65,30 @@ async fn stop_send_and_leave_end_it_at_once() {
     let id = group(&alice, &["bob"]).await;
     quiet(&[&alice, &bob]);
 
-    alice.ok(json!({"op": "typing.start", "conversation": id})).await;
+    alice
+        .ok(json!({"op": "typing.start", "conversation": id}))
+        .await;
     bob.event("typingStarted").await;
-    alice.ok(json!({"op": "typing.stop", "conversation": id})).await;
+    alice
+        .ok(json!({"op": "typing.stop", "conversation": id}))
+        .await;
     bob.event("typingEnded").await;
 
-    alice.ok(json!({"op": "typing.start", "conversation": id})).await;
+    alice
+        .ok(json!({"op": "typing.start", "conversation": id}))
+        .await;
     bob.event("typingStarted").await;
     send(&alice, &id, "sent").await;
     bob.event("typingEnded").await;
     bob.event("messageAdded").await;
 
-    alice.ok(json!({"op": "typing.start", "conversation": id})).await;
+    alice
+        .ok(json!({"op": "typing.start", "conversation": id}))
+        .await;
     bob.event("typingStarted").await;
-    alice.ok(json!({"op": "conversation.leave", "conversation": id})).await;
+    alice
+        .ok(json!({"op": "conversation.leave", "conversation": id}))
+        .await;
     bob.event("participantLeft").await;
     bob.event("typingEnded").await;
 }
@@ -79,7 +101,9 @@ async fn the_last_sessions_disconnect_ends_it() {
     let bob = e.connect("bob").await.unwrap();
     let id = group(&alice, &["bob"]).await;
     quiet(&[&alice, &alice2, &bob]);
-    alice.ok(json!({"op": "typing.start", "conversation": id})).await;
+    alice
+        .ok(json!({"op": "typing.start", "conversation": id}))
+        .await;
     bob.event("typingStarted").await;
     alice.close(colloquy::CloseReason::ClientClosed).await;
     bob.no_event().await;
@@ -93,5 +117,9 @@ async fn non_members_cannot_type() {
     let alice = e.connect("alice").await.unwrap();
     let eve = e.connect("eve").await.unwrap();
     let id = group(&alice, &[]).await;
-    assert_eq!(eve.fails(json!({"op": "typing.start", "conversation": id})).await, colloquy::ErrorCode::Forbidden);
+    assert_eq!(
+        eve.fails(json!({"op": "typing.start", "conversation": id}))
+            .await,
+        colloquy::ErrorCode::Forbidden
+    );
 }

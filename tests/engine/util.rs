@@ -55,7 +55,12 @@ impl SessionExt for Session {
     async fn event(&self, name: &str) -> Event {
         match self.next_event_within(WAIT).await {
             Some(e) if e.event == name => e,
-            Some(e) => panic!("{} expected {name}, got {} {}", self.identity(), e.event, e.data),
+            Some(e) => panic!(
+                "{} expected {name}, got {} {}",
+                self.identity(),
+                e.event,
+                e.data
+            ),
             None => panic!("{} expected {name}, got nothing", self.identity()),
         }
     }
@@ -74,7 +79,12 @@ impl SessionExt for Session {
 
     async fn no_event(&self) {
         if let Some(e) = self.next_event_within(QUIET).await {
-            panic!("{} expected no event, got {} {}", self.identity(), e.event, e.data);
+            panic!(
+                "{} expected no event, got {} {}",
+                self.identity(),
+                e.event,
+                e.data
+            );
         }
     }
 
@@ -86,13 +96,18 @@ impl SessionExt for Session {
 /// Creates a group conversation owned by `owner` with `others` in it; answers its id.
 /// Everyone's queued events are drained afterwards.
 pub async fn group(owner: &Session, others: &[&str]) -> String {
-    let c = owner.ok(json!({"op": "conversation.create", "friendly_name": "group", "participants": others})).await;
+    let c = owner
+        .ok(json!({"op": "conversation.create", "friendly_name": "group", "participants": others}))
+        .await;
     c["id"].as_str().expect("id").to_string()
 }
 
 /// Sends a chat message; answers its index.
 pub async fn send(s: &Session, conv: &str, body: &str) -> u64 {
-    s.ok(json!({"op": "message.send", "conversation": conv, "body": body})).await["index"].as_u64().expect("index")
+    s.ok(json!({"op": "message.send", "conversation": conv, "body": body}))
+        .await["index"]
+        .as_u64()
+        .expect("index")
 }
 
 /// Drains every session. An op's events are queued before its answer, so
