@@ -216,10 +216,16 @@ impl Engine {
         &self.inner.registry
     }
 
-    /// Opens an in-process session for a user, as a WebSocket would.
+    /// Opens an in-process session for a user, as a WebSocket would (without
+    /// the `ready` event, which belongs to the transport).
     pub async fn connect(&self, identity: &str) -> Result<Session> {
         let identity = validate::identity(identity, &self.config().limits)?;
-        Session::open(self.clone(), identity).await
+        Session::open(self.clone(), identity, None).await
+    }
+
+    /// Opens a session whose first event is `ready`, announcing `heartbeat_ms`.
+    pub async fn connect_ready(&self, identity: Identity, heartbeat_ms: u64) -> Result<Session> {
+        Session::open(self.clone(), identity, Some(heartbeat_ms)).await
     }
 
     /// Runs a request given as JSON (`{"op": …, …}`) for a caller.
@@ -288,8 +294,14 @@ impl Engine {
                     .await
                     .map_err(stopped)?
             }
-            Request::ConversationList { page_size, cursor } => {
-                self.list_conversations(caller, page_size, cursor).await
+            Request::ConversationList {
+                page_size,
+                cursor,
+                identity,
+            } => {
+                let subject = self.subject(&caller, identity.as_deref())?;
+                self.list_conversations(caller, subject, page_size, cursor)
+                    .await
             }
             Request::MessageFeed(f) => self.feed(caller, f).await,
             Request::PresenceGet { identities } => self.presence(&identities),
@@ -332,11 +344,22 @@ impl Engine {
         }
     }
 
-    /// The conversations a caller takes part in (all of them for the service),
-    /// most recent activity first.
+    /// Whose data a list is about: the caller's own, or for the service the
+    /// user it names (None: everyone).
+    fn subject(&self, caller: &Caller, named: Option<&str>) -> Result<Option<Identity>> {
+        match (caller, named) {
+            (Caller::User(i), _) => Ok(Some(i.clone())),
+            (Caller::Service, Some(n)) => validate::identity(n, &self.config().limits).map(Some),
+            (Caller::Service, None) => Ok(None),
+        }
+    }
+
+    /// The conversations `subject` takes part in (all of them when None), most
+    /// recent activity first, each as `caller` sees it.
     async fn list_conversations(
         &self,
         caller: Caller,
+        subject: Option<Identity>,
         size: Option<u64>,
         cursor: Option<String>,
     ) -> Result<Value> {
@@ -344,7 +367,7 @@ impl Engine {
         let size = page_size(size, 50, 100, "page_size")?;
         let (from, size) =
             keyset_request::<(u64, ConversationId)>("conversations", cursor.as_deref(), size)?;
-        let handles: Vec<ConversationHandle> = match caller.identity() {
+        let handles: Vec<ConversationHandle> = match &subject {
             Some(i) => shared
                 .users
                 .get(i)
@@ -381,8 +404,10 @@ impl Engine {
 
     /// The newest messages over the caller's conversations (see `message.feed`).
     async fn feed(&self, caller: Caller, f: Feed) -> Result<Value> {
-        let Caller::User(identity) = caller else {
-            return Err(Error::bad("message.feed needs a user"));
+        let Some(identity) = self.subject(&caller, f.identity.as_deref())? else {
+            return Err(Error::bad(
+                "message.feed needs a user (the service names one with identity)",
+            ));
         };
         let (side, bound, limit, window) = match &f.cursor {
             Some(c) => {

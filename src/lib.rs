@@ -49,7 +49,9 @@ pub mod model;
 pub(crate) mod paging;
 pub mod protocol;
 pub(crate) mod registry;
+pub mod server;
 pub mod session;
+pub mod testing;
 pub(crate) mod validate;
 
 pub use config::{Config, Limits};

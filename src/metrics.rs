@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use crate::session::CloseReason;
 
-const REASONS: [CloseReason; 7] = [
+const REASONS: [CloseReason; 8] = [
     CloseReason::ClientClosed,
     CloseReason::SlowConsumer,
     CloseReason::IdleTimeout,
     CloseReason::ProtocolError,
+    CloseReason::FrameTooLarge,
     CloseReason::RateLimited,
     CloseReason::WriteTimeout,
     CloseReason::Shutdown,

@@ -206,6 +206,8 @@ pub struct Feed {
     pub until: Option<Millis>,
     /// A cursor from an earlier page.
     pub cursor: Option<String>,
+    /// Whose feed, when the service asks (ignored for a user).
+    pub identity: Option<String>,
 }
 
 /// Fields of `user.update`.
@@ -238,6 +240,8 @@ pub enum Request {
     ConversationList {
         page_size: Option<u64>,
         cursor: Option<String>,
+        /// Whose conversations, when the service asks (ignored for a user).
+        identity: Option<String>,
     },
     #[serde(rename = "conversation.update")]
     ConversationUpdate(UpdateConversation),

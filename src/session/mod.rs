@@ -41,9 +41,25 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) async fn open(engine: Engine, identity: Identity) -> Result<Session> {
+    /// Opens a session. With `ready`, the `ready` event is queued first, before
+    /// the session can receive any other event.
+    pub(crate) async fn open(
+        engine: Engine,
+        identity: Identity,
+        ready: Option<u64>,
+    ) -> Result<Session> {
         let outbox = Arc::new(Outbox::new(engine.config().limits.max_outbox_bytes));
         let id = SessionId::new();
+        let session = Session {
+            id,
+            identity: identity.clone(),
+            engine: engine.clone(),
+            outbox: outbox.clone(),
+            open: AtomicBool::new(false),
+        };
+        if let Some(heartbeat_ms) = ready {
+            outbox.push(session.ready_frame(heartbeat_ms));
+        }
         engine
             .registry()
             .send(Connect {

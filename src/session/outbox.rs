@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Mutex;
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::protocol::Frame;
 
@@ -23,8 +23,10 @@ pub enum CloseReason {
     SlowConsumer,
     /// No frame from the client within the idle timeout.
     IdleTimeout,
-    /// The client broke the protocol (for example an oversized frame).
+    /// The client broke the WebSocket protocol.
     ProtocolError,
+    /// The client sent a frame over the size limit.
+    FrameTooLarge,
     /// The client kept exceeding the rate limit.
     RateLimited,
     /// The socket could not be written within the write deadline.
@@ -41,6 +43,7 @@ impl CloseReason {
             CloseReason::SlowConsumer => "slow_consumer",
             CloseReason::IdleTimeout => "idle_timeout",
             CloseReason::ProtocolError => "protocol_error",
+            CloseReason::FrameTooLarge => "frame_too_large",
             CloseReason::RateLimited => "rate_limited",
             CloseReason::WriteTimeout => "write_timeout",
             CloseReason::Shutdown => "shutdown",
@@ -65,6 +68,8 @@ struct Queue {
 pub struct Outbox {
     queue: Mutex<Queue>,
     ready: Notify,
+    /// Set once, when the outbox closes, for whoever waits on [`Outbox::wait_closed`].
+    closed_signal: watch::Sender<Option<CloseReason>>,
     max_bytes: usize,
 }
 
@@ -85,6 +90,7 @@ impl Outbox {
         Outbox {
             queue: Mutex::new(Queue::default()),
             ready: Notify::new(),
+            closed_signal: watch::channel(None).0,
             max_bytes,
         }
     }
@@ -107,7 +113,7 @@ impl Outbox {
             q.frames = VecDeque::new();
             q.bytes = 0;
             drop(q);
-            self.ready.notify_one();
+            self.signal_closed(CloseReason::SlowConsumer);
             return false;
         }
         let was_empty = q.frames.is_empty();
@@ -126,11 +132,31 @@ impl Outbox {
     /// reason given wins.
     pub fn close(&self, reason: CloseReason) {
         let mut q = self.lock();
-        if q.closed.is_none() {
+        let first = q.closed.is_none();
+        if first {
             q.closed = Some(reason);
         }
         drop(q);
+        if first {
+            self.signal_closed(reason);
+        }
+    }
+
+    fn signal_closed(&self, reason: CloseReason) {
+        self.closed_signal.send_replace(Some(reason));
         self.ready.notify_one();
+    }
+
+    /// Waits until the outbox is closed; answers why. A writer blocked on a slow
+    /// socket races its write against this, so that closing is never delayed by it.
+    pub async fn wait_closed(&self) -> CloseReason {
+        let mut rx = self.closed_signal.subscribe();
+        let reason = match rx.wait_for(Option::is_some).await {
+            Ok(r) => *r,
+            // The sender lives as long as the outbox: unreachable, but harmless.
+            Err(_) => None,
+        };
+        reason.unwrap_or(CloseReason::Shutdown)
     }
 
     /// Why it was closed, if it was.
@@ -218,6 +244,17 @@ mod tests {
         o.recv_batch(&mut out).await.unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(o.recv().await, Err(CloseReason::Shutdown));
+    }
+
+    #[tokio::test]
+    async fn close_wakes_who_waits_for_it() {
+        let o = std::sync::Arc::new(Outbox::new(4));
+        let o2 = o.clone();
+        let waiter = tokio::spawn(async move { o2.wait_closed().await });
+        tokio::task::yield_now().await;
+        o.push(frame(5));
+        assert_eq!(waiter.await.unwrap(), CloseReason::SlowConsumer);
+        assert_eq!(o.wait_closed().await, CloseReason::SlowConsumer);
     }
 
     #[tokio::test]

@@ -1,0 +1,202 @@
+//! The dev server: WebSocket and REST over one engine (`PROTOCOL.md` §3, §8).
+//!
+//! [`run`] takes a bound listener, an engine and a shutdown future, like
+//! mini-redis: the binary and the tests call it the same way. Handlers are thin:
+//! they authenticate, then hand the engine a [`Request`](crate::Request).
+
+mod auth;
+mod rest;
+mod ws;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use tokio::sync::watch;
+
+pub use auth::Auth;
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::metrics::MetricsSnapshot;
+use rest::ApiError;
+use ws::{WsSession, WsSettings};
+
+/// How the server runs (the engine has its own [`Config`](crate::Config)).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// HS256 secret for tokens; None is dev mode (`?identity=` is trusted).
+    pub jwt_secret: Option<String>,
+    /// Bearer key REST requires; None leaves REST open.
+    pub admin_key: Option<String>,
+    /// How often the server pings each socket. Contract: 25 s.
+    pub heartbeat: Duration,
+    /// Silence from a client after which its socket is closed (1001). Contract: 60 s.
+    pub idle_timeout: Duration,
+    /// Longest one socket write may take before the session is reaped: a client
+    /// whose TCP window stays full this long is gone or stuck.
+    pub write_timeout: Duration,
+    /// Requests per second per session, burst twice that; 0 turns it off. Contract: 200.
+    pub rate_limit: u32,
+    /// HTTP worker threads; None is one per core.
+    pub workers: Option<usize>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            jwt_secret: None,
+            admin_key: None,
+            heartbeat: Duration::from_millis(25_000),
+            idle_timeout: Duration::from_millis(60_000),
+            write_timeout: Duration::from_secs(10),
+            rate_limit: 200,
+            workers: None,
+        }
+    }
+}
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    engine: Engine,
+    auth: Auth,
+    ws: WsSettings,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Serves WebSocket and REST on `listener` until `shutdown` completes; then
+/// closes every session with 1001 and returns. Must run inside an actix system
+/// (`#[actix_web::main]`, `#[actix_rt::test]`, or `actix_rt::System::new().block_on`).
+pub async fn run(
+    listener: TcpListener,
+    engine: Engine,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = web::Data::new(AppState {
+        auth: Auth::new(config.jwt_secret.as_deref(), config.admin_key.as_deref()),
+        ws: WsSettings {
+            heartbeat: config.heartbeat,
+            idle_timeout: config.idle_timeout,
+            write_timeout: config.write_timeout,
+            rate_limit: config.rate_limit,
+            max_frame_bytes: engine.config().limits.max_frame_bytes,
+        },
+        engine,
+        shutdown: stop_rx,
+    });
+    if state.auth.dev_mode() {
+        log::warn!("DEV MODE: no --jwt-secret, so WebSocket identities are trusted from ?identity=. Never expose this server.");
+    }
+    let mut server = HttpServer::new({
+        let state = state.clone();
+        move || {
+            App::new()
+                .app_data(state.clone())
+                .route("/v1/ws", web::get().to(upgrade))
+                .configure(rest::routes)
+        }
+    })
+    .disable_signals()
+    .shutdown_timeout(2)
+    // actix-web leaves Nagle on: pipelined fanout would stall on delayed ACKs.
+    .on_connect(|conn, ext| {
+        if let Some(tcp) = conn.downcast_ref::<actix_rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+            ext.insert(ws::ConnSocket::of(tcp));
+        }
+    });
+    if let Some(n) = config.workers {
+        server = server.workers(n.max(1));
+    }
+    let server = server.listen(listener)?.run();
+    let handle = server.handle();
+    let serving = actix_rt::spawn(server);
+    shutdown.await;
+    log::info!("shutting down: closing every session");
+    let _ = stop_tx.send(true);
+    // Give writers a moment to send their close frames.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    handle.stop(true).await;
+    let _ = serving.await;
+    Ok(())
+}
+
+/// `GET /v1/ws`: authenticate, upgrade, start the session actor.
+async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    s: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let identity = s.auth.ws_identity(&req, &s.engine.config().limits)?;
+    let (response, ws, stream) =
+        actix_ws::handle(&req, body).map_err(|e| Error::bad(e.to_string()))?;
+    let socket = req.conn_data::<ws::ConnSocket>().cloned();
+    let session = s
+        .engine
+        .connect_ready(identity, s.ws.heartbeat.as_millis() as u64)
+        .await?;
+    WsSession::start(
+        session,
+        ws,
+        stream,
+        socket,
+        s.ws.clone(),
+        s.shutdown.clone(),
+    );
+    Ok(response)
+}
+
+/// The metrics in Prometheus text format.
+pub(crate) fn metrics_text(m: &MetricsSnapshot) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        out.push_str(&format!(
+            "# HELP colloquy_{name} {help}\n# TYPE colloquy_{name} {kind}\n{value}"
+        ));
+    };
+    metric(
+        "sessions_open",
+        "gauge",
+        "Sessions open now.",
+        format!("colloquy_sessions_open {}\n", m.sessions_open),
+    );
+    metric(
+        "conversations",
+        "gauge",
+        "Conversations that exist now.",
+        format!("colloquy_conversations {}\n", m.conversations),
+    );
+    metric(
+        "messages_stored",
+        "gauge",
+        "Messages held in memory now.",
+        format!("colloquy_messages_stored {}\n", m.messages_stored),
+    );
+    metric(
+        "events_delivered_total",
+        "counter",
+        "Frames handed to sessions.",
+        format!("colloquy_events_delivered_total {}\n", m.events_delivered),
+    );
+    metric(
+        "frames_dropped_total",
+        "counter",
+        "Frames refused by full or closed outboxes.",
+        format!("colloquy_frames_dropped_total {}\n", m.frames_dropped),
+    );
+    let closed: String = m
+        .sessions_closed
+        .iter()
+        .map(|(r, n)| format!("colloquy_sessions_closed_total{{reason=\"{r}\"}} {n}\n"))
+        .collect();
+    metric(
+        "sessions_closed_total",
+        "counter",
+        "Sessions closed, by reason.",
+        closed,
+    );
+    out
+}

@@ -1,0 +1,275 @@
+//! The limits of §7 over the wire, and how sessions end.
+
+use std::time::Duration;
+
+use colloquy::server::ServerConfig;
+use colloquy::testing::TestServer;
+use colloquy::{Config, Limits};
+use serde_json::json;
+
+use crate::util::*;
+
+fn server_with(limits: Limits, server: ServerConfig) -> TestServer {
+    TestServer::with(
+        Config {
+            limits,
+            ..Config::for_tests()
+        },
+        ServerConfig {
+            workers: Some(1),
+            ..server
+        },
+    )
+}
+
+#[actix_rt::test]
+async fn oversized_content_is_too_large_and_an_oversized_frame_closes_1009() {
+    let server = TestServer::start();
+    let mut alice = Ws::connect(&server, "alice").await;
+    let id = group(&mut alice, &[]).await;
+    let body = "x".repeat(16 * 1024 + 1);
+    assert_eq!(
+        alice
+            .fails(json!({"op": "message.send", "conversation": id, "body": body}))
+            .await,
+        "too_large"
+    );
+    let attrs = json!({"a": "x".repeat(16 * 1024)});
+    assert_eq!(
+        alice
+            .fails(
+                json!({"op": "message.send", "conversation": id, "body": "x", "attributes": attrs})
+            )
+            .await,
+        "too_large"
+    );
+    assert_eq!(
+        alice
+            .ok(json!({"op": "message.count", "conversation": id}))
+            .await["count"],
+        0
+    );
+    let huge =
+        json!({"id": 1, "op": "message.send", "conversation": id, "body": "x".repeat(300 * 1024)});
+    alice.send_text(huge.to_string()).await;
+    assert_eq!(alice.close_code(WAIT).await, Some(1009));
+}
+
+#[actix_rt::test]
+async fn requests_beyond_the_rate_are_refused_then_abuse_closes_1008() {
+    let server = server_with(
+        Limits::default(),
+        ServerConfig {
+            rate_limit: 5,
+            ..ServerConfig::default()
+        },
+    );
+    let mut alice = Ws::connect(&server, "alice").await;
+    // The burst is twice the rate: 10 pass, the 11th is refused.
+    for i in 0..10 {
+        assert_eq!(
+            alice.ok(json!({"op": "ping"})).await,
+            json!({"pong": true}),
+            "request {i}"
+        );
+    }
+    assert_eq!(alice.fails(json!({"op": "ping"})).await, "rate_limited");
+    // Keep hammering: a second's worth of refusals beyond the burst closes the session.
+    for i in 0..40 {
+        alice
+            .send_text(json!({"id": 100 + i, "op": "ping"}).to_string())
+            .await;
+    }
+    assert_eq!(alice.close_code(WAIT).await, Some(1008));
+}
+
+#[actix_rt::test]
+async fn a_client_that_never_reads_is_closed_4008_and_its_memory_freed() {
+    let server = server_with(Limits::default(), ServerConfig::default());
+    let mut reader = Ws::connect(&server, "reader").await;
+    let id = group(&mut reader, &["sleeper"]).await;
+    let mut sleeper = Ws::connect(&server, "sleeper").await;
+    let engine = server.engine().clone();
+    let publish = |n: usize| {
+        let engine = engine.clone();
+        let id = id.clone();
+        async move {
+            let body = "y".repeat(1000);
+            for _ in 0..n {
+                let _ = engine
+                    .request_as(colloquy::Caller::Service, json!({"op": "message.send", "conversation": id, "body": body, "author": "bot"}))
+                    .await;
+            }
+        }
+    };
+    // Warm up the allocator and the reader once, so that the measure is of the sleeper.
+    publish(200).await;
+    drop(reader);
+    let before = rss_kib();
+    publish(20_000).await;
+    let closed = engine
+        .metrics()
+        .sessions_closed
+        .iter()
+        .find(|(r, _)| *r == "slow_consumer")
+        .map(|x| x.1);
+    assert_eq!(closed, Some(1), "closed as a slow consumer");
+    let after = rss_kib();
+    // The outbox (8 MiB budget) was freed; allow for history (the 20,000 messages
+    // stay in the conversation, about 1.2 KiB each) and allocator slack.
+    let history_kib = 20_000 * 1300 / 1024;
+    assert!(
+        after < before + history_kib + 8 * 1024,
+        "RSS grew from {before} to {after} KiB"
+    );
+    assert_eq!(
+        sleeper.close_code(Duration::from_secs(10)).await,
+        Some(4008)
+    );
+}
+
+#[actix_rt::test]
+async fn a_client_whose_window_is_full_is_reaped_by_the_write_deadline() {
+    let limits = Limits {
+        max_outbox_bytes: 512 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let server = server_with(
+        limits,
+        ServerConfig {
+            write_timeout: Duration::from_millis(300),
+            ..ServerConfig::default()
+        },
+    );
+    let mut owner = Ws::connect(&server, "owner").await;
+    let id = group(&mut owner, &["stuck"]).await;
+    drop(owner);
+    let _stuck = Ws::connect(&server, "stuck").await;
+    let engine = server.engine().clone();
+    let body = "z".repeat(16 * 1024);
+    let t0 = std::time::Instant::now();
+    // Fill every buffer between us and the client (kernel, HTTP, channel), then some.
+    for _ in 0..2000 {
+        let _ = engine
+            .request_as(
+                colloquy::Caller::Service,
+                json!({"op": "message.send", "conversation": id, "body": body, "author": "bot"}),
+            )
+            .await;
+        if reaped(&engine) {
+            break;
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !reaped(&engine) && std::time::Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reaped(&engine), "reaped after {:?}", t0.elapsed());
+    // The connection itself goes too, though the client still reads nothing.
+    let port = server.addr().port();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server_connections(port) > 0 && std::time::Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        server_connections(port),
+        0,
+        "the stuck connection was dropped"
+    );
+}
+
+/// Established TCP connections whose local port is `port` (the server's side).
+fn server_connections(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let local_port = cols
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            local_port == Some(port) && cols.get(3) == Some(&"01")
+        })
+        .count()
+}
+
+fn reaped(engine: &colloquy::Engine) -> bool {
+    engine
+        .metrics()
+        .sessions_closed
+        .iter()
+        .any(|(r, n)| *r == "write_timeout" && *n == 1)
+}
+
+/// This process's resident memory, in KiB.
+fn rss_kib() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[actix_rt::test]
+async fn heartbeat_pings_and_silence_closes_1001() {
+    let server = server_with(
+        Limits::default(),
+        ServerConfig {
+            heartbeat: Duration::from_millis(50),
+            idle_timeout: Duration::from_millis(400),
+            ..ServerConfig::default()
+        },
+    );
+    let mut alice = Ws::connect(&server, "alice").await;
+    let mut pinged = false;
+    while let Some(f) = alice.frame(Duration::from_millis(300)).await {
+        if matches!(f, awc::ws::Frame::Ping(_)) {
+            pinged = true;
+            break;
+        }
+    }
+    assert!(pinged, "the server pings");
+    // Alice says nothing (not even pong): closed as idle.
+    assert_eq!(alice.close_code(Duration::from_secs(3)).await, Some(1001));
+}
+
+#[actix_rt::test]
+async fn frames_keep_a_session_alive() {
+    let server = server_with(
+        Limits::default(),
+        ServerConfig {
+            heartbeat: Duration::from_millis(50),
+            idle_timeout: Duration::from_millis(300),
+            ..ServerConfig::default()
+        },
+    );
+    let mut alice = Ws::connect(&server, "alice").await;
+    for _ in 0..8 {
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(alice.ok(json!({"op": "ping"})).await, json!({"pong": true}));
+    }
+}
+
+#[test]
+fn shutdown_closes_every_session_with_1001() {
+    let server = TestServer::start();
+    let addr = server.addr();
+    let rt = actix_rt::System::new();
+    rt.block_on(async move {
+        let mut a = Ws::connect(&server, "alice").await;
+        let mut b = Ws::connect(&server, "bob").await;
+        let stopping = std::thread::spawn(move || server.stop());
+        assert_eq!(a.close_code(WAIT).await, Some(1001));
+        assert_eq!(b.close_code(WAIT).await, Some(1001));
+        stopping.join().expect("stops");
+    });
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "no longer listening"
+    );
+}
