@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 /// The error codes of `PROTOCOL.md` §6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request is malformed or a value is out of range.

@@ -22,7 +22,7 @@ pub type ConversationRef = String;
 pub type ParticipantRef = String;
 
 /// `message`: a message id (string) or index (integer).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum MessageRef {
     /// By index.
@@ -38,7 +38,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 /// A media item as sent: base64 content.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct MediaIn {
     /// MIME type.
     pub content_type: String,
@@ -50,15 +50,17 @@ pub struct MediaIn {
 }
 
 /// Fields of `conversation.create`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct CreateConversation {
     /// Display name.
     pub friendly_name: Option<String>,
     /// Second key.
     pub unique_name: Option<String>,
     /// Free JSON.
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
     /// Flat object.
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     /// Picture.
     pub avatar_url: Option<String>,
@@ -68,9 +70,10 @@ pub struct CreateConversation {
 }
 
 /// Fields of `conversation.update`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct UpdateConversation {
     /// The conversation.
+    #[schema(ignore)]
     pub conversation: ConversationRef,
     /// New display name (null removes).
     #[serde(default, deserialize_with = "present")]
@@ -79,8 +82,10 @@ pub struct UpdateConversation {
     #[serde(default, deserialize_with = "present")]
     pub unique_name: Option<Option<String>>,
     /// Replaces the attributes.
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
     /// Merged into the metadata; a key set to null is removed.
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     /// New picture (null removes).
     #[serde(default, deserialize_with = "present")]
@@ -90,56 +95,67 @@ pub struct UpdateConversation {
 }
 
 /// Fields of `participant.add`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct AddParticipant {
     /// The conversation.
+    #[schema(ignore)]
     pub conversation: ConversationRef,
     /// Who.
     pub identity: String,
     /// Free JSON.
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
     /// Role; `member` by default.
     pub role: Option<Role>,
 }
 
 /// Fields of `participant.add_non_chat`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct AddNonChat {
     /// The conversation.
+    #[schema(ignore)]
     pub conversation: ConversationRef,
     /// The service's address.
     pub proxy_address: String,
     /// The participant's address.
     pub address: String,
     /// Free JSON.
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
 }
 
 /// Fields of `participant.update`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct UpdateParticipant {
     /// The conversation.
+    #[schema(ignore)]
     pub conversation: ConversationRef,
     /// Who.
+    #[schema(ignore)]
     pub participant: ParticipantRef,
     /// Replaces the attributes.
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
     /// New role.
     pub role: Option<Role>,
 }
 
 /// Fields of `message.send`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct SendMessage {
     /// The conversation.
+    #[schema(ignore)]
     pub conversation: ConversationRef,
     /// Text.
     pub body: Option<String>,
     /// Free JSON.
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
     /// Flat object.
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     /// Free JSON.
+    #[schema(value_type = Option<Object>)]
     pub details: Option<Value>,
     /// Attachments.
     #[serde(default)]
@@ -153,20 +169,23 @@ pub struct SendMessage {
 }
 
 /// Fields of `message.edit`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct EditMessage {
     /// The conversation.
+    #[schema(ignore)]
     pub conversation: ConversationRef,
     /// The message.
+    #[schema(ignore)]
     pub message: MessageRef,
     /// New text.
     pub body: Option<String>,
     /// New attributes (replace).
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
 }
 
 /// Paging direction of `message.list`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Newest first from the anchor (the default).
@@ -177,9 +196,10 @@ pub enum Direction {
 }
 
 /// Fields of `message.list`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct ListMessages {
     /// The conversation.
+    #[schema(ignore)]
     pub conversation: ConversationRef,
     /// 1 to 100, default 30.
     pub page_size: Option<u64>,
@@ -211,7 +231,7 @@ pub struct Feed {
 }
 
 /// Fields of `user.update`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct UpdateUser {
     /// Display name (null removes).
     #[serde(default, deserialize_with = "present")]
@@ -220,6 +240,7 @@ pub struct UpdateUser {
     #[serde(default, deserialize_with = "present")]
     pub avatar_url: Option<Option<String>>,
     /// Replaces the attributes.
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
 }
 

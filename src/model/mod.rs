@@ -24,7 +24,7 @@ pub fn now_ms() -> Millis {
 }
 
 /// A participant's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// May add admins, remove others, change roles and delete the conversation.
@@ -34,7 +34,7 @@ pub enum Role {
 }
 
 /// Whether a participant takes part in realtime chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ParticipantKind {
     /// A user with an identity and sessions.
@@ -44,7 +44,7 @@ pub enum ParticipantKind {
 }
 
 /// The address pair of a non-chat participant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MessagingBinding {
     /// The address the service sends from.
     pub proxy_address: String,
@@ -53,7 +53,7 @@ pub struct MessagingBinding {
 }
 
 /// A participant of a conversation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Participant {
     /// Its id.
     pub id: ParticipantId,
@@ -66,6 +66,7 @@ pub struct Participant {
     /// Chat or non-chat.
     pub kind: ParticipantKind,
     /// Free JSON.
+    #[schema(value_type = Object)]
     pub attributes: Value,
     /// When it joined.
     pub joined_at: Millis,
@@ -83,7 +84,9 @@ pub struct Participant {
 }
 
 /// A participant's notification level for a conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationLevel {
     /// Notified as usual.
@@ -94,7 +97,7 @@ pub enum NotificationLevel {
 }
 
 /// A conversation's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// In use.
@@ -106,7 +109,7 @@ pub enum State {
 }
 
 /// `state` of a Conversation.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct StateInfo {
     /// The state.
     pub current: State,
@@ -115,7 +118,7 @@ pub struct StateInfo {
 }
 
 /// `last_message` of a Conversation.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct LastMessage {
     /// Index of the last chat message.
     pub index: u64,
@@ -124,7 +127,7 @@ pub struct LastMessage {
 }
 
 /// A Conversation as seen by one caller.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Conversation {
     /// Its id.
     pub id: ConversationId,
@@ -135,8 +138,10 @@ pub struct Conversation {
     /// Its picture.
     pub avatar_url: Option<String>,
     /// Free JSON.
+    #[schema(value_type = Object)]
     pub attributes: Value,
     /// A flat object of strings, numbers and booleans.
+    #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
     /// Who created it; null when the service did.
     pub created_by: Option<Identity>,
@@ -157,6 +162,7 @@ pub struct Conversation {
     /// Messages held, log messages included.
     pub messages_count: usize,
     /// The caller's status: `joined` or `not_participating`.
+    #[schema(value_type = String)]
     pub status: &'static str,
     /// The caller's notification level.
     pub notification_level: NotificationLevel,
@@ -167,7 +173,7 @@ pub struct Conversation {
 }
 
 /// `subtype` of a Message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Subtype {
     /// Sent by a user.
@@ -177,7 +183,7 @@ pub enum Subtype {
 }
 
 /// `kind` of a log message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogKind {
     /// A join, or an add after creation.
@@ -189,7 +195,7 @@ pub enum LogKind {
 }
 
 /// A media item of a message. The content is kept beside the description.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Media {
     /// Its id.
     pub id: MediaId,
@@ -201,11 +207,12 @@ pub struct Media {
     pub size: usize,
     /// The decoded content.
     #[serde(skip)]
+    #[schema(ignore)]
     pub data: Bytes,
 }
 
 /// `reply_to` of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MessageRefOut {
     /// The replied-to message's id.
     pub id: MessageId,
@@ -214,7 +221,7 @@ pub struct MessageRefOut {
 }
 
 /// A reaction on a message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Reaction {
     /// Its id.
     pub id: ReactionId,
@@ -227,7 +234,7 @@ pub struct Reaction {
 }
 
 /// A message of a conversation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Message {
     /// Its id.
     pub id: MessageId,
@@ -240,13 +247,17 @@ pub struct Message {
     /// Its text; null for a log message.
     pub body: Option<String>,
     /// Free JSON.
+    #[schema(value_type = Object)]
     pub attributes: Value,
     /// A flat object of strings, numbers and booleans.
+    #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
     /// Free JSON; for a log message, who it is about.
+    #[schema(value_type = Object)]
     pub details: Value,
     /// Always `message`.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub type_: &'static str,
     /// Chat or log.
     pub subtype: Subtype,
@@ -283,7 +294,7 @@ impl Message {
 }
 
 /// A user's presence and profile.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// The identity.
     pub identity: Identity,
@@ -292,6 +303,7 @@ pub struct User {
     /// Picture.
     pub avatar_url: Option<String>,
     /// Free JSON.
+    #[schema(value_type = Object)]
     pub attributes: Value,
     /// Whether it has at least one session.
     pub online: bool,
@@ -300,7 +312,7 @@ pub struct User {
 }
 
 /// A page of a list answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items, in the list's order.
     pub items: Vec<T>,

@@ -12,8 +12,9 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{get, web, App, HttpRequest, HttpResponse, HttpServer};
 use tokio::sync::watch;
+use utoipa_actix_web::AppExt;
 
 pub use auth::Auth;
 
@@ -93,10 +94,16 @@ pub async fn run(
     let mut server = HttpServer::new({
         let state = state.clone();
         move || {
-            App::new()
+            let (app, api) = App::new()
+                .into_utoipa_app()
+                .openapi(<ExtraSchemas as utoipa::OpenApi>::openapi())
                 .app_data(state.clone())
-                .route("/v1/ws", web::get().to(upgrade))
+                .service(upgrade)
                 .configure(rest::routes)
+                .split_for_parts();
+            app.app_data(web::Data::new(OpenApiJson(openapi_json(api))))
+                .route("/openapi.json", web::get().to(openapi))
+                .default_service(web::to(rest::not_found))
         }
     })
     .disable_signals()
@@ -124,7 +131,33 @@ pub async fn run(
     Ok(())
 }
 
+/// Schemas that no route names as its body type but the API uses.
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(crate::protocol::AddNonChat, crate::protocol::UpdateUser)))]
+struct ExtraSchemas;
+
+/// The OpenAPI document, serialized once per worker.
+struct OpenApiJson(String);
+
+fn openapi_json(mut api: utoipa::openapi::OpenApi) -> String {
+    api.info = utoipa::openapi::Info::new("colloquy", env!("CARGO_PKG_VERSION"));
+    api.info.description = Some("REST and WebSocket API of the colloquy dev server. See PROTOCOL.md for the WebSocket ops and events.".into());
+    api.to_json().unwrap_or_default()
+}
+
+async fn openapi(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
+}
+
 /// `GET /v1/ws`: authenticate, upgrade, start the session actor.
+#[utoipa::path(tag = "websocket",
+    params(("identity" = Option<String>, Query, description = "Dev mode: the user"),
+           ("token" = Option<String>, Query, description = "JWT mode: an HS256 token (or Authorization: Bearer)")),
+    responses((status = 101, description = "Upgraded: the contract's frames follow, `ready` first"),
+              (status = 400, body = rest::ErrorBody), (status = 401, body = rest::ErrorBody)))]
+#[get("/v1/ws")]
 async fn upgrade(
     req: HttpRequest,
     body: web::Payload,

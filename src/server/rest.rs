@@ -2,7 +2,7 @@
 //! [`Request`] a WebSocket client would send and runs it through the engine.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse, ResponseError};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
@@ -11,7 +11,11 @@ use super::auth::web_query;
 use super::AppState;
 use crate::engine::Caller;
 use crate::error::Error;
-use crate::protocol::Request;
+use crate::model::{Conversation, Message, Page, Participant, User};
+use crate::protocol::{
+    AddParticipant, CreateConversation, Direction, EditMessage, Request, SendMessage,
+    UpdateConversation, UpdateParticipant,
+};
 
 /// An engine error as an HTTP response: the contract's status and JSON body.
 #[derive(Debug)]
@@ -150,16 +154,68 @@ fn with(mut m: Map<String, Value>, pairs: &[(&str, Value)]) -> Map<String, Value
     m
 }
 
+/// An error answer.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: `Error::to_json` writes this shape
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// The error object.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorDetail {
+    code: crate::error::ErrorCode,
+    message: String,
+}
+
+/// Body of `POST …/reactions`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ReactionBody {
+    /// 1 to 64 characters.
+    reaction: String,
+    /// Who reacts, when the service acts.
+    identity: Option<String>,
+}
+
+/// Body of `POST /v1/tokens`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct TokenRequest {
+    identity: String,
+    /// Lifetime in seconds (default 3600).
+    ttl_s: Option<u64>,
+}
+
+/// A created id.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct IdBody {
+    id: crate::model::ReactionId,
+}
+
+#[utoipa::path(tag = "conversations", request_body = CreateConversation,
+    responses((status = 201, body = Conversation), (status = "4XX", body = ErrorBody)))]
+#[post("/v1/conversations")]
 async fn create_conversation(s: web::Data<AppState>, req: HttpRequest, p: web::Payload) -> Reply {
     let b = s.body(p, &req).await?;
     let (v, _) = s.run(&req, "conversation.create", b).await?;
     created(v, false)
 }
 
+#[utoipa::path(tag = "conversations",
+    params(("identity" = Option<String>, Query, description = "The service lists this user's conversations"),
+           ("page_size" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Conversation>), (status = "4XX", body = ErrorBody)))]
+#[get("/v1/conversations")]
 async fn list_conversations(s: web::Data<AppState>, req: HttpRequest) -> Reply {
     ok(s.run(&req, "conversation.list", query(&req)).await?.0)
 }
 
+#[utoipa::path(tag = "conversations", params(("c" = String, Path, description = "Conversation id or unique_name")),
+    responses((status = 200, body = Conversation), (status = "4XX", body = ErrorBody)))]
+#[get("/v1/conversations/{c}")]
 async fn get_conversation(s: web::Data<AppState>, req: HttpRequest, c: web::Path<String>) -> Reply {
     ok(s.run(
         &req,
@@ -170,6 +226,9 @@ async fn get_conversation(s: web::Data<AppState>, req: HttpRequest, c: web::Path
     .0)
 }
 
+#[utoipa::path(tag = "conversations", params(("c" = String, Path)), request_body = UpdateConversation,
+    responses((status = 200, body = Conversation), (status = "4XX", body = ErrorBody)))]
+#[patch("/v1/conversations/{c}")]
 async fn update_conversation(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -186,6 +245,9 @@ async fn update_conversation(
     .0)
 }
 
+#[utoipa::path(tag = "conversations", params(("c" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
+#[delete("/v1/conversations/{c}")]
 async fn delete_conversation(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -200,6 +262,10 @@ async fn delete_conversation(
     no_content()
 }
 
+#[utoipa::path(tag = "participants",
+    params(("c" = String, Path), ("page_size" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Participant>), (status = "4XX", body = ErrorBody)))]
+#[get("/v1/conversations/{c}/participants")]
 async fn list_participants(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -214,6 +280,11 @@ async fn list_participants(
     .0)
 }
 
+/// Adds a chat participant, or a non-chat one when the body has
+/// `proxy_address` and `address` (see AddNonChat).
+#[utoipa::path(tag = "participants", params(("c" = String, Path)), request_body = AddParticipant,
+    responses((status = 201, body = Participant), (status = "4XX", body = ErrorBody)))]
+#[post("/v1/conversations/{c}/participants")]
 async fn add_participant(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -232,6 +303,9 @@ async fn add_participant(
     created(v, false)
 }
 
+#[utoipa::path(tag = "participants", params(("c" = String, Path), ("p" = String, Path, description = "Participant id or identity")),
+    responses((status = 200, body = Participant), (status = "4XX", body = ErrorBody)))]
+#[get("/v1/conversations/{c}/participants/{p}")]
 async fn get_participant(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -250,6 +324,9 @@ async fn get_participant(
     .0)
 }
 
+#[utoipa::path(tag = "participants", params(("c" = String, Path), ("p" = String, Path)), request_body = UpdateParticipant,
+    responses((status = 200, body = Participant), (status = "4XX", body = ErrorBody)))]
+#[patch("/v1/conversations/{c}/participants/{p}")]
 async fn update_participant(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -270,6 +347,9 @@ async fn update_participant(
     .0)
 }
 
+#[utoipa::path(tag = "participants", params(("c" = String, Path), ("p" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
+#[delete("/v1/conversations/{c}/participants/{p}")]
 async fn remove_participant(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -288,6 +368,12 @@ async fn remove_participant(
     no_content()
 }
 
+#[utoipa::path(tag = "messages",
+    params(("c" = String, Path), ("page_size" = Option<u64>, Query), ("anchor" = Option<u64>, Query),
+           ("direction" = Option<Direction>, Query), ("since" = Option<u64>, Query), ("until" = Option<u64>, Query),
+           ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Message>), (status = "4XX", body = ErrorBody)))]
+#[get("/v1/conversations/{c}/messages")]
 async fn list_messages(s: web::Data<AppState>, req: HttpRequest, c: web::Path<String>) -> Reply {
     ok(s.run(
         &req,
@@ -298,7 +384,11 @@ async fn list_messages(s: web::Data<AppState>, req: HttpRequest, c: web::Path<St
     .0)
 }
 
-/// Sends, then answers the whole Message (REST clients expect the resource).
+/// Sends, then answers the whole Message (REST clients expect the resource);
+/// 200 instead of 201 when a resent `client_id` created nothing.
+#[utoipa::path(tag = "messages", params(("c" = String, Path)), request_body = SendMessage,
+    responses((status = 201, body = Message), (status = 200, body = Message), (status = "4XX", body = ErrorBody)))]
+#[post("/v1/conversations/{c}/messages")]
 async fn send_message(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -327,6 +417,9 @@ async fn send_message(
     created(m, repeat)
 }
 
+#[utoipa::path(tag = "messages", params(("c" = String, Path), ("m" = String, Path, description = "Message id or index")),
+    responses((status = 200, body = Message), (status = "4XX", body = ErrorBody)))]
+#[get("/v1/conversations/{c}/messages/{m}")]
 async fn get_message(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -345,6 +438,9 @@ async fn get_message(
     .0)
 }
 
+#[utoipa::path(tag = "messages", params(("c" = String, Path), ("m" = String, Path)), request_body = EditMessage,
+    responses((status = 200, body = Message), (status = "4XX", body = ErrorBody)))]
+#[patch("/v1/conversations/{c}/messages/{m}")]
 async fn edit_message(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -365,6 +461,9 @@ async fn edit_message(
     .0)
 }
 
+#[utoipa::path(tag = "messages", params(("c" = String, Path), ("m" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
+#[delete("/v1/conversations/{c}/messages/{m}")]
 async fn delete_message(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -383,6 +482,10 @@ async fn delete_message(
     no_content()
 }
 
+/// 200 instead of 201 when the same user repeats the same reaction.
+#[utoipa::path(tag = "reactions", params(("c" = String, Path), ("m" = String, Path)), request_body = ReactionBody,
+    responses((status = 201, body = IdBody), (status = 200, body = IdBody), (status = "4XX", body = ErrorBody)))]
+#[post("/v1/conversations/{c}/messages/{m}/reactions")]
 async fn add_reaction(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -404,6 +507,9 @@ async fn add_reaction(
     created(v, repeat)
 }
 
+#[utoipa::path(tag = "reactions", params(("id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
+#[delete("/v1/reactions/{id}")]
 async fn remove_reaction(s: web::Data<AppState>, req: HttpRequest, r: web::Path<String>) -> Reply {
     s.run(
         &req,
@@ -414,6 +520,9 @@ async fn remove_reaction(s: web::Data<AppState>, req: HttpRequest, r: web::Path<
     no_content()
 }
 
+#[utoipa::path(tag = "users", params(("identity" = String, Path)),
+    responses((status = 200, body = User), (status = "4XX", body = ErrorBody)))]
+#[get("/v1/users/{identity}")]
 async fn get_user(s: web::Data<AppState>, req: HttpRequest, i: web::Path<String>) -> Reply {
     let (v, _) = s
         .run(
@@ -426,6 +535,10 @@ async fn get_user(s: web::Data<AppState>, req: HttpRequest, i: web::Path<String>
 }
 
 /// A user's conversations: the service may ask for anyone's, a user for its own.
+#[utoipa::path(tag = "users",
+    params(("identity" = String, Path), ("page_size" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Conversation>), (status = "4XX", body = ErrorBody)))]
+#[get("/v1/users/{identity}/conversations")]
 async fn user_conversations(
     s: web::Data<AppState>,
     req: HttpRequest,
@@ -445,10 +558,19 @@ async fn user_conversations(
     .0)
 }
 
+#[utoipa::path(tag = "messages",
+    params(("identity" = Option<String>, Query, description = "Whose feed (required for the service)"),
+           ("limit" = Option<u64>, Query), ("since" = Option<u64>, Query), ("until" = Option<u64>, Query),
+           ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Message>), (status = "4XX", body = ErrorBody)))]
+#[get("/v1/messages")]
 async fn feed(s: web::Data<AppState>, req: HttpRequest) -> Reply {
     ok(s.run(&req, "message.feed", query(&req)).await?.0)
 }
 
+#[utoipa::path(tag = "auth", request_body = TokenRequest,
+    responses((status = 200, description = "`{\"token\": …}`"), (status = "4XX", body = ErrorBody)))]
+#[post("/v1/tokens")]
 async fn mint_token(s: web::Data<AppState>, req: HttpRequest, p: web::Payload) -> Reply {
     let b = s.body(p, &req).await?;
     let identity = b
@@ -465,86 +587,48 @@ async fn mint_token(s: web::Data<AppState>, req: HttpRequest, p: web::Payload) -
     ok(json!({"token": token}))
 }
 
+#[utoipa::path(tag = "operations", responses((status = 200, description = "`{\"status\":\"ok\"}`")))]
+#[get("/healthz")]
 async fn healthz() -> Reply {
     ok(json!({"status": "ok"}))
 }
 
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[get("/metrics")]
 async fn metrics(s: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(super::metrics_text(&s.engine.metrics()))
 }
 
-async fn not_found() -> Reply {
-    Err(Error::not_found("no such route").into())
+/// Every REST route, with its OpenAPI description collected from the same
+/// declarations (so the two cannot drift).
+pub(crate) fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_conversation)
+        .service(list_conversations)
+        .service(get_conversation)
+        .service(update_conversation)
+        .service(delete_conversation)
+        .service(list_participants)
+        .service(add_participant)
+        .service(get_participant)
+        .service(update_participant)
+        .service(remove_participant)
+        .service(list_messages)
+        .service(send_message)
+        .service(get_message)
+        .service(edit_message)
+        .service(delete_message)
+        .service(add_reaction)
+        .service(remove_reaction)
+        .service(get_user)
+        .service(user_conversations)
+        .service(feed)
+        .service(mint_token)
+        .service(healthz)
+        .service(metrics);
 }
 
-/// Every REST route.
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/conversations", web::post().to(create_conversation))
-        .route("/v1/conversations", web::get().to(list_conversations))
-        .route("/v1/conversations/{c}", web::get().to(get_conversation))
-        .route(
-            "/v1/conversations/{c}",
-            web::patch().to(update_conversation),
-        )
-        .route(
-            "/v1/conversations/{c}",
-            web::delete().to(delete_conversation),
-        )
-        .route(
-            "/v1/conversations/{c}/participants",
-            web::get().to(list_participants),
-        )
-        .route(
-            "/v1/conversations/{c}/participants",
-            web::post().to(add_participant),
-        )
-        .route(
-            "/v1/conversations/{c}/participants/{p}",
-            web::get().to(get_participant),
-        )
-        .route(
-            "/v1/conversations/{c}/participants/{p}",
-            web::patch().to(update_participant),
-        )
-        .route(
-            "/v1/conversations/{c}/participants/{p}",
-            web::delete().to(remove_participant),
-        )
-        .route(
-            "/v1/conversations/{c}/messages",
-            web::get().to(list_messages),
-        )
-        .route(
-            "/v1/conversations/{c}/messages",
-            web::post().to(send_message),
-        )
-        .route(
-            "/v1/conversations/{c}/messages/{m}",
-            web::get().to(get_message),
-        )
-        .route(
-            "/v1/conversations/{c}/messages/{m}",
-            web::patch().to(edit_message),
-        )
-        .route(
-            "/v1/conversations/{c}/messages/{m}",
-            web::delete().to(delete_message),
-        )
-        .route(
-            "/v1/conversations/{c}/messages/{m}/reactions",
-            web::post().to(add_reaction),
-        )
-        .route("/v1/reactions/{id}", web::delete().to(remove_reaction))
-        .route("/v1/users/{identity}", web::get().to(get_user))
-        .route(
-            "/v1/users/{identity}/conversations",
-            web::get().to(user_conversations),
-        )
-        .route("/v1/messages", web::get().to(feed))
-        .route("/v1/tokens", web::post().to(mint_token))
-        .route("/healthz", web::get().to(healthz))
-        .route("/metrics", web::get().to(metrics))
-        .default_service(web::to(not_found));
+pub(crate) async fn not_found() -> Reply {
+    Err(Error::not_found("no such route").into())
 }

@@ -306,6 +306,8 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => self.end(CloseReason::ClientClosed, ctx),
             Err(ProtocolError::Overflow) => self.end(CloseReason::FrameTooLarge, ctx),
+            // The connection broke (reset, EOF mid-frame): the client went away.
+            Err(ProtocolError::Io(_)) => self.end(CloseReason::ClientClosed, ctx),
             Err(e) => {
                 log::debug!("session {}: protocol error {e}", self.session.id());
                 self.end(CloseReason::ProtocolError, ctx);

@@ -477,3 +477,57 @@ async fn bad_bodies_and_headers() {
         413
     );
 }
+
+#[actix_rt::test]
+async fn openapi_describes_every_route() {
+    let server = TestServer::start();
+    let (status, doc) = Rest::new(&server).get("/openapi.json", None).await;
+    assert_eq!(status, 200);
+    let routes = [
+        ("/v1/conversations", "post"),
+        ("/v1/conversations", "get"),
+        ("/v1/conversations/{c}", "get"),
+        ("/v1/conversations/{c}", "patch"),
+        ("/v1/conversations/{c}", "delete"),
+        ("/v1/conversations/{c}/participants", "get"),
+        ("/v1/conversations/{c}/participants", "post"),
+        ("/v1/conversations/{c}/participants/{p}", "get"),
+        ("/v1/conversations/{c}/participants/{p}", "patch"),
+        ("/v1/conversations/{c}/participants/{p}", "delete"),
+        ("/v1/conversations/{c}/messages", "get"),
+        ("/v1/conversations/{c}/messages", "post"),
+        ("/v1/conversations/{c}/messages/{m}", "get"),
+        ("/v1/conversations/{c}/messages/{m}", "patch"),
+        ("/v1/conversations/{c}/messages/{m}", "delete"),
+        ("/v1/conversations/{c}/messages/{m}/reactions", "post"),
+        ("/v1/reactions/{id}", "delete"),
+        ("/v1/users/{identity}", "get"),
+        ("/v1/users/{identity}/conversations", "get"),
+        ("/v1/messages", "get"),
+        ("/v1/tokens", "post"),
+        ("/healthz", "get"),
+        ("/metrics", "get"),
+        ("/v1/ws", "get"),
+    ];
+    for (path, method) in routes {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not described"
+        );
+    }
+    for schema in [
+        "Conversation",
+        "Participant",
+        "Message",
+        "User",
+        "Reaction",
+        "Media",
+        "AddNonChat",
+        "ErrorBody",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "schema {schema} missing"
+        );
+    }
+}
