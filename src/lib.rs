@@ -1,10 +1,10 @@
 //! colloquy: an actor-based, in-memory realtime conversation engine.
 //!
 //! The architecture in ten lines:
-//! - each conversation is an actix actor ([`conversation`]) owning its members,
+//! - each conversation is an actix actor (`conversation`) owning its members,
 //!   message log, read horizons, typing timers and event sequence;
 //! - conversation actors are spread over arbiter threads, one per core by default;
-//! - the registry actor ([`registry`]) creates conversations and routes presence;
+//! - the registry actor (`registry`) creates conversations and routes presence;
 //! - each connected client has a [`Session`]; events reach it through its user's
 //!   hub into a byte-bounded [`Outbox`], serialized once per event and shared;
 //! - hot lookups (id → actor, unique name, identity → hub) are lock-striped maps;

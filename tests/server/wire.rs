@@ -242,3 +242,31 @@ async fn replay_after_reconnect_misses_nothing_and_repeats_nothing() {
     }
     bob.no_event().await;
 }
+
+#[actix_rt::test]
+async fn non_members_are_refused_over_the_wire() {
+    let server = TestServer::start();
+    let mut alice = Ws::connect(&server, "alice").await;
+    let mut eve = Ws::connect(&server, "eve").await;
+    let id = group(&mut alice, &["bob"]).await;
+    let d = alice
+        .ok(json!({"op": "conversation.direct", "identity": "bob"}))
+        .await;
+    for op in [
+        json!({"op": "message.send", "conversation": id, "body": "x"}),
+        json!({"op": "message.list", "conversation": id}),
+        json!({"op": "participant.list", "conversation": id}),
+        json!({"op": "typing.start", "conversation": id}),
+        json!({"op": "read.all", "conversation": id}),
+        json!({"op": "conversation.get", "conversation": d["id"]}),
+        json!({"op": "conversation.join", "conversation": d["id"]}),
+    ] {
+        assert_eq!(eve.fails(op.clone()).await, "forbidden", "{op}");
+    }
+    assert_eq!(
+        eve.ok(json!({"op": "conversation.get", "conversation": id}))
+            .await["status"],
+        "not_participating"
+    );
+    eve.no_event().await;
+}
