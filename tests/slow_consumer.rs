@@ -1,0 +1,85 @@
+//! A client that never reads is dropped and its memory freed.
+//!
+//! Its own test binary: it measures this process's RSS, which tests running
+//! beside it in the same process would disturb.
+
+#[path = "server/util.rs"]
+mod util;
+
+use std::time::Duration;
+
+use colloquy::server::ServerConfig;
+use colloquy::testing::TestServer;
+use colloquy::{Config, Limits};
+use serde_json::json;
+use util::*;
+
+/// This process's resident memory, in KiB.
+fn rss_kib() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[actix_rt::test]
+async fn a_client_that_never_reads_is_closed_4008_and_its_memory_freed() {
+    // A short history and replay window, so that what the conversation keeps
+    // does not grow: any growth left would be the sleeper's.
+    let limits = Limits {
+        max_history: 100,
+        replay_window: 100,
+        ..Limits::default()
+    };
+    let server = TestServer::with(
+        Config {
+            limits,
+            ..Config::for_tests()
+        },
+        ServerConfig {
+            workers: Some(1),
+            ..ServerConfig::default()
+        },
+    );
+    let mut reader = Ws::connect(&server, "reader").await;
+    let id = group(&mut reader, &["sleeper"]).await;
+    drop(reader);
+    let mut sleeper = Ws::connect(&server, "sleeper").await;
+    let engine = server.engine().clone();
+    let publish = |n: usize| {
+        let engine = engine.clone();
+        let id = id.clone();
+        async move {
+            let body = "y".repeat(1000);
+            for _ in 0..n {
+                let _ = engine
+                    .request_as(colloquy::Caller::Service, json!({"op": "message.send", "conversation": id, "body": body, "author": "bot"}))
+                    .await;
+            }
+        }
+    };
+    let before = rss_kib();
+    publish(20_000).await;
+    let closed = engine
+        .metrics()
+        .sessions_closed
+        .iter()
+        .find(|(r, _)| *r == "slow_consumer")
+        .map(|x| x.1);
+    assert_eq!(closed, Some(1), "closed as a slow consumer");
+    let after = rss_kib();
+    // 20,000 frames of 1.3 KB went by, the outbox held up to 8 MiB of them:
+    // what is left must be well under that.
+    assert!(
+        after < before + 3 * 1024,
+        "RSS grew from {before} to {after} KiB"
+    );
+    assert_eq!(
+        sleeper.close_code(Duration::from_secs(10)).await,
+        Some(4008)
+    );
+}
