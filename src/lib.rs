@@ -40,6 +40,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod config;
 pub(crate) mod conversation;
 pub mod engine;

@@ -22,7 +22,7 @@ pub type ConversationRef = String;
 pub type ParticipantRef = String;
 
 /// `message`: a message id (string) or index (integer).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum MessageRef {
     /// By index.
@@ -38,11 +38,12 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 /// A media item as sent: base64 content.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MediaIn {
     /// MIME type.
     pub content_type: String,
     /// File name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default)]
     pub filename: Option<String>,
     /// Base64 content.
@@ -50,52 +51,64 @@ pub struct MediaIn {
 }
 
 /// Fields of `conversation.create`.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateConversation {
     /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub friendly_name: Option<String>,
     /// Second key.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub unique_name: Option<String>,
     /// Free JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
     /// Flat object.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     /// Picture.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
     /// Identities to add as members.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     #[serde(default)]
     pub participants: Vec<String>,
 }
 
 /// Fields of `conversation.update`.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UpdateConversation {
     /// The conversation.
     #[schema(ignore)]
     pub conversation: ConversationRef,
     /// New display name (null removes).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "present")]
     pub friendly_name: Option<Option<String>>,
     /// New unique name (null removes).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "present")]
     pub unique_name: Option<Option<String>>,
     /// Replaces the attributes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
     /// Merged into the metadata; a key set to null is removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     /// New picture (null removes).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "present")]
     pub avatar_url: Option<Option<String>>,
     /// New state.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<State>,
 }
 
 /// Fields of `participant.add`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddParticipant {
     /// The conversation.
     #[schema(ignore)]
@@ -103,14 +116,16 @@ pub struct AddParticipant {
     /// Who.
     pub identity: String,
     /// Free JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
     /// Role; `member` by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
 }
 
 /// Fields of `participant.add_non_chat`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddNonChat {
     /// The conversation.
     #[schema(ignore)]
@@ -120,12 +135,13 @@ pub struct AddNonChat {
     /// The participant's address.
     pub address: String,
     /// Free JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
 }
 
 /// Fields of `participant.update`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UpdateParticipant {
     /// The conversation.
     #[schema(ignore)]
@@ -134,42 +150,52 @@ pub struct UpdateParticipant {
     #[schema(ignore)]
     pub participant: ParticipantRef,
     /// Replaces the attributes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
     /// New role.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
 }
 
 /// Fields of `message.send`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SendMessage {
     /// The conversation.
     #[schema(ignore)]
     pub conversation: ConversationRef,
     /// Text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// Free JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
     /// Flat object.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     /// Free JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub details: Option<Value>,
     /// Attachments.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     #[serde(default)]
     pub media: Vec<MediaIn>,
     /// The message replied to.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<MessageRef>,
     /// Idempotency key.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// The author, when the service sends (ignored for a user).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
 }
 
 /// Fields of `message.edit`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EditMessage {
     /// The conversation.
     #[schema(ignore)]
@@ -178,8 +204,10 @@ pub struct EditMessage {
     #[schema(ignore)]
     pub message: MessageRef,
     /// New text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// New attributes (replace).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
 }
@@ -196,57 +224,71 @@ pub enum Direction {
 }
 
 /// Fields of `message.list`.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListMessages {
     /// The conversation.
     #[schema(ignore)]
     pub conversation: ConversationRef,
     /// 1 to 100, default 30.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub page_size: Option<u64>,
     /// Index to start from.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub anchor: Option<u64>,
     /// Which way.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
     /// Window start, ms inclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<Millis>,
     /// Window end, ms inclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<Millis>,
     /// A cursor from an earlier page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
 }
 
 /// Fields of `message.feed`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Feed {
     /// 1 to 100, default 50.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
     /// Window start, ms inclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<Millis>,
     /// Window end, ms inclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<Millis>,
     /// A cursor from an earlier page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     /// Whose feed, when the service asks (ignored for a user).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
 }
 
 /// Fields of `user.update`.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UpdateUser {
     /// Display name (null removes).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "present")]
     pub friendly_name: Option<Option<String>>,
     /// Picture (null removes).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "present")]
     pub avatar_url: Option<Option<String>>,
     /// Replaces the attributes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
 }
 
 /// The operations of `PROTOCOL.md` §4, typed. The `op` field picks the variant.
 #[allow(missing_docs)] // each variant is documented by its op name in the contract
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op")]
 pub enum Request {
     #[serde(rename = "ping")]
@@ -259,9 +301,12 @@ pub enum Request {
     ConversationGet { conversation: ConversationRef },
     #[serde(rename = "conversation.list")]
     ConversationList {
+        #[serde(skip_serializing_if = "Option::is_none")]
         page_size: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         cursor: Option<String>,
         /// Whose conversations, when the service asks (ignored for a user).
+        #[serde(skip_serializing_if = "Option::is_none")]
         identity: Option<String>,
     },
     #[serde(rename = "conversation.update")]
@@ -294,7 +339,9 @@ pub enum Request {
     #[serde(rename = "participant.list")]
     ParticipantList {
         conversation: ConversationRef,
+        #[serde(skip_serializing_if = "Option::is_none")]
         page_size: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         cursor: Option<String>,
     },
     #[serde(rename = "participant.count")]
@@ -327,11 +374,13 @@ pub enum Request {
         message: MessageRef,
         reaction: String,
         /// Who reacts, when the service acts (ignored for a user).
+        #[serde(skip_serializing_if = "Option::is_none")]
         identity: Option<String>,
     },
     #[serde(rename = "reaction.remove")]
     ReactionRemove {
         reaction: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
         conversation: Option<ConversationRef>,
     },
     #[serde(rename = "read.advance")]
@@ -342,6 +391,7 @@ pub enum Request {
     #[serde(rename = "read.set")]
     ReadSet {
         conversation: ConversationRef,
+        #[serde(skip_serializing_if = "Option::is_none")]
         index: Option<u64>,
     },
     #[serde(rename = "read.all")]
@@ -351,6 +401,7 @@ pub enum Request {
     #[serde(rename = "read.mark")]
     ReadMark {
         conversation: ConversationRef,
+        #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<MessageRef>,
     },
     #[serde(rename = "unread.count")]

@@ -6,11 +6,16 @@
 //!
 //! ```
 //! use colloquy::testing::TestServer;
+//! use serde_json::json;
 //!
-//! let server = TestServer::start();
-//! let health = std::net::TcpStream::connect(server.addr()).is_ok();
-//! assert!(health);
-//! println!("REST at {}, WebSocket at {}", server.url(), server.ws_url("alice"));
+//! # #[tokio::main] async fn main() {
+//! let server = TestServer::builder().typing_timeout_ms(100).start();
+//! let alice = server.connect("alice").await.unwrap();           // a Client
+//! let conv = server.rest().as_user("alice")
+//!     .post("/v1/conversations", json!({"participants": ["bob"]})).await.unwrap();
+//! assert_eq!(conv.status, 201);
+//! alice.conversation(conv.body["id"].as_str().unwrap()).send_message("hi").await.unwrap();
+//! # }
 //! ```
 
 use std::net::{SocketAddr, TcpListener};
@@ -18,14 +23,76 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use crate::config::Config;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::client::{Client, ClientConfig, ClientError, ClientResult};
+use crate::config::{Config, Limits};
 use crate::engine::Engine;
-use crate::server::{self, ServerConfig};
+use crate::server::{self, Auth, ServerConfig};
+
+/// Sets up a [`TestServer`] like the binary's flags would.
+#[derive(Debug, Clone)]
+pub struct TestServerBuilder {
+    config: Config,
+    server: ServerConfig,
+}
+
+impl TestServerBuilder {
+    /// `--typing-timeout-ms`.
+    pub fn typing_timeout_ms(mut self, ms: u64) -> Self {
+        self.config.typing_timeout = Duration::from_millis(ms);
+        self
+    }
+    /// Every engine limit at once.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+    /// `--jwt-secret`: clients then need tokens ([`TestServer::connect`] mints them).
+    pub fn jwt_secret(mut self, secret: &str) -> Self {
+        self.server.jwt_secret = Some(secret.to_string());
+        self
+    }
+    /// `--admin-key`: REST then needs it ([`TestServer::rest`] sends it).
+    pub fn admin_key(mut self, key: &str) -> Self {
+        self.server.admin_key = Some(key.to_string());
+        self
+    }
+    /// `--rate-limit` (0 turns it off).
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.server.rate_limit = per_second;
+        self
+    }
+    /// `--heartbeat-ms` and `--idle-timeout-ms`.
+    pub fn heartbeat_ms(mut self, heartbeat: u64, idle_timeout: u64) -> Self {
+        self.server.heartbeat = Duration::from_millis(heartbeat);
+        self.server.idle_timeout = Duration::from_millis(idle_timeout);
+        self
+    }
+    /// The whole engine configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// The whole server configuration.
+    pub fn server_config(mut self, server: ServerConfig) -> Self {
+        self.server = server;
+        self
+    }
+    /// Starts it.
+    pub fn start(self) -> TestServer {
+        TestServer::with(self.config, self.server)
+    }
+}
 
 /// A running server; stopped and joined on drop.
 pub struct TestServer {
     addr: SocketAddr,
     engine: Engine,
+    auth: Auth,
+    server_config: ServerConfig,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -41,13 +108,18 @@ impl std::fmt::Debug for TestServer {
 impl TestServer {
     /// A server with test defaults: short typing timeout, dev-mode auth, one worker.
     pub fn start() -> TestServer {
-        TestServer::with(
-            Config::for_tests(),
-            ServerConfig {
+        TestServer::builder().start()
+    }
+
+    /// A builder starting from the test defaults.
+    pub fn builder() -> TestServerBuilder {
+        TestServerBuilder {
+            config: Config::for_tests(),
+            server: ServerConfig {
                 workers: Some(1),
                 ..ServerConfig::default()
             },
-        )
+        }
     }
 
     /// A server with the given engine and server configuration.
@@ -60,6 +132,11 @@ impl TestServer {
         let engine = Engine::start(config).expect("engine starts");
         let (stop, stopped) = oneshot::channel::<()>();
         let e = engine.clone();
+        let auth = Auth::new(
+            server_config.jwt_secret.as_deref(),
+            server_config.admin_key.as_deref(),
+        );
+        let kept = server_config.clone();
         let thread = std::thread::Builder::new()
             .name(format!("colloquy-test-server-{}", addr.port()))
             .spawn(move || {
@@ -76,6 +153,8 @@ impl TestServer {
         TestServer {
             addr,
             engine,
+            auth,
+            server_config: kept,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -95,6 +174,38 @@ impl TestServer {
     pub fn ws_url(&self, identity: &str) -> String {
         let q: String = url_escape(identity);
         format!("ws://{}/v1/ws?identity={q}", self.addr)
+    }
+
+    /// A client connected as `identity` (with a minted token in JWT mode).
+    pub async fn connect(&self, identity: &str) -> ClientResult<Client> {
+        Client::connect(self.client_config(identity)?).await
+    }
+
+    /// The configuration [`TestServer::connect`] uses, to adjust before connecting.
+    pub fn client_config(&self, identity: &str) -> ClientResult<ClientConfig> {
+        let config = ClientConfig::new(&self.url()).request_timeout(Duration::from_secs(5));
+        Ok(match self.server_config.jwt_secret {
+            Some(_) => config.token(&self.token(identity)?),
+            None => config.identity(identity),
+        })
+    }
+
+    /// A token for `identity`, valid for an hour (JWT mode only).
+    pub fn token(&self, identity: &str) -> ClientResult<String> {
+        Ok(self
+            .auth
+            .mint(identity, 3600, &self.engine.config().limits)?)
+    }
+
+    /// A REST client of this server, acting as the service (with the admin key
+    /// when the server has one).
+    pub fn rest(&self) -> Rest {
+        Rest {
+            base: self.url(),
+            http: reqwest::Client::new(),
+            admin_key: self.server_config.admin_key.clone(),
+            identity: None,
+        }
     }
 
     /// The engine behind it, to act as the service or read metrics.
@@ -134,4 +245,101 @@ fn url_escape(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// An answer from REST: status and JSON body (null when empty, a string when not JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: Value,
+}
+
+/// A small REST client for tests: the service by default, a user with
+/// [`Rest::as_user`].
+#[derive(Debug, Clone)]
+pub struct Rest {
+    base: String,
+    http: reqwest::Client,
+    admin_key: Option<String>,
+    identity: Option<String>,
+}
+
+impl Rest {
+    /// Acts as this user (`X-Identity`).
+    pub fn as_user(&self, identity: &str) -> Rest {
+        Rest {
+            identity: Some(identity.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// Acts as the service (no `X-Identity`).
+    pub fn as_service(&self) -> Rest {
+        Rest {
+            identity: None,
+            ..self.clone()
+        }
+    }
+
+    /// Sends this admin key (None: none).
+    pub fn admin_key(&self, key: Option<&str>) -> Rest {
+        Rest {
+            admin_key: key.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
+    /// Sends a request with an optional JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> ClientResult<RestResponse> {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(k) = &self.admin_key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(i) = &self.identity {
+            req = req.header("X-Identity", i);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req
+            .send()
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let status = res.status().as_u16();
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Ok(RestResponse { status, body })
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> ClientResult<RestResponse> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    /// POST a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> ClientResult<RestResponse> {
+        self.call(reqwest::Method::POST, path, Some(&body)).await
+    }
+    /// PATCH a JSON body.
+    pub async fn patch(&self, path: &str, body: Value) -> ClientResult<RestResponse> {
+        self.call(reqwest::Method::PATCH, path, Some(&body)).await
+    }
+    /// DELETE.
+    pub async fn delete(&self, path: &str) -> ClientResult<RestResponse> {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
 }

@@ -274,7 +274,7 @@ impl MessageLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ConversationId, Subtype};
+    use crate::model::{ConversationId, MessageType, Subtype};
     use serde_json::{Map, Value};
 
     fn msg(log: &MessageLog, author: &str, at: Millis, is_log: bool) -> Message {
@@ -287,7 +287,7 @@ mod tests {
             attributes: Value::Object(Map::new()),
             metadata: Map::new(),
             details: Value::Object(Map::new()),
-            type_: "message",
+            type_: MessageType::Message,
             subtype: if is_log { Subtype::Log } else { Subtype::Chat },
             kind: None,
             media: vec![],

@@ -13,8 +13,8 @@ use super::typing::Started;
 use crate::engine::Caller;
 use crate::error::{Error, Result};
 use crate::model::{
-    ConversationId, Identity, Message, MessageId, MessageRefOut, Millis, Page, Reaction,
-    ReactionId, State, Subtype,
+    ConversationId, Identity, Message, MessageId, MessageRefOut, MessageType, Millis, Page,
+    Reaction, ReactionId, State, Subtype,
 };
 use crate::paging::{decode_cursor, encode_cursor, page_size};
 use crate::protocol::{Direction, EditMessage, ListMessages, MessageRef, SendMessage};
@@ -137,7 +137,7 @@ impl ConversationState {
             attributes: s.attributes.unwrap_or_else(|| json!({})),
             metadata: s.metadata.unwrap_or_default(),
             details: s.details.unwrap_or_else(|| json!({})),
-            type_: "message",
+            type_: MessageType::Message,
             subtype: Subtype::Chat,
             kind: None,
             media,

@@ -19,9 +19,9 @@ use super::ConvInfo;
 use crate::engine::{Caller, Shared};
 use crate::error::{Error, Result};
 use crate::model::{
-    Conversation, ConversationId, Identity, LogKind, Message, MessageId, MessagingBinding, Millis,
-    NotificationLevel, Participant, ParticipantId, ParticipantKind, Role, State, StateInfo,
-    Subtype,
+    Conversation, ConversationId, Identity, LogKind, Message, MessageId, MessageType,
+    MessagingBinding, Millis, NotificationLevel, Participant, ParticipantId, ParticipantKind, Role,
+    State, StateInfo, Status, Subtype,
 };
 use crate::paging::{keyset_page, keyset_request};
 use crate::protocol::{
@@ -219,7 +219,7 @@ impl ConversationState {
             state: self.meta.state,
             participants_count: self.members.len(),
             messages_count: self.log.len(),
-            status: "not_participating",
+            status: Status::NotParticipating,
             notification_level: NotificationLevel::Default,
             last_read_message_index: None,
             unread_messages_count: 0,
@@ -227,7 +227,7 @@ impl ConversationState {
     }
 
     fn personalize(&self, c: &mut Conversation, m: &Member) {
-        c.status = "joined";
+        c.status = Status::Joined;
         c.notification_level = m.p.notification_level;
         c.last_read_message_index = m.p.last_read_message_index;
         c.unread_messages_count =
@@ -381,7 +381,7 @@ impl ConversationState {
             attributes: empty(),
             metadata: Map::new(),
             details,
-            type_: "message",
+            type_: MessageType::Message,
             subtype: Subtype::Log,
             kind: Some(kind),
             media: Vec::new(),

@@ -92,6 +92,13 @@ impl Identity {
     }
 }
 
+/// Reads an identity from a server's answer as it is (the server checked it).
+impl<'de> Deserialize<'de> for Identity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Identity(Arc::from(s)))
+    }
+}
+
 // `Arc<str>` hashes and compares as `str`, so maps keyed by Identity can be
 // searched with a plain `&str`.
 impl std::borrow::Borrow<str> for Identity {

@@ -6,7 +6,7 @@
 mod ids;
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub(crate) use ids::check_name;
@@ -24,7 +24,7 @@ pub fn now_ms() -> Millis {
 }
 
 /// A participant's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// May add admins, remove others, change roles and delete the conversation.
@@ -34,7 +34,7 @@ pub enum Role {
 }
 
 /// Whether a participant takes part in realtime chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ParticipantKind {
     /// A user with an identity and sessions.
@@ -44,7 +44,7 @@ pub enum ParticipantKind {
 }
 
 /// The address pair of a non-chat participant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MessagingBinding {
     /// The address the service sends from.
     pub proxy_address: String,
@@ -53,7 +53,7 @@ pub struct MessagingBinding {
 }
 
 /// A participant of a conversation.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Participant {
     /// Its id.
     pub id: ParticipantId,
@@ -84,9 +84,7 @@ pub struct Participant {
 }
 
 /// A participant's notification level for a conversation.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationLevel {
     /// Notified as usual.
@@ -97,7 +95,7 @@ pub enum NotificationLevel {
 }
 
 /// A conversation's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// In use.
@@ -109,7 +107,7 @@ pub enum State {
 }
 
 /// `state` of a Conversation.
-#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StateInfo {
     /// The state.
     pub current: State,
@@ -118,7 +116,7 @@ pub struct StateInfo {
 }
 
 /// `last_message` of a Conversation.
-#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LastMessage {
     /// Index of the last chat message.
     pub index: u64,
@@ -126,8 +124,27 @@ pub struct LastMessage {
     pub created_at: Millis,
 }
 
+/// The caller's part in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A participant.
+    Joined,
+    /// Not a participant (or the service).
+    NotParticipating,
+}
+
+/// `type` of a Message: always `message` (the field is kept for SDK compatibility).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageType {
+    /// The only type.
+    #[default]
+    Message,
+}
+
 /// A Conversation as seen by one caller.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conversation {
     /// Its id.
     pub id: ConversationId,
@@ -161,9 +178,8 @@ pub struct Conversation {
     pub participants_count: usize,
     /// Messages held, log messages included.
     pub messages_count: usize,
-    /// The caller's status: `joined` or `not_participating`.
-    #[schema(value_type = String)]
-    pub status: &'static str,
+    /// The caller's status.
+    pub status: Status,
     /// The caller's notification level.
     pub notification_level: NotificationLevel,
     /// The caller's read horizon.
@@ -173,7 +189,7 @@ pub struct Conversation {
 }
 
 /// `subtype` of a Message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Subtype {
     /// Sent by a user.
@@ -183,7 +199,7 @@ pub enum Subtype {
 }
 
 /// `kind` of a log message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogKind {
     /// A join, or an add after creation.
@@ -195,7 +211,7 @@ pub enum LogKind {
 }
 
 /// A media item of a message. The content is kept beside the description.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Media {
     /// Its id.
     pub id: MediaId,
@@ -212,7 +228,7 @@ pub struct Media {
 }
 
 /// `reply_to` of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MessageRefOut {
     /// The replied-to message's id.
     pub id: MessageId,
@@ -221,7 +237,7 @@ pub struct MessageRefOut {
 }
 
 /// A reaction on a message.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reaction {
     /// Its id.
     pub id: ReactionId,
@@ -234,7 +250,7 @@ pub struct Reaction {
 }
 
 /// A message of a conversation.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     /// Its id.
     pub id: MessageId,
@@ -257,8 +273,7 @@ pub struct Message {
     pub details: Value,
     /// Always `message`.
     #[serde(rename = "type")]
-    #[schema(value_type = String)]
-    pub type_: &'static str,
+    pub type_: MessageType,
     /// Chat or log.
     pub subtype: Subtype,
     /// For a log message, what it records.
@@ -294,7 +309,7 @@ impl Message {
 }
 
 /// A user's presence and profile.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     /// The identity.
     pub identity: Identity,
@@ -312,7 +327,7 @@ pub struct User {
 }
 
 /// A page of a list answer.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items, in the list's order.
     pub items: Vec<T>,

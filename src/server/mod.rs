@@ -24,6 +24,9 @@ use crate::metrics::MetricsSnapshot;
 use rest::ApiError;
 use ws::{WsSession, WsSettings};
 
+/// How long shutdown waits for sessions to send their close frames.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
 /// How the server runs (the engine has its own [`Config`](crate::Config)).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -124,9 +127,15 @@ pub async fn run(
     shutdown.await;
     log::info!("shutting down: closing every session");
     let _ = stop_tx.send(true);
-    // Give writers a moment to send their close frames.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    handle.stop(true).await;
+    // Give writers a moment to send their close frames: until every session has
+    // closed, at most SHUTDOWN_GRACE.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while state.engine.metrics().sessions_open > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Every session has closed (or had its grace): what is left are idle or stuck
+    // connections, which a graceful stop would wait `shutdown_timeout` for.
+    handle.stop(false).await;
     let _ = serving.await;
     Ok(())
 }
