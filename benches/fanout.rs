@@ -1,74 +1,279 @@
-//! In-process fanout: one message delivered to every subscriber of a conversation.
+//! In-process fanout: an event delivered to every subscriber of a conversation.
 //!
-//! Throughput is counted in deliveries (frames handed to sessions). Subscribers
-//! drain their outboxes between iterations so that no outbox fills up.
+//! Throughput is in deliveries (frames handed to sessions' outboxes). Only the
+//! publish and its fanout are timed; outboxes are drained between iterations,
+//! untimed, as a socket writer would on its own thread.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use colloquy::{Config, Engine, Session};
+use colloquy::{Caller, Config, Engine, Session};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::json;
 
-fn fanout(c: &mut Criterion) {
+struct Room {
+    engine: Engine,
+    sender: Session,
+    sessions: Vec<Session>,
+    id: String,
+}
+
+impl Room {
+    fn drain(&self) {
+        while self.sender.outbox().try_recv().is_some() {}
+        for s in &self.sessions {
+            while s.outbox().try_recv().is_some() {}
+        }
+    }
+}
+
+/// One conversation with `members` connected users, on a one-arbiter engine.
+fn room(rt: &tokio::runtime::Runtime, members: usize) -> Room {
+    let engine = Engine::start(Config {
+        arbiters: 1,
+        ..Config::default()
+    })
+    .expect("engine");
+    rt.block_on(async {
+        let sender = engine.connect("sender").await.expect("connect");
+        let names: Vec<String> = (1..members).map(|i| format!("s{i}")).collect();
+        let conv = engine
+            .request_as(
+                Caller::Service,
+                json!({"op": "conversation.create", "participants": ["sender"]}),
+            )
+            .await
+            .expect("create");
+        let id = conv["id"].as_str().unwrap_or_default().to_string();
+        // Add in chunks through the service: creation takes at most max_participants.
+        for n in &names {
+            engine
+                .request_as(
+                    Caller::Service,
+                    json!({"op": "participant.add", "conversation": id, "identity": n}),
+                )
+                .await
+                .expect("add");
+        }
+        let mut sessions = Vec::with_capacity(names.len());
+        for n in &names {
+            sessions.push(engine.connect(n).await.expect("connect"));
+        }
+        let r = Room {
+            engine: engine.clone(),
+            sender,
+            sessions,
+            id,
+        };
+        r.drain();
+        r
+    })
+}
+
+/// Messages in flight at once: a busy server never waits for one send to finish
+/// before the next arrives, so neither does the bench (a lone request would
+/// mostly measure waking the arbiter thread).
+const IN_FLIGHT: usize = 32;
+
+fn time_sends(
+    rt: &tokio::runtime::Runtime,
+    room: &Room,
+    iters: u64,
+    req: &colloquy::Request,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let t = Instant::now();
+        rt.block_on(async {
+            let sends = (0..IN_FLIGHT).map(|_| room.sender.request(req.clone()));
+            for r in futures_util::future::join_all(sends).await {
+                r.expect("send");
+            }
+        });
+        total += t.elapsed();
+        room.drain();
+    }
+    total
+}
+
+fn message_fanout(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let mut group = c.benchmark_group("fanout");
-    group.measurement_time(Duration::from_secs(5));
-    for &subscribers in &[1usize, 10, 100, 1_000] {
+    let mut group = c.benchmark_group("message_fanout");
+    group
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(20);
+    for &subscribers in &[1usize, 10, 100, 1_000, 10_000] {
+        let room = room(&rt, subscribers);
         for &(label, size) in &[("100B", 100usize), ("4KiB", 4096)] {
-            let engine = Engine::start(Config {
-                arbiters: 1,
-                ..Config::default()
-            })
-            .expect("engine");
-            let (sender, sessions, id) = rt.block_on(async {
-                let sender = engine.connect("sender").await.expect("connect");
-                let names: Vec<String> = (1..subscribers).map(|i| format!("s{i}")).collect();
-                let conv = sender
-                    .request_json(json!({"op": "conversation.create", "participants": names}))
-                    .await
-                    .expect("create");
-                let mut sessions: Vec<Session> = Vec::new();
-                for n in &names {
-                    sessions.push(engine.connect(n).await.expect("connect"));
-                }
-                (
-                    sender,
-                    sessions,
-                    conv["id"].as_str().unwrap_or_default().to_string(),
-                )
-            });
-            let body = "x".repeat(size);
-            group.throughput(Throughput::Elements(subscribers as u64));
+            let req =
+                json!({"op": "message.send", "conversation": room.id, "body": "x".repeat(size)});
+            let req = colloquy::Request::from_json(&req).expect("request");
+            group.throughput(Throughput::Elements((subscribers * IN_FLIGHT) as u64));
             group.bench_with_input(
                 BenchmarkId::new(label, subscribers),
                 &subscribers,
-                |b, _| {
-                    b.iter(|| {
-                        rt.block_on(async {
-                            sender
-                                .request_json(
-                                    json!({"op": "message.send", "conversation": id, "body": body}),
-                                )
-                                .await
-                                .expect("send");
-                        });
-                        while sender.outbox().try_recv().is_some() {}
-                        for s in &sessions {
-                            while s.outbox().try_recv().is_some() {}
-                        }
-                    })
-                },
+                |b, _| b.iter_custom(|iters| time_sends(&rt, &room, iters, &req)),
             );
-            drop(sessions);
-            drop(sender);
-            engine.shutdown();
         }
+        room.engine.shutdown();
     }
     group.finish();
 }
 
-criterion_group!(benches, fanout);
+/// Typing indicators (personal events, no seq) to 1,000 members.
+fn typing_fanout(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("typing_fanout");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    let room = room(&rt, 1_000);
+    let start = json!({"op": "typing.start", "conversation": room.id});
+    let stop = json!({"op": "typing.stop", "conversation": room.id});
+    // A start and a stop each reach the 999 others.
+    group.throughput(Throughput::Elements(2 * 999));
+    group.bench_function("start_stop_1000", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                rt.block_on(async {
+                    room.sender
+                        .request_json(start.clone())
+                        .await
+                        .expect("start");
+                    room.sender.request_json(stop.clone()).await.expect("stop");
+                });
+                total += t.elapsed();
+                room.drain();
+            }
+            total
+        })
+    });
+    room.engine.shutdown();
+    group.finish();
+}
+
+/// Presence: a user sharing a conversation with 1,000 others comes online and
+/// goes offline (one userStatus to each, each way).
+fn presence_fanout(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("presence_fanout");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    let room = room(&rt, 1_000);
+    // A member with no session: each connect is a 0→1 change, each close 1→0.
+    rt.block_on(room.engine.request_as(
+        Caller::Service,
+        json!({"op": "participant.add", "conversation": room.id, "identity": "visitor"}),
+    ))
+    .expect("add");
+    group.throughput(Throughput::Elements(2 * 1_000));
+    group.bench_function("online_offline_1000", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                rt.block_on(async {
+                    let s = room.engine.connect("visitor").await.expect("connect");
+                    s.close(colloquy::CloseReason::ClientClosed).await;
+                });
+                total += t.elapsed();
+                room.drain();
+            }
+            total
+        })
+    });
+    room.engine.shutdown();
+    group.finish();
+}
+
+/// 1,000 conversations of 5 members, one message each per iteration, sent
+/// concurrently: conversation actors spread over the arbiters (one per core).
+fn parallel_rooms(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("parallel_rooms");
+    group
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(10);
+    for &arbiters in &[1usize, 2] {
+        let engine = Engine::start(Config {
+            arbiters,
+            ..Config::default()
+        })
+        .expect("engine");
+        let (ids, sessions) = rt.block_on(async {
+            let mut ids = Vec::new();
+            let mut sessions = Vec::new();
+            for r in 0..1000 {
+                let members: Vec<String> = (0..5).map(|m| format!("r{r}m{m}")).collect();
+                let conv = engine
+                    .request_as(
+                        Caller::Service,
+                        json!({"op": "conversation.create", "participants": members}),
+                    )
+                    .await
+                    .expect("create");
+                ids.push(conv["id"].as_str().unwrap_or_default().to_string());
+                for m in &members {
+                    sessions.push(engine.connect(m).await.expect("connect"));
+                }
+            }
+            (ids, sessions)
+        });
+        let drain = || {
+            for s in &sessions {
+                while s.outbox().try_recv().is_some() {}
+            }
+        };
+        drain();
+        group.throughput(Throughput::Elements(1000 * 5));
+        group.bench_with_input(BenchmarkId::new("1000x5_arbiters", arbiters), &arbiters, |b, _| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    rt.block_on(async {
+                        let sends = ids.iter().map(|id| {
+                            let e = engine.clone();
+                            let req = json!({"op": "message.send", "conversation": id, "body": "x".repeat(100), "author": "bot"});
+                            tokio::spawn(async move { e.request_as(Caller::Service, req).await })
+                        });
+                        for s in sends.collect::<Vec<_>>() {
+                            let _ = s.await;
+                        }
+                    });
+                    total += t.elapsed();
+                    drain();
+                }
+                total
+            })
+        });
+        drop(sessions);
+        engine.shutdown();
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    message_fanout,
+    typing_fanout,
+    presence_fanout,
+    parallel_rooms
+);
 criterion_main!(benches);

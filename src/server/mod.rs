@@ -173,22 +173,23 @@ async fn upgrade(
     s: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let identity = s.auth.ws_identity(&req, &s.engine.config().limits)?;
-    let (response, ws, stream) =
+    // The session handle actix-ws gives is not used: frames go out through the
+    // response body (see ws::WsBody).
+    let (response, _, stream) =
         actix_ws::handle(&req, body).map_err(|e| Error::bad(e.to_string()))?;
     let socket = req.conn_data::<ws::ConnSocket>().cloned();
     let session = s
         .engine
         .connect_ready(identity, s.ws.heartbeat.as_millis() as u64)
         .await?;
-    WsSession::start(
+    Ok(WsSession::start(
         session,
-        ws,
+        response,
         stream,
         socket,
         s.ws.clone(),
         s.shutdown.clone(),
-    );
-    Ok(response)
+    ))
 }
 
 /// The metrics in Prometheus text format.

@@ -2,37 +2,53 @@
 //!
 //! Three parts, so that no part can stall another:
 //! - the **actor** reads the socket (a stream), enforces frame size and rate
-//!   limits, and runs the heartbeat and idle timeout;
+//!   limits, runs the heartbeat and idle timeout, and watches the writer: when
+//!   bytes stay queued with no progress for the write deadline, it breaks the
+//!   connection (its timers run whatever the socket does);
 //! - the **request task** answers the client's requests one at a time, in order,
 //!   pushing each answer into the session's outbox;
-//! - the **writer task** drains the outbox into the socket, every queued frame at
-//!   once, each write under a deadline that does not depend on the actor.
+//! - the **response body** ([`WsBody`]) is the outbox itself: each time the
+//!   socket can take data, it encodes every queued frame into one buffer, so one
+//!   write carries them all, with no task, channel or timer per frame.
 //!
-//! Socket I/O uses actix-ws rather than actix-web-actors: the latter's write queue
-//! is unbounded and its timers stop when the socket stops draining, so it can
-//! bound neither memory nor how long a stuck client is kept. Every session ends
-//! through [`Outbox::close`] with a [`CloseReason`], which picks the close code.
+//! The handshake and the reading side come from actix-ws. Writing does not go
+//! through actix-ws's session (nor actix-web-actors, whose write queue is
+//! unbounded and whose timers stop when the socket stops draining): a channel,
+//! a timeout and a wakeup per frame cost more than the fanout itself. Every
+//! session ends through [`Outbox::close`] with a [`CloseReason`], which picks the
+//! close code.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use actix::prelude::*;
+use actix_http::ws::{Codec, Message as WsMessage};
 use actix_ws::{AggregatedMessage, CloseCode, ProtocolError};
+use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{timeout, Instant};
+use tokio::time::Instant;
+use tokio_util::codec::Encoder;
 
 use crate::error::Error;
 use crate::protocol::{encode_answer, Frame};
-use crate::session::{CloseReason, Outbox, Session};
+use crate::session::{CloseReason, Session};
 
 /// Requests read from the socket but not yet answered. The rate limit keeps a
 /// well-behaved client far below it; past it requests are refused with
 /// `rate_limited`, never queued.
 const PENDING_REQUESTS: usize = 512;
 
-/// Control frames waiting for the writer (pings, pongs).
+/// Control frames (pings, pongs) waiting for the body: a client that never
+/// reads cannot make them pile up past this.
 const PENDING_CONTROL: usize = 16;
+
+/// Bytes one body chunk holds at most: large enough to carry many frames per
+/// write, small enough not to hold a big buffer per slow socket.
+const CHUNK_BYTES: usize = 256 * 1024;
 
 /// The close code the contract gives each reason.
 pub(crate) fn close_code(reason: CloseReason) -> CloseCode {
@@ -154,9 +170,82 @@ impl ConnSocket {
     }
 }
 
-enum Control {
-    Ping,
-    Pong(bytes::Bytes),
+/// Control frames for the body to send before data.
+#[derive(Default)]
+struct ControlQueue(Mutex<VecDeque<WsMessage>>);
+
+impl ControlQueue {
+    fn push(&self, m: WsMessage) -> bool {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() >= PENDING_CONTROL {
+            return false;
+        }
+        q.push_back(m);
+        true
+    }
+    fn pop(&self) -> Option<WsMessage> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+    }
+}
+
+/// The response body of one WebSocket: the session's outbox, encoded.
+pub(crate) struct WsBody {
+    session: Arc<Session>,
+    control: Arc<ControlQueue>,
+    codec: Codec,
+    taken: VecDeque<Frame>,
+    buf: BytesMut,
+    finished: bool,
+    /// actix-ws's own body, never polled: dropping it when the connection ends
+    /// is how its message stream learns the connection is gone.
+    _reader_link: actix_web::body::BoxBody,
+}
+
+impl WsBody {
+    fn encode(&mut self, m: WsMessage) {
+        // Encoding our own frames into a growable buffer cannot fail.
+        let _ = self.codec.encode(m, &mut self.buf);
+    }
+}
+
+impl futures_util::Stream for WsBody {
+    type Item = Result<Bytes, actix_web::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        while let Some(c) = this.control.pop() {
+            this.encode(c);
+        }
+        let outbox = this.session.outbox().clone();
+        while this.buf.len() < CHUNK_BYTES {
+            match outbox.poll_take(cx, &mut this.taken) {
+                Poll::Ready(Ok(())) => {
+                    let mut taken = std::mem::take(&mut this.taken);
+                    for f in taken.drain(..) {
+                        this.encode(WsMessage::Text(f));
+                    }
+                    this.taken = taken;
+                }
+                Poll::Ready(Err(reason)) => {
+                    let close = actix_ws::CloseReason {
+                        code: close_code(reason),
+                        description: Some(reason.as_str().into()),
+                    };
+                    this.encode(WsMessage::Close(Some(close)));
+                    this.finished = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if this.buf.is_empty() {
+            return Poll::Pending;
+        }
+        Poll::Ready(Some(Ok(this.buf.split().freeze())))
+    }
 }
 
 /// The session actor of one socket.
@@ -166,57 +255,87 @@ pub(crate) struct WsSession {
     limiter: RateLimiter,
     last_heard: Instant,
     requests: mpsc::Sender<ByteString>,
-    control: mpsc::Sender<Control>,
+    control: Arc<ControlQueue>,
+    socket: Option<ConnSocket>,
+    /// The outbox's drained count at the last progress, and when that was.
+    progress: (u64, Instant),
 }
 
 impl WsSession {
-    /// Starts the actor, its request task and its writer task for one upgraded socket.
+    /// Starts the actor and its request task for one upgraded socket; answers the
+    /// response that carries the socket's outgoing frames.
     pub fn start(
         session: Session,
-        ws: actix_ws::Session,
+        response: actix_web::HttpResponse,
         stream: actix_ws::MessageStream,
         socket: Option<ConnSocket>,
         settings: WsSettings,
-        shutdown: watch::Receiver<bool>,
-    ) {
+        mut shutdown: watch::Receiver<bool>,
+    ) -> actix_web::HttpResponse {
         let session = Arc::new(session);
         let (req_tx, req_rx) = mpsc::channel(PENDING_REQUESTS);
-        let (ctl_tx, ctl_rx) = mpsc::channel(PENDING_CONTROL);
+        let control = Arc::new(ControlQueue::default());
         let now = Instant::now();
         let stream = stream
             .max_frame_size(settings.max_frame_bytes)
             .aggregate_continuations()
             .max_continuation_size(settings.max_frame_bytes);
-        let write_timeout = settings.write_timeout;
         let actor = WsSession {
             session: session.clone(),
             limiter: RateLimiter::new(settings.rate_limit, now),
             settings,
             last_heard: now,
             requests: req_tx,
-            control: ctl_tx,
+            control: control.clone(),
+            socket,
+            progress: (0, now),
         };
-        let addr = WsSession::create(move |ctx| {
+        let outbox = session.outbox().clone();
+        WsSession::create(move |ctx| {
             ctx.add_stream(stream);
+            // Server shutdown closes the session with 1001.
+            ctx.spawn(
+                async move {
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                }
+                .into_actor(&actor)
+                .map(|_, act: &mut WsSession, ctx| act.end(CloseReason::Shutdown, ctx)),
+            );
+            // A close decided elsewhere (a slow consumer) stops the actor at once.
+            ctx.spawn(
+                async move { outbox.wait_closed().await }
+                    .into_actor(&actor)
+                    .map(|reason, act: &mut WsSession, ctx| act.end(reason, ctx)),
+            );
             actor
         });
         actix_rt::spawn(answer_requests(session.clone(), req_rx));
-        // On this worker's thread, like the connection itself (see ConnSocket::shut_down).
-        actix_rt::spawn(write_frames(
-            session,
-            ws,
-            socket,
-            ctl_rx,
-            write_timeout,
-            shutdown,
-            addr,
-        ));
+        // Same head (101, upgrade), our body; actix-ws's body rides along inside it.
+        response
+            .map_body(|_, reader_link| {
+                actix_web::body::BodyStream::new(WsBody {
+                    session,
+                    control,
+                    codec: Codec::new(),
+                    taken: VecDeque::new(),
+                    buf: BytesMut::new(),
+                    finished: false,
+                    _reader_link: reader_link,
+                })
+            })
+            .map_into_boxed_body()
     }
 
-    /// Ends the session: the writer sends what is queued, then the close frame.
+    /// Ends the session: the body sends what is queued, then the close frame.
     fn end(&mut self, reason: CloseReason, ctx: &mut Context<Self>) {
         self.session.outbox().close(reason);
         ctx.stop();
+    }
+
+    fn send_control(&self, m: WsMessage) {
+        if self.control.push(m) {
+            self.session.outbox().wake();
+        }
     }
 
     fn refuse(&self, frame: &[u8], e: Error) {
@@ -255,6 +374,28 @@ impl WsSession {
             );
         }
     }
+
+    /// The write deadline: frames queued, and none taken for `write_timeout`.
+    fn watch_writes(&mut self, ctx: &mut Context<Self>) {
+        let outbox = self.session.outbox();
+        let drained = outbox.drained();
+        let now = Instant::now();
+        if drained != self.progress.0 || outbox.queued_bytes() == 0 {
+            self.progress = (drained, now);
+            return;
+        }
+        if now - self.progress.1 >= self.settings.write_timeout {
+            log::warn!(
+                "session {} reaped: no write for {:?}",
+                self.session.id(),
+                self.settings.write_timeout
+            );
+            if let Some(s) = self.socket {
+                s.shut_down();
+            }
+            self.end(CloseReason::WriteTimeout, ctx);
+        }
+    }
 }
 
 impl Actor for WsSession {
@@ -265,7 +406,7 @@ impl Actor for WsSession {
             if act.last_heard.elapsed() >= act.settings.idle_timeout {
                 return act.end(CloseReason::IdleTimeout, ctx);
             }
-            let _ = act.control.try_send(Control::Ping);
+            act.send_control(WsMessage::Ping(Bytes::new()));
         });
         // The idle timeout may be shorter than the heartbeat: check it on its own too.
         let idle = self.settings.idle_timeout;
@@ -278,6 +419,9 @@ impl Actor for WsSession {
                 }
             },
         );
+        let every = (self.settings.write_timeout / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        ctx.run_interval(every, |act, ctx| act.watch_writes(ctx));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -300,9 +444,7 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
             Ok(AggregatedMessage::Binary(b)) => {
                 self.refuse(&b, Error::bad("requests are JSON text frames"))
             }
-            Ok(AggregatedMessage::Ping(p)) => {
-                let _ = self.control.try_send(Control::Pong(p));
-            }
+            Ok(AggregatedMessage::Ping(p)) => self.send_control(WsMessage::Pong(p)),
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => self.end(CloseReason::ClientClosed, ctx),
             Err(ProtocolError::Overflow) => self.end(CloseReason::FrameTooLarge, ctx),
@@ -320,135 +462,13 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
     }
 }
 
-/// A stop asked for by the writer (the socket failed or stalled).
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Stop(CloseReason);
-
-impl Handler<Stop> for WsSession {
-    type Result = ();
-    fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) {
-        self.end(msg.0, ctx);
-    }
-}
-
-/// Answers requests one at a time, in the order they came.
+/// Answers requests one at a time, in the order they came. Requests that
+/// arrived before the client closed still run (a message sent is sent), even if
+/// their answers can no longer be delivered; the queue ends when the actor stops.
 async fn answer_requests(session: Arc<Session>, mut requests: mpsc::Receiver<ByteString>) {
     while let Some(text) = requests.recv().await {
         let answer = session.handle_frame(text.as_bytes()).await;
-        if !session.outbox().push(answer) {
-            break;
-        }
-    }
-}
-
-/// How one socket write ended.
-enum Wrote {
-    Done,
-    /// The socket is gone.
-    Gone,
-    /// The write did not finish within the deadline.
-    Stalled,
-    /// The session was dropped as a slow consumer meanwhile: what is queued is moot.
-    Dropped,
-}
-
-/// One write, under the deadline, given up at once if the session is dropped.
-async fn write(
-    outbox: &Outbox,
-    deadline: Duration,
-    send: impl std::future::Future<Output = Result<(), actix_ws::Closed>>,
-) -> Wrote {
-    let dropped = async {
-        loop {
-            if outbox.wait_closed().await == CloseReason::SlowConsumer {
-                return;
-            }
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        r = timeout(deadline, send) => match r {
-            Ok(Ok(())) => Wrote::Done,
-            Ok(Err(_)) => Wrote::Gone,
-            Err(_) => Wrote::Stalled,
-        },
-        _ = dropped => Wrote::Dropped,
-    }
-}
-
-/// Drains the outbox into the socket until the session ends, then sends the
-/// close frame its reason calls for.
-async fn write_frames(
-    session: Arc<Session>,
-    mut ws: actix_ws::Session,
-    socket: Option<ConnSocket>,
-    mut control: mpsc::Receiver<Control>,
-    deadline: Duration,
-    mut shutdown: watch::Receiver<bool>,
-    actor: Addr<WsSession>,
-) {
-    let outbox: &Outbox = session.outbox();
-    let mut batch: Vec<Frame> = Vec::new();
-    let wrote = loop {
-        let wrote = tokio::select! {
-            biased;
-            _ = shutdown.changed() => {
-                outbox.close(CloseReason::Shutdown);
-                Wrote::Done
-            }
-            Some(c) = control.recv() => match c {
-                Control::Ping => write(outbox, deadline, ws.ping(b"")).await,
-                Control::Pong(p) => write(outbox, deadline, ws.pong(&p)).await,
-            },
-            r = outbox.recv_batch(&mut batch) => match r {
-                Ok(()) => {
-                    let mut wrote = Wrote::Done;
-                    for f in batch.drain(..) {
-                        wrote = write(outbox, deadline, ws.text(f)).await;
-                        if !matches!(wrote, Wrote::Done) {
-                            break;
-                        }
-                    }
-                    batch.clear();
-                    wrote
-                }
-                // Closed and drained: say goodbye below.
-                Err(_) => Wrote::Dropped,
-            }
-        };
-        if !matches!(wrote, Wrote::Done) {
-            break wrote;
-        }
-    };
-    let reason = match wrote {
-        Wrote::Gone => CloseReason::ClientClosed,
-        Wrote::Stalled => CloseReason::WriteTimeout,
-        _ => outbox.closed().unwrap_or(CloseReason::ClientClosed),
-    };
-    outbox.close(reason);
-    let reason = outbox.closed().unwrap_or(reason);
-    // Deregister first, so the engine forgets the session now, whatever the socket does.
-    // One message per session lifetime: the unbounded send is safe.
-    actor.do_send(Stop(reason));
-    match wrote {
-        Wrote::Stalled => {
-            log::warn!(
-                "session {} reaped: a write took longer than {deadline:?}",
-                session.id()
-            );
-            if let Some(s) = socket {
-                s.shut_down();
-            }
-        }
-        Wrote::Gone => {}
-        _ => {
-            let close = actix_ws::CloseReason {
-                code: close_code(reason),
-                description: Some(reason.as_str().into()),
-            };
-            let _ = timeout(deadline, ws.close(Some(close))).await;
-        }
+        session.outbox().push(answer);
     }
 }
 

@@ -8,9 +8,13 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 
-use tokio::sync::{watch, Notify};
+use futures_util::task::AtomicWaker;
+use tokio::sync::watch;
 
 use crate::protocol::Frame;
 
@@ -67,7 +71,10 @@ struct Queue {
 /// A byte-bounded, single-consumer queue of frames.
 pub struct Outbox {
     queue: Mutex<Queue>,
-    ready: Notify,
+    /// The one consumer's waker: woken when the queue becomes non-empty or closes.
+    ready: AtomicWaker,
+    /// Frames taken out so far, so a watchdog can tell a stalled consumer.
+    drained: AtomicU64,
     /// Set once, when the outbox closes, for whoever waits on [`Outbox::wait_closed`].
     closed_signal: watch::Sender<Option<CloseReason>>,
     max_bytes: usize,
@@ -89,7 +96,8 @@ impl Outbox {
     pub fn new(max_bytes: usize) -> Self {
         Outbox {
             queue: Mutex::new(Queue::default()),
-            ready: Notify::new(),
+            ready: AtomicWaker::new(),
+            drained: AtomicU64::new(0),
             closed_signal: watch::channel(None).0,
             max_bytes,
         }
@@ -123,7 +131,7 @@ impl Outbox {
         // The consumer drains until empty before it waits, so only the push that
         // makes the queue non-empty needs to wake it.
         if was_empty {
-            self.ready.notify_one();
+            self.ready.wake();
         }
         true
     }
@@ -144,7 +152,42 @@ impl Outbox {
 
     fn signal_closed(&self, reason: CloseReason) {
         self.closed_signal.send_replace(Some(reason));
-        self.ready.notify_one();
+        self.ready.wake();
+    }
+
+    /// Wakes the consumer without queuing anything (it has other work, e.g.
+    /// control frames of its transport).
+    pub fn wake(&self) {
+        self.ready.wake();
+    }
+
+    /// Frames taken out by the consumer so far.
+    pub fn drained(&self) -> u64 {
+        self.drained.load(Ordering::Relaxed)
+    }
+
+    /// Moves every queued frame into `into` (which should be empty: its buffer is
+    /// kept for the next swap), registering `cx` to be woken for more. Answers
+    /// the close reason once closed and empty.
+    pub fn poll_take(
+        &self,
+        cx: &mut Context<'_>,
+        into: &mut VecDeque<Frame>,
+    ) -> Poll<Result<(), CloseReason>> {
+        // Register before looking, so that a push in between is not missed.
+        self.ready.register(cx.waker());
+        let mut q = self.lock();
+        if !q.frames.is_empty() {
+            std::mem::swap(&mut q.frames, into);
+            q.bytes = 0;
+            drop(q);
+            self.drained.fetch_add(into.len() as u64, Ordering::Relaxed);
+            return Poll::Ready(Ok(()));
+        }
+        match q.closed {
+            Some(reason) => Poll::Ready(Err(reason)),
+            None => Poll::Pending,
+        }
     }
 
     /// Waits until the outbox is closed; answers why. A writer blocked on a slow
@@ -174,44 +217,34 @@ impl Outbox {
         let mut q = self.lock();
         let f = q.frames.pop_front()?;
         q.bytes -= f.len();
+        drop(q);
+        self.drained.fetch_add(1, Ordering::Relaxed);
         Some(f)
     }
 
     /// Waits for the next frame; after close, drains what is left, then answers
     /// the close reason.
     pub async fn recv(&self) -> Result<Frame, CloseReason> {
-        loop {
-            {
-                let mut q = self.lock();
-                if let Some(f) = q.frames.pop_front() {
-                    q.bytes -= f.len();
-                    return Ok(f);
-                }
-                if let Some(reason) = q.closed {
-                    return Err(reason);
-                }
+        poll_fn(|cx| {
+            self.ready.register(cx.waker());
+            if let Some(f) = self.try_recv() {
+                return Poll::Ready(Ok(f));
             }
-            self.ready.notified().await;
-        }
+            match self.lock().closed {
+                Some(reason) => Poll::Ready(Err(reason)),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// Waits until at least one frame is queued, then moves every queued frame
     /// into `out`, so that a writer can send them in one write.
     pub async fn recv_batch(&self, out: &mut Vec<Frame>) -> Result<(), CloseReason> {
-        loop {
-            {
-                let mut q = self.lock();
-                if !q.frames.is_empty() {
-                    out.extend(q.frames.drain(..));
-                    q.bytes = 0;
-                    return Ok(());
-                }
-                if let Some(reason) = q.closed {
-                    return Err(reason);
-                }
-            }
-            self.ready.notified().await;
-        }
+        let mut taken = VecDeque::new();
+        poll_fn(|cx| self.poll_take(cx, &mut taken)).await?;
+        out.extend(taken);
+        Ok(())
     }
 }
 

@@ -270,3 +270,42 @@ async fn non_members_are_refused_over_the_wire() {
     );
     eve.no_event().await;
 }
+
+/// Requests sent before the client's Close frame still run, though their
+/// answers can no longer reach it. (The client completes the closing handshake:
+/// one that drops its socket with unread data resets the connection, and TCP
+/// then discards what the server had not read yet.)
+#[actix_rt::test]
+async fn requests_sent_just_before_closing_still_run() {
+    let server = TestServer::start();
+    let mut alice = Ws::connect(&server, "alice").await;
+    let id = group(&mut alice, &[]).await;
+    for i in 0..20 {
+        alice
+            .send_text(
+                json!({"id": i, "op": "message.send", "conversation": id, "body": i.to_string()})
+                    .to_string(),
+            )
+            .await;
+    }
+    alice.send_frame(awc::ws::Message::Close(None)).await;
+    assert_eq!(alice.close_code(WAIT).await, Some(1000));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let count = loop {
+        let c = server
+            .engine()
+            .request_as(
+                colloquy::Caller::Service,
+                json!({"op": "message.count", "conversation": id}),
+            )
+            .await
+            .unwrap()["count"]
+            .as_u64()
+            .unwrap();
+        if c == 20 || std::time::Instant::now() > deadline {
+            break c;
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(count, 20);
+}

@@ -1,0 +1,632 @@
+//! A load generator over real WebSockets, for colloquy and for a socket.io peer.
+//!
+//! ```sh
+//! # fanout: S subscribers, P publishers, M messages, at most W in flight (or --rate per publisher)
+//! cargo run --release --example loadgen -- fanout --subscribers 100 --messages 20000 --server-pid PID
+//! # rooms: R conversations x K members, each member sending at --rate msgs/s for --seconds
+//! cargo run --release --example loadgen -- rooms --rooms 100 --members 10 --rate 1 --seconds 10
+//! # conns: C idle connections in conversations of 10; RSS per connection needs --server-pid
+//! cargo run --release --example loadgen -- conns --connections 10000 --server-pid PID
+//! # the same against the socketioxide peer (benches/peers/socketioxide)
+//! cargo run --release --example loadgen -- --protocol socketio --url http://127.0.0.1:9090 fanout ...
+//! ```
+//!
+//! It reports deliveries/s, latency percentiles (send to receipt, one clock: the
+//! timestamp travels in the payload), lost deliveries, and with `--server-pid`
+//! the server's CPU-µs per delivery and RSS, read from /proc.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+#[derive(Parser, Clone)]
+struct Args {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Which server speaks.
+    #[arg(long, value_enum, default_value = "colloquy")]
+    protocol: Protocol,
+    /// The server's pid, to read its CPU time and RSS from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Runtime threads of the load generator.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Protocol {
+    Colloquy,
+    Socketio,
+}
+
+#[derive(Subcommand, Clone)]
+enum Mode {
+    /// One room: subscribers receive what publishers send.
+    Fanout {
+        #[arg(long, default_value_t = 100)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 1)]
+        publishers: usize,
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Messages in flight (sent, not yet received by the first subscriber).
+        #[arg(long, default_value_t = 64)]
+        window: u64,
+        /// Messages per second per publisher instead of max rate.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Payload bytes.
+        #[arg(long, default_value_t = 100)]
+        payload: usize,
+    },
+    /// Many rooms, every member sending at a fixed rate.
+    Rooms {
+        #[arg(long, default_value_t = 100)]
+        rooms: usize,
+        #[arg(long, default_value_t = 10)]
+        members: usize,
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 100)]
+        payload: usize,
+    },
+    /// Idle connections, for memory per connection.
+    Conns {
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        room_size: usize,
+    },
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Server CPU time (µs) and RSS (KiB) from /proc.
+fn server_stats(pid: Option<u32>) -> Option<(u64, u64)> {
+    let pid = pid?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    // USER_HZ is 100 on Linux: a tick is 10 ms.
+    Some((ticks * 10_000, rss))
+}
+
+struct Conn {
+    ws: Socket,
+    proto: Protocol,
+}
+
+impl Conn {
+    async fn open(
+        args: &Args,
+        identity: &str,
+    ) -> Result<Conn, Box<dyn std::error::Error + Send + Sync>> {
+        let base = args.url.replacen("http://", "ws://", 1);
+        let url = match args.protocol {
+            Protocol::Colloquy => format!("{base}/v1/ws?identity={identity}"),
+            Protocol::Socketio => format!("{base}/socket.io/?EIO=4&transport=websocket"),
+        };
+        // Nagle off, like the servers: pipelined small frames would wait for ACKs.
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+        match args.protocol {
+            // `ready` first.
+            Protocol::Colloquy => {
+                ws.next().await.ok_or("closed before ready")??;
+            }
+            // Engine.IO open, then the socket.io connect to "/".
+            Protocol::Socketio => {
+                ws.next().await.ok_or("closed before open")??;
+                ws.send(Ws::Text("40".into())).await?;
+                ws.next().await.ok_or("closed before connect")??;
+            }
+        }
+        Ok(Conn {
+            ws,
+            proto: args.protocol,
+        })
+    }
+
+    async fn join(&mut self, room: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if self.proto == Protocol::Socketio {
+            // With ack id 1; wait for the ack (`431[...]`), skipping anything else.
+            self.ws
+                .send(Ws::Text(format!(r#"421["join","{room}"]"#).into()))
+                .await?;
+            while let Some(frame) = self.ws.next().await {
+                if let Ws::Text(t) = frame? {
+                    if t.as_str().starts_with("431") {
+                        return Ok(());
+                    }
+                }
+            }
+            return Err("closed before the join was acknowledged".into());
+        }
+        Ok(())
+    }
+
+    async fn publish(
+        &mut self,
+        room: &str,
+        body: &str,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        let frame = match self.proto {
+            Protocol::Colloquy => {
+                json!({"op": "message.send", "conversation": room, "body": body}).to_string()
+            }
+            Protocol::Socketio => format!(r#"42["msg","{body}"]"#),
+        };
+        self.ws.send(Ws::Text(frame.into())).await
+    }
+}
+
+/// The sequence number and send time carried in a payload `SEQ:NANOS:padding`,
+/// found after the protocol's marker without parsing the whole frame.
+fn sent_at(frame: &str, proto: Protocol) -> Option<(u64, u64)> {
+    let marker = match proto {
+        Protocol::Colloquy => "\"body\":\"",
+        Protocol::Socketio => "[\"msg\",\"",
+    };
+    let start = frame.find(marker)? + marker.len();
+    let mut parts = frame[start..].splitn(3, ':');
+    let seq = parts.next()?.parse().ok()?;
+    Some((seq, parts.next()?.parse().ok()?))
+}
+
+fn payload(seq: usize, t0: Instant, size: usize) -> String {
+    let mut s = format!("{seq}:{}:", t0.elapsed().as_nanos());
+    while s.len() < size {
+        s.push('x');
+    }
+    s
+}
+
+/// What subscribers saw.
+struct Tally {
+    received: AtomicU64,
+    first_received: AtomicU64,
+    last_ns: AtomicU64,
+    hist: Mutex<Histogram<u64>>,
+    progress: Notify,
+}
+
+impl Tally {
+    fn new() -> Arc<Tally> {
+        Arc::new(Tally {
+            received: AtomicU64::new(0),
+            first_received: AtomicU64::new(0),
+            last_ns: AtomicU64::new(0),
+            hist: Mutex::new(Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram")),
+            progress: Notify::new(),
+        })
+    }
+}
+
+/// Reads one subscriber's socket until `stop`, recording latencies.
+/// Stop signal for readers: a flag that cannot be missed (a `Notify` would be
+/// missed by a reader busy with a frame at that moment).
+type Stop = tokio::sync::watch::Receiver<bool>;
+
+async fn subscribe(
+    mut conn: Conn,
+    t0: Instant,
+    tally: Arc<Tally>,
+    first: bool,
+    mut stop: Stop,
+) -> Vec<u64> {
+    let mut seen = Vec::new();
+    let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
+    let mut n = 0u64;
+    loop {
+        let frame = tokio::select! {
+            f = conn.ws.next() => f,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let Some(Ok(frame)) = frame else { break };
+        let Ws::Text(text) = frame else { continue };
+        if conn.proto == Protocol::Socketio && text.as_str() == "2" {
+            let _ = conn.ws.send(Ws::Text("3".into())).await;
+            continue;
+        }
+        if let Some((seq, sent)) = sent_at(text.as_str(), conn.proto) {
+            seen.push(seq);
+            let now = t0.elapsed().as_nanos() as u64;
+            let _ = local.record(now.saturating_sub(sent).max(1));
+            n += 1;
+            tally.received.fetch_add(1, Relaxed);
+            tally.last_ns.fetch_max(now, Relaxed);
+            if first {
+                tally.first_received.store(n, Relaxed);
+                tally.progress.notify_one();
+            }
+        }
+    }
+    let _ = tally.hist.lock().map(|mut h| h.add(&local));
+    seen
+}
+
+/// Creates one colloquy conversation with these members over REST; answers its id.
+async fn conversation(
+    args: &Args,
+    members: &[String],
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    if args.protocol == Protocol::Socketio {
+        return Ok("bench".into());
+    }
+    let res: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/v1/conversations", args.url))
+        .json(&json!({"participants": members}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(res["id"].as_str().ok_or("no conversation id")?.to_string())
+}
+
+fn report(label: &str, tally: &Tally, expected: u64, elapsed: Duration, cpu: Option<(u64, u64)>) {
+    let got = tally.received.load(Relaxed);
+    let h = tally.hist.lock().map(|h| h.clone()).expect("histogram");
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e6;
+    println!("{label}");
+    println!(
+        "  deliveries      {got} of {expected} (lost {})",
+        expected.saturating_sub(got)
+    );
+    println!(
+        "  deliveries/s    {:.0}",
+        got as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  latency ms      p50 {:.3}  p99 {:.3}  p999 {:.3}  max {:.3}",
+        ms(0.5),
+        ms(0.99),
+        ms(0.999),
+        h.max() as f64 / 1e6
+    );
+    if let Some((cpu_us, rss)) = cpu {
+        println!(
+            "  server CPU      {:.3} µs per delivery ({} ms over the run)",
+            cpu_us as f64 / got.max(1) as f64,
+            cpu_us / 1000
+        );
+        println!("  server RSS      {} KiB", rss);
+    }
+}
+
+async fn fanout(
+    args: Args,
+    subscribers: usize,
+    publishers: usize,
+    messages: usize,
+    window: u64,
+    rate: Option<f64>,
+    size: usize,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let run = std::process::id();
+    let subs: Vec<String> = (0..subscribers).map(|i| format!("s{run}-{i}")).collect();
+    let pubs: Vec<String> = (0..publishers).map(|i| format!("p{run}-{i}")).collect();
+    let room = conversation(&args, &[subs.clone(), pubs.clone()].concat()).await?;
+    let t0 = Instant::now();
+    let tally = Tally::new();
+    let (stop_all, stop) = tokio::sync::watch::channel(false);
+    let mut readers = Vec::new();
+    for (i, s) in subs.iter().enumerate() {
+        let mut c = Conn::open(&args, s).await?;
+        c.join(&room).await?;
+        readers.push(tokio::spawn(subscribe(
+            c,
+            t0,
+            tally.clone(),
+            i == 0,
+            stop.clone(),
+        )));
+    }
+    let mut pub_conns = Vec::new();
+    for p in &pubs {
+        pub_conns.push(Conn::open(&args, p).await?);
+    }
+    // Let joins and presence settle before measuring.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server_stats(args.server_pid);
+    let start = t0.elapsed();
+    let sent = Arc::new(AtomicU64::new(0));
+    let per = messages / publishers.max(1);
+    let mut writers = Vec::new();
+    let finished = Arc::new(Notify::new());
+    for (p, conn) in pub_conns.into_iter().enumerate() {
+        let (room, tally, sent, finished) =
+            (room.clone(), tally.clone(), sent.clone(), finished.clone());
+        writers.push(tokio::spawn(async move {
+            let mut tick = rate.map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r)));
+            // The publisher's own socket gets answers (and, in colloquy, its own
+            // messages): read and drop them so they never back up.
+            let (mut sink, mut stream) = conn.ws.split();
+            let drain = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+            for i in 0..per {
+                match tick.as_mut() {
+                    Some(t) => {
+                        t.tick().await;
+                    }
+                    None => {
+                        // The first subscriber paces the window; if it stops receiving
+                        // (its messages lost), give up after a while instead of hanging.
+                        while sent
+                            .load(Relaxed)
+                            .saturating_sub(tally.first_received.load(Relaxed))
+                            >= window
+                        {
+                            if tokio::time::timeout(
+                                Duration::from_secs(5),
+                                tally.progress.notified(),
+                            )
+                            .await
+                            .is_err()
+                            {
+                                eprintln!("the first subscriber stopped receiving: stopping early");
+                                return;
+                            }
+                        }
+                    }
+                }
+                let body = payload(p * per + i, t0, size);
+                let frame = match conn.proto {
+                    Protocol::Colloquy => {
+                        json!({"op": "message.send", "conversation": room, "body": body})
+                            .to_string()
+                    }
+                    Protocol::Socketio => format!(r#"42["msg","{body}"]"#),
+                };
+                if sink.send(Ws::Text(frame.into())).await.is_err() {
+                    break;
+                }
+                sent.fetch_add(1, Relaxed);
+            }
+            // Keep reading until the run is over: a socket closed with unread data
+            // is reset, and the server would lose the last requests.
+            finished.notified().await;
+            let _ = sink.close().await;
+            drain.abort();
+        }));
+    }
+    while sent.load(Relaxed) < (per * publishers) as u64 && writers.iter().any(|w| !w.is_finished())
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let expected = (per * publishers * subscribers) as u64;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tally.received.load(Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let after = server_stats(args.server_pid);
+    let elapsed = Duration::from_nanos(tally.last_ns.load(Relaxed)).saturating_sub(start);
+    finished.notify_waiters();
+    for w in writers {
+        let _ = w.await;
+    }
+    let _ = stop_all.send(true);
+    let mut short = Vec::new();
+    for (i, r) in readers.into_iter().enumerate() {
+        if let Ok(mut seen) = r.await {
+            let total = (per * publishers) as u64;
+            if (seen.len() as u64) < total {
+                seen.sort_unstable();
+                let missing: Vec<String> = (0..total)
+                    .filter(|s| seen.binary_search(s).is_err())
+                    .take(5)
+                    .map(|s| s.to_string())
+                    .collect();
+                short.push(format!(
+                    "#{i}: {} (missing {})",
+                    seen.len(),
+                    missing.join(" ")
+                ));
+            }
+        }
+    }
+    if !short.is_empty() {
+        eprintln!("subscribers short of messages: {}", short.join(", "));
+    }
+    let cpu = before.zip(after).map(|(b, a)| (a.0 - b.0, a.1));
+    let how = rate.map_or(format!("max rate, window {window}"), |r| {
+        format!("{r} msg/s per publisher")
+    });
+    report(&format!("fanout: {subscribers} subscribers, {publishers} publisher(s), {} messages of {size} B, {how}", per * publishers), &tally, expected, elapsed, cpu);
+    Ok(())
+}
+
+async fn rooms(
+    args: Args,
+    rooms: usize,
+    members: usize,
+    rate: f64,
+    seconds: u64,
+    size: usize,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let run = std::process::id();
+    let t0 = Instant::now();
+    let tally = Tally::new();
+    let (stop_all, stop) = tokio::sync::watch::channel(false);
+    let mut readers = Vec::new();
+    let mut senders = Vec::new();
+    for r in 0..rooms {
+        let names: Vec<String> = (0..members).map(|m| format!("r{run}-{r}-{m}")).collect();
+        let room = match args.protocol {
+            Protocol::Colloquy => conversation(&args, &names).await?,
+            Protocol::Socketio => "bench".to_string(),
+        };
+        for n in &names {
+            // One socket reads, another sends: the same user, two sessions.
+            let mut reader = Conn::open(&args, n).await?;
+            reader.join(&room).await?;
+            readers.push(tokio::spawn(subscribe(
+                reader,
+                t0,
+                tally.clone(),
+                false,
+                stop.clone(),
+            )));
+            senders.push((Conn::open(&args, n).await?, room.clone()));
+        }
+    }
+    if args.protocol == Protocol::Socketio && rooms > 1 {
+        eprintln!("note: the socket.io peer broadcasts into one room; rooms mode compares best with --rooms 1");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server_stats(args.server_pid);
+    let start = t0.elapsed();
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for (i, (mut conn, room)) in senders.into_iter().enumerate() {
+        let sent = sent.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+            let end = Instant::now() + Duration::from_secs(seconds);
+            let mut seq = 0;
+            while Instant::now() < end {
+                tick.tick().await;
+                if conn
+                    .publish(&room, &payload(i * 1_000_000 + seq, t0, size))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                seq += 1;
+                sent.fetch_add(1, Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    // colloquy delivers to every member (the author's other session included);
+    // the socket.io peer to every other member of the room.
+    let per_message = match args.protocol {
+        Protocol::Colloquy => members,
+        Protocol::Socketio => rooms * members - 1,
+    };
+    let expected = sent.load(Relaxed) * per_message as u64;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tally.received.load(Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let after = server_stats(args.server_pid);
+    let elapsed = Duration::from_nanos(tally.last_ns.load(Relaxed)).saturating_sub(start);
+    let _ = stop_all.send(true);
+    for r in readers {
+        let _ = r.await;
+    }
+    let cpu = before.zip(after).map(|(b, a)| (a.0 - b.0, a.1));
+    report(
+        &format!("rooms: {rooms} x {members} members, {rate} msg/s each, {seconds} s"),
+        &tally,
+        expected,
+        elapsed,
+        cpu,
+    );
+    Ok(())
+}
+
+async fn conns(
+    args: Args,
+    connections: usize,
+    room_size: usize,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let run = std::process::id();
+    let before = server_stats(args.server_pid);
+    let mut open = Vec::with_capacity(connections);
+    let started = Instant::now();
+    for chunk in 0..connections.div_ceil(room_size) {
+        let names: Vec<String> = (0..room_size)
+            .map(|m| format!("c{run}-{chunk}-{m}"))
+            .collect();
+        let room = match args.protocol {
+            Protocol::Colloquy => conversation(&args, &names).await?,
+            Protocol::Socketio => format!("room{chunk}"),
+        };
+        for n in names.iter().take(connections - open.len()) {
+            let mut c = Conn::open(&args, n).await?;
+            c.join(&room).await?;
+            open.push(c);
+        }
+    }
+    println!(
+        "conns: {} connections open in {:.1} s",
+        open.len(),
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    if let (Some((_, rss0)), Some((_, rss1))) = (before, server_stats(args.server_pid)) {
+        println!("  server RSS      {rss0} KiB before, {rss1} KiB with them open");
+        println!(
+            "  per connection  {:.2} KiB",
+            (rss1.saturating_sub(rss0)) as f64 / open.len().max(1) as f64
+        );
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match args.mode.clone() {
+            Mode::Fanout {
+                subscribers,
+                publishers,
+                messages,
+                window,
+                rate,
+                payload,
+            } => {
+                fanout(
+                    args,
+                    subscribers,
+                    publishers,
+                    messages,
+                    window,
+                    rate,
+                    payload,
+                )
+                .await
+            }
+            Mode::Rooms {
+                rooms: r,
+                members,
+                rate,
+                seconds,
+                payload,
+            } => rooms(args, r, members, rate, seconds, payload).await,
+            Mode::Conns {
+                connections,
+                room_size,
+            } => conns(args, connections, room_size).await,
+        }
+    })
+}
