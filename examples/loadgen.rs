@@ -501,6 +501,8 @@ async fn rooms(
     let mut tasks = Vec::new();
     for (i, (mut conn, room)) in senders.into_iter().enumerate() {
         let sent = sent.clone();
+        // Each sender returns its socket, kept open (and read) until the count is
+        // done: a socket closed with unread data is reset, losing its last sends.
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
             let end = Instant::now() + Duration::from_secs(seconds);
@@ -517,10 +519,16 @@ async fn rooms(
                 seq += 1;
                 sent.fetch_add(1, Relaxed);
             }
+            let (sink, mut stream) = conn.ws.split();
+            let drain = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+            (sink, drain)
         }));
     }
+    let mut open_senders = Vec::new();
     for t in tasks {
-        let _ = t.await;
+        if let Ok(s) = t.await {
+            open_senders.push(s);
+        }
     }
     // colloquy delivers to every member (the author's other session included);
     // the socket.io peer to every other member of the room.
@@ -538,6 +546,10 @@ async fn rooms(
     let _ = stop_all.send(true);
     for r in readers {
         let _ = r.await;
+    }
+    for (mut sink, drain) in open_senders {
+        let _ = sink.close().await;
+        drain.abort();
     }
     let cpu = before.zip(after).map(|(b, a)| (a.0 - b.0, a.1));
     report(
