@@ -194,52 +194,49 @@ async fn upgrade(
 
 /// The metrics in Prometheus text format.
 pub(crate) fn metrics_text(m: &MetricsSnapshot) -> String {
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-        out.push_str(&format!(
-            "# HELP colloquy_{name} {help}\n# TYPE colloquy_{name} {kind}\n{value}"
-        ));
-    };
-    metric(
-        "sessions_open",
-        "gauge",
-        "Sessions open now.",
-        format!("colloquy_sessions_open {}\n", m.sessions_open),
-    );
-    metric(
-        "conversations",
-        "gauge",
-        "Conversations that exist now.",
-        format!("colloquy_conversations {}\n", m.conversations),
-    );
-    metric(
-        "messages_stored",
-        "gauge",
-        "Messages held in memory now.",
-        format!("colloquy_messages_stored {}\n", m.messages_stored),
-    );
-    metric(
-        "events_delivered_total",
-        "counter",
-        "Frames handed to sessions.",
-        format!("colloquy_events_delivered_total {}\n", m.events_delivered),
-    );
-    metric(
-        "frames_dropped_total",
-        "counter",
-        "Frames refused by full or closed outboxes.",
-        format!("colloquy_frames_dropped_total {}\n", m.frames_dropped),
-    );
     let closed: String = m
         .sessions_closed
         .iter()
         .map(|(r, n)| format!("colloquy_sessions_closed_total{{reason=\"{r}\"}} {n}\n"))
         .collect();
-    metric(
-        "sessions_closed_total",
-        "counter",
-        "Sessions closed, by reason.",
-        closed,
-    );
+    let series = [
+        (
+            "sessions_open",
+            "gauge",
+            "Sessions open now.",
+            m.sessions_open.to_string(),
+        ),
+        (
+            "conversations",
+            "gauge",
+            "Conversations that exist now.",
+            m.conversations.to_string(),
+        ),
+        (
+            "messages_stored",
+            "gauge",
+            "Messages held in memory now.",
+            m.messages_stored.to_string(),
+        ),
+        (
+            "events_delivered_total",
+            "counter",
+            "Frames handed to sessions.",
+            m.events_delivered.to_string(),
+        ),
+        (
+            "frames_dropped_total",
+            "counter",
+            "Frames refused by full or closed outboxes.",
+            m.frames_dropped.to_string(),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in series {
+        out.push_str(&format!("# HELP colloquy_{name} {help}\n# TYPE colloquy_{name} {kind}\ncolloquy_{name} {value}\n"));
+    }
+    out.push_str("# HELP colloquy_sessions_closed_total Sessions closed, by reason.\n");
+    out.push_str("# TYPE colloquy_sessions_closed_total counter\n");
+    out.push_str(&closed);
     out
 }
