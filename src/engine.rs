@@ -53,6 +53,36 @@ pub(crate) struct Shared {
     pub users: DashMap<Identity, Arc<UserHub>>,
     pub reactions: DashMap<ReactionId, ConversationId>,
     pub metrics: Metrics,
+    /// The last conversation events of every conversation, for the inspector.
+    pub recent: RecentEvents,
+}
+
+/// How many recent events the inspector sees.
+const RECENT_EVENTS: usize = 100;
+
+/// A small ring of the last conversation events (name, conversation, seq, time).
+/// One short lock per event (not per delivery).
+#[derive(Default)]
+pub(crate) struct RecentEvents(
+    Mutex<std::collections::VecDeque<(&'static str, ConversationId, u64, Millis)>>,
+);
+
+impl RecentEvents {
+    pub fn note(&self, event: &'static str, conversation: ConversationId, seq: u64) {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() == RECENT_EVENTS {
+            q.pop_front();
+        }
+        q.push_back((event, conversation, seq, crate::model::now_ms()));
+    }
+
+    fn list(&self) -> Vec<Value> {
+        let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        q.iter()
+            .rev()
+            .map(|(e, c, s, at)| json!({"event": e, "conversation": c, "seq": s, "at": at}))
+            .collect()
+    }
 }
 
 impl Shared {
@@ -153,6 +183,7 @@ impl Engine {
             users: DashMap::new(),
             reactions: DashMap::new(),
             metrics: Metrics::default(),
+            recent: RecentEvents::default(),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let sh = shared.clone();
@@ -226,6 +257,46 @@ impl Engine {
     /// Opens a session whose first event is `ready`, announcing `heartbeat_ms`.
     pub async fn connect_ready(&self, identity: Identity, heartbeat_ms: u64) -> Result<Session> {
         Session::open(self.clone(), identity, Some(heartbeat_ms)).await
+    }
+
+    /// A snapshot for the inspector: conversations (members, counts), users
+    /// (sessions, presence) and the last conversation events.
+    pub async fn inspect(&self) -> Value {
+        let shared = self.shared();
+        let handles: Vec<ConversationHandle> =
+            shared.conversations.iter().map(|h| h.clone()).collect();
+        let views = join_all(handles.iter().map(|h| h.view(Caller::Service))).await;
+        let conversations: Vec<Value> = handles
+            .iter()
+            .zip(views)
+            .filter_map(|(h, v)| {
+                let v = v.ok()?;
+                let mut members = h.info.members();
+                members.sort();
+                let members: Vec<Value> = members
+                    .iter()
+                    .map(|m| {
+                        let sessions = shared.users.get(m).map_or(0, |u| u.session_count());
+                        json!({"identity": m, "sessions": sessions})
+                    })
+                    .collect();
+                Some(json!({
+                    "id": v.id, "name": v.friendly_name.or(v.unique_name), "direct": v.direct,
+                    "state": v.state.current, "participants_count": v.participants_count,
+                    "messages_count": v.messages_count, "last_message_at": v.last_message_at, "members": members,
+                }))
+            })
+            .collect();
+        let mut users: Vec<Value> = shared
+            .users
+            .iter()
+            .map(|u| json!({"identity": u.identity, "sessions": u.session_count(), "online": u.session_count() > 0}))
+            .collect();
+        users.sort_by(|a, b| a["identity"].as_str().cmp(&b["identity"].as_str()));
+        json!({"conversations": conversations, "users": users, "recent_events": shared.recent.list(), "metrics": {
+            "sessions_open": self.metrics().sessions_open, "events_delivered": self.metrics().events_delivered,
+            "messages_stored": self.metrics().messages_stored, "frames_dropped": self.metrics().frames_dropped,
+        }})
     }
 
     /// Runs a request given as JSON (`{"op": …, …}`) for a caller.

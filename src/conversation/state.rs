@@ -296,6 +296,7 @@ impl ConversationState {
         let frame = encode_event(event, Some(self.id), Some(seq), data);
         self.fanout(&frame);
         self.events.keep(seq, Stored::Shared(frame));
+        self.shared.recent.note(event, self.id, seq);
     }
 
     /// Renders a kept `conversationUpdated` for one participant.

@@ -5,6 +5,7 @@
 //! they authenticate, then hand the engine a [`Request`](crate::Request).
 
 mod auth;
+mod pages;
 mod rest;
 mod ws;
 
@@ -103,6 +104,7 @@ pub async fn run(
                 .app_data(state.clone())
                 .service(upgrade)
                 .configure(rest::routes)
+                .configure(pages::routes)
                 .split_for_parts();
             app.app_data(web::Data::new(OpenApiJson(openapi_json(api))))
                 .route("/openapi.json", web::get().to(openapi))

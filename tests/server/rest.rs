@@ -531,3 +531,41 @@ async fn openapi_describes_every_route() {
         );
     }
 }
+
+#[actix_rt::test]
+async fn web_pages_client_and_inspector() {
+    let server = TestServer::builder().admin_key("k").start();
+    let open = Rest::new(&server);
+    for (path, needle) in [
+        ("/", "<title>colloquy</title>"),
+        ("/inspect", "colloquy inspector"),
+        ("/client.js", "export async function connect"),
+        ("/client.d.ts", "export class Client"),
+    ] {
+        let (status, body) = open.get(path, None).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            body.as_str().is_some_and(|b| b.contains(needle)),
+            "{path} lacks {needle}"
+        );
+    }
+    // The inspector's data is guarded like REST.
+    assert_eq!(open.get("/v1/inspect", None).await.0, 401);
+    let admin = Rest::with_admin(&server, "k");
+    let mut alice = Ws::connect(&server, "alice").await;
+    let id = group(&mut alice, &["bob"]).await;
+    alice
+        .ok(json!({"op": "message.send", "conversation": id, "body": "hi"}))
+        .await;
+    let (status, snap) = admin.get("/v1/inspect", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(snap["conversations"][0]["messages_count"], 1);
+    let members = snap["conversations"][0]["members"].as_array().unwrap();
+    assert!(members.contains(&json!({"identity": "alice", "sessions": 1})));
+    assert!(snap["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["identity"] == "alice" && u["online"] == true));
+    assert_eq!(snap["recent_events"][0]["event"], "messageAdded");
+}

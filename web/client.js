@@ -1,0 +1,262 @@
+// colloquy browser client: a dependency-free ES module speaking the wire
+// contract over WebSocket. Served by the dev server at /client.js.
+//
+//   import { connect } from "/client.js";
+//   const alice = await connect({ identity: "alice" });
+//   const lobby = alice.conversation("lobby");
+//   const off = alice.on("messageAdded", (e) => console.log(e.data.body));
+//   await lobby.send("hello");
+//
+// Requests carry an id and resolve with the answer's data or reject with an
+// Error whose `code` is the contract's. When the socket drops, waiting requests
+// reject with code "disconnected", the client reconnects with backoff
+// (250 ms doubling to 5 s), emits "reconnected", and replays every conversation
+// it has seen events of from its last seq (emitting "resync" for one the server
+// no longer holds in full): nothing missed, nothing twice.
+
+export class ColloquyError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.code = code;
+  }
+}
+
+function defaultUrl() {
+  if (typeof location !== "undefined" && location.host) {
+    return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
+  }
+  return "ws://127.0.0.1:8080";
+}
+
+/** Connects and resolves once the server said `ready`. */
+export async function connect(options = {}) {
+  const client = new Client(options);
+  await client._open();
+  return client;
+}
+
+export class Client {
+  constructor({ url, identity, token, requestTimeoutMs = 10000, reconnect = true, WebSocketImpl } = {}) {
+    this.url = (url || defaultUrl()).replace(/^http/, "ws").replace(/\/$/, "");
+    this.identity = identity;
+    this.token = token;
+    this.requestTimeoutMs = requestTimeoutMs;
+    this.reconnect = reconnect;
+    this.WebSocket = WebSocketImpl || globalThis.WebSocket;
+    this.ready = null;
+    this._nextId = 1;
+    this._pending = new Map();
+    this._listeners = new Map();
+    this._seqs = new Map();
+    this._closed = false;
+  }
+
+  _socketUrl() {
+    const q = new URLSearchParams();
+    if (this.token) q.set("token", this.token);
+    else if (this.identity) q.set("identity", this.identity);
+    return `${this.url}/v1/ws?${q}`;
+  }
+
+  _open() {
+    return new Promise((resolve, reject) => {
+      const ws = new this.WebSocket(this._socketUrl());
+      let opened = false;
+      ws.onmessage = (m) => {
+        let frame;
+        try { frame = JSON.parse(m.data); } catch { return; }
+        if (!opened && frame.event === "ready") {
+          opened = true;
+          this.ready = frame.data;
+          this.identity = frame.data.identity;
+          resolve();
+          return;
+        }
+        this._dispatch(frame);
+      };
+      ws.onclose = () => {
+        if (!opened) reject(new ColloquyError("unauthorized", "the server refused the connection"));
+        else this._dropped();
+      };
+      ws.onerror = () => {};
+      this._ws = ws;
+    });
+  }
+
+  _dispatch(frame) {
+    if (frame.event) {
+      if (frame.conversation && typeof frame.seq === "number") {
+        const last = this._seqs.get(frame.conversation) || 0;
+        if (frame.seq <= last) return; // seen already (a replay overlapping live events)
+        this._seqs.set(frame.conversation, frame.seq);
+      }
+      if (frame.event === "conversationRemoved") this._seqs.delete(frame.data.id);
+      this._emit(frame.event, frame);
+      return;
+    }
+    const p = this._pending.get(frame.re);
+    if (!p) return;
+    this._pending.delete(frame.re);
+    clearTimeout(p.timer);
+    if (frame.ok) p.resolve(frame.data);
+    else p.reject(new ColloquyError(frame.error.code, frame.error.message));
+  }
+
+  _emit(name, event) {
+    for (const key of [name, "*"]) {
+      for (const fn of this._listeners.get(key) || []) {
+        try { fn(event); } catch (e) { console.error(e); }
+      }
+    }
+  }
+
+  async _dropped() {
+    for (const p of this._pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new ColloquyError("disconnected", "the connection dropped before the answer"));
+    }
+    this._pending.clear();
+    if (this._closed || !this.reconnect) return;
+    this._emit("disconnected", { event: "disconnected" });
+    let backoff = 250;
+    while (!this._closed) {
+      await new Promise((r) => setTimeout(r, backoff));
+      try {
+        await this._open();
+        break;
+      } catch {
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+    if (this._closed) return;
+    this._emit("reconnected", { event: "reconnected" });
+    for (const [conversation, since_seq] of this._seqs) {
+      try {
+        const r = await this.request("events.replay", { conversation, since_seq });
+        if (!r.recovered) this._emit("resync", { event: "resync", conversation });
+      } catch { /* the next drop will try again */ }
+    }
+  }
+
+  /** Subscribes to an event name (or "*"); returns the function that unsubscribes. */
+  on(name, fn) {
+    if (!this._listeners.has(name)) this._listeners.set(name, new Set());
+    this._listeners.get(name).add(fn);
+    return () => this._listeners.get(name)?.delete(fn);
+  }
+
+  /** Sends one op; resolves with its answer's data. */
+  request(op, fields = {}) {
+    if (this._closed) return Promise.reject(new ColloquyError("closed", "the client is closed"));
+    const id = this._nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this._pending.delete(id);
+        reject(new ColloquyError("timeout", `no answer within ${this.requestTimeoutMs} ms`));
+      }, this.requestTimeoutMs);
+      this._pending.set(id, { resolve, reject, timer });
+      try {
+        this._ws.send(JSON.stringify({ ...fields, id, op }));
+      } catch {
+        clearTimeout(timer);
+        this._pending.delete(id);
+        reject(new ColloquyError("disconnected", "not connected"));
+      }
+    });
+  }
+
+  conversation(ref) { return new Conversation(this, ref); }
+  ping() { return this.request("ping"); }
+  createConversation(fields = {}) { return this.request("conversation.create", fields); }
+  direct(identity) { return this.request("conversation.direct", { identity }); }
+  conversations(page_size) { return Page.fetch(this, (cursor) => ["conversation.list", { page_size, cursor }]); }
+  feed({ limit, since, until } = {}) { return Page.fetch(this, (cursor) => ["message.feed", { limit, since, until, cursor }]); }
+  async presence(identities) { return (await this.request("presence.get", { identities })).items; }
+  updateUser(fields) { return this.request("user.update", fields); }
+  removeReaction(reaction) { return this.request("reaction.remove", { reaction }); }
+
+  /** Closes the connection; later requests reject with code "closed". */
+  close() {
+    this._closed = true;
+    try { this._ws.close(1000); } catch { /* already closed */ }
+  }
+}
+
+/** One page of a list, able to fetch its neighbours. */
+export class Page {
+  static async fetch(client, make, cursor) {
+    const [op, fields] = make(cursor);
+    const p = await client.request(op, fields);
+    return new Page(client, make, p);
+  }
+  constructor(client, make, p) {
+    Object.assign(this, { items: p.items, hasNext: p.has_next, hasPrev: p.has_prev });
+    this._client = client;
+    this._make = make;
+    this._next = p.next_cursor;
+    this._prev = p.prev_cursor;
+  }
+  nextPage() { return this._next ? Page.fetch(this._client, this._make, this._next) : Promise.resolve(null); }
+  prevPage() { return this._prev ? Page.fetch(this._client, this._make, this._prev) : Promise.resolve(null); }
+}
+
+/** Typing for one conversation: call `keystroke()` on input; it refreshes the
+ * indicator at most every 2 s while typing and lets it lapse when you stop. */
+export class Typing {
+  constructor(conversation) { this._c = conversation; this._last = 0; }
+  keystroke() {
+    const now = Date.now();
+    if (now - this._last < 2000) return Promise.resolve();
+    this._last = now;
+    return this.start();
+  }
+  start() { return this._c._op("typing.start"); }
+  stop() { this._last = 0; return this._c._op("typing.stop"); }
+}
+
+export class Conversation {
+  constructor(client, ref) { this.client = client; this.ref = ref; }
+  _op(op, fields = {}) { return this.client.request(op, { ...fields, conversation: this.ref }); }
+
+  // get and join learn the conversation's id, so that `on` can filter by it
+  // even when the handle was made with a unique name.
+  async get() { const c = await this._op("conversation.get"); this.id = c.id; return c; }
+  async join() { const c = await this._op("conversation.join"); this.id = c.id; return c; }
+  leave() { return this._op("conversation.leave"); }
+  update(fields) { return this._op("conversation.update", fields); }
+  delete() { return this._op("conversation.delete"); }
+  setNotificationLevel(level) { return this._op("conversation.set_notification_level", { level }); }
+
+  send(body, fields = {}) { return this._op("message.send", { ...fields, body }); }
+  message(message) { return this._op("message.get", { message }); }
+  edit(message, body) { return this._op("message.edit", { message, body }); }
+  deleteMessage(message) { return this._op("message.delete", { message }); }
+  /** History: { page_size, anchor, direction, since, until }; resolves a Page. */
+  messages(query = {}) { return Page.fetch(this.client, (cursor) => ["message.list", cursor ? { conversation: this.ref, cursor } : { ...query, conversation: this.ref }]); }
+  async messageCount() { return (await this._op("message.count")).count; }
+  async react(message, reaction) { return (await this._op("reaction.add", { message, reaction })).id; }
+
+  participants(page_size) { return Page.fetch(this.client, (cursor) => ["participant.list", { conversation: this.ref, page_size, cursor }]); }
+  addParticipant(identity, fields = {}) { return this._op("participant.add", { ...fields, identity }); }
+  addNonChat(proxy_address, address) { return this._op("participant.add_non_chat", { proxy_address, address }); }
+  participant(participant) { return this._op("participant.get", { participant }); }
+  updateParticipant(participant, fields) { return this._op("participant.update", { ...fields, participant }); }
+  removeParticipant(participant) { return this._op("participant.remove", { participant }); }
+  async participantCount() { return (await this._op("participant.count")).count; }
+
+  typing() { return this._typing || (this._typing = new Typing(this)); }
+
+  async advanceLastRead(index) { return (await this._op("read.advance", { index })).unread_messages_count; }
+  async setLastRead(index) { return (await this._op("read.set", { index })).unread_messages_count; }
+  async setAllRead() { return (await this._op("read.all")).unread_messages_count; }
+  async setAllUnread() { return (await this._op("read.none")).unread_messages_count; }
+  async markRead(message) { return (await this._op("read.mark", message === undefined ? {} : { message })).unread_messages_count; }
+  async unreadCount() { return (await this._op("unread.count")).unread_messages_count; }
+
+  /** Events of this conversation only; returns the function that unsubscribes. */
+  on(name, fn) {
+    return this.client.on(name, (e) => {
+      if (e.conversation === this.ref || e.conversation === this.id) fn(e);
+    });
+  }
+}
