@@ -1,0 +1,87 @@
+// Two users chat in headless Chromium (Debian's chromium, driven by
+// playwright-core) against a running server at COLLOQUY_URL. Screenshots go to
+// ./artifacts. Run with ./run.sh, which installs what is missing.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const url = process.env.COLLOQUY_URL;
+assert.ok(url, "COLLOQUY_URL must name a running server");
+const artifacts = new URL("./artifacts/", import.meta.url).pathname;
+mkdirSync(artifacts, { recursive: true });
+let browser;
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+after(async () => { await browser?.close(); });
+
+async function signIn(name) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(url + "/");
+  await page.getByLabel("Your name").fill(name);
+  await page.getByRole("button", { name: "Connect" }).click();
+  await page.getByText(`Signed in as ${name}`).waitFor();
+  return page;
+}
+
+test("two users chat, type, react, read, and the inspector sees it", async () => {
+  const room = `room-${process.pid}`;
+  const alice = await signIn(`alice-${process.pid}`);
+  const bob = await signIn(`bob-${process.pid}`);
+
+  // Alice creates a group; bob joins it by name.
+  await alice.getByPlaceholder("new group name").fill(room);
+  await alice.getByRole("button", { name: "Create" }).click();
+  await alice.locator("#title", { hasText: room }).waitFor();
+  await bob.getByPlaceholder("new group name").fill(room);
+  await bob.getByRole("button", { name: "Create" }).click();
+  await bob.locator("#title", { hasText: room }).waitFor();
+
+  // Presence: bob sees alice online.
+  await bob.locator(`#people [aria-label="alice-${process.pid} online"]`).waitFor();
+
+  // Typing shows up for bob while alice types.
+  await alice.getByRole("textbox", { name: "Message", exact: true }).pressSequentially("hello b", { delay: 20 });
+  await bob.locator("#typing", { hasText: "is typing" }).waitFor();
+  await alice.getByRole("textbox", { name: "Message", exact: true }).pressSequentially("ob");
+  await alice.getByRole("textbox", { name: "Message", exact: true }).press("Enter");
+  await bob.locator("#messages", { hasText: "hello bob" }).waitFor();
+  await alice.screenshot({ path: artifacts + "alice-chat.png" });
+
+  // Bob reacts; alice sees the reaction.
+  await bob.locator("#messages li", { hasText: "hello bob" }).getByRole("button", { name: "👍" }).click();
+  await alice.locator("#messages .reactions button", { hasText: "👍 1" }).waitFor();
+
+  // Unread badge: bob looks elsewhere, alice writes, bob's badge shows 1 and
+  // drops when he opens the room (which marks it read).
+  await bob.getByPlaceholder("direct with…").fill(`carol-${process.pid}`);
+  await bob.getByRole("button", { name: "Open" }).click();
+  await bob.locator("#title", { hasText: "direct" }).waitFor();
+  await alice.getByRole("textbox", { name: "Message", exact: true }).fill("are you there?");
+  await alice.getByRole("textbox", { name: "Message", exact: true }).press("Enter");
+  const roomButton = bob.locator("#conversations button", { hasText: room });
+  await roomButton.locator(".badge", { hasText: "1" }).waitFor();
+  await bob.screenshot({ path: artifacts + "bob-unread.png" });
+  await roomButton.click();
+  await bob.locator("#messages", { hasText: "are you there?" }).waitFor();
+  await bob.waitForFunction((r) => {
+    const b = [...document.querySelectorAll("#conversations button")].find((x) => x.textContent.includes(r));
+    return b && !b.querySelector(".badge");
+  }, room);
+  // Read receipts: alice sees how far bob read.
+  await alice.locator("#people", { hasText: "(read #" }).waitFor();
+
+  // The inspector shows the conversation.
+  const inspector = await (await browser.newContext()).newPage();
+  await inspector.goto(url + "/inspect");
+  await inspector.locator("#conversations", { hasText: room }).waitFor();
+  await inspector.screenshot({ path: artifacts + "inspector.png" });
+  assert.ok(true);
+});
