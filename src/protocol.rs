@@ -194,6 +194,23 @@ pub struct SendMessage {
     pub author: Option<String>,
 }
 
+impl SendMessage {
+    /// A plain text message to `conversation`, every other field unset.
+    pub fn text(conversation: &str, body: &str) -> Self {
+        SendMessage {
+            conversation: conversation.to_string(),
+            body: Some(body.to_string()),
+            attributes: None,
+            metadata: None,
+            details: None,
+            media: Vec::new(),
+            reply_to: None,
+            client_id: None,
+            author: None,
+        }
+    }
+}
+
 /// Fields of `message.edit`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EditMessage {

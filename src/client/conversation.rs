@@ -229,18 +229,7 @@ impl ConversationHandle {
 
     /// Sends a text message; answers its id, index and created_at as JSON.
     pub async fn send_message(&self, body: &str) -> ClientResult<Value> {
-        self.send(SendMessage {
-            conversation: self.c(),
-            body: Some(body.to_string()),
-            attributes: None,
-            metadata: None,
-            details: None,
-            media: Vec::new(),
-            reply_to: None,
-            client_id: None,
-            author: None,
-        })
-        .await
+        self.send(SendMessage::text(&self.conversation, body)).await
     }
 
     /// Sends a message with every option (the `conversation` field is filled in).

@@ -119,6 +119,23 @@ impl AppState {
         self.engine.execute_outcome(caller, request, None).await
     }
 
+    /// Runs `op` on a conversation (and the participant or message `inner`
+    /// names in it), with the other fields from the body or query.
+    async fn on(
+        &self,
+        req: &HttpRequest,
+        op: &str,
+        mut fields: Map<String, Value>,
+        conversation: &str,
+        inner: Option<(&str, Value)>,
+    ) -> Result<(Value, bool), Error> {
+        fields.insert("conversation".into(), json!(conversation));
+        if let Some((k, v)) = inner {
+            fields.insert(k.into(), v);
+        }
+        self.run(req, op, fields).await
+    }
+
     async fn body(
         &self,
         payload: web::Payload,
@@ -217,13 +234,9 @@ async fn list_conversations(s: web::Data<AppState>, req: HttpRequest) -> Reply {
     responses((status = 200, body = Conversation), (status = "4XX", body = ErrorBody)))]
 #[get("/v1/conversations/{c}")]
 async fn get_conversation(s: web::Data<AppState>, req: HttpRequest, c: web::Path<String>) -> Reply {
-    ok(s.run(
-        &req,
-        "conversation.get",
-        with(Map::new(), &[("conversation", json!(*c))]),
-    )
-    .await?
-    .0)
+    ok(s.on(&req, "conversation.get", Map::new(), &c, None)
+        .await?
+        .0)
 }
 
 #[utoipa::path(tag = "conversations", params(("c" = String, Path)), request_body = UpdateConversation,
@@ -236,13 +249,7 @@ async fn update_conversation(
     p: web::Payload,
 ) -> Reply {
     let b = s.body(p, &req).await?;
-    ok(s.run(
-        &req,
-        "conversation.update",
-        with(b, &[("conversation", json!(*c))]),
-    )
-    .await?
-    .0)
+    ok(s.on(&req, "conversation.update", b, &c, None).await?.0)
 }
 
 #[utoipa::path(tag = "conversations", params(("c" = String, Path)),
@@ -253,12 +260,8 @@ async fn delete_conversation(
     req: HttpRequest,
     c: web::Path<String>,
 ) -> Reply {
-    s.run(
-        &req,
-        "conversation.delete",
-        with(Map::new(), &[("conversation", json!(*c))]),
-    )
-    .await?;
+    s.on(&req, "conversation.delete", Map::new(), &c, None)
+        .await?;
     no_content()
 }
 
@@ -271,13 +274,9 @@ async fn list_participants(
     req: HttpRequest,
     c: web::Path<String>,
 ) -> Reply {
-    ok(s.run(
-        &req,
-        "participant.list",
-        with(query(&req), &[("conversation", json!(*c))]),
-    )
-    .await?
-    .0)
+    ok(s.on(&req, "participant.list", query(&req), &c, None)
+        .await?
+        .0)
 }
 
 /// Adds a chat participant, or a non-chat one when the body has
@@ -297,9 +296,7 @@ async fn add_participant(
     } else {
         "participant.add"
     };
-    let (v, _) = s
-        .run(&req, op, with(b, &[("conversation", json!(*c))]))
-        .await?;
+    let (v, _) = s.on(&req, op, b, &c, None).await?;
     created(v, false)
 }
 
@@ -312,13 +309,12 @@ async fn get_participant(
     path: web::Path<(String, String)>,
 ) -> Reply {
     let (c, p) = path.into_inner();
-    ok(s.run(
+    ok(s.on(
         &req,
         "participant.get",
-        with(
-            Map::new(),
-            &[("conversation", json!(c)), ("participant", json!(p))],
-        ),
+        Map::new(),
+        &c,
+        Some(("participant", json!(p))),
     )
     .await?
     .0)
@@ -335,13 +331,12 @@ async fn update_participant(
 ) -> Reply {
     let (c, part) = path.into_inner();
     let b = s.body(p, &req).await?;
-    ok(s.run(
+    ok(s.on(
         &req,
         "participant.update",
-        with(
-            b,
-            &[("conversation", json!(c)), ("participant", json!(part))],
-        ),
+        b,
+        &c,
+        Some(("participant", json!(part))),
     )
     .await?
     .0)
@@ -356,13 +351,12 @@ async fn remove_participant(
     path: web::Path<(String, String)>,
 ) -> Reply {
     let (c, p) = path.into_inner();
-    s.run(
+    s.on(
         &req,
         "participant.remove",
-        with(
-            Map::new(),
-            &[("conversation", json!(c)), ("participant", json!(p))],
-        ),
+        Map::new(),
+        &c,
+        Some(("participant", json!(p))),
     )
     .await?;
     no_content()
@@ -375,13 +369,7 @@ async fn remove_participant(
     responses((status = 200, body = Page<Message>), (status = "4XX", body = ErrorBody)))]
 #[get("/v1/conversations/{c}/messages")]
 async fn list_messages(s: web::Data<AppState>, req: HttpRequest, c: web::Path<String>) -> Reply {
-    ok(s.run(
-        &req,
-        "message.list",
-        with(query(&req), &[("conversation", json!(*c))]),
-    )
-    .await?
-    .0)
+    ok(s.on(&req, "message.list", query(&req), &c, None).await?.0)
 }
 
 /// Sends, then answers the whole Message (REST clients expect the resource);
@@ -396,24 +384,9 @@ async fn send_message(
     p: web::Payload,
 ) -> Reply {
     let b = s.body(p, &req).await?;
-    let conv = json!(*c);
-    let (sent, repeat) = s
-        .run(
-            &req,
-            "message.send",
-            with(b, &[("conversation", conv.clone())]),
-        )
-        .await?;
-    let (m, _) = s
-        .run(
-            &req,
-            "message.get",
-            with(
-                Map::new(),
-                &[("conversation", conv), ("message", sent["id"].clone())],
-            ),
-        )
-        .await?;
+    let (sent, repeat) = s.on(&req, "message.send", b, &c, None).await?;
+    let message = Some(("message", sent["id"].clone()));
+    let (m, _) = s.on(&req, "message.get", Map::new(), &c, message).await?;
     created(m, repeat)
 }
 
@@ -426,13 +399,12 @@ async fn get_message(
     path: web::Path<(String, String)>,
 ) -> Reply {
     let (c, m) = path.into_inner();
-    ok(s.run(
+    ok(s.on(
         &req,
         "message.get",
-        with(
-            Map::new(),
-            &[("conversation", json!(c)), ("message", message_ref(&m))],
-        ),
+        Map::new(),
+        &c,
+        Some(("message", message_ref(&m))),
     )
     .await?
     .0)
@@ -449,13 +421,12 @@ async fn edit_message(
 ) -> Reply {
     let (c, m) = path.into_inner();
     let b = s.body(p, &req).await?;
-    ok(s.run(
+    ok(s.on(
         &req,
         "message.edit",
-        with(
-            b,
-            &[("conversation", json!(c)), ("message", message_ref(&m))],
-        ),
+        b,
+        &c,
+        Some(("message", message_ref(&m))),
     )
     .await?
     .0)
@@ -470,13 +441,12 @@ async fn delete_message(
     path: web::Path<(String, String)>,
 ) -> Reply {
     let (c, m) = path.into_inner();
-    s.run(
+    s.on(
         &req,
         "message.delete",
-        with(
-            Map::new(),
-            &[("conversation", json!(c)), ("message", message_ref(&m))],
-        ),
+        Map::new(),
+        &c,
+        Some(("message", message_ref(&m))),
     )
     .await?;
     no_content()
@@ -494,16 +464,8 @@ async fn add_reaction(
 ) -> Reply {
     let (c, m) = path.into_inner();
     let b = s.body(p, &req).await?;
-    let (v, repeat) = s
-        .run(
-            &req,
-            "reaction.add",
-            with(
-                b,
-                &[("conversation", json!(c)), ("message", message_ref(&m))],
-            ),
-        )
-        .await?;
+    let message = Some(("message", message_ref(&m)));
+    let (v, repeat) = s.on(&req, "reaction.add", b, &c, message).await?;
     created(v, repeat)
 }
 

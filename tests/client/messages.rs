@@ -4,17 +4,7 @@ use colloquy::ErrorCode;
 use crate::*;
 
 fn draft(body: &str) -> SendMessage {
-    SendMessage {
-        conversation: String::new(),
-        body: Some(body.into()),
-        attributes: None,
-        metadata: None,
-        details: None,
-        media: Vec::new(),
-        reply_to: None,
-        client_id: None,
-        author: None,
-    }
+    SendMessage::text("", body)
 }
 
 #[tokio::test]
