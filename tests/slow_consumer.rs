@@ -14,8 +14,15 @@ use colloquy::{Config, Limits};
 use serde_json::json;
 use util::*;
 
-/// This process's resident memory, in KiB.
+/// This process's resident memory, in KiB, after asking the allocator to
+/// return the free pages it keeps (glibc keeps a freed peak mapped otherwise,
+/// which is not memory in use).
 fn rss_kib() -> usize {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory back to the OS.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -62,6 +69,18 @@ async fn a_client_that_never_reads_is_closed_4008_and_its_memory_freed() {
             }
         }
     };
+    // The reader's session must be gone too, or its outbox would fill as well.
+    for _ in 0..200 {
+        if engine.metrics().sessions_open == 1 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        engine.metrics().sessions_open,
+        1,
+        "only the sleeper is connected"
+    );
     let before = rss_kib();
     publish(20_000).await;
     let closed = engine

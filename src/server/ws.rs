@@ -221,7 +221,9 @@ impl futures_util::Stream for WsBody {
         }
         let outbox = this.session.outbox().clone();
         while this.buf.len() < CHUNK_BYTES {
-            match outbox.poll_take(cx, &mut this.taken) {
+            // One chunk's worth at a time: the rest stays in the outbox, counted
+            // against its budget (a slow socket cannot move it all out here).
+            match outbox.poll_take(cx, &mut this.taken, CHUNK_BYTES - this.buf.len()) {
                 Poll::Ready(Ok(())) => {
                     let mut taken = std::mem::take(&mut this.taken);
                     for f in taken.drain(..) {

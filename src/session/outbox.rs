@@ -166,22 +166,39 @@ impl Outbox {
         self.drained.load(Ordering::Relaxed)
     }
 
-    /// Moves every queued frame into `into` (which should be empty: its buffer is
-    /// kept for the next swap), registering `cx` to be woken for more. Answers
-    /// the close reason once closed and empty.
+    /// Moves queued frames into `into`, from the oldest, until at least
+    /// `max_bytes` are taken or none are left, registering `cx` to be woken for
+    /// more. What is not taken stays queued and counted against the budget, so a
+    /// consumer that takes in bounded steps never holds more than the budget
+    /// plus one step. Answers the close reason once closed and empty.
     pub fn poll_take(
         &self,
         cx: &mut Context<'_>,
         into: &mut VecDeque<Frame>,
+        max_bytes: usize,
     ) -> Poll<Result<(), CloseReason>> {
         // Register before looking, so that a push in between is not missed.
         self.ready.register(cx.waker());
         let mut q = self.lock();
         if !q.frames.is_empty() {
-            std::mem::swap(&mut q.frames, into);
-            q.bytes = 0;
+            let before = into.len();
+            let taken = if q.bytes <= max_bytes && into.is_empty() {
+                // All of it: swap buffers instead of moving frame by frame.
+                std::mem::swap(&mut q.frames, into);
+                q.bytes
+            } else {
+                let mut taken = 0;
+                while taken < max_bytes {
+                    let Some(f) = q.frames.pop_front() else { break };
+                    taken += f.len();
+                    into.push_back(f);
+                }
+                taken
+            };
+            q.bytes -= taken;
             drop(q);
-            self.drained.fetch_add(into.len() as u64, Ordering::Relaxed);
+            self.drained
+                .fetch_add((into.len() - before) as u64, Ordering::Relaxed);
             return Poll::Ready(Ok(()));
         }
         match q.closed {
@@ -242,7 +259,7 @@ impl Outbox {
     /// into `out`, so that a writer can send them in one write.
     pub async fn recv_batch(&self, out: &mut Vec<Frame>) -> Result<(), CloseReason> {
         let mut taken = VecDeque::new();
-        poll_fn(|cx| self.poll_take(cx, &mut taken)).await?;
+        poll_fn(|cx| self.poll_take(cx, &mut taken, usize::MAX)).await?;
         out.extend(taken);
         Ok(())
     }
@@ -277,6 +294,24 @@ mod tests {
         o.recv_batch(&mut out).await.unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(o.recv().await, Err(CloseReason::Shutdown));
+    }
+
+    #[test]
+    fn takes_in_bounded_steps() {
+        let o = Outbox::new(100);
+        for _ in 0..5 {
+            o.push(frame(10));
+        }
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut into = VecDeque::new();
+        assert!(o.poll_take(&mut cx, &mut into, 15).is_ready());
+        assert_eq!((into.len(), o.queued_bytes(), o.drained()), (2, 30, 2));
+        into.clear();
+        assert!(o.poll_take(&mut cx, &mut into, 1000).is_ready());
+        assert_eq!((into.len(), o.queued_bytes(), o.drained()), (3, 0, 5));
+        into.clear();
+        assert!(o.poll_take(&mut cx, &mut into, 1000).is_pending());
     }
 
     #[tokio::test]
