@@ -312,11 +312,7 @@ impl Engine {
         req: Request,
         outbox: Option<Arc<Outbox>>,
     ) -> Result<Value> {
-        let mut v = self.execute_outcome(caller, req, outbox).await?.0;
-        if let Value::Object(m) = &mut v {
-            m.remove("duplicate");
-        }
-        Ok(v)
+        Ok(self.execute_outcome(caller, req, outbox).await?.0)
     }
 
     /// Like [`Engine::execute`], and also says whether the op created nothing

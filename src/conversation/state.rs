@@ -294,6 +294,11 @@ impl ConversationState {
     pub fn emit<T: Serialize>(&mut self, event: &'static str, data: &T) {
         let seq = self.events.next_seq();
         let frame = encode_event(event, Some(self.id), Some(seq), data);
+        self.publish(event, seq, frame);
+    }
+
+    /// Delivers an encoded conversation event and keeps it for replay.
+    fn publish(&mut self, event: &'static str, seq: u64, frame: Frame) {
         self.fanout(&frame);
         self.events.keep(seq, Stored::Shared(frame));
         self.shared.recent.note(event, self.id, seq);
@@ -347,6 +352,12 @@ impl ConversationState {
     /// Appends a message, keeps the engine's counters and indexes in step, and
     /// emits `messageAdded`.
     pub fn append(&mut self, m: Message) {
+        // Encoded from the message before it moves into the log: no copy of it.
+        let seq = self.events.next_seq();
+        let frame = encode_event("messageAdded", Some(self.id), Some(seq), &m);
+        if !m.is_log() {
+            self.info.touch(m.created_at);
+        }
         let evicted = self.log.append(m);
         self.log.forget_evicted(&evicted);
         for old in &evicted {
@@ -355,19 +366,7 @@ impl ConversationState {
             }
         }
         self.shared.metrics.messages_add(1 - evicted.len() as i64);
-        if let Some((_, m)) = self.log_last() {
-            let m = m.clone();
-            if !m.is_log() {
-                self.info.touch(m.created_at);
-            }
-            self.emit("messageAdded", &m);
-        }
-    }
-
-    fn log_last(&self) -> Option<(u64, &Message)> {
-        self.log
-            .last_index()
-            .and_then(|i| self.log.get(i).map(|m| (i, m)))
+        self.publish("messageAdded", seq, frame);
     }
 
     /// Records a log message (`subtype: log`).
