@@ -6,6 +6,7 @@
 //! no globals: two engines can run in one process. Every transport (in-process
 //! [`Session`], WebSocket, REST) calls [`Engine::execute`].
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -132,6 +133,9 @@ struct Threads {
 struct Inner {
     shared: Arc<Shared>,
     registry: Addr<Registry>,
+    /// The arbiters conversations run on; transports run their sockets there too.
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: AtomicUsize,
     threads: Mutex<Threads>,
 }
 
@@ -193,9 +197,9 @@ impl Engine {
                 let sys = System::new();
                 let workers: Vec<Arbiter> = sys.block_on(async move {
                     let workers: Vec<Arbiter> = (0..arbiters).map(|_| Arbiter::new()).collect();
-                    let handles = workers.iter().map(Arbiter::handle).collect();
-                    let registry = Registry::new(sh, handles).start();
-                    let _ = tx.send((System::current(), registry));
+                    let handles: Vec<ArbiterHandle> = workers.iter().map(Arbiter::handle).collect();
+                    let registry = Registry::new(sh, handles.clone()).start();
+                    let _ = tx.send((System::current(), registry, handles));
                     workers
                 });
                 let _ = sys.run();
@@ -204,13 +208,15 @@ impl Engine {
                     let _ = w.join();
                 }
             })?;
-        let (system, registry) = rx
+        let (system, registry, arbiters) = rx
             .recv()
             .map_err(|_| std::io::Error::other("engine thread failed to start"))?;
         Ok(Engine {
             inner: Arc::new(Inner {
                 shared,
                 registry,
+                arbiters,
+                next_arbiter: AtomicUsize::new(0),
                 threads: Mutex::new(Threads {
                     system,
                     thread: Some(thread),
@@ -245,6 +251,14 @@ impl Engine {
 
     pub(crate) fn registry(&self) -> &Addr<Registry> {
         &self.inner.registry
+    }
+
+    /// An arbiter for a transport to run one session's socket on, in turn: the
+    /// socket then shares a thread with conversations, so fanout to it and its
+    /// writes need no hop between threads.
+    pub(crate) fn session_arbiter(&self) -> ArbiterHandle {
+        let i = self.inner.next_arbiter.fetch_add(1, Ordering::Relaxed);
+        self.inner.arbiters[i % self.inner.arbiters.len()].clone()
     }
 
     /// Opens an in-process session for a user, as a WebSocket would (without

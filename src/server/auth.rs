@@ -1,6 +1,7 @@
 //! Who is calling: WebSocket identities (dev mode or JWT), the REST admin key and
 //! `X-Identity`, and minting tokens.
 
+use actix_web::dev::RequestHead;
 use actix_web::http::header;
 use actix_web::HttpRequest;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -41,8 +42,8 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-fn bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers()
+fn bearer(req: &RequestHead) -> Option<&str> {
+    req.headers
         .get(header::AUTHORIZATION)?
         .to_str()
         .ok()?
@@ -50,8 +51,8 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .map(str::trim)
 }
 
-fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
-    let q = web_query(req.query_string());
+fn query_param(req: &RequestHead, name: &str) -> Option<String> {
+    let q = web_query(req.uri.query().unwrap_or_default());
     q.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
@@ -80,7 +81,7 @@ impl Auth {
     }
 
     /// The identity of a WebSocket upgrade, or why it is refused.
-    pub fn ws_identity(&self, req: &HttpRequest, limits: &Limits) -> Result<Identity> {
+    pub fn ws_identity(&self, req: &RequestHead, limits: &Limits) -> Result<Identity> {
         match &self.jwt {
             None => {
                 let raw = query_param(req, "identity").ok_or_else(|| {
@@ -138,7 +139,7 @@ impl Auth {
     /// `X-Identity` (a user) or nothing (the service).
     pub fn rest_caller(&self, req: &HttpRequest, limits: &Limits) -> Result<Caller> {
         if let Some(key) = &self.admin_key {
-            match bearer(req) {
+            match bearer(req.head()) {
                 Some(given) if constant_time_eq(given.as_bytes(), key.as_bytes()) => {}
                 Some(_) => return Err(Error::Unauthorized("wrong admin key".into())),
                 None => {
@@ -178,11 +179,17 @@ mod tests {
         let req = TestRequest::get()
             .uri(&format!("/v1/ws?token={t}"))
             .to_http_request();
-        assert_eq!(auth.ws_identity(&req, &limits).unwrap().as_str(), "alice");
+        assert_eq!(
+            auth.ws_identity(req.head(), &limits).unwrap().as_str(),
+            "alice"
+        );
         let req = TestRequest::get()
             .insert_header(("Authorization", format!("Bearer {t}")))
             .to_http_request();
-        assert_eq!(auth.ws_identity(&req, &limits).unwrap().as_str(), "alice");
+        assert_eq!(
+            auth.ws_identity(req.head(), &limits).unwrap().as_str(),
+            "alice"
+        );
 
         let other = Auth::new(Some("other"), None)
             .mint("alice", 60, &limits)
@@ -191,7 +198,7 @@ mod tests {
             .uri(&format!("/v1/ws?token={other}"))
             .to_http_request();
         assert!(matches!(
-            auth.ws_identity(&req, &limits),
+            auth.ws_identity(req.head(), &limits),
             Err(Error::Unauthorized(_))
         ));
 
@@ -210,7 +217,7 @@ mod tests {
             .uri(&format!("/v1/ws?token={none}"))
             .to_http_request();
         assert!(matches!(
-            auth.ws_identity(&req, &limits),
+            auth.ws_identity(req.head(), &limits),
             Err(Error::Unauthorized(_))
         ));
 
@@ -228,7 +235,7 @@ mod tests {
             .uri(&format!("/v1/ws?token={expired}"))
             .to_http_request();
         assert!(matches!(
-            auth.ws_identity(&req, &limits),
+            auth.ws_identity(req.head(), &limits),
             Err(Error::Unauthorized(_))
         ));
         assert!(Auth::new(None, None).mint("alice", 60, &limits).is_err());
@@ -242,17 +249,17 @@ mod tests {
             .uri("/v1/ws?identity=bob%20smith")
             .to_http_request();
         assert_eq!(
-            auth.ws_identity(&req, &limits).unwrap().as_str(),
+            auth.ws_identity(req.head(), &limits).unwrap().as_str(),
             "bob smith"
         );
         let req = TestRequest::get().uri("/v1/ws").to_http_request();
         assert!(matches!(
-            auth.ws_identity(&req, &limits),
+            auth.ws_identity(req.head(), &limits),
             Err(Error::Unauthorized(_))
         ));
         let req = TestRequest::get().uri("/v1/ws?identity=").to_http_request();
         assert!(matches!(
-            auth.ws_identity(&req, &limits),
+            auth.ws_identity(req.head(), &limits),
             Err(Error::BadRequest(_))
         ));
     }

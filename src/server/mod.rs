@@ -7,13 +7,17 @@
 mod auth;
 mod pages;
 mod rest;
+mod upgrade;
 mod ws;
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_web::{get, web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_http::HttpService;
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::AppConfig;
+use actix_web::{get, web, App, HttpResponse};
 use tokio::sync::watch;
 use utoipa_actix_web::AppExt;
 
@@ -23,7 +27,7 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::metrics::MetricsSnapshot;
 use rest::ApiError;
-use ws::{WsSession, WsSettings};
+use ws::WsSettings;
 
 /// How long shutdown waits for sessions to send their close frames.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
@@ -95,35 +99,48 @@ pub async fn run(
     if state.auth.dev_mode() {
         log::warn!("DEV MODE: no --jwt-secret, so WebSocket identities are trusted from ?identity=. Never expose this server.");
     }
-    let mut server = HttpServer::new({
-        let state = state.clone();
-        move || {
-            let (app, api) = App::new()
-                .into_utoipa_app()
-                .openapi(<ExtraSchemas as utoipa::OpenApi>::openapi())
-                .app_data(state.clone())
-                .service(upgrade)
-                .configure(rest::routes)
-                .configure(pages::routes)
-                .split_for_parts();
-            app.app_data(web::Data::new(OpenApiJson(openapi_json(api))))
-                .route("/openapi.json", web::get().to(openapi))
-                .default_service(web::to(rest::not_found))
-        }
-    })
-    .disable_signals()
-    .shutdown_timeout(2)
-    // actix-web leaves Nagle on: pipelined fanout would stall on delayed ACKs.
-    .on_connect(|conn, ext| {
-        if let Some(tcp) = conn.downcast_ref::<actix_rt::net::TcpStream>() {
-            let _ = tcp.set_nodelay(true);
-            ext.insert(ws::ConnSocket::of(tcp));
-        }
-    });
+    let addr = listener.local_addr()?;
+    let mut builder = actix_server::Server::build()
+        .disable_signals()
+        .shutdown_timeout(2);
     if let Some(n) = config.workers {
-        server = server.workers(n.max(1));
+        builder = builder.workers(n.max(1));
     }
-    let server = server.listen(listener)?.run();
+    // actix-web's HttpServer, plus the upgrade service it does not expose.
+    let server = builder
+        .listen("colloquy", listener, {
+            let state = state.clone();
+            move || {
+                let (app, api) = App::new()
+                    .into_utoipa_app()
+                    .openapi(<ExtraSchemas as utoipa::OpenApi>::openapi())
+                    .app_data(state.clone())
+                    .service(plain_get)
+                    .configure(rest::routes)
+                    .configure(pages::routes)
+                    .split_for_parts();
+                let app = app
+                    .app_data(web::Data::new(OpenApiJson(openapi_json(api))))
+                    .route("/openapi.json", web::get().to(openapi))
+                    .default_service(web::to(rest::not_found));
+                let upgrades = state.clone();
+                HttpService::build()
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .local_addr(addr)
+                    // actix leaves Nagle on: pipelined fanout would stall on delayed ACKs.
+                    .tcp_nodelay(true)
+                    .upgrade(fn_service(move |(req, conn)| {
+                        upgrade::upgrade(upgrades.clone(), req, conn)
+                    }))
+                    .finish(map_config(
+                        app.into_factory()
+                            .map_err(|e: actix_web::Error| e.error_response()),
+                        |_| AppConfig::default(),
+                    ))
+                    .tcp()
+            }
+        })?
+        .run();
     let handle = server.handle();
     let serving = actix_rt::spawn(server);
     shutdown.await;
@@ -162,36 +179,16 @@ async fn openapi(doc: web::Data<OpenApiJson>) -> HttpResponse {
         .body(doc.0.clone())
 }
 
-/// `GET /v1/ws`: authenticate, upgrade, start the session actor.
+/// `GET /v1/ws`: the WebSocket. Upgrades never reach this handler (see
+/// [`upgrade`]); it answers a plain GET, which is a client mistake.
 #[utoipa::path(tag = "websocket",
     params(("identity" = Option<String>, Query, description = "Dev mode: the user"),
            ("token" = Option<String>, Query, description = "JWT mode: an HS256 token (or Authorization: Bearer)")),
     responses((status = 101, description = "Upgraded: the contract's frames follow, `ready` first"),
               (status = 400, body = rest::ErrorBody), (status = 401, body = rest::ErrorBody)))]
 #[get("/v1/ws")]
-async fn upgrade(
-    req: HttpRequest,
-    body: web::Payload,
-    s: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let identity = s.auth.ws_identity(&req, &s.engine.config().limits)?;
-    // The session handle actix-ws gives is not used: frames go out through the
-    // response body (see ws::WsBody).
-    let (response, _, stream) =
-        actix_ws::handle(&req, body).map_err(|e| Error::bad(e.to_string()))?;
-    let socket = req.conn_data::<ws::ConnSocket>().cloned();
-    let session = s
-        .engine
-        .connect_ready(identity, s.ws.heartbeat.as_millis() as u64)
-        .await?;
-    Ok(WsSession::start(
-        session,
-        response,
-        stream,
-        socket,
-        s.ws.clone(),
-        s.shutdown.clone(),
-    ))
+async fn plain_get() -> Result<HttpResponse, ApiError> {
+    Err(Error::bad("expected a WebSocket upgrade (Upgrade: websocket)").into())
 }
 
 /// The metrics in Prometheus text format.

@@ -179,6 +179,32 @@ impl Outbox {
     ) -> Poll<Result<(), CloseReason>> {
         // Register before looking, so that a push in between is not missed.
         self.ready.register(cx.waker());
+        match self.try_take(into, max_bytes) {
+            Ok(true) => Poll::Ready(Ok(())),
+            Ok(false) => Poll::Pending,
+            Err(reason) => Poll::Ready(Err(reason)),
+        }
+    }
+
+    /// Registers `cx` to be woken for more, and answers whether there is
+    /// something to take (frames, or the close reason) now.
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.ready.register(cx.waker());
+        let q = self.lock();
+        if q.frames.is_empty() && q.closed.is_none() {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
+    /// [`Outbox::poll_take`] without waiting: answers whether frames were
+    /// taken, or the close reason once closed and empty.
+    pub fn try_take(
+        &self,
+        into: &mut VecDeque<Frame>,
+        max_bytes: usize,
+    ) -> Result<bool, CloseReason> {
         let mut q = self.lock();
         if !q.frames.is_empty() {
             let before = into.len();
@@ -199,11 +225,11 @@ impl Outbox {
             drop(q);
             self.drained
                 .fetch_add((into.len() - before) as u64, Ordering::Relaxed);
-            return Poll::Ready(Ok(()));
+            return Ok(true);
         }
         match q.closed {
-            Some(reason) => Poll::Ready(Err(reason)),
-            None => Poll::Pending,
+            Some(reason) => Err(reason),
+            None => Ok(false),
         }
     }
 

@@ -56,6 +56,28 @@ async fn oversized_content_is_too_large_and_an_oversized_frame_closes_1009() {
 }
 
 #[actix_rt::test]
+async fn a_fragmented_request_over_the_frame_limit_closes_1009() {
+    use actix_http::ws::Item;
+    use awc::ws::Message;
+    let server = server_with(
+        Limits {
+            max_frame_bytes: 1024,
+            ..Limits::default()
+        },
+        ServerConfig::default(),
+    );
+    let mut alice = Ws::connect(&server, "alice").await;
+    let part = "x".repeat(600);
+    alice
+        .send_frame(Message::Continuation(Item::FirstText(part.clone().into())))
+        .await;
+    alice
+        .send_frame(Message::Continuation(Item::Continue(part.into())))
+        .await;
+    assert_eq!(alice.close_code(WAIT).await, Some(1009));
+}
+
+#[actix_rt::test]
 async fn requests_beyond_the_rate_are_refused_then_abuse_closes_1008() {
     let server = server_with(
         Limits::default(),

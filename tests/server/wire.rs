@@ -309,3 +309,68 @@ async fn requests_sent_just_before_closing_still_run() {
     };
     assert_eq!(count, 20);
 }
+
+#[actix_rt::test]
+async fn fragmented_requests_are_joined_and_pings_are_answered() {
+    use actix_http::ws::Item;
+    use awc::ws::{Frame, Message};
+    let server = TestServer::start();
+    let mut alice = Ws::connect(&server, "alice").await;
+    let parts = [r#"{"id": 7, "#, r#""op": "#, r#""ping"}"#];
+    alice
+        .send_frame(Message::Continuation(Item::FirstText(parts[0].into())))
+        .await;
+    alice
+        .send_frame(Message::Continuation(Item::Continue(parts[1].into())))
+        .await;
+    alice
+        .send_frame(Message::Continuation(Item::Last(parts[2].into())))
+        .await;
+    let answer = alice.answer(json!(7)).await;
+    assert_eq!(answer["data"], json!({"pong": true}));
+
+    alice.send_frame(Message::Ping("hi".into())).await;
+    match alice.frame(WAIT).await {
+        Some(Frame::Pong(p)) => assert_eq!(&p[..], b"hi"),
+        other => panic!("expected a pong, got {other:?}"),
+    }
+    // Binary is refused, the session stays open.
+    alice.send_frame(Message::Binary("{}".into())).await;
+    let refused = alice.recv_json().await.expect("an answer");
+    assert_eq!(refused["error"]["code"], "bad_request");
+    alice.ok(json!({"op": "ping"})).await;
+}
+
+#[actix_rt::test]
+async fn a_client_close_is_answered_1000_and_the_connection_ends() {
+    let server = TestServer::start();
+    let mut alice = Ws::connect(&server, "alice").await;
+    alice
+        .send_frame(awc::ws::Message::Close(Some(
+            awc::ws::CloseCode::Normal.into(),
+        )))
+        .await;
+    assert_eq!(alice.close_code(WAIT).await, Some(1000));
+    // Then the server ends the TCP connection: the stream ends, no frame hangs.
+    assert!(alice.frame(WAIT).await.is_none());
+}
+
+#[actix_rt::test]
+async fn upgrades_elsewhere_and_plain_gets_get_json_errors() {
+    let server = TestServer::start();
+    let base = server.url();
+    let ws_base = base.replacen("http://", "ws://", 1);
+    let refused = connect_url(&format!("{ws_base}/v1/nowhere?identity=alice"), None)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.status, 404);
+    let mut res = awc::Client::new()
+        .get(format!("{base}/v1/ws?identity=alice"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(res.status().as_u16(), 400);
+    let body: Value = res.json().await.expect("a JSON body");
+    assert_eq!(body["error"]["code"], "bad_request");
+}

@@ -26,6 +26,8 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
+mod raw;
+
 #[derive(Parser, Clone)]
 struct Args {
     /// Server base URL.
@@ -120,6 +122,54 @@ struct Conn {
     proto: Protocol,
 }
 
+/// A subscriber's connection: reads with [`raw::RawWs`].
+struct Sub {
+    ws: raw::RawWs,
+    proto: Protocol,
+}
+
+impl Sub {
+    /// Connects, waits for the greeting, and joins `room`.
+    async fn open(
+        args: &Args,
+        identity: &str,
+        room: &str,
+    ) -> Result<Sub, Box<dyn std::error::Error + Send + Sync>> {
+        let path = match args.protocol {
+            Protocol::Colloquy => format!("/v1/ws?identity={identity}"),
+            Protocol::Socketio => "/socket.io/?EIO=4&transport=websocket".to_string(),
+        };
+        let mut ws = raw::RawWs::connect(&args.url, &path).await?;
+        match args.protocol {
+            // `ready` first; colloquy members are added when the room is created.
+            Protocol::Colloquy => {
+                ws.next_text().await.ok_or("closed before ready")?;
+            }
+            // Engine.IO open, socket.io connect to "/", then join with ack id 1
+            // and wait for the ack (`431[...]`).
+            Protocol::Socketio => {
+                ws.next_text().await.ok_or("closed before open")?;
+                ws.send_text("40").await?;
+                ws.next_text().await.ok_or("closed before connect")?;
+                ws.send_text(&format!(r#"421["join","{room}"]"#)).await?;
+                loop {
+                    let t = ws
+                        .next_text()
+                        .await
+                        .ok_or("closed before the join was acknowledged")?;
+                    if t.starts_with(b"431") {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(Sub {
+            ws,
+            proto: args.protocol,
+        })
+    }
+}
+
 impl Conn {
     async fn open(
         args: &Args,
@@ -185,15 +235,19 @@ impl Conn {
 
 /// The sequence number and send time carried in a payload `SEQ:NANOS:padding`,
 /// found after the protocol's marker without parsing the whole frame.
-fn sent_at(frame: &str, proto: Protocol) -> Option<(u64, u64)> {
-    let marker = match proto {
-        Protocol::Colloquy => "\"body\":\"",
-        Protocol::Socketio => "[\"msg\",\"",
+fn sent_at(frame: &[u8], proto: Protocol) -> Option<(u64, u64)> {
+    let marker: &[u8] = match proto {
+        Protocol::Colloquy => b"\"body\":\"",
+        Protocol::Socketio => b"[\"msg\",\"",
     };
-    let start = frame.find(marker)? + marker.len();
-    let mut parts = frame[start..].splitn(3, ':');
-    let seq = parts.next()?.parse().ok()?;
-    Some((seq, parts.next()?.parse().ok()?))
+    let mut rest = &frame[memchr::memmem::find(frame, marker)? + marker.len()..];
+    let mut number = || {
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let n = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+        rest = rest.get(digits + 1..)?;
+        Some(n)
+    };
+    Some((number()?, number()?))
 }
 
 fn payload(seq: usize, t0: Instant, size: usize) -> String {
@@ -231,7 +285,7 @@ impl Tally {
 type Stop = tokio::sync::watch::Receiver<bool>;
 
 async fn subscribe(
-    mut conn: Conn,
+    mut conn: Sub,
     t0: Instant,
     tally: Arc<Tally>,
     first: bool,
@@ -241,17 +295,17 @@ async fn subscribe(
     let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
     let mut n = 0u64;
     loop {
-        let frame = tokio::select! {
-            f = conn.ws.next() => f,
+        let proto = conn.proto;
+        let text = tokio::select! {
+            f = conn.ws.next_text() => f,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let Some(Ok(frame)) = frame else { break };
-        let Ws::Text(text) = frame else { continue };
-        if conn.proto == Protocol::Socketio && text.as_str() == "2" {
-            let _ = conn.ws.send(Ws::Text("3".into())).await;
+        let Some(text) = text else { break };
+        if proto == Protocol::Socketio && text == b"2" {
+            let _ = conn.ws.send_text("3").await;
             continue;
         }
-        if let Some((seq, sent)) = sent_at(text.as_str(), conn.proto) {
+        if let Some((seq, sent)) = sent_at(text, proto) {
             seen.push(seq);
             let now = t0.elapsed().as_nanos() as u64;
             let _ = local.record(now.saturating_sub(sent).max(1));
@@ -334,8 +388,7 @@ async fn fanout(
     let (stop_all, stop) = tokio::sync::watch::channel(false);
     let mut readers = Vec::new();
     for (i, s) in subs.iter().enumerate() {
-        let mut c = Conn::open(&args, s).await?;
-        c.join(&room).await?;
+        let c = Sub::open(&args, s, &room).await?;
         readers.push(tokio::spawn(subscribe(
             c,
             t0,
@@ -479,8 +532,7 @@ async fn rooms(
         };
         for n in &names {
             // One socket reads, another sends: the same user, two sessions.
-            let mut reader = Conn::open(&args, n).await?;
-            reader.join(&room).await?;
+            let reader = Sub::open(&args, n, &room).await?;
             readers.push(tokio::spawn(subscribe(
                 reader,
                 t0,

@@ -1,0 +1,81 @@
+//! WebSocket upgrades: authenticate, answer 101, and hand the socket over.
+//!
+//! actix-http passes every `Upgrade: websocket` request here with its
+//! connection, before routing. Taking the socket out of the HTTP layer lets the
+//! session run on the engine arbiter next to the conversations it follows, with
+//! buffers of its own (none at all while idle); see [`super::ws`].
+
+use actix_codec::Framed;
+use actix_http::body::{BodySize, MessageBody};
+use actix_http::{h1, ConnectionType, Request};
+use actix_web::ResponseError;
+use bytes::BytesMut;
+use futures_util::SinkExt;
+use tokio::net::TcpStream;
+
+use super::rest::ApiError;
+use super::{ws, AppState};
+use crate::error::Error;
+
+/// Where WebSockets connect.
+pub(crate) const WS_PATH: &str = "/v1/ws";
+
+type Conn = Framed<TcpStream, h1::Codec>;
+
+/// Upgrades one connection, or answers why not and closes it.
+pub(crate) async fn upgrade(
+    state: actix_web::web::Data<AppState>,
+    req: Request,
+    mut conn: Conn,
+) -> Result<(), actix_web::Error> {
+    let head = req.head();
+    if head.uri.path() != WS_PATH {
+        return refuse(conn, Error::not_found("no such route")).await;
+    }
+    let identity = match state.auth.ws_identity(head, &state.engine.config().limits) {
+        Ok(identity) => identity,
+        Err(e) => return refuse(conn, e).await,
+    };
+    let response = match actix_http::ws::handshake(head) {
+        Ok(mut r) => r.finish().drop_body(),
+        Err(e) => return refuse(conn, Error::bad(e.to_string())).await,
+    };
+    let session = match state
+        .engine
+        .connect_ready(identity, state.ws.heartbeat.as_millis() as u64)
+        .await
+    {
+        Ok(session) => session,
+        Err(e) => return refuse(conn, e).await,
+    };
+    // A failed send drops the session, which closes it.
+    conn.send((response, BodySize::None).into()).await?;
+    let parts = conn.into_parts();
+    // A copy of the few bytes read past the request frees the HTTP layer's buffer.
+    let leftover = BytesMut::from(&parts.read_buf[..]);
+    let tcp = parts.io.into_std()?;
+    ws::spawn(
+        &state.engine.session_arbiter(),
+        tcp,
+        leftover,
+        session,
+        state.ws.clone(),
+        state.shutdown.clone(),
+    );
+    Ok(())
+}
+
+/// Answers an upgrade with the error response REST would give, then closes.
+async fn refuse(mut conn: Conn, e: Error) -> Result<(), actix_web::Error> {
+    let mut response: actix_http::Response<_> = ApiError(e).error_response().into();
+    response
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
+    let (head, body) = response.into_parts();
+    let size = body.size();
+    let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
+    conn.send((head, size).into()).await?;
+    conn.send(h1::Message::Chunk(Some(bytes))).await?;
+    conn.send(h1::Message::Chunk(None)).await?;
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! The WebSocket session: one actor per socket, bridging it to an engine [`Session`].
+//!
+//! An upgraded socket runs on an engine arbiter (the threads conversations run
+//! on), in three parts, so that no part can stall another:
+//! - the **actor** reads the socket ([`socket::Reader`]), enforces frame size
+//!   and rate limits, and runs the heartbeat and the idle timeout;
+//! - the **request task** answers the client's requests one at a time, in order,
+//!   pushing each answer into the session's outbox;
+//! - the **writer** ([`writer`]) moves the outbox onto the socket, many frames
+//!   per write, and gives up on a socket that takes nothing within the write
+//!   deadline.
+//!
+//! Every session ends through [`Outbox::close`](crate::session::Outbox::close)
+//! with a [`CloseReason`], which picks the close code.
+
+mod limit;
+mod socket;
+mod writer;
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_http::ws::Message as WsMessage;
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::error::Error;
+use crate::protocol::encode_answer;
+use crate::session::{CloseReason, Session};
+use limit::{RateLimiter, Verdict};
+use socket::{ControlQueue, Incoming, Reader};
+
+/// Requests read from the socket but not yet answered. The rate limit keeps a
+/// well-behaved client far below it; past it requests are refused with
+/// `rate_limited`, never queued.
+const PENDING_REQUESTS: usize = 512;
+
+/// Per-session timing and rate settings.
+#[derive(Debug, Clone)]
+pub(crate) struct WsSettings {
+    pub heartbeat: Duration,
+    pub idle_timeout: Duration,
+    pub write_timeout: Duration,
+    /// Requests per second; 0 turns the limit off.
+    pub rate_limit: u32,
+    pub max_frame_bytes: usize,
+}
+
+/// Runs an upgraded connection on `arbiter`: its session actor, request task
+/// and writer. `leftover` is what the HTTP layer read past the upgrade request.
+/// If the arbiter is gone (the engine stopped), the session is dropped, which
+/// closes it.
+pub(crate) fn spawn(
+    arbiter: &ArbiterHandle,
+    tcp: std::net::TcpStream,
+    leftover: BytesMut,
+    session: Session,
+    settings: WsSettings,
+    shutdown: watch::Receiver<bool>,
+) {
+    arbiter.spawn(async move {
+        match tokio::net::TcpStream::from_std(tcp) {
+            Ok(io) => WsSession::start(Rc::new(io), leftover, session, settings, shutdown),
+            Err(e) => {
+                log::warn!("session {}: socket lost on hand-off: {e}", session.id());
+                session.close(CloseReason::ClientClosed).await;
+            }
+        }
+    });
+}
+
+/// The session actor of one socket.
+pub(crate) struct WsSession {
+    session: Arc<Session>,
+    settings: WsSettings,
+    limiter: RateLimiter,
+    last_heard: Instant,
+    requests: mpsc::Sender<ByteString>,
+    control: Arc<ControlQueue>,
+}
+
+impl WsSession {
+    fn start(
+        io: Rc<tokio::net::TcpStream>,
+        leftover: BytesMut,
+        session: Session,
+        settings: WsSettings,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let session = Arc::new(session);
+        let (req_tx, req_rx) = mpsc::channel(PENDING_REQUESTS);
+        let control = Arc::new(ControlQueue::default());
+        let now = Instant::now();
+        let reader = Reader::new(io.clone(), leftover, settings.max_frame_bytes);
+        writer::start(
+            io,
+            session.outbox().clone(),
+            control.clone(),
+            settings.write_timeout,
+        );
+        actix_rt::spawn(answer_requests(session.clone(), req_rx));
+        let outbox = session.outbox().clone();
+        let actor = WsSession {
+            session,
+            limiter: RateLimiter::new(settings.rate_limit, now),
+            settings,
+            last_heard: now,
+            requests: req_tx,
+            control,
+        };
+        WsSession::create(move |ctx| {
+            ctx.add_stream(reader);
+            // Server shutdown closes the session with 1001.
+            ctx.spawn(
+                async move {
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                }
+                .into_actor(&actor)
+                .map(|_, act: &mut WsSession, ctx| act.end(CloseReason::Shutdown, ctx)),
+            );
+            // A close decided elsewhere (a slow consumer, a stuck writer) stops
+            // the actor at once.
+            ctx.spawn(
+                async move { outbox.wait_closed().await }
+                    .into_actor(&actor)
+                    .map(|reason, act: &mut WsSession, ctx| act.end(reason, ctx)),
+            );
+            actor
+        });
+    }
+
+    /// Ends the session: the writer sends what is queued, then the close frame.
+    fn end(&mut self, reason: CloseReason, ctx: &mut Context<Self>) {
+        self.session.outbox().close(reason);
+        ctx.stop();
+    }
+
+    fn send_control(&self, m: WsMessage) {
+        if self.control.push(m) {
+            self.session.outbox().wake();
+        }
+    }
+
+    fn refuse(&self, frame: &[u8], e: Error) {
+        let id = serde_json::from_slice::<serde_json::Value>(frame)
+            .ok()
+            .and_then(|v| {
+                v.get("id")
+                    .filter(|id| id.is_number() || id.is_string())
+                    .cloned()
+            })
+            .unwrap_or(serde_json::Value::Null);
+        self.session.outbox().push(encode_answer(&id, &Err(e)));
+    }
+
+    fn on_text(&mut self, text: ByteString, ctx: &mut Context<Self>) {
+        match self.limiter.check(Instant::now()) {
+            Verdict::Allow => {}
+            Verdict::Refuse => {
+                return self.refuse(
+                    text.as_bytes(),
+                    Error::RateLimited("more than the allowed requests per second".into()),
+                )
+            }
+            Verdict::Abuse => {
+                log::warn!(
+                    "session {} closed for sustained rate-limit abuse",
+                    self.session.id()
+                );
+                return self.end(CloseReason::RateLimited, ctx);
+            }
+        }
+        if let Err(mpsc::error::TrySendError::Full(text)) = self.requests.try_send(text) {
+            self.refuse(
+                text.as_bytes(),
+                Error::RateLimited("too many requests waiting for answers".into()),
+            );
+        }
+    }
+}
+
+impl Actor for WsSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.settings.heartbeat, |act, ctx| {
+            if act.last_heard.elapsed() >= act.settings.idle_timeout {
+                return act.end(CloseReason::IdleTimeout, ctx);
+            }
+            act.send_control(WsMessage::Ping(Bytes::new()));
+        });
+        // The idle timeout may be shorter than the heartbeat: check it on its own too.
+        let idle = self.settings.idle_timeout;
+        ctx.run_interval(
+            idle.min(Duration::from_secs(1))
+                .max(Duration::from_millis(10)),
+            move |act, ctx| {
+                if act.last_heard.elapsed() >= idle {
+                    act.end(CloseReason::IdleTimeout, ctx);
+                }
+            },
+        );
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        let session = self.session.clone();
+        actix_rt::spawn(async move {
+            let reason = session
+                .outbox()
+                .closed()
+                .unwrap_or(CloseReason::ClientClosed);
+            session.close(reason).await;
+        });
+    }
+}
+
+impl StreamHandler<Result<Incoming, CloseReason>> for WsSession {
+    fn handle(&mut self, msg: Result<Incoming, CloseReason>, ctx: &mut Context<Self>) {
+        self.last_heard = Instant::now();
+        match msg {
+            Ok(Incoming::Text(t)) => self.on_text(t, ctx),
+            Ok(Incoming::Binary(b)) => self.refuse(&b, Error::bad("requests are JSON text frames")),
+            Ok(Incoming::Ping(p)) => self.send_control(WsMessage::Pong(p)),
+            Ok(Incoming::Pong) => {}
+            Ok(Incoming::Close) => self.end(CloseReason::ClientClosed, ctx),
+            Err(reason) => {
+                log::debug!("session {}: closing, {reason}", self.session.id());
+                self.end(reason, ctx);
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        self.end(CloseReason::ClientClosed, ctx);
+    }
+}
+
+/// Answers requests one at a time, in the order they came. Requests that
+/// arrived before the client closed still run (a message sent is sent), even if
+/// their answers can no longer be delivered; the queue ends when the actor stops.
+async fn answer_requests(session: Arc<Session>, mut requests: mpsc::Receiver<ByteString>) {
+    while let Some(text) = requests.recv().await {
+        let answer = session.handle_frame(text.as_bytes()).await;
+        session.outbox().push(answer);
+    }
+}

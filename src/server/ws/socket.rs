@@ -1,0 +1,249 @@
+//! One WebSocket's bytes: a [`Reader`] that turns the socket into client
+//! messages, and the [`Batch`] a writer encodes queued frames into.
+//!
+//! The socket is ours once upgraded (not actix-http's): both halves run on the
+//! engine arbiter that hosts conversations, so a fanout reaches the writer with
+//! no thread hop, and an idle socket holds no buffer at all.
+
+use std::collections::VecDeque;
+use std::io::ErrorKind;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::task::{ready, Context, Poll};
+
+use actix_http::ws::{Codec, Frame as WsFrame, Item, Message as WsMessage, ProtocolError};
+use actix_ws::CloseCode;
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+use tokio::net::TcpStream;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::session::{CloseReason, Outbox};
+
+/// Control frames (pings, pongs) waiting for the writer: a client that never
+/// reads cannot make them pile up past this.
+const PENDING_CONTROL: usize = 16;
+
+/// Bytes one write takes from the outbox at most: many frames per write, but a
+/// bounded buffer per socket (the rest stays counted against the outbox budget).
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// A write buffer larger than this is freed after use rather than kept.
+const KEEP_WRITE_BUFFER: usize = 16 * 1024;
+
+/// How much a read asks the kernel for.
+const READ_BYTES: usize = 4096;
+
+/// The close code the contract gives each reason.
+pub(crate) fn close_code(reason: CloseReason) -> CloseCode {
+    match reason {
+        CloseReason::ClientClosed => CloseCode::Normal,
+        CloseReason::SlowConsumer => CloseCode::Other(4008),
+        CloseReason::IdleTimeout | CloseReason::Shutdown => CloseCode::Away,
+        CloseReason::ProtocolError => CloseCode::Protocol,
+        CloseReason::FrameTooLarge => CloseCode::Size,
+        CloseReason::RateLimited => CloseCode::Policy,
+        CloseReason::WriteTimeout => CloseCode::Away,
+    }
+}
+
+/// What a client sent, fragments already joined.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    Text(ByteString),
+    Binary(Bytes),
+    Ping(Bytes),
+    Pong,
+    Close,
+}
+
+/// The client's messages, read straight off the socket. Ends at EOF; yields
+/// one error (the reason to close) on a broken frame, then ends.
+pub(crate) struct Reader {
+    io: Rc<TcpStream>,
+    buf: BytesMut,
+    codec: Codec,
+    max_bytes: usize,
+    /// A fragmented message being joined: whether it is text, and its bytes so far.
+    partial: Option<(bool, BytesMut)>,
+    done: bool,
+}
+
+impl Reader {
+    /// `leftover` is what the HTTP layer read past the upgrade request.
+    pub fn new(io: Rc<TcpStream>, leftover: BytesMut, max_bytes: usize) -> Self {
+        Reader {
+            io,
+            buf: leftover,
+            codec: Codec::new().max_size(max_bytes),
+            max_bytes,
+            partial: None,
+            done: false,
+        }
+    }
+
+    fn message(text: bool, bytes: Bytes) -> Result<Incoming, CloseReason> {
+        if !text {
+            return Ok(Incoming::Binary(bytes));
+        }
+        ByteString::try_from(bytes)
+            .map(Incoming::Text)
+            .map_err(|_| CloseReason::ProtocolError)
+    }
+
+    /// A decoded frame as a message, or None while a fragmented one is incomplete.
+    fn on_frame(&mut self, frame: WsFrame) -> Option<Result<Incoming, CloseReason>> {
+        let (first, more, last) = match frame {
+            WsFrame::Text(b) => return Some(Self::message(true, b)),
+            WsFrame::Binary(b) => return Some(Self::message(false, b)),
+            WsFrame::Ping(p) => return Some(Ok(Incoming::Ping(p))),
+            WsFrame::Pong(_) => return Some(Ok(Incoming::Pong)),
+            WsFrame::Close(_) => return Some(Ok(Incoming::Close)),
+            WsFrame::Continuation(Item::FirstText(b)) => (Some(true), b, false),
+            WsFrame::Continuation(Item::FirstBinary(b)) => (Some(false), b, false),
+            WsFrame::Continuation(Item::Continue(b)) => (None, b, false),
+            WsFrame::Continuation(Item::Last(b)) => (None, b, true),
+        };
+        if let Some(text) = first {
+            self.partial = Some((text, BytesMut::new()));
+        }
+        let Some((text, joined)) = self.partial.as_mut() else {
+            return Some(Err(CloseReason::ProtocolError));
+        };
+        if joined.len() + more.len() > self.max_bytes {
+            return Some(Err(CloseReason::FrameTooLarge));
+        }
+        joined.extend_from_slice(&more);
+        if !last {
+            return None;
+        }
+        let text = *text;
+        let joined = self
+            .partial
+            .take()
+            .map(|(_, b)| b.freeze())
+            .unwrap_or_default();
+        Some(Self::message(text, joined))
+    }
+}
+
+fn reason_of(e: ProtocolError) -> CloseReason {
+    match e {
+        ProtocolError::Overflow => CloseReason::FrameTooLarge,
+        ProtocolError::Io(_) => CloseReason::ClientClosed,
+        _ => CloseReason::ProtocolError,
+    }
+}
+
+impl futures_util::Stream for Reader {
+    type Item = Result<Incoming, CloseReason>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            let item = match this.codec.decode(&mut this.buf) {
+                Ok(Some(frame)) => this.on_frame(frame),
+                Ok(None) => None,
+                Err(e) => Some(Err(reason_of(e))),
+            };
+            if let Some(item) = item {
+                this.done = item.is_err();
+                return Poll::Ready(Some(item));
+            }
+            if this.buf.is_empty() && this.buf.capacity() > 0 {
+                // Nothing pending: an idle socket keeps no read buffer.
+                this.buf = BytesMut::new();
+            }
+            if ready!(this.io.poll_read_ready(cx)).is_err() {
+                this.done = true;
+                return Poll::Ready(Some(Err(CloseReason::ClientClosed)));
+            }
+            this.buf.reserve(READ_BYTES);
+            match this.io.try_read_buf(&mut this.buf) {
+                Ok(0) => this.done = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(CloseReason::ClientClosed)));
+                }
+            }
+        }
+    }
+}
+
+/// Control frames for the writer to send before data.
+#[derive(Debug, Default)]
+pub(crate) struct ControlQueue(Mutex<VecDeque<WsMessage>>);
+
+impl ControlQueue {
+    /// Queues a frame; false if the queue is full (the client does not read).
+    pub fn push(&self, m: WsMessage) -> bool {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() >= PENDING_CONTROL {
+            return false;
+        }
+        q.push_back(m);
+        true
+    }
+
+    fn pop(&self) -> Option<WsMessage> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+    }
+}
+
+/// Encodes what is queued for one socket into one buffer.
+#[derive(Default)]
+pub(crate) struct Batch {
+    codec: Codec,
+    pub buf: BytesMut,
+    taken: VecDeque<ByteString>,
+}
+
+impl Batch {
+    fn encode(&mut self, m: WsMessage) {
+        // Encoding our own frames into a growable buffer cannot fail.
+        let _ = self.codec.encode(m, &mut self.buf);
+    }
+
+    /// Encodes the control frames, then up to a chunk of the outbox; answers
+    /// the close reason once the outbox is closed and drained (its close frame
+    /// is then the last thing encoded).
+    pub fn fill(&mut self, outbox: &Outbox, control: &ControlQueue) -> Option<CloseReason> {
+        while let Some(c) = control.pop() {
+            self.encode(c);
+        }
+        while self.buf.len() < CHUNK_BYTES {
+            match outbox.try_take(&mut self.taken, CHUNK_BYTES - self.buf.len()) {
+                Ok(true) => {
+                    let mut taken = std::mem::take(&mut self.taken);
+                    for f in taken.drain(..) {
+                        self.encode(WsMessage::Text(f));
+                    }
+                    self.taken = taken;
+                }
+                Ok(false) => break,
+                Err(reason) => {
+                    self.encode(WsMessage::Close(Some(actix_ws::CloseReason {
+                        code: close_code(reason),
+                        description: Some(reason.as_str().into()),
+                    })));
+                    return Some(reason);
+                }
+            }
+        }
+        None
+    }
+
+    /// Empties the buffer, keeping it only if it is small.
+    pub fn recycle(&mut self) {
+        self.buf.clear();
+        if self.buf.capacity() > KEEP_WRITE_BUFFER {
+            self.buf = BytesMut::new();
+        }
+    }
+}

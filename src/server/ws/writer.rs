@@ -1,0 +1,318 @@
+//! Socket writers, flushed once per turn of their thread's event loop.
+//!
+//! A fanout pushes into many outboxes, one message after another. Were each
+//! push to wake a task that writes its socket, the write would run between two
+//! messages and carry a single frame. Instead each thread has a [`Flusher`]:
+//! a push into an empty outbox only notes its writer there, and once the event
+//! loop has run everything else it had to run, the flusher writes every noted
+//! socket in one pass. Each write then carries every frame of that turn.
+//!
+//! The flusher never waits on a socket. A socket that cannot take a whole
+//! batch is handed to its writer's own task, which waits for it to drain (at
+//! most the write deadline each time) and then hands it back.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io::ErrorKind;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use futures_util::task::AtomicWaker;
+use tokio::net::TcpStream;
+
+use super::socket::{Batch, ControlQueue};
+use crate::session::{CloseReason, Outbox};
+
+/// How long a closed connection waits for the client's own close before the
+/// socket is dropped (dropping it with unread data would reset it, and the
+/// client could lose our close frame).
+const LINGER: Duration = Duration::from_secs(1);
+
+/// The writers of one thread with frames to send since the last flush.
+#[derive(Default)]
+struct Flusher {
+    noted: Mutex<Vec<u64>>,
+    task: AtomicWaker,
+}
+
+impl Flusher {
+    fn note(&self, key: u64) {
+        let mut noted = self.noted.lock().unwrap_or_else(|p| p.into_inner());
+        let first = noted.is_empty();
+        noted.push(key);
+        drop(noted);
+        if first {
+            self.task.wake();
+        }
+    }
+
+    /// Runs for as long as its thread's event loop does.
+    async fn run(self: Arc<Self>) {
+        let mut keys = Vec::new();
+        loop {
+            poll_fn(|cx| {
+                self.task.register(cx.waker());
+                if self
+                    .noted
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_empty()
+                {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            })
+            .await;
+            // Back after the runtime has run its ready tasks and polled for I/O:
+            // the end of this turn.
+            tokio::task::yield_now().await;
+            std::mem::swap(
+                &mut keys,
+                &mut *self.noted.lock().unwrap_or_else(|p| p.into_inner()),
+            );
+            for key in keys.drain(..) {
+                if let Some(w) = WRITERS.with(|ws| ws.borrow().get(&key).cloned()) {
+                    w.flush();
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    static FLUSHER: RefCell<Option<Arc<Flusher>>> = const { RefCell::new(None) };
+    static WRITERS: RefCell<HashMap<u64, Rc<Writer>>> = RefCell::new(HashMap::new());
+    static NEXT_KEY: Cell<u64> = const { Cell::new(0) };
+}
+
+/// This thread's flusher; the first call starts its task.
+fn flusher() -> Arc<Flusher> {
+    FLUSHER.with(|f| {
+        f.borrow_mut()
+            .get_or_insert_with(|| {
+                let flusher = Arc::new(Flusher::default());
+                actix_rt::spawn(flusher.clone().run());
+                flusher
+            })
+            .clone()
+    })
+}
+
+/// The outbox's waker for one writer: notes it with its thread's flusher.
+struct Note {
+    flusher: Arc<Flusher>,
+    key: u64,
+}
+
+impl Wake for Note {
+    fn wake(self: Arc<Self>) {
+        self.flusher.note(self.key);
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.flusher.note(self.key);
+    }
+}
+
+/// Who writes the socket now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The flusher, each turn the outbox has frames.
+    Flusher,
+    /// The writer's task: the socket was full.
+    Stalled,
+    /// Nobody: the close frame is out (or the socket broke); the task finishes.
+    Done,
+}
+
+/// What one flush came to.
+enum Step {
+    /// Everything is written; the outbox is watched again.
+    Idle,
+    /// The socket is full; bytes are pending.
+    Full,
+    /// The close frame is written.
+    Closed,
+    /// The socket broke.
+    Broken,
+}
+
+/// One socket's writing side.
+struct Writer {
+    key: u64,
+    io: Rc<TcpStream>,
+    outbox: Arc<Outbox>,
+    control: Arc<ControlQueue>,
+    /// Registered with the outbox: a push notes this writer with the flusher.
+    note: Waker,
+    batch: RefCell<Batch>,
+    /// Bytes of `batch.buf` already written.
+    written: Cell<usize>,
+    closing: Cell<bool>,
+    mode: Cell<Mode>,
+    /// The writer's task, woken when the flusher hands the socket over.
+    task: RefCell<Option<Waker>>,
+}
+
+impl Writer {
+    /// Writes what is queued, as far as the socket takes it without waiting.
+    fn write_now(&self) -> Step {
+        let mut batch = self.batch.borrow_mut();
+        loop {
+            let pending = &batch.buf[self.written.get()..];
+            if !pending.is_empty() {
+                match self.io.try_write(pending) {
+                    Ok(n) => self.written.set(self.written.get() + n),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Full,
+                    Err(_) => return Step::Broken,
+                }
+                continue;
+            }
+            batch.recycle();
+            self.written.set(0);
+            if self.closing.get() {
+                return Step::Closed;
+            }
+            // Watch the outbox before taking from it, so no push goes unnoticed.
+            let _ = self.outbox.poll_ready(&mut Context::from_waker(&self.note));
+            self.closing
+                .set(batch.fill(&self.outbox, &self.control).is_some());
+            if batch.buf.is_empty() {
+                return Step::Idle;
+            }
+        }
+    }
+
+    /// Called by the flusher.
+    fn flush(&self) {
+        if self.mode.get() != Mode::Flusher {
+            return;
+        }
+        match self.write_now() {
+            Step::Idle => {}
+            Step::Full => self.hand_to_task(Mode::Stalled),
+            Step::Closed => self.hand_to_task(Mode::Done),
+            Step::Broken => {
+                self.outbox.close(CloseReason::ClientClosed);
+                self.hand_to_task(Mode::Done);
+            }
+        }
+    }
+
+    fn hand_to_task(&self, mode: Mode) {
+        self.mode.set(mode);
+        if let Some(t) = self.task.borrow_mut().take() {
+            t.wake();
+        }
+    }
+
+    /// Waits until the flusher hands the socket over.
+    async fn handed_over(&self) -> Mode {
+        poll_fn(|cx| match self.mode.get() {
+            Mode::Flusher => {
+                *self.task.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            mode => Poll::Ready(mode),
+        })
+        .await
+    }
+}
+
+/// Starts writing the session's frames to the socket on this thread (an
+/// engine arbiter), until the outbox closes: then the close frame goes out and
+/// the connection ends.
+pub(crate) fn start(
+    io: Rc<TcpStream>,
+    outbox: Arc<Outbox>,
+    control: Arc<ControlQueue>,
+    write_timeout: Duration,
+) {
+    let key = NEXT_KEY.with(|k| {
+        let key = k.get();
+        k.set(key + 1);
+        key
+    });
+    let note = Waker::from(Arc::new(Note {
+        flusher: flusher(),
+        key,
+    }));
+    let writer = Rc::new(Writer {
+        key,
+        io,
+        outbox,
+        control,
+        note,
+        batch: RefCell::new(Batch::default()),
+        written: Cell::new(0),
+        closing: Cell::new(false),
+        mode: Cell::new(Mode::Flusher),
+        task: RefCell::new(None),
+    });
+    WRITERS.with(|ws| ws.borrow_mut().insert(key, writer.clone()));
+    // The first flush sends what is already queued (`ready`).
+    writer.note.wake_by_ref();
+    actix_rt::spawn(async move {
+        drive(&writer, write_timeout).await;
+        WRITERS.with(|ws| ws.borrow_mut().remove(&writer.key));
+        if writer.closing.get() {
+            linger(&writer.io).await;
+        }
+    });
+}
+
+/// The writer's task: takes over a full socket until it drains.
+async fn drive(w: &Writer, write_timeout: Duration) {
+    loop {
+        if w.handed_over().await == Mode::Done {
+            return;
+        }
+        // Stalled: wait for room, at most the write deadline each time.
+        loop {
+            let reason = match tokio::time::timeout(write_timeout, w.io.writable()).await {
+                Err(_) => CloseReason::WriteTimeout,
+                Ok(Err(_)) => CloseReason::ClientClosed,
+                Ok(Ok(())) => match w.write_now() {
+                    Step::Full => continue,
+                    Step::Idle => {
+                        w.mode.set(Mode::Flusher);
+                        break;
+                    }
+                    Step::Closed => return,
+                    Step::Broken => CloseReason::ClientClosed,
+                },
+            };
+            if reason == CloseReason::WriteTimeout {
+                log::warn!("a socket took no data for {write_timeout:?}: dropping it");
+            }
+            // No close frame can get through: just close.
+            w.closing.set(false);
+            w.outbox.close(reason);
+            return;
+        }
+    }
+}
+
+/// After our close frame: tell the client we are done writing, and read (and
+/// drop) what it still sends until it closes too, for at most [`LINGER`].
+async fn linger(io: &TcpStream) {
+    let _ = socket2::SockRef::from(io).shutdown(std::net::Shutdown::Write);
+    let drain = async {
+        let mut scratch = [0u8; 512];
+        loop {
+            if io.readable().await.is_err() {
+                return;
+            }
+            match io.try_read(&mut scratch) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
