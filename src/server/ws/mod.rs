@@ -244,7 +244,9 @@ impl StreamHandler<Result<Incoming, CloseReason>> for WsSession {
 /// their answers can no longer be delivered; the queue ends when the actor stops.
 async fn answer_requests(session: Arc<Session>, mut requests: mpsc::Receiver<ByteString>) {
     while let Some(text) = requests.recv().await {
-        let answer = session.handle_frame(text.as_bytes()).await;
+        // Boxed: the largest op's state would otherwise be part of this task
+        // for the session's whole life, idle or not.
+        let answer = Box::pin(session.handle_frame(text.as_bytes())).await;
         session.outbox().push(answer);
     }
 }

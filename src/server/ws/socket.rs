@@ -29,9 +29,6 @@ const PENDING_CONTROL: usize = 16;
 /// bounded buffer per socket (the rest stays counted against the outbox budget).
 const CHUNK_BYTES: usize = 256 * 1024;
 
-/// A write buffer larger than this is freed after use rather than kept.
-const KEEP_WRITE_BUFFER: usize = 16 * 1024;
-
 /// How much a read asks the kernel for.
 const READ_BYTES: usize = 4096;
 
@@ -220,6 +217,9 @@ impl Batch {
         while self.buf.len() < CHUNK_BYTES {
             match outbox.try_take(&mut self.taken, CHUNK_BYTES - self.buf.len()) {
                 Ok(true) => {
+                    // Frame headers are at most 10 bytes.
+                    self.buf
+                        .reserve(self.taken.iter().map(|f| f.len() + 10).sum::<usize>());
                     let mut taken = std::mem::take(&mut self.taken);
                     for f in taken.drain(..) {
                         self.encode(WsMessage::Text(f));
@@ -239,11 +239,9 @@ impl Batch {
         None
     }
 
-    /// Empties the buffer, keeping it only if it is small.
+    /// Frees the buffer once written: an idle socket then holds none, and a
+    /// busy one pays an allocation per write, next to a system call.
     pub fn recycle(&mut self) {
-        self.buf.clear();
-        if self.buf.capacity() > KEEP_WRITE_BUFFER {
-            self.buf = BytesMut::new();
-        }
+        self.buf = BytesMut::new();
     }
 }

@@ -259,7 +259,7 @@ pub(crate) fn start(
         drive(&writer, write_timeout).await;
         WRITERS.with(|ws| ws.borrow_mut().remove(&writer.key));
         if writer.closing.get() {
-            linger(&writer.io).await;
+            Box::pin(linger(&writer.io)).await;
         }
     });
 }
@@ -270,29 +270,38 @@ async fn drive(w: &Writer, write_timeout: Duration) {
         if w.handed_over().await == Mode::Done {
             return;
         }
-        // Stalled: wait for room, at most the write deadline each time.
-        loop {
-            let reason = match tokio::time::timeout(write_timeout, w.io.writable()).await {
-                Err(_) => CloseReason::WriteTimeout,
-                Ok(Err(_)) => CloseReason::ClientClosed,
-                Ok(Ok(())) => match w.write_now() {
-                    Step::Full => continue,
-                    Step::Idle => {
-                        w.mode.set(Mode::Flusher);
-                        break;
-                    }
-                    Step::Closed => return,
-                    Step::Broken => CloseReason::ClientClosed,
-                },
-            };
-            if reason == CloseReason::WriteTimeout {
-                log::warn!("a socket took no data for {write_timeout:?}: dropping it");
-            }
-            // No close frame can get through: just close.
-            w.closing.set(false);
-            w.outbox.close(reason);
+        // Boxed: an idle writer's task then holds no timer or readiness state.
+        if !Box::pin(drain(w, write_timeout)).await {
             return;
         }
+    }
+}
+
+/// Waits for a full socket to take its pending bytes, at most the write
+/// deadline each time; answers whether the flusher has it back (false: the
+/// connection is over).
+async fn drain(w: &Writer, write_timeout: Duration) -> bool {
+    loop {
+        let reason = match tokio::time::timeout(write_timeout, w.io.writable()).await {
+            Err(_) => CloseReason::WriteTimeout,
+            Ok(Err(_)) => CloseReason::ClientClosed,
+            Ok(Ok(())) => match w.write_now() {
+                Step::Full => continue,
+                Step::Idle => {
+                    w.mode.set(Mode::Flusher);
+                    return true;
+                }
+                Step::Closed => return false,
+                Step::Broken => CloseReason::ClientClosed,
+            },
+        };
+        if reason == CloseReason::WriteTimeout {
+            log::warn!("a socket took no data for {write_timeout:?}: dropping it");
+        }
+        // No close frame can get through: just close.
+        w.closing.set(false);
+        w.outbox.close(reason);
+        return false;
     }
 }
 
