@@ -73,7 +73,7 @@ pub struct Outbox {
     queue: Mutex<Queue>,
     /// The one consumer's waker: woken when the queue becomes non-empty or closes.
     ready: AtomicWaker,
-    /// Frames taken out so far, so a watchdog can tell a stalled consumer.
+    /// Frames taken out so far: the consumer's progress.
     drained: AtomicU64,
     /// Set once, when the outbox closes, for whoever waits on [`Outbox::wait_closed`].
     closed_signal: watch::Sender<Option<CloseReason>>,

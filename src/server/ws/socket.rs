@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::task::{ready, Context, Poll};
 
 use actix_http::ws::{Codec, Frame as WsFrame, Item, Message as WsMessage, ProtocolError};
-use actix_ws::CloseCode;
+use actix_http::ws::CloseCode;
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use tokio::net::TcpStream;
@@ -228,7 +228,7 @@ impl Batch {
                 }
                 Ok(false) => break,
                 Err(reason) => {
-                    self.encode(WsMessage::Close(Some(actix_ws::CloseReason {
+                    self.encode(WsMessage::Close(Some(actix_http::ws::CloseReason {
                         code: close_code(reason),
                         description: Some(reason.as_str().into()),
                     })));
