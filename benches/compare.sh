@@ -36,9 +36,14 @@ case_fanout() {
     run socketioxide socketio fanout --subscribers $subs --messages $msgs --window 64
   done
 }
-case_latency() { # 1,000 subscribers at a fixed rate: pass RATE (messages/s), e.g. half the max found above
-  run colloquy colloquy fanout --subscribers 1000 --messages $((${RATE:-500} * 5)) --rate "${RATE:-500}"
-  run socketioxide socketio fanout --subscribers 1000 --messages $((${RATE:-500} * 5)) --rate "${RATE:-500}"
+case_latency() { # fixed rates: RATE100 (100 subscribers) and RATE (1,000) in messages/s, about half the max rates above
+  local r100=${RATE100:-9000} r=${RATE:-750}
+  for who in colloquy:colloquy socketioxide:socketio; do
+    run ${who%%:*} ${who##*:} fanout --subscribers 100 --messages $((r100 * 5)) --rate "$r100"
+    run ${who%%:*} ${who##*:} fanout --subscribers 1000 --messages $((r * 5)) --rate "$r"
+    # A light load: what one message's fanout to 1,000 sockets costs on its own.
+    run ${who%%:*} ${who##*:} fanout --subscribers 1000 --messages 250 --rate 50
+  done
 }
 case_rooms() {
   run colloquy colloquy rooms --rooms 100 --members 10 --rate 2 --seconds 10

@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use crate::session::CloseReason;
 
-const REASONS: [CloseReason; 8] = [
+const REASONS: [CloseReason; 9] = [
     CloseReason::ClientClosed,
     CloseReason::SlowConsumer,
     CloseReason::IdleTimeout,
     CloseReason::ProtocolError,
+    CloseReason::InvalidText,
     CloseReason::FrameTooLarge,
     CloseReason::RateLimited,
     CloseReason::WriteTimeout,

@@ -200,24 +200,6 @@ impl Conn {
         })
     }
 
-    async fn join(&mut self, room: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if self.proto == Protocol::Socketio {
-            // With ack id 1; wait for the ack (`431[...]`), skipping anything else.
-            self.ws
-                .send(Ws::Text(format!(r#"421["join","{room}"]"#).into()))
-                .await?;
-            while let Some(frame) = self.ws.next().await {
-                if let Ws::Text(t) = frame? {
-                    if t.as_str().starts_with("431") {
-                        return Ok(());
-                    }
-                }
-            }
-            return Err("closed before the join was acknowledged".into());
-        }
-        Ok(())
-    }
-
     async fn publish(
         &mut self,
         room: &str,
@@ -632,9 +614,7 @@ async fn conns(
             Protocol::Socketio => format!("room{chunk}"),
         };
         for n in names.iter().take(connections - open.len()) {
-            let mut c = Conn::open(&args, n).await?;
-            c.join(&room).await?;
-            open.push(c);
+            open.push(Sub::open(&args, n, &room).await?);
         }
     }
     println!(

@@ -29,6 +29,8 @@ pub enum CloseReason {
     IdleTimeout,
     /// The client broke the WebSocket protocol.
     ProtocolError,
+    /// The client sent a text frame that is not UTF-8.
+    InvalidText,
     /// The client sent a frame over the size limit.
     FrameTooLarge,
     /// The client kept exceeding the rate limit.
@@ -47,6 +49,7 @@ impl CloseReason {
             CloseReason::SlowConsumer => "slow_consumer",
             CloseReason::IdleTimeout => "idle_timeout",
             CloseReason::ProtocolError => "protocol_error",
+            CloseReason::InvalidText => "invalid_text",
             CloseReason::FrameTooLarge => "frame_too_large",
             CloseReason::RateLimited => "rate_limited",
             CloseReason::WriteTimeout => "write_timeout",

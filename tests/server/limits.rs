@@ -238,3 +238,36 @@ fn shutdown_closes_every_session_with_1001() {
         "no longer listening"
     );
 }
+
+#[actix_rt::test]
+async fn a_reader_that_pauses_gets_every_frame_in_order_once_it_reads_again() {
+    let server = server_with(
+        Limits::default(),
+        ServerConfig {
+            rate_limit: 0,
+            ..ServerConfig::default()
+        },
+    );
+    let mut alice = Ws::connect(&server, "alice").await;
+    let mut bob = Ws::connect(&server, "bob").await;
+    let id = group(&mut alice, &["bob"]).await;
+    bob.event_skipping("conversationAdded").await;
+    // Megabytes for bob while he does not read: more than the socket buffers
+    // hold (so his writer stalls and takes over from the flusher), less than
+    // his 8 MiB outbox.
+    let body = "x".repeat(10 * 1024);
+    for i in 0..600 {
+        alice
+            .ok(json!({"op": "message.send", "conversation": id, "body": body, "attributes": {"i": i}}))
+            .await;
+    }
+    let mut last_seq = 0;
+    for i in 0..600 {
+        let e = bob.event_skipping("messageAdded").await;
+        assert_eq!(e["data"]["attributes"]["i"], i);
+        let seq = e["seq"].as_u64().expect("seq");
+        assert!(seq > last_seq, "seq {seq} after {last_seq}");
+        last_seq = seq;
+    }
+    bob.ok(json!({"op": "ping"})).await;
+}

@@ -374,3 +374,23 @@ async fn upgrades_elsewhere_and_plain_gets_get_json_errors() {
     let body: Value = res.json().await.expect("a JSON body");
     assert_eq!(body["error"]["code"], "bad_request");
 }
+
+#[actix_rt::test]
+async fn text_that_is_not_utf8_closes_1007() {
+    use actix_http::ws::Item;
+    use awc::ws::Message;
+    let server = TestServer::start();
+    let mut alice = Ws::connect(&server, "alice").await;
+    // A text message, in fragments (whose payloads awc does not check).
+    alice
+        .send_frame(Message::Continuation(Item::FirstText(
+            bytes::Bytes::from_static(b"{\"op\": \"\xff"),
+        )))
+        .await;
+    alice
+        .send_frame(Message::Continuation(Item::Last(
+            bytes::Bytes::from_static(b"\"}"),
+        )))
+        .await;
+    assert_eq!(alice.close_code(WAIT).await, Some(1007));
+}

@@ -12,8 +12,8 @@ use std::rc::Rc;
 use std::sync::Mutex;
 use std::task::{ready, Context, Poll};
 
-use actix_http::ws::{Codec, Frame as WsFrame, Item, Message as WsMessage, ProtocolError};
 use actix_http::ws::CloseCode;
+use actix_http::ws::{Codec, Frame as WsFrame, Item, Message as WsMessage, ProtocolError};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use tokio::net::TcpStream;
@@ -39,6 +39,7 @@ pub(crate) fn close_code(reason: CloseReason) -> CloseCode {
         CloseReason::SlowConsumer => CloseCode::Other(4008),
         CloseReason::IdleTimeout | CloseReason::Shutdown => CloseCode::Away,
         CloseReason::ProtocolError => CloseCode::Protocol,
+        CloseReason::InvalidText => CloseCode::Invalid,
         CloseReason::FrameTooLarge => CloseCode::Size,
         CloseReason::RateLimited => CloseCode::Policy,
         CloseReason::WriteTimeout => CloseCode::Away,
@@ -86,7 +87,7 @@ impl Reader {
         }
         ByteString::try_from(bytes)
             .map(Incoming::Text)
-            .map_err(|_| CloseReason::ProtocolError)
+            .map_err(|_| CloseReason::InvalidText)
     }
 
     /// A decoded frame as a message, or None while a fragmented one is incomplete.
@@ -237,11 +238,5 @@ impl Batch {
             }
         }
         None
-    }
-
-    /// Frees the buffer once written: an idle socket then holds none, and a
-    /// busy one pays an allocation per write, next to a system call.
-    pub fn recycle(&mut self) {
-        self.buf = BytesMut::new();
     }
 }

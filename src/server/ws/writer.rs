@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use bytes::{Buf, BytesMut};
 use futures_util::task::AtomicWaker;
 use tokio::net::TcpStream;
 
@@ -87,6 +88,9 @@ thread_local! {
     static FLUSHER: RefCell<Option<Arc<Flusher>>> = const { RefCell::new(None) };
     static WRITERS: RefCell<HashMap<u64, Rc<Writer>>> = RefCell::new(HashMap::new());
     static NEXT_KEY: Cell<u64> = const { Cell::new(0) };
+    /// The buffer every writer of the thread encodes into: writes happen one
+    /// at a time, so one buffer serves them all, and an idle socket holds none.
+    static BATCH: RefCell<Batch> = RefCell::new(Batch::default());
 }
 
 /// This thread's flusher; the first call starts its task.
@@ -148,9 +152,8 @@ struct Writer {
     control: Arc<ControlQueue>,
     /// Registered with the outbox: a push notes this writer with the flusher.
     note: Waker,
-    batch: RefCell<Batch>,
-    /// Bytes of `batch.buf` already written.
-    written: Cell<usize>,
+    /// Bytes a full socket did not take yet.
+    pending: RefCell<BytesMut>,
     closing: Cell<bool>,
     mode: Cell<Mode>,
     /// The writer's task, woken when the flusher hands the socket over.
@@ -160,30 +163,57 @@ struct Writer {
 impl Writer {
     /// Writes what is queued, as far as the socket takes it without waiting.
     fn write_now(&self) -> Step {
-        let mut batch = self.batch.borrow_mut();
-        loop {
-            let pending = &batch.buf[self.written.get()..];
-            if !pending.is_empty() {
-                match self.io.try_write(pending) {
-                    Ok(n) => self.written.set(self.written.get() + n),
+        // A full socket's leftovers first.
+        {
+            let mut pending = self.pending.borrow_mut();
+            while !pending.is_empty() {
+                match self.io.try_write(&pending) {
+                    Ok(n) => pending.advance(n),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Full,
                     Err(_) => return Step::Broken,
                 }
-                continue;
             }
-            batch.recycle();
-            self.written.set(0);
-            if self.closing.get() {
-                return Step::Closed;
+            *pending = BytesMut::new();
+        }
+        if self.closing.get() {
+            return Step::Closed;
+        }
+        BATCH.with(|batch| {
+            let mut batch = batch.borrow_mut();
+            loop {
+                // Watch the outbox before taking from it, so no push goes unnoticed.
+                let _ = self.outbox.poll_ready(&mut Context::from_waker(&self.note));
+                let closing = batch.fill(&self.outbox, &self.control).is_some();
+                self.closing.set(closing);
+                if batch.buf.is_empty() {
+                    return Step::Idle;
+                }
+                let step = self.write_batch(&batch.buf);
+                batch.buf.clear();
+                match step {
+                    Step::Idle if closing => return Step::Closed,
+                    Step::Idle => {}
+                    step => return step,
+                }
             }
-            // Watch the outbox before taking from it, so no push goes unnoticed.
-            let _ = self.outbox.poll_ready(&mut Context::from_waker(&self.note));
-            self.closing
-                .set(batch.fill(&self.outbox, &self.control).is_some());
-            if batch.buf.is_empty() {
-                return Step::Idle;
+        })
+    }
+
+    /// Writes one encoded batch; what the socket does not take is kept as
+    /// this writer's pending bytes.
+    fn write_batch(&self, buf: &[u8]) -> Step {
+        let mut written = 0;
+        while written < buf.len() {
+            match self.io.try_write(&buf[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    *self.pending.borrow_mut() = BytesMut::from(&buf[written..]);
+                    return Step::Full;
+                }
+                Err(_) => return Step::Broken,
             }
         }
+        Step::Idle
     }
 
     /// Called by the flusher.
@@ -246,8 +276,7 @@ pub(crate) fn start(
         outbox,
         control,
         note,
-        batch: RefCell::new(Batch::default()),
-        written: Cell::new(0),
+        pending: RefCell::new(BytesMut::new()),
         closing: Cell::new(false),
         mode: Cell::new(Mode::Flusher),
         task: RefCell::new(None),
