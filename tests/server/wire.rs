@@ -394,3 +394,35 @@ async fn text_that_is_not_utf8_closes_1007() {
         .await;
     assert_eq!(alice.close_code(WAIT).await, Some(1007));
 }
+
+/// Nagle off on accepted sockets: pipelined fanout would otherwise stall on
+/// delayed ACKs. The server runs in this process, so its end of the connection
+/// is one of our own fds.
+#[cfg(target_os = "linux")]
+#[actix_rt::test]
+async fn accepted_sockets_have_nagle_off() {
+    use std::os::fd::BorrowedFd;
+    let server = TestServer::start();
+    let _alice = Ws::connect(&server, "alice").await;
+    let port = server.addr().port();
+    let mut checked = 0;
+    for entry in std::fs::read_dir("/proc/self/fd").expect("fds") {
+        let Some(fd) = entry
+            .ok()
+            .and_then(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: only read through, for this loop's body; an fd another thread
+        // closes meanwhile makes the calls fail (or read an unrelated socket,
+        // which the port check below skips), nothing worse.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let sock = socket2::SockRef::from(&fd);
+        let local = sock.local_addr().ok().and_then(|a| a.as_socket());
+        if local.map(|a| a.port()) == Some(port) && sock.peer_addr().is_ok() {
+            assert!(sock.tcp_nodelay().expect("TCP_NODELAY"), "Nagle is on");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "the server's end of the connection was found");
+}
