@@ -17,15 +17,19 @@ mod limit;
 mod socket;
 mod writer;
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use actix::prelude::*;
 use actix_http::ws::Message as WsMessage;
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::Error;
@@ -79,7 +83,7 @@ pub(crate) struct WsSession {
     settings: WsSettings,
     limiter: RateLimiter,
     last_heard: Instant,
-    requests: mpsc::Sender<ByteString>,
+    requests: Rc<RequestQueue>,
     control: Arc<ControlQueue>,
 }
 
@@ -92,7 +96,7 @@ impl WsSession {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let session = Arc::new(session);
-        let (req_tx, req_rx) = mpsc::channel(PENDING_REQUESTS);
+        let requests = Rc::new(RequestQueue::default());
         let control = Arc::new(ControlQueue::default());
         let now = Instant::now();
         let reader = Reader::new(io.clone(), leftover, settings.max_frame_bytes);
@@ -102,14 +106,14 @@ impl WsSession {
             control.clone(),
             settings.write_timeout,
         );
-        actix_rt::spawn(answer_requests(session.clone(), req_rx));
+        actix_rt::spawn(answer_requests(session.clone(), requests.clone()));
         let outbox = session.outbox().clone();
         let actor = WsSession {
             session,
             limiter: RateLimiter::new(settings.rate_limit, now),
             settings,
             last_heard: now,
-            requests: req_tx,
+            requests,
             control,
         };
         WsSession::create(move |ctx| {
@@ -174,7 +178,7 @@ impl WsSession {
                 return self.end(CloseReason::RateLimited, ctx);
             }
         }
-        if let Err(mpsc::error::TrySendError::Full(text)) = self.requests.try_send(text) {
+        if let Err(text) = self.requests.push(text) {
             self.refuse(
                 text.as_bytes(),
                 Error::RateLimited("too many requests waiting for answers".into()),
@@ -207,6 +211,7 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        self.requests.close();
         let session = self.session.clone();
         actix_rt::spawn(async move {
             let reason = session
@@ -242,11 +247,60 @@ impl StreamHandler<Result<Incoming, CloseReason>> for WsSession {
 /// Answers requests one at a time, in the order they came. Requests that
 /// arrived before the client closed still run (a message sent is sent), even if
 /// their answers can no longer be delivered; the queue ends when the actor stops.
-async fn answer_requests(session: Arc<Session>, mut requests: mpsc::Receiver<ByteString>) {
-    while let Some(text) = requests.recv().await {
+async fn answer_requests(session: Arc<Session>, requests: Rc<RequestQueue>) {
+    while let Some(text) = requests.next().await {
         // Boxed: the largest op's state would otherwise be part of this task
         // for the session's whole life, idle or not.
         let answer = Box::pin(session.handle_frame(text.as_bytes())).await;
         session.outbox().push(answer);
+    }
+}
+
+/// Requests read but not yet answered, from the actor to the request task
+/// (both on the session's thread). Holds nothing while empty.
+#[derive(Default)]
+struct RequestQueue {
+    queue: RefCell<VecDeque<ByteString>>,
+    task: RefCell<Option<Waker>>,
+    closed: Cell<bool>,
+}
+
+impl RequestQueue {
+    /// Queues a request; gives it back when [`PENDING_REQUESTS`] are waiting.
+    fn push(&self, text: ByteString) -> Result<(), ByteString> {
+        let mut queue = self.queue.borrow_mut();
+        if queue.len() >= PENDING_REQUESTS {
+            return Err(text);
+        }
+        queue.push_back(text);
+        drop(queue);
+        self.wake();
+        Ok(())
+    }
+
+    /// No more requests: the task ends once it has answered those queued.
+    fn close(&self) {
+        self.closed.set(true);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Some(t) = self.task.borrow_mut().take() {
+            t.wake();
+        }
+    }
+
+    async fn next(&self) -> Option<ByteString> {
+        poll_fn(|cx| {
+            if let Some(text) = self.queue.borrow_mut().pop_front() {
+                return Poll::Ready(Some(text));
+            }
+            if self.closed.get() {
+                return Poll::Ready(None);
+            }
+            *self.task.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
     }
 }
