@@ -106,6 +106,26 @@ async fn requests_beyond_the_rate_are_refused_then_abuse_closes_1008() {
 }
 
 #[actix_rt::test]
+async fn binary_frames_count_against_the_rate_too() {
+    let server = server_with(
+        Limits::default(),
+        ServerConfig {
+            rate_limit: 5,
+            ..ServerConfig::default()
+        },
+    );
+    let mut alice = Ws::connect(&server, "alice").await;
+    for _ in 0..10 {
+        alice
+            .send_frame(awc::ws::Message::Binary("{}".into()))
+            .await;
+        let answer = alice.recv_json().await.expect("an answer");
+        assert_eq!(answer["error"]["code"], "bad_request");
+    }
+    assert_eq!(alice.fails(json!({"op": "ping"})).await, "rate_limited");
+}
+
+#[actix_rt::test]
 async fn a_client_whose_window_is_full_is_reaped_by_the_write_deadline() {
     let limits = Limits {
         max_outbox_bytes: 512 * 1024 * 1024,

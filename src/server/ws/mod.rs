@@ -161,22 +161,32 @@ impl WsSession {
         self.session.outbox().push(encode_answer(&id, &Err(e)));
     }
 
-    fn on_text(&mut self, text: ByteString, ctx: &mut Context<Self>) {
+    /// Whether a request frame may go on, by the rate limit; refuses it (or
+    /// ends the session) if not. Every data frame counts, binary ones too.
+    fn admit(&mut self, frame: &[u8], ctx: &mut Context<Self>) -> bool {
         match self.limiter.check(Instant::now()) {
-            Verdict::Allow => {}
+            Verdict::Allow => true,
             Verdict::Refuse => {
-                return self.refuse(
-                    text.as_bytes(),
+                self.refuse(
+                    frame,
                     Error::RateLimited("more than the allowed requests per second".into()),
-                )
+                );
+                false
             }
             Verdict::Abuse => {
                 log::warn!(
                     "session {} closed for sustained rate-limit abuse",
                     self.session.id()
                 );
-                return self.end(CloseReason::RateLimited, ctx);
+                self.end(CloseReason::RateLimited, ctx);
+                false
             }
+        }
+    }
+
+    fn on_text(&mut self, text: ByteString, ctx: &mut Context<Self>) {
+        if !self.admit(text.as_bytes(), ctx) {
+            return;
         }
         if let Err(text) = self.requests.push(text) {
             self.refuse(
@@ -228,7 +238,11 @@ impl StreamHandler<Result<Incoming, CloseReason>> for WsSession {
         self.last_heard = Instant::now();
         match msg {
             Ok(Incoming::Text(t)) => self.on_text(t, ctx),
-            Ok(Incoming::Binary(b)) => self.refuse(&b, Error::bad("requests are JSON text frames")),
+            Ok(Incoming::Binary(b)) => {
+                if self.admit(&b, ctx) {
+                    self.refuse(&b, Error::bad("requests are JSON text frames"));
+                }
+            }
             Ok(Incoming::Ping(p)) => self.send_control(WsMessage::Pong(p)),
             Ok(Incoming::Pong) => {}
             Ok(Incoming::Close) => self.end(CloseReason::ClientClosed, ctx),
