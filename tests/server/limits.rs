@@ -22,6 +22,17 @@ fn server_with(limits: Limits, server: ServerConfig) -> TestServer {
     )
 }
 
+/// A server whose sessions may send `rate` requests a second (0: unlimited).
+fn server_with_rate(rate: u32) -> TestServer {
+    server_with(
+        Limits::default(),
+        ServerConfig {
+            rate_limit: rate,
+            ..ServerConfig::default()
+        },
+    )
+}
+
 #[actix_rt::test]
 async fn oversized_content_is_too_large_and_an_oversized_frame_closes_1009() {
     let server = TestServer::start();
@@ -79,13 +90,7 @@ async fn a_fragmented_request_over_the_frame_limit_closes_1009() {
 
 #[actix_rt::test]
 async fn requests_beyond_the_rate_are_refused_then_abuse_closes_1008() {
-    let server = server_with(
-        Limits::default(),
-        ServerConfig {
-            rate_limit: 5,
-            ..ServerConfig::default()
-        },
-    );
+    let server = server_with_rate(5);
     let mut alice = Ws::connect(&server, "alice").await;
     // The burst is twice the rate: 10 pass, the 11th is refused.
     for i in 0..10 {
@@ -107,13 +112,7 @@ async fn requests_beyond_the_rate_are_refused_then_abuse_closes_1008() {
 
 #[actix_rt::test]
 async fn binary_frames_count_against_the_rate_too() {
-    let server = server_with(
-        Limits::default(),
-        ServerConfig {
-            rate_limit: 5,
-            ..ServerConfig::default()
-        },
-    );
+    let server = server_with_rate(5);
     let mut alice = Ws::connect(&server, "alice").await;
     for _ in 0..10 {
         alice
@@ -261,13 +260,7 @@ fn shutdown_closes_every_session_with_1001() {
 
 #[actix_rt::test]
 async fn a_reader_that_pauses_gets_every_frame_in_order_once_it_reads_again() {
-    let server = server_with(
-        Limits::default(),
-        ServerConfig {
-            rate_limit: 0,
-            ..ServerConfig::default()
-        },
-    );
+    let server = server_with_rate(0);
     let mut alice = Ws::connect(&server, "alice").await;
     let mut bob = Ws::connect(&server, "bob").await;
     let id = group(&mut alice, &["bob"]).await;
