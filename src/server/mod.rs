@@ -11,11 +11,15 @@ mod upgrade;
 mod ws;
 
 use std::future::Future;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
+use actix_http::error::DispatchError;
 use actix_http::HttpService;
-use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_rt::net::TcpStream;
+use actix_service::{
+    fn_service, map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt,
+};
 use actix_web::dev::AppConfig;
 use actix_web::{get, web, App, HttpResponse};
 use tokio::sync::watch;
@@ -106,39 +110,10 @@ pub async fn run(
     if let Some(n) = config.workers {
         builder = builder.workers(n.max(1));
     }
-    // actix-web's HttpServer, plus the upgrade service it does not expose.
     let server = builder
         .listen("colloquy", listener, {
             let state = state.clone();
-            move || {
-                let (app, api) = App::new()
-                    .into_utoipa_app()
-                    .openapi(<ExtraSchemas as utoipa::OpenApi>::openapi())
-                    .app_data(state.clone())
-                    .service(plain_get)
-                    .configure(rest::routes)
-                    .configure(pages::routes)
-                    .split_for_parts();
-                let app = app
-                    .app_data(web::Data::new(OpenApiJson(openapi_json(api))))
-                    .route("/openapi.json", web::get().to(openapi))
-                    .default_service(web::to(rest::not_found));
-                let upgrades = state.clone();
-                HttpService::build()
-                    .client_disconnect_timeout(Duration::from_secs(1))
-                    .local_addr(addr)
-                    // actix leaves Nagle on: pipelined fanout would stall on delayed ACKs.
-                    .tcp_nodelay(true)
-                    .upgrade(fn_service(move |(req, conn)| {
-                        upgrade::upgrade(upgrades.clone(), req, conn)
-                    }))
-                    .finish(map_config(
-                        app.into_factory()
-                            .map_err(|e: actix_web::Error| e.error_response()),
-                        |_| AppConfig::default(),
-                    ))
-                    .tcp()
-            }
+            move || http_service(state.clone(), addr)
         })?
         .run();
     let handle = server.handle();
@@ -157,6 +132,41 @@ pub async fn run(
     handle.stop(false).await;
     let _ = serving.await;
     Ok(())
+}
+
+/// One worker's HTTP service: actix-web's HttpServer would build the same, but
+/// it does not expose the upgrade hook, which takes WebSockets out of the app.
+fn http_service(
+    state: web::Data<AppState>,
+    addr: SocketAddr,
+) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = DispatchError, InitError = ()>
+{
+    let (app, api) = App::new()
+        .into_utoipa_app()
+        .openapi(<ExtraSchemas as utoipa::OpenApi>::openapi())
+        .app_data(state.clone())
+        .service(plain_get)
+        .configure(rest::routes)
+        .configure(pages::routes)
+        .split_for_parts();
+    let app = app
+        .app_data(web::Data::new(OpenApiJson(openapi_json(api))))
+        .route("/openapi.json", web::get().to(openapi))
+        .default_service(web::to(rest::not_found));
+    HttpService::build()
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .local_addr(addr)
+        // actix leaves Nagle on: pipelined fanout would stall on delayed ACKs.
+        .tcp_nodelay(true)
+        .upgrade(fn_service(move |(req, conn)| {
+            upgrade::upgrade(state.clone(), req, conn)
+        }))
+        .finish(map_config(
+            app.into_factory()
+                .map_err(|e: actix_web::Error| e.error_response()),
+            |_| AppConfig::default(),
+        ))
+        .tcp()
 }
 
 /// Schemas that no route names as its body type but the API uses.
