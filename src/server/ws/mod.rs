@@ -84,7 +84,7 @@ pub(crate) struct WsSession {
     limiter: RateLimiter,
     last_heard: Instant,
     requests: Rc<RequestQueue>,
-    control: Arc<ControlQueue>,
+    control: Rc<ControlQueue>,
 }
 
 impl WsSession {
@@ -97,7 +97,7 @@ impl WsSession {
     ) {
         let session = Arc::new(session);
         let requests = Rc::new(RequestQueue::default());
-        let control = Arc::new(ControlQueue::default());
+        let control = Rc::new(ControlQueue::default());
         let now = Instant::now();
         let reader = Reader::new(io.clone(), leftover, settings.max_frame_bytes);
         writer::start(

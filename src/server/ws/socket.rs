@@ -5,11 +5,11 @@
 //! engine arbiter that hosts conversations, so a fanout reaches the writer with
 //! no thread hop, and an idle socket holds no buffer at all.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Mutex;
 use std::task::{ready, Context, Poll};
 
 use actix_http::ws::CloseCode;
@@ -174,14 +174,15 @@ impl futures_util::Stream for Reader {
     }
 }
 
-/// Control frames for the writer to send before data.
+/// Control frames for the writer to send before data. The actor and the
+/// writer share the session's thread.
 #[derive(Debug, Default)]
-pub(crate) struct ControlQueue(Mutex<VecDeque<WsMessage>>);
+pub(crate) struct ControlQueue(RefCell<VecDeque<WsMessage>>);
 
 impl ControlQueue {
     /// Queues a frame; false if the queue is full (the client does not read).
     pub fn push(&self, m: WsMessage) -> bool {
-        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = self.0.borrow_mut();
         if q.len() >= PENDING_CONTROL {
             return false;
         }
@@ -190,7 +191,7 @@ impl ControlQueue {
     }
 
     fn pop(&self) -> Option<WsMessage> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+        self.0.borrow_mut().pop_front()
     }
 }
 

@@ -149,7 +149,7 @@ struct Writer {
     key: u64,
     io: Rc<TcpStream>,
     outbox: Arc<Outbox>,
-    control: Arc<ControlQueue>,
+    control: Rc<ControlQueue>,
     /// Registered with the outbox: a push notes this writer with the flusher.
     note: Waker,
     /// Bytes a full socket did not take yet.
@@ -166,12 +166,10 @@ impl Writer {
         // A full socket's leftovers first.
         {
             let mut pending = self.pending.borrow_mut();
-            while !pending.is_empty() {
-                match self.io.try_write(&pending) {
-                    Ok(n) => pending.advance(n),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Full,
-                    Err(_) => return Step::Broken,
-                }
+            let (written, stopped) = self.write_some(&pending);
+            pending.advance(written);
+            if let Some(step) = stopped {
+                return step;
             }
             *pending = BytesMut::new();
         }
@@ -188,32 +186,32 @@ impl Writer {
                 if batch.buf.is_empty() {
                     return Step::Idle;
                 }
-                let step = self.write_batch(&batch.buf);
+                let (written, stopped) = self.write_some(&batch.buf);
+                if let Some(Step::Full) = stopped {
+                    *self.pending.borrow_mut() = BytesMut::from(&batch.buf[written..]);
+                }
                 batch.buf.clear();
-                match step {
-                    Step::Idle if closing => return Step::Closed,
-                    Step::Idle => {}
-                    step => return step,
+                match stopped {
+                    Some(step) => return step,
+                    None if closing => return Step::Closed,
+                    None => {}
                 }
             }
         })
     }
 
-    /// Writes one encoded batch; what the socket does not take is kept as
-    /// this writer's pending bytes.
-    fn write_batch(&self, buf: &[u8]) -> Step {
+    /// Writes `buf` as far as the socket takes it now: answers the bytes
+    /// written, and why it stopped short (`Full` or `Broken`) if it did.
+    fn write_some(&self, buf: &[u8]) -> (usize, Option<Step>) {
         let mut written = 0;
         while written < buf.len() {
             match self.io.try_write(&buf[written..]) {
                 Ok(n) => written += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    *self.pending.borrow_mut() = BytesMut::from(&buf[written..]);
-                    return Step::Full;
-                }
-                Err(_) => return Step::Broken,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return (written, Some(Step::Full)),
+                Err(_) => return (written, Some(Step::Broken)),
             }
         }
-        Step::Idle
+        (written, None)
     }
 
     /// Called by the flusher.
@@ -258,7 +256,7 @@ impl Writer {
 pub(crate) fn start(
     io: Rc<TcpStream>,
     outbox: Arc<Outbox>,
-    control: Arc<ControlQueue>,
+    control: Rc<ControlQueue>,
     write_timeout: Duration,
 ) {
     let key = NEXT_KEY.with(|k| {
