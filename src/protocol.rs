@@ -539,7 +539,15 @@ pub fn encode_event<T: Serialize>(
         data,
     };
     // Serializing our own types to a String cannot fail (no non-string map keys).
-    ByteString::from(serde_json::to_string(&out).unwrap_or_default())
+    frame(serde_json::to_string(&out).unwrap_or_default())
+}
+
+/// A frame of exactly its bytes: the serializer's spare capacity (up to as
+/// much again) would otherwise stay allocated as long as any outbox holds the
+/// frame, beyond what outbox budgets count.
+fn frame(mut json: String) -> Frame {
+    json.shrink_to_fit();
+    ByteString::from(json)
 }
 
 /// Encodes the answer to a request: `{"re":…,"ok":true,"data":…}` or the error form.
@@ -548,7 +556,7 @@ pub fn encode_answer(re: &Value, result: &Result<Value, Error>) -> Frame {
         Ok(data) => serde_json::json!({"re": re, "ok": true, "data": data}),
         Err(e) => serde_json::json!({"re": re, "ok": false, "error": e.to_json()}),
     };
-    ByteString::from(v.to_string())
+    frame(v.to_string())
 }
 
 /// An event as a client sees it, parsed back from a frame.
