@@ -54,6 +54,10 @@ struct Serve {
     /// Requests per second per session (burst twice that); 0 turns it off.
     #[arg(long, env = "COLLOQUY_RATE_LIMIT", default_value_t = 200)]
     rate_limit: u32,
+    /// How long a new session holds conversation events back for a client
+    /// resuming with events.replay, in milliseconds (any other request ends it).
+    #[arg(long, env = "COLLOQUY_RESUME_WINDOW_MS", default_value_t = 500)]
+    resume_window_ms: u64,
     /// Conversation events kept per conversation for events.replay.
     #[arg(long, env = "COLLOQUY_REPLAY_WINDOW", default_value_t = 1000)]
     replay_window: usize,
@@ -111,6 +115,7 @@ fn main() -> std::io::Result<()> {
         write_timeout: Duration::from_millis(s.write_timeout_ms.max(1)),
         rate_limit: s.rate_limit,
         workers: s.workers,
+        resume_window: Duration::from_millis(s.resume_window_ms),
     };
     let listener = TcpListener::bind(&s.bind)?;
     let addr = listener.local_addr()?;

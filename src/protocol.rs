@@ -7,6 +7,7 @@
 
 use bytestring::ByteString;
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
@@ -497,16 +498,37 @@ impl Request {
     }
 }
 
+/// A request's `id` exactly as the client wrote it: a number of any size or
+/// precision, or a string. Echoed as `re` byte for byte; None answers `re: null`.
+pub type RequestId = Option<Box<RawValue>>;
+
+/// The `id` of a client frame, when it has a number or string one.
+pub fn request_id(text: &[u8]) -> RequestId {
+    #[derive(Deserialize)]
+    struct IdOf<'a> {
+        #[serde(borrow, default)]
+        id: Option<&'a RawValue>,
+    }
+    // Only an object has an `id` (serde would also read a struct from an array).
+    if text.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    let id = serde_json::from_slice::<IdOf>(text).ok()?.id?;
+    match id.get().as_bytes().first()? {
+        b'"' | b'-' | b'0'..=b'9' => Some(id.to_owned()),
+        _ => None,
+    }
+}
+
 /// Parses one client text frame into its correlation id and request.
 ///
 /// On failure the error carries the `id` when one could be read, so the answer
 /// can still name it (`re`), or null.
-pub fn parse_request(text: &[u8]) -> Result<(Value, Request), (Value, Error)> {
-    let value: Value = serde_json::from_slice(text)
-        .map_err(|e| (Value::Null, Error::bad(format!("not JSON: {e}"))))?;
-    let id = match value.get("id") {
-        Some(id @ (Value::Number(_) | Value::String(_))) => id.clone(),
-        _ => Value::Null,
+pub fn parse_request(text: &[u8]) -> Result<(RequestId, Request), (RequestId, Error)> {
+    let id = request_id(text);
+    let value: Value = match serde_json::from_slice(text) {
+        Ok(v) => v,
+        Err(e) => return Err((id, Error::bad(format!("not JSON: {e}")))),
     };
     match Request::from_json(&value) {
         Ok(req) => Ok((id, req)),
@@ -550,13 +572,26 @@ fn frame(mut json: String) -> Frame {
     ByteString::from(json)
 }
 
+#[derive(Serialize)]
+struct AnswerOut<'a> {
+    re: Option<&'a RawValue>,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Value>,
+}
+
 /// Encodes the answer to a request: `{"re":…,"ok":true,"data":…}` or the error form.
-pub fn encode_answer(re: &Value, result: &Result<Value, Error>) -> Frame {
-    let v = match result {
-        Ok(data) => serde_json::json!({"re": re, "ok": true, "data": data}),
-        Err(e) => serde_json::json!({"re": re, "ok": false, "error": e.to_json()}),
+pub fn encode_answer(re: &RequestId, result: &Result<Value, Error>) -> Frame {
+    let out = AnswerOut {
+        re: re.as_deref(),
+        ok: result.is_ok(),
+        data: result.as_ref().ok(),
+        error: result.as_ref().err().map(Error::to_json),
     };
-    frame(v.to_string())
+    // Serializing our own types to a String cannot fail (no non-string map keys).
+    frame(serde_json::to_string(&out).unwrap_or_default())
 }
 
 /// An event as a client sees it, parsed back from a frame.
@@ -591,7 +626,7 @@ mod tests {
             br#"{"id":7,"op":"message.send","conversation":"c","body":"hi","extra":1}"#,
         )
         .unwrap();
-        assert_eq!(id, 7);
+        assert_eq!(id.unwrap().get(), "7");
         assert!(
             matches!(req, Request::MessageSend(SendMessage { body: Some(ref b), .. }) if b == "hi")
         );
@@ -618,7 +653,38 @@ mod tests {
             );
         }
         let (id, _) = parse_request(br#"{"id":"x","op":"nope"}"#).unwrap_err();
-        assert_eq!(id, "x");
+        assert_eq!(id.unwrap().get(), r#""x""#);
+    }
+
+    #[test]
+    fn ids_are_echoed_exactly() {
+        for id in [
+            "123456789012345678901234567890",
+            "-1.50",
+            "1e300",
+            r#""a\"b""#,
+            "18446744073709551617",
+        ] {
+            let text = format!(r#"{{"id":{id},"op":"ping"}}"#);
+            let (re, _) = parse_request(text.as_bytes()).unwrap();
+            let answer = encode_answer(&re, &Ok(serde_json::json!({"pong": true})));
+            assert!(
+                answer.starts_with(&format!(r#"{{"re":{id},"ok":true"#)),
+                "{answer}"
+            );
+        }
+        for not_an_id in [
+            r#"{"id":null,"op":"ping"}"#,
+            r#"{"id":[1],"op":"ping"}"#,
+            "[1]",
+        ] {
+            assert!(request_id(not_an_id.as_bytes()).is_none(), "{not_an_id}");
+        }
+        let answer = encode_answer(&None, &Err(Error::bad("no")));
+        assert!(
+            answer.starts_with(r#"{"re":null,"ok":false,"error":{"#),
+            "{answer}"
+        );
     }
 
     #[test]

@@ -604,13 +604,14 @@ impl ConversationState {
             return Err(Error::bad("events.replay needs a session"));
         };
         let last_seq = self.events.last_seq();
-        let Some(events) = self.events.since(since) else {
-            return Ok(json!({"recovered": false, "last_seq": last_seq}));
-        };
         let Some(member) = self.members.get(seq) else {
             return Err(Error::not_found("participant not found"));
         };
-        for (s, e) in events {
+        let Some(events) = self.events.since(since) else {
+            outbox.replay(self.id, None::<std::iter::Empty<_>>);
+            return Ok(json!({"recovered": false, "last_seq": last_seq}));
+        };
+        let frames = events.map(|(s, e)| {
             let frame = match e {
                 Stored::Shared(f) => f.clone(),
                 Stored::ConversationUpdated {
@@ -618,10 +619,9 @@ impl ConversationState {
                     reasons,
                 } => self.render_updated(*s, conversation, reasons, member),
             };
-            if !outbox.push(frame) {
-                break;
-            }
-        }
+            (*s, frame)
+        });
+        outbox.replay(self.id, Some(frames));
         Ok(json!({"recovered": true, "last_seq": last_seq}))
     }
 }

@@ -193,7 +193,7 @@ impl ConversationState {
         for m in self.members.iter() {
             if let Some(hub) = &m.hub {
                 let view = self.view_for(m);
-                self.personal(hub, "conversationAdded", &view);
+                self.membership(hub, false, &view);
             }
         }
     }
@@ -279,11 +279,11 @@ impl ConversationState {
 
     // ----- events -------------------------------------------------------------
 
-    /// Delivers one frame to every chat participant's sessions.
-    pub fn fanout(&self, frame: &Frame) {
+    /// Delivers conversation event `seq` to every chat participant's sessions.
+    pub fn fanout(&self, seq: u64, frame: &Frame) {
         let (mut took, mut refused) = (0, 0);
         for hub in self.members.hubs() {
-            let (t, r) = hub.deliver(frame);
+            let (t, r) = hub.deliver_event(self.id, seq, frame);
             took += t;
             refused += r;
         }
@@ -299,7 +299,7 @@ impl ConversationState {
 
     /// Delivers an encoded conversation event and keeps it for replay.
     fn publish(&mut self, event: &'static str, seq: u64, frame: Frame) {
-        self.fanout(&frame);
+        self.fanout(seq, &frame);
         self.events.keep(seq, Stored::Shared(frame));
         self.shared.recent.note(event, self.id, seq);
     }
@@ -328,7 +328,8 @@ impl ConversationState {
         let (mut took, mut refused) = (0, 0);
         for m in self.members.iter() {
             if let Some(hub) = &m.hub {
-                let (t, r) = hub.deliver(&self.render_updated(seq, &base, &reasons, m));
+                let frame = self.render_updated(seq, &base, &reasons, m);
+                let (t, r) = hub.deliver_event(self.id, seq, &frame);
                 took += t;
                 refused += r;
             }
@@ -343,9 +344,16 @@ impl ConversationState {
         );
     }
 
-    /// Sends a personal event (no seq) to one user's sessions.
-    pub fn personal<T: Serialize>(&self, hub: &UserHub, event: &str, data: &T) {
-        let (t, r) = hub.deliver(&encode_event(event, Some(self.id), None, data));
+    /// Sends `conversationAdded` (`left` false) or `conversationRemoved` to
+    /// one user's sessions: personal events, no seq.
+    pub fn membership<T: Serialize>(&self, hub: &UserHub, left: bool, data: &T) {
+        let event = if left {
+            "conversationRemoved"
+        } else {
+            "conversationAdded"
+        };
+        let frame = encode_event(event, Some(self.id), None, data);
+        let (t, r) = hub.deliver_membership(self.id, &frame, left);
         self.shared.metrics.delivered(t, r);
     }
 
@@ -444,7 +452,7 @@ impl ConversationState {
         let p = m.p.clone();
         let hub = m.hub.clone();
         if let Some(hub) = &hub {
-            self.personal(hub, "conversationAdded", &self.view_for(m));
+            self.membership(hub, false, &self.view_for(m));
         }
         self.emit("participantJoined", &p);
         self.log_event(
@@ -473,11 +481,7 @@ impl ConversationState {
         }
         if let Some(hub) = &m.hub {
             hub.leave(self.id);
-            self.personal(
-                hub,
-                "conversationRemoved",
-                &json!({"id": self.id, "reason": reason}),
-            );
+            self.membership(hub, true, &json!({"id": self.id, "reason": reason}));
         }
         self.log_event(
             LogKind::ParticipantLeft,
@@ -624,7 +628,7 @@ impl ConversationState {
         for m in self.members.iter() {
             if let Some(hub) = &m.hub {
                 hub.leave(self.id);
-                self.personal(hub, "conversationRemoved", &removed);
+                self.membership(hub, true, &removed);
             }
         }
         self.forget_everywhere();

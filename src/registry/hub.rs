@@ -48,14 +48,31 @@ impl UserHub {
         }
     }
 
-    /// Hands the frame to every session; returns how many took it and how many
-    /// refused it (closed, or just closed as slow consumers).
+    /// Hands a personal event to every session; returns how many took it and
+    /// how many refused it (closed, or just closed as slow consumers).
     pub fn deliver(&self, frame: &Frame) -> (usize, usize) {
+        self.each_session(|o| o.push(frame.clone()))
+    }
+
+    /// Hands conversation `c`'s event `seq` to every session, like [`deliver`](Self::deliver).
+    pub fn deliver_event(&self, c: ConversationId, seq: u64, frame: &Frame) -> (usize, usize) {
+        self.each_session(|o| o.push_event(c, seq, frame.clone()))
+    }
+
+    /// Hands `conversationAdded`/`conversationRemoved` of `c` to every session,
+    /// like [`deliver`](Self::deliver).
+    pub fn deliver_membership(
+        &self,
+        c: ConversationId,
+        frame: &Frame,
+        left: bool,
+    ) -> (usize, usize) {
+        self.each_session(|o| o.push_membership(c, frame.clone(), left))
+    }
+
+    fn each_session(&self, push: impl Fn(&Outbox) -> bool) -> (usize, usize) {
         let sessions = lock(&self.sessions);
-        let took = sessions
-            .iter()
-            .filter(|(_, o)| o.push(frame.clone()))
-            .count();
+        let took = sessions.iter().filter(|(_, o)| push(o)).count();
         (took, sessions.len() - took)
     }
 

@@ -19,11 +19,16 @@ const EXP_LEEWAY_S: u64 = 5;
 /// Longest token lifetime `POST /v1/tokens` mints, in seconds (30 days).
 const MAX_TTL_S: u64 = 30 * 24 * 3600;
 
+/// The claims we mint and read. Only `sub` and `exp` are required (`iat` is
+/// informational); `nbf`, when present, is enforced by the validation.
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
     exp: u64,
-    iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
 }
 
 /// How the server authenticates.
@@ -42,13 +47,14 @@ impl std::fmt::Debug for Auth {
     }
 }
 
+/// The credential of `Authorization: Bearer …`; the scheme name is
+/// case-insensitive (RFC 9110 §11.1).
 fn bearer(req: &RequestHead) -> Option<&str> {
-    req.headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    let value = req.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credential) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(credential.trim())
 }
 
 fn query_param(req: &RequestHead, name: &str) -> Option<String> {
@@ -109,9 +115,17 @@ impl Auth {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = EXP_LEEWAY_S;
         v.set_required_spec_claims(&["exp", "sub"]);
-        decode::<Claims>(token, key, &v)
-            .map(|d| d.claims.sub)
-            .map_err(|e| Error::Unauthorized(format!("invalid token: {e}")))
+        let claims = decode::<Claims>(token, key, &v)
+            .map_err(|e| Error::Unauthorized(format!("invalid token: {e}")))?
+            .claims;
+        // Checked here rather than by the validation, which would give `nbf`
+        // the same leeway as `exp`: a token is not valid before its time.
+        if claims.nbf.is_some_and(|nbf| nbf > now_ms() / 1000) {
+            return Err(Error::Unauthorized(
+                "invalid token: not valid yet (nbf)".into(),
+            ));
+        }
+        Ok(claims.sub)
     }
 
     /// Mints a token for `identity` valid for `ttl_s` seconds.
@@ -129,7 +143,8 @@ impl Auth {
         let claims = Claims {
             sub: identity.to_string(),
             exp: iat + ttl_s,
-            iat,
+            iat: Some(iat),
+            nbf: None,
         };
         encode(&Header::new(Algorithm::HS256), &claims, key)
             .map_err(|e| Error::Internal(e.to_string()))
@@ -226,7 +241,8 @@ mod tests {
             &Claims {
                 sub: "alice".into(),
                 exp: now_ms() / 1000 - 60,
-                iat: 0,
+                iat: None,
+                nbf: None,
             },
             &EncodingKey::from_secret(b"s3cret"),
         )

@@ -54,6 +54,9 @@ pub struct ServerConfig {
     pub rate_limit: u32,
     /// HTTP worker threads; None is one per core.
     pub workers: Option<usize>,
+    /// How long a new WebSocket session holds conversation events back while
+    /// its client may be resuming (`events.replay` before anything else).
+    pub resume_window: Duration,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +69,7 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(10),
             rate_limit: 200,
             workers: None,
+            resume_window: Duration::from_millis(500),
         }
     }
 }
@@ -96,6 +100,7 @@ pub async fn run(
             write_timeout: config.write_timeout,
             rate_limit: config.rate_limit,
             max_frame_bytes: engine.config().limits.max_frame_bytes,
+            resume_window: config.resume_window,
         },
         engine,
         shutdown: stop_rx,

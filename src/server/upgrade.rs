@@ -6,8 +6,10 @@
 //! buffers of its own (none at all while idle); see [`super::ws`].
 
 use actix_codec::Framed;
-use actix_http::body::{BodySize, MessageBody};
-use actix_http::{h1, ConnectionType, Request};
+use actix_http::body::{BodySize, BoxBody, MessageBody};
+use actix_http::header::{self, HeaderValue};
+use actix_http::ws::HandshakeError;
+use actix_http::{h1, ConnectionType, Request, StatusCode};
 use actix_web::ResponseError;
 use bytes::BytesMut;
 use futures_util::SinkExt;
@@ -38,6 +40,18 @@ pub(crate) async fn upgrade(
     };
     let response = match actix_http::ws::handshake(head) {
         Ok(mut r) => r.finish().drop_body(),
+        Err(HandshakeError::UnsupportedVersion) => {
+            // RFC 6455 §4.4: 426, naming the version we speak.
+            let mut refusal = error_response(Error::bad("unsupported WebSocket version (use 13)"));
+            *refusal.status_mut() = StatusCode::UPGRADE_REQUIRED;
+            let headers = refusal.headers_mut();
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            headers.insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            return send_refusal(conn, refusal).await;
+        }
         Err(e) => return refuse(conn, Error::bad(e.to_string())).await,
     };
     let session = match state
@@ -66,8 +80,18 @@ pub(crate) async fn upgrade(
 }
 
 /// Answers an upgrade with the error response REST would give, then closes.
-async fn refuse(mut conn: Conn, e: Error) -> Result<(), actix_web::Error> {
-    let mut response: actix_http::Response<_> = ApiError(e).error_response().into();
+async fn refuse(conn: Conn, e: Error) -> Result<(), actix_web::Error> {
+    send_refusal(conn, error_response(e)).await
+}
+
+fn error_response(e: Error) -> actix_http::Response<BoxBody> {
+    ApiError(e).error_response().into()
+}
+
+async fn send_refusal(
+    mut conn: Conn,
+    mut response: actix_http::Response<BoxBody>,
+) -> Result<(), actix_web::Error> {
     response
         .head_mut()
         .set_connection_type(ConnectionType::Close);

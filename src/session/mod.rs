@@ -41,14 +41,21 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// Opens a session. With `ready`, the `ready` event is queued first, before
-    /// the session can receive any other event.
+    /// Opens a session. With `ready` (a client's transport), the `ready` event
+    /// is queued first, before the session can receive any other event, and
+    /// the session starts out resuming: conversation events are held until
+    /// the client asks for anything but `events.replay`, or the transport
+    /// calls [`Outbox::release`] (see [`outbox`](Outbox)).
     pub(crate) async fn open(
         engine: Engine,
         identity: Identity,
         ready: Option<u64>,
     ) -> Result<Session> {
-        let outbox = Arc::new(Outbox::new(engine.config().limits.max_outbox_bytes));
+        let max = engine.config().limits.max_outbox_bytes;
+        let outbox = Arc::new(match ready {
+            Some(_) => Outbox::resuming(max),
+            None => Outbox::new(max),
+        });
         let id = SessionId::new();
         let session = Session {
             id,
@@ -122,8 +129,12 @@ impl Session {
         )
     }
 
-    /// Runs one op as this session's user.
+    /// Runs one op as this session's user. Any op but `events.replay` ends
+    /// the session's resuming: the client is past catching up.
     pub async fn request(&self, req: Request) -> Result<Value> {
+        if !matches!(req, Request::EventsReplay { .. }) {
+            self.outbox.release();
+        }
         self.engine
             .execute(
                 Caller::User(self.identity.clone()),

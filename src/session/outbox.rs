@@ -5,17 +5,24 @@
 //! The queue is bounded in bytes: a push that would exceed the budget closes the
 //! outbox with [`CloseReason::SlowConsumer`] and frees what was queued, so a
 //! client that does not read can never grow the server's memory.
+//!
+//! It also keeps the promise of `events.replay` per session: a conversation
+//! event is handed to a session at most once, and, while a new session may
+//! still be resuming (until it asks for anything but a replay, or the resume
+//! window passes), conversation events are held back, so that a replay comes
+//! first and the session sees each conversation's `seq` in order.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
 use tokio::sync::watch;
 
+use crate::model::ConversationId;
 use crate::protocol::Frame;
 
 /// Why a session ended. Logged once and counted in metrics.
@@ -64,11 +71,107 @@ impl fmt::Display for CloseReason {
     }
 }
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct Queue {
     frames: VecDeque<Frame>,
+    /// Bytes of `frames`.
     bytes: usize,
     closed: Option<CloseReason>,
+    /// Per conversation, the seqs handed to this session, `[first, last]`:
+    /// live events come in order from one actor, so they form one range.
+    handed: FastMap<ConversationId, (u64, u64)>,
+    /// Conversation events held back while the session may be resuming.
+    resume: Option<Resume>,
+}
+
+/// What a resuming session holds back.
+#[derive(Default)]
+struct Resume {
+    held: VecDeque<(ConversationId, u64, Frame)>,
+    /// Bytes of `held`: they count against the budget too.
+    bytes: usize,
+    /// Conversations already replayed (or new to the session): not held.
+    released: FastMap<ConversationId, ()>,
+}
+
+impl Queue {
+    /// Bytes counted against the budget.
+    fn total_bytes(&self) -> usize {
+        self.bytes + self.resume.as_ref().map_or(0, |r| r.bytes)
+    }
+
+    fn enqueue(&mut self, frame: Frame) {
+        self.bytes += frame.len();
+        self.frames.push_back(frame);
+    }
+
+    fn was_handed(&self, c: ConversationId, seq: u64) -> bool {
+        self.handed
+            .get(&c)
+            .is_some_and(|&(first, last)| (first..=last).contains(&seq))
+    }
+
+    fn note_handed(&mut self, c: ConversationId, seq: u64) {
+        let range = self.handed.entry(c).or_insert((seq, seq));
+        if seq == range.1 + 1 {
+            range.1 = seq;
+        } else if seq > range.1 {
+            // A gap (the user left and came back): only the new run counts.
+            *range = (seq, seq);
+        }
+    }
+
+    /// Moves the held events of `c` (or of every conversation) into the queue,
+    /// in the order they came, and stops holding them.
+    fn release(&mut self, c: Option<ConversationId>) {
+        let Some(resume) = self.resume.as_mut() else {
+            return;
+        };
+        let held: VecDeque<_> = match c {
+            None => std::mem::take(&mut resume.held),
+            Some(c) => {
+                resume.released.insert(c, ());
+                let (mine, others) = std::mem::take(&mut resume.held)
+                    .into_iter()
+                    .partition(|(hc, _, _)| *hc == c);
+                resume.held = others;
+                mine
+            }
+        };
+        resume.bytes -= held.iter().map(|(_, _, f)| f.len()).sum::<usize>();
+        if c.is_none() {
+            self.resume = None;
+        }
+        for (hc, seq, frame) in held {
+            self.note_handed(hc, seq);
+            self.enqueue(frame);
+        }
+    }
+
+    /// Drops the held events of `c`, which a replay has just covered.
+    fn drop_held(&mut self, c: ConversationId) {
+        let Some(resume) = self.resume.as_mut() else {
+            return;
+        };
+        resume.released.insert(c, ());
+        let mut freed = 0;
+        resume.held.retain(|(hc, _, f)| {
+            let keep = *hc != c;
+            if !keep {
+                freed += f.len();
+            }
+            keep
+        });
+        resume.bytes -= freed;
+    }
+
+    fn holds(&self, c: ConversationId) -> bool {
+        self.resume
+            .as_ref()
+            .is_some_and(|r| !r.released.contains_key(&c))
+    }
 }
 
 /// A byte-bounded, single-consumer queue of frames.
@@ -88,7 +191,7 @@ impl fmt::Debug for Outbox {
         let q = self.lock();
         f.debug_struct("Outbox")
             .field("frames", &q.frames.len())
-            .field("bytes", &q.bytes)
+            .field("bytes", &q.total_bytes())
             .field("closed", &q.closed)
             .finish()
     }
@@ -97,8 +200,24 @@ impl fmt::Debug for Outbox {
 impl Outbox {
     /// An open outbox that holds at most `max_bytes` of queued frames.
     pub fn new(max_bytes: usize) -> Self {
+        Self::with_queue(max_bytes, Queue::default())
+    }
+
+    /// An outbox for a session that may be resuming: conversation events are
+    /// held until [`Outbox::release`] (or a replay of their conversation).
+    pub fn resuming(max_bytes: usize) -> Self {
+        Self::with_queue(
+            max_bytes,
+            Queue {
+                resume: Some(Resume::default()),
+                ..Queue::default()
+            },
+        )
+    }
+
+    fn with_queue(max_bytes: usize, queue: Queue) -> Self {
         Outbox {
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(queue),
             ready: AtomicWaker::new(),
             drained: AtomicU64::new(0),
             closed_signal: watch::channel(None).0,
@@ -106,37 +225,132 @@ impl Outbox {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
         // A panic while holding this lock cannot leave the queue inconsistent
         // (every update is a single push/pop with its byte count), so poisoning is ignored.
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues a frame. Returns false when the outbox is closed, or closes it now
-    /// because the frame would exceed the byte budget.
+    /// Queues a frame (an answer or a personal event). Returns false when the
+    /// outbox is closed, or closes it now because the frame would exceed the
+    /// byte budget.
     pub fn push(&self, frame: Frame) -> bool {
         let mut q = self.lock();
-        if q.closed.is_some() {
-            return false;
-        }
-        if q.bytes + frame.len() > self.max_bytes {
-            q.closed = Some(CloseReason::SlowConsumer);
-            q.frames = VecDeque::new();
-            q.bytes = 0;
-            drop(q);
-            self.signal_closed(CloseReason::SlowConsumer);
+        if !self.admit(&mut q, frame.len()) {
             return false;
         }
         let was_empty = q.frames.is_empty();
-        q.bytes += frame.len();
-        q.frames.push_back(frame);
-        drop(q);
-        // The consumer drains until empty before it waits, so only the push that
-        // makes the queue non-empty needs to wake it.
-        if was_empty {
-            self.ready.wake();
+        q.enqueue(frame);
+        self.woken_if(q, was_empty);
+        true
+    }
+
+    /// Queues conversation `c`'s event number `seq`: held while the session
+    /// may be resuming, skipped if it was handed already. Returns false like
+    /// [`Outbox::push`].
+    pub fn push_event(&self, c: ConversationId, seq: u64, frame: Frame) -> bool {
+        let mut q = self.lock();
+        if q.was_handed(c, seq) {
+            return q.closed.is_none();
+        }
+        if !self.admit(&mut q, frame.len()) {
+            return false;
+        }
+        if q.holds(c) {
+            if let Some(r) = q.resume.as_mut() {
+                r.bytes += frame.len();
+                r.held.push_back((c, seq, frame));
+            }
+            return true;
+        }
+        q.note_handed(c, seq);
+        let was_empty = q.frames.is_empty();
+        q.enqueue(frame);
+        self.woken_if(q, was_empty);
+        true
+    }
+
+    /// A personal event about joining or leaving conversation `c`: what is
+    /// held of `c` goes first, so the session sees them in the order they
+    /// happened. On leaving, the session's record of `c` is dropped too.
+    pub fn push_membership(&self, c: ConversationId, frame: Frame, left: bool) -> bool {
+        let mut q = self.lock();
+        let was_empty = q.frames.is_empty();
+        q.release(Some(c));
+        if left {
+            q.handed.remove(&c);
+        }
+        if !self.admit(&mut q, frame.len()) {
+            return false;
+        }
+        q.enqueue(frame);
+        self.woken_if(q, was_empty);
+        true
+    }
+
+    /// Answers `events.replay` of conversation `c` for this session: queues
+    /// `events` (in seq order) except those already handed, and drops what
+    /// was held of `c`, which they cover. With `events` None (the server no
+    /// longer holds them all) the held events are released instead.
+    pub fn replay(&self, c: ConversationId, events: Option<impl Iterator<Item = (u64, Frame)>>) {
+        let mut q = self.lock();
+        let was_empty = q.frames.is_empty();
+        let Some(events) = events else {
+            q.release(Some(c));
+            self.woken_if(q, was_empty);
+            return;
+        };
+        for (seq, frame) in events {
+            if q.was_handed(c, seq) {
+                continue;
+            }
+            if !self.admit(&mut q, frame.len()) {
+                return;
+            }
+            q.note_handed(c, seq);
+            q.enqueue(frame);
+        }
+        q.drop_held(c);
+        self.woken_if(q, was_empty);
+    }
+
+    /// Stops holding anything back: the session is past resuming.
+    pub fn release(&self) {
+        let mut q = self.lock();
+        if q.resume.is_none() {
+            return;
+        }
+        let was_empty = q.frames.is_empty();
+        q.release(None);
+        self.woken_if(q, was_empty);
+    }
+
+    /// Whether `len` more bytes fit the budget; false if the outbox is closed,
+    /// or closes it now as a slow consumer, freeing its frames.
+    fn admit(&self, q: &mut MutexGuard<'_, Queue>, len: usize) -> bool {
+        if q.closed.is_some() {
+            return false;
+        }
+        if q.total_bytes() + len > self.max_bytes {
+            q.closed = Some(CloseReason::SlowConsumer);
+            q.frames = VecDeque::new();
+            q.resume = None;
+            q.bytes = 0;
+            self.signal_closed(CloseReason::SlowConsumer);
+            return false;
         }
         true
+    }
+
+    /// Unlocks, then wakes the consumer if the queue was empty before: it
+    /// drains until empty before it waits, so only the push that makes the
+    /// queue non-empty needs to wake it.
+    fn woken_if(&self, q: MutexGuard<'_, Queue>, was_empty: bool) {
+        let wake = was_empty && !q.frames.is_empty();
+        drop(q);
+        if wake {
+            self.ready.wake();
+        }
     }
 
     /// Closes the outbox. Frames already queued can still be drained; the first
@@ -253,9 +467,9 @@ impl Outbox {
         self.lock().closed
     }
 
-    /// Bytes queued now.
+    /// Bytes queued (or held) now.
     pub fn queued_bytes(&self) -> usize {
-        self.lock().bytes
+        self.lock().total_bytes()
     }
 
     /// Takes the next frame without waiting.

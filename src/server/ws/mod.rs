@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::Error;
-use crate::protocol::encode_answer;
+use crate::protocol::{encode_answer, request_id};
 use crate::session::{CloseReason, Session};
 use limit::{RateLimiter, Verdict};
 use socket::{ControlQueue, Incoming, Reader};
@@ -52,6 +52,9 @@ pub(crate) struct WsSettings {
     /// Requests per second; 0 turns the limit off.
     pub rate_limit: u32,
     pub max_frame_bytes: usize,
+    /// How long a new session holds conversation events back for a client
+    /// that may be resuming with `events.replay`.
+    pub resume_window: Duration,
 }
 
 /// Runs an upgraded connection on `arbiter`: its session actor, request task
@@ -99,7 +102,13 @@ impl WsSession {
         let requests = Rc::new(RequestQueue::default());
         let control = Rc::new(ControlQueue::default());
         let now = Instant::now();
-        let reader = Reader::new(io.clone(), leftover, settings.max_frame_bytes);
+        let reader = Reader::new(
+            io.clone(),
+            leftover,
+            settings.max_frame_bytes,
+            control.clone(),
+            session.outbox().clone(),
+        );
         writer::start(
             io,
             session.outbox().clone(),
@@ -143,21 +152,15 @@ impl WsSession {
         ctx.stop();
     }
 
+    /// Queues a heartbeat ping; skipped when pongs already fill the queue.
     fn send_control(&self, m: WsMessage) {
-        if self.control.push(m) {
+        if self.control.push(m).is_ok() {
             self.session.outbox().wake();
         }
     }
 
     fn refuse(&self, frame: &[u8], e: Error) {
-        let id = serde_json::from_slice::<serde_json::Value>(frame)
-            .ok()
-            .and_then(|v| {
-                v.get("id")
-                    .filter(|id| id.is_number() || id.is_string())
-                    .cloned()
-            })
-            .unwrap_or(serde_json::Value::Null);
+        let id = request_id(frame);
         self.session.outbox().push(encode_answer(&id, &Err(e)));
     }
 
@@ -201,6 +204,10 @@ impl Actor for WsSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // A client that has not resumed by now is not going to: deliver.
+        ctx.run_later(self.settings.resume_window, |act, _| {
+            act.session.outbox().release();
+        });
         ctx.run_interval(self.settings.heartbeat, |act, ctx| {
             if act.last_heard.elapsed() >= act.settings.idle_timeout {
                 return act.end(CloseReason::IdleTimeout, ctx);
@@ -243,8 +250,7 @@ impl StreamHandler<Result<Incoming, CloseReason>> for WsSession {
                     self.refuse(&b, Error::bad("requests are JSON text frames"));
                 }
             }
-            Ok(Incoming::Ping(p)) => self.send_control(WsMessage::Pong(p)),
-            Ok(Incoming::Pong) => {}
+            Ok(Incoming::Ping | Incoming::Pong) => {}
             Ok(Incoming::Close) => self.end(CloseReason::ClientClosed, ctx),
             Err(reason) => {
                 log::debug!("session {}: closing, {reason}", self.session.id());

@@ -10,7 +10,8 @@ use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{ready, Context, Poll};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll, Waker};
 
 use actix_http::ws::CloseCode;
 use actix_http::ws::{Codec, Frame as WsFrame, Item, Message as WsMessage, ProtocolError};
@@ -18,6 +19,7 @@ use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use tokio::net::TcpStream;
 use tokio_util::codec::{Decoder, Encoder};
+use tungstenite::protocol::frame::FrameHeader;
 
 use crate::session::{CloseReason, Outbox};
 
@@ -51,32 +53,76 @@ pub(crate) fn close_code(reason: CloseReason) -> CloseCode {
 pub(crate) enum Incoming {
     Text(ByteString),
     Binary(Bytes),
-    Ping(Bytes),
+    /// Already answered by the reader.
+    Ping,
     Pong,
     Close,
 }
 
 /// The client's messages, read straight off the socket. Ends at EOF; yields
 /// one error (the reason to close) on a broken frame, then ends.
+///
+/// It answers pings itself, each with its pong: when the control queue is
+/// full (a client pinging faster than it reads), it stops reading until the
+/// writer has sent some, so pongs are neither dropped nor piled up.
 pub(crate) struct Reader {
     io: Rc<TcpStream>,
     buf: BytesMut,
     codec: Codec,
     max_bytes: usize,
-    /// A fragmented message being joined: whether it is text, and its bytes so far.
-    partial: Option<(bool, BytesMut)>,
+    /// A fragmented message being joined.
+    partial: Option<Partial>,
+    control: Rc<ControlQueue>,
+    outbox: Arc<Outbox>,
+    /// A pong the full control queue could not take yet.
+    pong: Option<Bytes>,
     done: bool,
+}
+
+/// A fragmented message so far.
+struct Partial {
+    text: bool,
+    bytes: BytesMut,
+    /// How many leading bytes are known to be valid UTF-8 (text only).
+    checked: usize,
+}
+
+impl Partial {
+    /// Appends a fragment. Text is checked as it arrives, so invalid UTF-8
+    /// fails the connection at the fragment that holds it, not at the last.
+    fn extend(&mut self, more: &[u8]) -> Result<(), CloseReason> {
+        self.bytes.extend_from_slice(more);
+        if !self.text {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.bytes[self.checked..]) {
+            Ok(_) => self.checked = self.bytes.len(),
+            // A code point cut at the end may be completed by the next fragment.
+            Err(e) if e.error_len().is_none() => self.checked += e.valid_up_to(),
+            Err(_) => return Err(CloseReason::InvalidText),
+        }
+        Ok(())
+    }
 }
 
 impl Reader {
     /// `leftover` is what the HTTP layer read past the upgrade request.
-    pub fn new(io: Rc<TcpStream>, leftover: BytesMut, max_bytes: usize) -> Self {
+    pub fn new(
+        io: Rc<TcpStream>,
+        leftover: BytesMut,
+        max_bytes: usize,
+        control: Rc<ControlQueue>,
+        outbox: Arc<Outbox>,
+    ) -> Self {
         Reader {
             io,
             buf: leftover,
             codec: Codec::new().max_size(max_bytes),
             max_bytes,
             partial: None,
+            control,
+            outbox,
+            pong: None,
             done: false,
         }
     }
@@ -95,7 +141,10 @@ impl Reader {
         let (first, more, last) = match frame {
             WsFrame::Text(b) => return Some(Self::message(true, b)),
             WsFrame::Binary(b) => return Some(Self::message(false, b)),
-            WsFrame::Ping(p) => return Some(Ok(Incoming::Ping(p))),
+            WsFrame::Ping(p) => {
+                self.pong = Some(p);
+                return Some(Ok(Incoming::Ping));
+            }
             WsFrame::Pong(_) => return Some(Ok(Incoming::Pong)),
             WsFrame::Close(_) => return Some(Ok(Incoming::Close)),
             WsFrame::Continuation(Item::FirstText(b)) => (Some(true), b, false),
@@ -104,32 +153,86 @@ impl Reader {
             WsFrame::Continuation(Item::Last(b)) => (None, b, true),
         };
         if let Some(text) = first {
-            self.partial = Some((text, BytesMut::new()));
+            self.partial = Some(Partial {
+                text,
+                bytes: BytesMut::new(),
+                checked: 0,
+            });
         }
-        let Some((text, joined)) = self.partial.as_mut() else {
+        let Some(partial) = self.partial.as_mut() else {
             return Some(Err(CloseReason::ProtocolError));
         };
-        if joined.len() + more.len() > self.max_bytes {
+        if partial.bytes.len() + more.len() > self.max_bytes {
             return Some(Err(CloseReason::FrameTooLarge));
         }
-        joined.extend_from_slice(&more);
+        if let Err(reason) = partial.extend(&more) {
+            return Some(Err(reason));
+        }
         if !last {
             return None;
         }
-        let text = *text;
-        let joined = self
-            .partial
-            .take()
-            .map(|(_, b)| b.freeze())
-            .unwrap_or_default();
-        Some(Self::message(text, joined))
+        let partial = self.partial.take()?;
+        Some(Self::message(partial.text, partial.bytes.freeze()))
+    }
+
+    /// Whether the frame starting the buffer already says it is over the
+    /// limit: refused from its header, before its payload is read.
+    fn announces_too_much(&self) -> bool {
+        let mut cursor = std::io::Cursor::new(&self.buf[..]);
+        let Ok(Some((_, len))) = FrameHeader::parse(&mut cursor) else {
+            return false;
+        };
+        let joined = self.partial.as_ref().map_or(0, |p| p.bytes.len() as u64);
+        len.saturating_add(joined) > self.max_bytes as u64
+    }
+
+    /// The next message from what is already buffered, decoding frame after
+    /// frame (many small fragments may have come in one read), or None when
+    /// more bytes are needed.
+    fn decode(&mut self) -> Option<Result<Incoming, CloseReason>> {
+        loop {
+            if self.announces_too_much() {
+                return Some(Err(CloseReason::FrameTooLarge));
+            }
+            match self.codec.decode(&mut self.buf) {
+                Ok(Some(frame)) => {
+                    if let Some(item) = self.on_frame(frame) {
+                        return Some(item);
+                    }
+                }
+                Ok(None) => return None,
+                Err(e) => return Some(Err(reason_of(e))),
+            }
+        }
+    }
+
+    /// Hands the pending pong to the writer; false (and a wake-up later) while
+    /// the control queue is full.
+    fn send_pong(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(payload) = self.pong.take() else {
+            return true;
+        };
+        match self.control.push(WsMessage::Pong(payload)) {
+            Ok(()) => {
+                self.outbox.wake();
+                true
+            }
+            Err(WsMessage::Pong(payload)) => {
+                self.pong = Some(payload);
+                self.control.wait_for_room(cx.waker());
+                self.outbox.wake();
+                false
+            }
+            Err(_) => true,
+        }
     }
 }
 
 fn reason_of(e: ProtocolError) -> CloseReason {
     match e {
         ProtocolError::Overflow => CloseReason::FrameTooLarge,
-        ProtocolError::Io(_) => CloseReason::ClientClosed,
+        // The codec reads no socket: its I/O errors are malformed frames
+        // (reserved bits set, for one).
         _ => CloseReason::ProtocolError,
     }
 }
@@ -143,12 +246,10 @@ impl futures_util::Stream for Reader {
             if this.done {
                 return Poll::Ready(None);
             }
-            let item = match this.codec.decode(&mut this.buf) {
-                Ok(Some(frame)) => this.on_frame(frame),
-                Ok(None) => None,
-                Err(e) => Some(Err(reason_of(e))),
-            };
-            if let Some(item) = item {
+            if !this.send_pong(cx) {
+                return Poll::Pending;
+            }
+            if let Some(item) = this.decode() {
                 this.done = item.is_err();
                 return Poll::Ready(Some(item));
             }
@@ -174,24 +275,36 @@ impl futures_util::Stream for Reader {
     }
 }
 
-/// Control frames for the writer to send before data. The actor and the
-/// writer share the session's thread.
+/// Control frames for the writer to send before data. The reader, the actor
+/// and the writer share the session's thread.
 #[derive(Debug, Default)]
-pub(crate) struct ControlQueue(RefCell<VecDeque<WsMessage>>);
+pub(crate) struct ControlQueue {
+    queue: RefCell<VecDeque<WsMessage>>,
+    /// The reader, waiting for room for a pong.
+    reader: RefCell<Option<Waker>>,
+}
 
 impl ControlQueue {
-    /// Queues a frame; false if the queue is full (the client does not read).
-    pub fn push(&self, m: WsMessage) -> bool {
-        let mut q = self.0.borrow_mut();
+    /// Queues a frame; gives it back if the queue is full (the client does not read).
+    pub fn push(&self, m: WsMessage) -> Result<(), WsMessage> {
+        let mut q = self.queue.borrow_mut();
         if q.len() >= PENDING_CONTROL {
-            return false;
+            return Err(m);
         }
         q.push_back(m);
-        true
+        Ok(())
+    }
+
+    fn wait_for_room(&self, waker: &Waker) {
+        *self.reader.borrow_mut() = Some(waker.clone());
     }
 
     fn pop(&self) -> Option<WsMessage> {
-        self.0.borrow_mut().pop_front()
+        let m = self.queue.borrow_mut().pop_front()?;
+        if let Some(reader) = self.reader.borrow_mut().take() {
+            reader.wake();
+        }
+        Some(m)
     }
 }
 
