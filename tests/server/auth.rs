@@ -223,3 +223,42 @@ async fn the_admin_key_guards_rest_but_not_health_or_metrics() {
     // The admin key does not guard the WebSocket, whose users authenticate themselves.
     assert!(connect_url(&server.ws_url("alice"), None).await.is_ok());
 }
+
+#[actix_rt::test]
+async fn tokens_need_only_sub_and_exp_and_are_not_valid_before_nbf() {
+    let server = jwt_server();
+    let base = format!("ws://{}/v1/ws", server.addr());
+    let sign = |claims: serde_json::Value| {
+        let key = jsonwebtoken::EncodingKey::from_secret(b"test-secret");
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    };
+    let now = colloquy::model::now_ms() / 1000;
+    let minimal = sign(json!({"sub": "alice", "exp": now + 600}));
+    let ws = connect_url(&format!("{base}?token={minimal}"), None)
+        .await
+        .expect("sub and exp are enough");
+    assert_eq!(ws.ready["data"]["identity"], "alice");
+    let early = sign(json!({"sub": "alice", "exp": now + 600, "nbf": now + 60}));
+    assert_eq!(
+        connect_url(&format!("{base}?token={early}"), None)
+            .await
+            .err()
+            .map(|r| r.status),
+        Some(401)
+    );
+    let started = sign(json!({"sub": "alice", "exp": now + 600, "nbf": now - 1}));
+    assert!(connect_url(&format!("{base}?token={started}"), None)
+        .await
+        .is_ok());
+    // The scheme name of Authorization is case-insensitive.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let (_, status, _) = crate::raw::upgrade(
+            server.addr(),
+            "/v1/ws",
+            &format!("Sec-WebSocket-Version: 13\r\nAuthorization: {scheme} {minimal}\r\n"),
+        )
+        .await;
+        assert_eq!(status, 101, "{scheme}");
+    }
+}

@@ -1,7 +1,10 @@
 //! Server tests: a real server on 127.0.0.1:0, real WebSocket and HTTP clients.
 
 mod auth;
+mod hostile;
 mod limits;
+mod raw;
 mod rest;
+mod resume;
 mod util;
 mod wire;
