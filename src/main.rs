@@ -1,8 +1,10 @@
 //! The `colloquy` binary: parses flags (and `COLLOQUY_*` variables), starts an
 //! engine, binds, prints `listening on http://ADDR`, and serves until SIGINT/SIGTERM.
+//! A failure to start is one sentence on stderr and exit code 1.
 
-use std::io::Write;
-use std::net::TcpListener;
+use std::io::{ErrorKind, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -36,7 +38,10 @@ struct Serve {
     /// HS256 secret for client tokens; without it, dev mode trusts ?identity=.
     #[arg(long, env = "COLLOQUY_JWT_SECRET")]
     jwt_secret: Option<String>,
-    /// Bearer key that REST requires; without it REST is open.
+    /// Bearer key that REST requires. Without it REST is open: with
+    /// --jwt-secret, anyone who reaches the server can then mint a token for
+    /// any identity (POST /v1/tokens) and read /v1/inspect. Set both outside
+    /// your own machine.
     #[arg(long, env = "COLLOQUY_ADMIN_KEY")]
     admin_key: Option<String>,
     /// Typing indicator timeout, in milliseconds.
@@ -72,31 +77,82 @@ struct Serve {
     arbiters: Option<usize>,
 }
 
-async fn signalled() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => return std::future::pending().await,
-            };
+/// Resolves on SIGINT or SIGTERM. The handlers are in place when this returns,
+/// so a signal sent as soon as `listening on` is printed is not missed.
+#[cfg(unix)]
+fn signalled() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    })
 }
 
-fn main() -> std::io::Result<()> {
+#[cfg(not(unix))]
+fn signalled() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+/// Why the server could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+enum Fatal {
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: String, reason: String },
+    #[error("cannot start the engine: {0}")]
+    Engine(std::io::Error),
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Binds `addr`, saying in words what went wrong if it cannot.
+fn bind(addr: &str) -> Result<TcpListener, Fatal> {
+    let fail = |reason: String| Fatal::Bind {
+        addr: addr.to_string(),
+        reason,
+    };
+    let parsed: SocketAddr = addr
+        .parse()
+        .map_err(|_| fail("not an IP:PORT address (e.g. 127.0.0.1:8080)".into()))?;
+    TcpListener::bind(parsed).map_err(|e| {
+        fail(match e.kind() {
+            ErrorKind::AddrInUse => {
+                "the port is already in use (another server running? pick another with --bind)"
+                    .into()
+            }
+            ErrorKind::AddrNotAvailable => "that address is not one of this machine's".into(),
+            ErrorKind::PermissionDenied => {
+                "permission denied (ports below 1024 need privileges)".into()
+            }
+            _ => e.to_string(),
+        })
+    })
+}
+
+fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     let s = match cli.command {
         Some(Command::Serve(s)) => s,
         None => cli.serve,
     };
+    match serve(s) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("colloquy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(s: Serve) -> Result<(), Fatal> {
+    let listener = bind(&s.bind)?;
+    let addr = listener.local_addr().map_err(Fatal::Serve)?;
     let defaults = Config::default();
     let engine = Engine::start(Config {
         limits: Limits {
@@ -106,7 +162,8 @@ fn main() -> std::io::Result<()> {
         },
         typing_timeout: Duration::from_millis(s.typing_timeout_ms),
         arbiters: s.arbiters.unwrap_or(defaults.arbiters),
-    })?;
+    })
+    .map_err(Fatal::Engine)?;
     let config = ServerConfig {
         jwt_secret: s.jwt_secret,
         admin_key: s.admin_key,
@@ -117,14 +174,19 @@ fn main() -> std::io::Result<()> {
         workers: s.workers,
         resume_window: Duration::from_millis(s.resume_window_ms),
     };
-    let listener = TcpListener::bind(&s.bind)?;
-    let addr = listener.local_addr()?;
-    actix_rt::System::new().block_on(async move {
-        let mut out = std::io::stdout();
-        writeln!(out, "listening on http://{addr}")?;
-        out.flush()?;
-        server::run(listener, engine.clone(), config, signalled()).await?;
-        engine.shutdown();
-        Ok(())
-    })
+    actix_rt::System::new()
+        .block_on(async move {
+            let stop = signalled()?;
+            let mut out = std::io::stdout();
+            writeln!(out, "listening on http://{addr}")?;
+            out.flush()?;
+            log::info!(
+                "chat page http://{addr}/ · inspector http://{addr}/inspect · \
+                 API description http://{addr}/openapi.json · metrics http://{addr}/metrics"
+            );
+            server::run(listener, engine.clone(), config, stop).await?;
+            engine.shutdown();
+            Ok(())
+        })
+        .map_err(Fatal::Serve)
 }

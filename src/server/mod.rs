@@ -107,6 +107,8 @@ pub async fn run(
     });
     if state.auth.dev_mode() {
         log::warn!("DEV MODE: no --jwt-secret, so WebSocket identities are trusted from ?identity=. Never expose this server.");
+    } else if config.admin_key.is_none() {
+        log::warn!("NO ADMIN KEY: with --jwt-secret but no --admin-key, REST is open: anyone who reaches this server can mint a token for any identity (POST /v1/tokens), act as any user and read /v1/inspect. Set --admin-key.");
     }
     let addr = listener.local_addr()?;
     let mut builder = actix_server::Server::build()
