@@ -490,6 +490,8 @@ impl Engine {
                 "message.feed needs a user (the service names one with identity)",
             ));
         };
+        // Checked even when a cursor overrides it: out of range is bad_request.
+        let asked = page_size(f.limit, 50, 100, "limit")?;
         let (side, bound, limit, window) = match &f.cursor {
             Some(c) => {
                 let c: FeedCursor = decode_cursor(c)?;
@@ -509,7 +511,7 @@ impl Engine {
             None => (
                 FeedSide::Before,
                 None,
-                page_size(f.limit, 50, 100, "limit")?,
+                asked,
                 Window {
                     since: f.since,
                     until: f.until,

@@ -23,13 +23,35 @@ pub type ConversationRef = String;
 pub type ParticipantRef = String;
 
 /// `message`: a message id (string) or index (integer).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum MessageRef {
     /// By index.
     Index(u64),
     /// By id.
     Id(String),
+}
+
+impl<'de> Deserialize<'de> for MessageRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(MessageRef::Id(s)),
+            n => whole_number(&n).map(MessageRef::Index).ok_or_else(|| {
+                serde::de::Error::custom("a message is an index (integer) or an id (string)")
+            }),
+        }
+    }
+}
+
+/// A non-negative integer, written as JSON writes integers: `7`, or `7.0`
+/// (JSON has one number type; JSON Schema counts `7.0` as an integer).
+pub fn whole_number(v: &Value) -> Option<u64> {
+    if let Some(n) = v.as_u64() {
+        return Some(n);
+    }
+    let f = v.as_f64()?;
+    // Below 2^53 every whole f64 is exact.
+    (f >= 0.0 && f.fract() == 0.0 && f < 9_007_199_254_740_992.0).then_some(f as u64)
 }
 
 /// Deserializes a field that is present (null included) into `Some(..)`, so that
@@ -710,6 +732,19 @@ mod tests {
                 ..
             }
         ));
+        let (_, req) =
+            parse_request(br#"{"op":"message.get","conversation":"c","message":3.0}"#).unwrap();
+        assert!(matches!(
+            req,
+            Request::MessageGet {
+                message: MessageRef::Index(3),
+                ..
+            }
+        ));
+        for bad in ["3.5", "-1", "true", "null"] {
+            let text = format!(r#"{{"op":"message.get","conversation":"c","message":{bad}}}"#);
+            assert!(parse_request(text.as_bytes()).is_err(), "{bad}");
+        }
         let (_, req) =
             parse_request(br#"{"op":"message.get","conversation":"c","message":"abc"}"#).unwrap();
         assert!(matches!(

@@ -245,6 +245,8 @@ impl ConversationState {
 
     pub fn list_messages(&self, caller: &Caller, l: ListMessages) -> Result<Value> {
         self.access(caller)?;
+        // Checked even when a cursor overrides it: out of range is bad_request.
+        let asked = page_size(l.page_size, 30, 100, "page_size")?;
         let (dir, anchor, size, w) = match &l.cursor {
             Some(c) => {
                 let c: MessageCursor = decode_cursor(c)?;
@@ -264,7 +266,7 @@ impl ConversationState {
             None => (
                 l.direction.unwrap_or_default(),
                 l.anchor,
-                page_size(l.page_size, 30, 100, "page_size")?,
+                asked,
                 Window {
                     since: l.since,
                     until: l.until,

@@ -81,6 +81,11 @@ impl Auth {
         }
     }
 
+    /// Whether REST needs the admin key.
+    pub fn has_admin_key(&self) -> bool {
+        self.admin_key.is_some()
+    }
+
     /// Whether identities are trusted from `?identity=` (no JWT secret).
     pub fn dev_mode(&self) -> bool {
         self.jwt.is_none()

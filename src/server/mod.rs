@@ -5,6 +5,7 @@
 //! they authenticate, then hand the engine a [`Request`](crate::Request).
 
 mod auth;
+mod openapi;
 mod pages;
 mod rest;
 mod upgrade;
@@ -156,10 +157,17 @@ fn http_service(
         .configure(rest::routes)
         .configure(pages::routes)
         .split_for_parts();
+    let routes = openapi::Routes::of(&api);
+    let served = openapi::Served {
+        limits: &state.engine.config().limits,
+        jwt: !state.auth.dev_mode(),
+        admin_key: state.auth.has_admin_key(),
+    };
     let app = app
-        .app_data(web::Data::new(OpenApiJson(openapi_json(api))))
+        .app_data(web::Data::new(OpenApiJson(openapi::document(api, &served))))
+        .app_data(web::Data::new(routes))
         .route("/openapi.json", web::get().to(openapi))
-        .default_service(web::to(rest::not_found));
+        .default_service(web::to(rest::no_route));
     HttpService::build()
         .client_disconnect_timeout(Duration::from_secs(1))
         .local_addr(addr)
@@ -178,17 +186,15 @@ fn http_service(
 
 /// Schemas that no route names as its body type but the API uses.
 #[derive(utoipa::OpenApi)]
-#[openapi(components(schemas(crate::protocol::AddNonChat, crate::protocol::UpdateUser)))]
+#[openapi(components(schemas(
+    crate::protocol::AddNonChat,
+    crate::protocol::UpdateUser,
+    crate::protocol::Direction
+)))]
 struct ExtraSchemas;
 
 /// The OpenAPI document, serialized once per worker.
 struct OpenApiJson(String);
-
-fn openapi_json(mut api: utoipa::openapi::OpenApi) -> String {
-    api.info = utoipa::openapi::Info::new("colloquy", env!("CARGO_PKG_VERSION"));
-    api.info.description = Some("REST and WebSocket API of the colloquy dev server. See PROTOCOL.md for the WebSocket ops and events.".into());
-    api.to_json().unwrap_or_default()
-}
 
 async fn openapi(doc: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()

@@ -541,8 +541,7 @@ async fn mint_token(s: web::Data<AppState>, req: HttpRequest, p: web::Payload) -
         .ok_or_else(|| Error::bad("identity (a string) is required"))?;
     let ttl = match b.get("ttl_s") {
         None | Some(Value::Null) => 3600,
-        Some(v) => v
-            .as_u64()
+        Some(v) => crate::protocol::whole_number(v)
             .ok_or_else(|| Error::bad("ttl_s must be a positive integer"))?,
     };
     let token = s.auth.mint(identity, ttl, &s.engine.config().limits)?;
@@ -591,6 +590,17 @@ pub(crate) fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) 
         .service(metrics);
 }
 
-pub(crate) async fn not_found() -> Reply {
-    Err(Error::not_found("no such route").into())
+/// No route matched: 405 (with `Allow`) for a path served with other
+/// methods, 404 for any other path.
+pub(crate) async fn no_route(req: HttpRequest, routes: web::Data<super::openapi::Routes>) -> Reply {
+    match routes.allowed(req.path()) {
+        // The contract has no code of its own for this: bad_request, with HTTP's status.
+        Some(allowed) => Ok(HttpResponse::MethodNotAllowed()
+            .insert_header((actix_web::http::header::ALLOW, allowed))
+            .json(json!({"error": Error::bad(format!(
+                "{} is not served here; use {allowed}",
+                req.method()
+            )).to_json()}))),
+        None => Err(Error::not_found("no such route").into()),
+    }
 }
