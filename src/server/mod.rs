@@ -203,7 +203,7 @@ async fn openapi(doc: web::Data<OpenApiJson>) -> HttpResponse {
 }
 
 /// `GET /v1/ws`: the WebSocket. Upgrades never reach this handler (see
-/// [`upgrade`]); it answers a plain GET, which is a client mistake.
+/// the upgrade service); it answers a plain GET, which is a client mistake.
 #[utoipa::path(tag = "websocket",
     params(("identity" = Option<String>, Query, description = "Dev mode: the user"),
            ("token" = Option<String>, Query, description = "JWT mode: an HS256 token (or Authorization: Bearer)")),
