@@ -480,7 +480,7 @@ async fn bad_bodies_and_headers() {
 
 #[actix_rt::test]
 async fn openapi_describes_every_route() {
-    let server = TestServer::start();
+    let server = TestServer::builder().jwt_secret("s").admin_key("k").start();
     let (status, doc) = Rest::new(&server).get("/openapi.json", None).await;
     assert_eq!(status, 200);
     let routes = [
@@ -507,7 +507,6 @@ async fn openapi_describes_every_route() {
         ("/v1/tokens", "post"),
         ("/healthz", "get"),
         ("/metrics", "get"),
-        ("/v1/ws", "get"),
     ];
     for (path, method) in routes {
         assert!(
@@ -530,6 +529,74 @@ async fn openapi_describes_every_route() {
             "schema {schema} missing"
         );
     }
+}
+
+/// Every `$ref` in `v`, as `#/components/schemas/NAME` names.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                out.push(r.trim_start_matches("#/components/schemas/").to_string());
+            }
+            m.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[actix_rt::test]
+async fn openapi_is_exact_for_this_server() {
+    let server = TestServer::builder().admin_key("k").start();
+    let (_, doc) = Rest::new(&server).get("/openapi.json", None).await;
+    let mut named = Vec::new();
+    refs(&doc, &mut named);
+    for name in named {
+        assert!(
+            doc["components"]["schemas"][&name].is_object(),
+            "$ref to a missing schema {name}"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["admin_key"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
+    // Dev mode mints no tokens; the WebSocket upgrade is not an OpenAPI operation.
+    assert!(doc["paths"]["/v1/tokens"].is_null() && doc["paths"]["/v1/ws"].is_null());
+    let list = &doc["paths"]["/v1/conversations/{c}/participants"]["get"]["parameters"];
+    let page_size = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "page_size")
+        .unwrap();
+    assert_eq!(
+        (
+            page_size["schema"]["minimum"].as_u64(),
+            page_size["schema"]["maximum"].as_u64()
+        ),
+        (Some(1), Some(1000))
+    );
+    let create = &doc["components"]["schemas"]["CreateConversation"]["properties"];
+    assert_eq!(create["participants"]["items"]["maxLength"], 256);
+    for status in ["4XX", "5XX"] {
+        assert!(doc["paths"]["/v1/conversations"]["post"]["responses"][status].is_object());
+    }
+
+    // A served path asked with another method: 405, naming the methods.
+    let admin = server.rest().admin_key(Some("k"));
+    let res = admin
+        .as_service()
+        .call("PUT".parse().unwrap(), "/v1/conversations", None)
+        .await
+        .unwrap();
+    assert_eq!(res.status, 405);
+    assert_eq!(res.body["error"]["code"], "bad_request");
+    let (status, _) = Rest::with_admin(&server, "k")
+        .get("/v1/nowhere", None)
+        .await;
+    assert_eq!(status, 404);
 }
 
 #[actix_rt::test]
