@@ -723,24 +723,17 @@ mod tests {
 
     #[test]
     fn message_ref_forms() {
-        let (_, req) =
-            parse_request(br#"{"op":"message.get","conversation":"c","message":3}"#).unwrap();
-        assert!(matches!(
-            req,
-            Request::MessageGet {
-                message: MessageRef::Index(3),
-                ..
-            }
-        ));
-        let (_, req) =
-            parse_request(br#"{"op":"message.get","conversation":"c","message":3.0}"#).unwrap();
-        assert!(matches!(
-            req,
-            Request::MessageGet {
-                message: MessageRef::Index(3),
-                ..
-            }
-        ));
+        for index in ["3", "3.0"] {
+            let text = format!(r#"{{"op":"message.get","conversation":"c","message":{index}}}"#);
+            let (_, req) = parse_request(text.as_bytes()).unwrap();
+            assert!(matches!(
+                req,
+                Request::MessageGet {
+                    message: MessageRef::Index(3),
+                    ..
+                }
+            ));
+        }
         for bad in ["3.5", "-1", "true", "null"] {
             let text = format!(r#"{{"op":"message.get","conversation":"c","message":{bad}}}"#);
             assert!(parse_request(text.as_bytes()).is_err(), "{bad}");

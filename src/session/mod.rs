@@ -6,6 +6,7 @@
 //! closed or dropped. The WebSocket transport and in-process tests use this same
 //! type: one place parses a frame and answers it ([`Session::handle_frame`]).
 
+mod handed;
 mod outbox;
 
 use std::sync::atomic::{AtomicBool, Ordering};

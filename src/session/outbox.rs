@@ -22,6 +22,7 @@ use std::task::{Context, Poll};
 use futures_util::task::AtomicWaker;
 use tokio::sync::watch;
 
+use super::handed::Handed;
 use crate::model::ConversationId;
 use crate::protocol::Frame;
 
@@ -79,11 +80,11 @@ struct Queue {
     /// Bytes of `frames`.
     bytes: usize,
     closed: Option<CloseReason>,
-    /// Per conversation, the seqs handed to this session, `[first, last]`:
-    /// live events come in order from one actor, so they form one range.
-    handed: FastMap<ConversationId, (u64, u64)>,
-    /// Conversation events held back while the session may be resuming.
-    resume: Option<Resume>,
+    /// The conversation events handed to this session.
+    handed: Handed,
+    /// Conversation events held back while the session may be resuming
+    /// (boxed: a few hundred ms of a session's life, and every outbox has one).
+    resume: Option<Box<Resume>>,
 }
 
 /// What a resuming session holds back.
@@ -108,19 +109,11 @@ impl Queue {
     }
 
     fn was_handed(&self, c: ConversationId, seq: u64) -> bool {
-        self.handed
-            .get(&c)
-            .is_some_and(|&(first, last)| (first..=last).contains(&seq))
+        self.handed.has(c, seq)
     }
 
     fn note_handed(&mut self, c: ConversationId, seq: u64) {
-        let range = self.handed.entry(c).or_insert((seq, seq));
-        if seq == range.1 + 1 {
-            range.1 = seq;
-        } else if seq > range.1 {
-            // A gap (the user left and came back): only the new run counts.
-            *range = (seq, seq);
-        }
+        self.handed.note(c, seq);
     }
 
     /// Moves the held events of `c` (or of every conversation) into the queue,
@@ -209,7 +202,7 @@ impl Outbox {
         Self::with_queue(
             max_bytes,
             Queue {
-                resume: Some(Resume::default()),
+                resume: Some(Box::default()),
                 ..Queue::default()
             },
         )
@@ -278,7 +271,7 @@ impl Outbox {
         let was_empty = q.frames.is_empty();
         q.release(Some(c));
         if left {
-            q.handed.remove(&c);
+            q.handed.forget(c);
         }
         if !self.admit(&mut q, frame.len()) {
             return false;
