@@ -4,126 +4,31 @@
 //! [`Engine::start`] spawns a system thread hosting the registry actor and
 //! `config.arbiters` arbiter threads hosting conversation actors. An engine owns
 //! no globals: two engines can run in one process. Every transport (in-process
-//! [`Session`], WebSocket, REST) calls [`Engine::execute`].
+//! `Session`, WebSocket, REST) calls [`Engine::execute`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use actix::prelude::*;
-use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::conversation::{ConversationHandle, FeedKey, FeedQuery, FeedSide, Window};
+use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::model::{ConversationId, Identity, Message, Millis, Page, ReactionId, User};
 use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
 use crate::protocol::{Feed, Request, UpdateUser};
-use crate::registry::{Create, Direct, Registry, UserHub};
-use crate::session::{Outbox, Session};
+use crate::registry::{Create, Direct, Registry};
 use crate::validate;
 
-/// Who a request acts for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    /// The service itself (REST without `X-Identity`): every right, no identity.
-    Service,
-    /// A user, under the participation rules of the contract.
-    User(Identity),
-}
-
-impl Caller {
-    /// The user's identity, if the caller is a user.
-    pub fn identity(&self) -> Option<&Identity> {
-        match self {
-            Caller::Service => None,
-            Caller::User(i) => Some(i),
-        }
-    }
-}
-
-/// What every actor and transport of one engine shares.
-pub(crate) struct Shared {
-    pub config: Config,
-    pub conversations: DashMap<ConversationId, ConversationHandle>,
-    pub unique_names: DashMap<String, ConversationId>,
-    pub users: DashMap<Identity, Arc<UserHub>>,
-    pub reactions: DashMap<ReactionId, ConversationId>,
-    pub metrics: Metrics,
-    /// The last conversation events of every conversation, for the inspector.
-    pub recent: RecentEvents,
-}
-
-/// How many recent events the inspector sees.
-const RECENT_EVENTS: usize = 100;
-
-/// A small ring of the last conversation events (name, conversation, seq, time).
-/// One short lock per event (not per delivery).
-#[derive(Default)]
-pub(crate) struct RecentEvents(
-    Mutex<std::collections::VecDeque<(&'static str, ConversationId, u64, Millis)>>,
-);
-
-impl RecentEvents {
-    pub fn note(&self, event: &'static str, conversation: ConversationId, seq: u64) {
-        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if q.len() == RECENT_EVENTS {
-            q.pop_front();
-        }
-        q.push_back((event, conversation, seq, crate::model::now_ms()));
-    }
-
-    fn list(&self) -> Vec<Value> {
-        let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        q.iter()
-            .rev()
-            .map(|(e, c, s, at)| json!({"event": e, "conversation": c, "seq": s, "at": at}))
-            .collect()
-    }
-}
-
-impl Shared {
-    /// The user's hub, made on first mention.
-    pub fn hub(&self, i: &Identity) -> Arc<UserHub> {
-        if let Some(h) = self.users.get(i) {
-            return h.clone();
-        }
-        self.users
-            .entry(i.clone())
-            .or_insert_with(|| Arc::new(UserHub::new(i.clone())))
-            .clone()
-    }
-
-    /// Claims a unique name for a conversation, atomically.
-    pub fn reserve_unique_name(&self, name: &str, id: ConversationId) -> Result<()> {
-        match self.unique_names.entry(name.to_string()) {
-            Entry::Occupied(e) if *e.get() != id => {
-                Err(Error::conflict(format!("unique_name {name:?} is taken")))
-            }
-            Entry::Occupied(_) => Ok(()),
-            Entry::Vacant(v) => {
-                v.insert(id);
-                Ok(())
-            }
-        }
-    }
-
-    /// Finds a conversation by id, else by unique name.
-    pub fn resolve(&self, r: &str) -> Result<ConversationHandle> {
-        let by_id =
-            ConversationId::parse(r).and_then(|id| self.conversations.get(&id).map(|h| h.clone()));
-        by_id
-            .or_else(|| {
-                let id = *self.unique_names.get(r)?;
-                self.conversations.get(&id).map(|h| h.clone())
-            })
-            .ok_or_else(|| Error::not_found("conversation not found"))
-    }
-}
+use crate::conversation::RecentEvents;
+pub(crate) use crate::conversation::Shared;
+pub use crate::model::Caller;
 
 struct Threads {
     system: System,
@@ -259,18 +164,6 @@ impl Engine {
     pub(crate) fn session_arbiter(&self) -> ArbiterHandle {
         let i = self.inner.next_arbiter.fetch_add(1, Ordering::Relaxed);
         self.inner.arbiters[i % self.inner.arbiters.len()].clone()
-    }
-
-    /// Opens an in-process session for a user, as a WebSocket would (without
-    /// the `ready` event, which belongs to the transport).
-    pub async fn connect(&self, identity: &str) -> Result<Session> {
-        let identity = validate::identity(identity, &self.config().limits)?;
-        Session::open(self.clone(), identity, None).await
-    }
-
-    /// Opens a session whose first event is `ready`, announcing `heartbeat_ms`.
-    pub async fn connect_ready(&self, identity: Identity, heartbeat_ms: u64) -> Result<Session> {
-        Session::open(self.clone(), identity, Some(heartbeat_ms)).await
     }
 
     /// A snapshot for the inspector: conversations (members, counts), users

@@ -43,6 +43,7 @@
 pub mod client;
 pub mod config;
 pub(crate) mod conversation;
+pub(crate) mod delivery;
 pub mod engine;
 pub mod error;
 pub mod metrics;
@@ -56,7 +57,8 @@ pub mod testing;
 pub(crate) mod validate;
 
 pub use config::{Config, Limits};
-pub use engine::{Caller, Engine};
+pub use engine::Engine;
 pub use error::{Error, ErrorCode, Result};
+pub use model::Caller;
 pub use protocol::{Event, Frame, Request};
 pub use session::{CloseReason, Outbox, Session};

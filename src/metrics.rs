@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-use crate::session::CloseReason;
+use crate::delivery::CloseReason;
 
 const REASONS: [CloseReason; 9] = [
     CloseReason::ClientClosed,

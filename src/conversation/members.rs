@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::delivery::UserHub;
 use crate::model::{Identity, Participant, ParticipantId};
-use crate::registry::UserHub;
 
 /// A participant and, for a chat participant, its user's hub.
 #[derive(Debug)]

@@ -10,15 +10,15 @@ use super::events::Stored;
 use super::log::Window;
 use super::state::{to_json, Access, ConversationState};
 use super::typing::Started;
-use crate::engine::Caller;
+use crate::delivery::Outbox;
 use crate::error::{Error, Result};
+use crate::model::Caller;
 use crate::model::{
     ConversationId, Identity, Message, MessageId, MessageRefOut, MessageType, Millis, Page,
     Reaction, ReactionId, State, Subtype,
 };
 use crate::paging::{decode_cursor, encode_cursor, page_size};
 use crate::protocol::{Direction, EditMessage, ListMessages, MessageRef, SendMessage};
-use crate::session::Outbox;
 use crate::validate;
 
 /// Longest `client_id`, in characters.

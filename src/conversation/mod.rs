@@ -10,6 +10,7 @@ mod events;
 mod log;
 mod members;
 mod messages;
+mod shared;
 mod state;
 mod typing;
 
@@ -22,13 +23,14 @@ use serde_json::Value;
 
 pub(crate) use log::Window;
 pub(crate) use messages::{FeedKey, FeedPart, FeedSide};
+pub(crate) use shared::{RecentEvents, Shared};
 pub(crate) use state::ConversationState;
 
-use crate::engine::Caller;
+use crate::delivery::Outbox;
 use crate::error::{Error, Result};
+use crate::model::Caller;
 use crate::model::{now_ms, Conversation, ConversationId, Identity};
 use crate::protocol::Request;
-use crate::session::Outbox;
 
 /// Requests waiting in one conversation's mailbox before senders wait their turn
 /// (`Addr::send` is backpressured past it): a burst of this many ops queues

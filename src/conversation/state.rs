@@ -16,8 +16,10 @@ use super::log::MessageLog;
 use super::members::{Member, Members};
 use super::typing::Typing;
 use super::ConvInfo;
-use crate::engine::{Caller, Shared};
+use super::Shared;
+use crate::delivery::UserHub;
 use crate::error::{Error, Result};
+use crate::model::Caller;
 use crate::model::{
     Conversation, ConversationId, Identity, LogKind, Message, MessageId, MessageType,
     MessagingBinding, Millis, NotificationLevel, Participant, ParticipantId, ParticipantKind, Role,
@@ -28,7 +30,6 @@ use crate::protocol::{
     encode_event, AddNonChat, AddParticipant, CreateConversation, Frame, UpdateConversation,
     UpdateParticipant,
 };
-use crate::registry::UserHub;
 use crate::validate;
 
 /// Longest `avatar_url`, in characters: long enough for signed URLs.

@@ -340,3 +340,22 @@ pub struct Page<T> {
     /// The cursor of the previous page.
     pub prev_cursor: Option<String>,
 }
+
+/// Who a request acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The service itself (REST without `X-Identity`): every right, no identity.
+    Service,
+    /// A user, under the participation rules of the contract.
+    User(Identity),
+}
+
+impl Caller {
+    /// The user's identity, if the caller is a user.
+    pub fn identity(&self) -> Option<&Identity> {
+        match self {
+            Caller::Service => None,
+            Caller::User(i) => Some(i),
+        }
+    }
+}

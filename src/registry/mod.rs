@@ -7,8 +7,6 @@
 //! online/offline change is announced exactly once. Hot lookups (id → actor,
 //! unique name → id, identity → hub) do not come here: they are shared maps.
 
-mod hub;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,14 +14,15 @@ use std::sync::Arc;
 use actix::prelude::*;
 use serde_json::{json, Value};
 
-pub(crate) use hub::UserHub;
+pub(crate) use crate::delivery::UserHub;
 
+use crate::conversation::Shared;
 use crate::conversation::{ConversationActor, ConversationHandle, ConversationState, UserOffline};
-use crate::engine::{Caller, Shared};
+use crate::delivery::Outbox;
 use crate::error::{Error, Result};
+use crate::model::Caller;
 use crate::model::{now_ms, Conversation, ConversationId, Identity, Millis, SessionId};
 use crate::protocol::{encode_event, CreateConversation};
-use crate::session::Outbox;
 
 /// Requests queued for the registry before senders wait: creation and presence
 /// are rare next to messages, so a modest mailbox absorbs bursts.

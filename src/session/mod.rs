@@ -6,22 +6,21 @@
 //! closed or dropped. The WebSocket transport and in-process tests use this same
 //! type: one place parses a frame and answers it ([`Session::handle_frame`]).
 
-mod handed;
-mod outbox;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-pub use outbox::{CloseReason, Outbox};
+pub use crate::delivery::{CloseReason, Outbox};
 
-use crate::engine::{Caller, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::model::Caller;
 use crate::model::{Identity, SessionId};
 use crate::protocol::{encode_answer, encode_event, parse_request, Event, Frame, Request};
 use crate::registry::{Connect, Disconnect};
+use crate::validate;
 
 /// One client's session with the engine.
 pub struct Session {
@@ -219,5 +218,20 @@ impl Drop for Session {
             session: self.id,
         });
         self.finish(reason);
+    }
+}
+
+/// Sessions are opened from the engine; they live in this layer, above it.
+impl Engine {
+    /// Opens an in-process session for a user, as a WebSocket would (without
+    /// the `ready` event, which belongs to the transport).
+    pub async fn connect(&self, identity: &str) -> Result<Session> {
+        let identity = validate::identity(identity, &self.config().limits)?;
+        Session::open(self.clone(), identity, None).await
+    }
+
+    /// Opens a session whose first event is `ready`, announcing `heartbeat_ms`.
+    pub async fn connect_ready(&self, identity: Identity, heartbeat_ms: u64) -> Result<Session> {
+        Session::open(self.clone(), identity, Some(heartbeat_ms)).await
     }
 }

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 
+use super::Outbox;
 use crate::model::{ConversationId, Identity, Millis, SessionId, User};
 use crate::protocol::Frame;
-use crate::session::Outbox;
 
 /// A user's profile fields and presence.
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,95 @@
+//! What every conversation actor shares with the rest of its engine: the
+//! indexes it keeps in step (id and unique name to actor, identity to hub,
+//! reaction to conversation), the metrics, and the inspector's recent events.
+
+use std::sync::{Arc, Mutex};
+
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use serde_json::{json, Value};
+
+use super::ConversationHandle;
+use crate::config::Config;
+use crate::delivery::UserHub;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::model::{ConversationId, Identity, Millis, ReactionId};
+
+/// What every actor and transport of one engine shares.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub conversations: DashMap<ConversationId, ConversationHandle>,
+    pub unique_names: DashMap<String, ConversationId>,
+    pub users: DashMap<Identity, Arc<UserHub>>,
+    pub reactions: DashMap<ReactionId, ConversationId>,
+    pub metrics: Metrics,
+    /// The last conversation events of every conversation, for the inspector.
+    pub recent: RecentEvents,
+}
+
+/// How many recent events the inspector sees.
+const RECENT_EVENTS: usize = 100;
+
+/// A small ring of the last conversation events (name, conversation, seq, time).
+/// One short lock per event (not per delivery).
+#[derive(Default)]
+pub(crate) struct RecentEvents(
+    Mutex<std::collections::VecDeque<(&'static str, ConversationId, u64, Millis)>>,
+);
+
+impl RecentEvents {
+    pub fn note(&self, event: &'static str, conversation: ConversationId, seq: u64) {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() == RECENT_EVENTS {
+            q.pop_front();
+        }
+        q.push_back((event, conversation, seq, crate::model::now_ms()));
+    }
+
+    pub fn list(&self) -> Vec<Value> {
+        let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        q.iter()
+            .rev()
+            .map(|(e, c, s, at)| json!({"event": e, "conversation": c, "seq": s, "at": at}))
+            .collect()
+    }
+}
+
+impl Shared {
+    /// The user's hub, made on first mention.
+    pub fn hub(&self, i: &Identity) -> Arc<UserHub> {
+        if let Some(h) = self.users.get(i) {
+            return h.clone();
+        }
+        self.users
+            .entry(i.clone())
+            .or_insert_with(|| Arc::new(UserHub::new(i.clone())))
+            .clone()
+    }
+
+    /// Claims a unique name for a conversation, atomically.
+    pub fn reserve_unique_name(&self, name: &str, id: ConversationId) -> Result<()> {
+        match self.unique_names.entry(name.to_string()) {
+            Entry::Occupied(e) if *e.get() != id => {
+                Err(Error::conflict(format!("unique_name {name:?} is taken")))
+            }
+            Entry::Occupied(_) => Ok(()),
+            Entry::Vacant(v) => {
+                v.insert(id);
+                Ok(())
+            }
+        }
+    }
+
+    /// Finds a conversation by id, else by unique name.
+    pub fn resolve(&self, r: &str) -> Result<ConversationHandle> {
+        let by_id =
+            ConversationId::parse(r).and_then(|id| self.conversations.get(&id).map(|h| h.clone()));
+        by_id
+            .or_else(|| {
+                let id = *self.unique_names.get(r)?;
+                self.conversations.get(&id).map(|h| h.clone())
+            })
+            .ok_or_else(|| Error::not_found("conversation not found"))
+    }
+}

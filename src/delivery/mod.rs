@@ -1,0 +1,13 @@
+//! Delivery: how encoded frames reach sessions, beneath every actor.
+//!
+//! A conversation actor hands each event to the [`UserHub`] of every
+//! participant; a hub hands it to the [`Outbox`] of each of its user's
+//! sessions; a transport drains the outbox onto its socket. Nothing here knows
+//! conversations or ops: only frames, sessions and users.
+
+mod handed;
+mod hub;
+mod outbox;
+
+pub(crate) use hub::UserHub;
+pub use outbox::{CloseReason, Outbox};
