@@ -3,6 +3,7 @@
 //! Defaults are the contract's (`PROTOCOL.md` §7). Each is a plain field so that
 //! tests can shrink timeouts instead of sleeping and the CLI can override them.
 
+use crate::clock::Clock;
 use std::time::Duration;
 
 /// Limits on what one client may send or hold. Sizes are in bytes unless a
@@ -66,6 +67,9 @@ pub struct Config {
     /// Arbiter threads that host conversation actors; conversations are spread
     /// over them round-robin. Default: one per core.
     pub arbiters: usize,
+    /// Where timestamps and timers read time: the system's, or a manual clock
+    /// a test advances ([`Clock::manual`]).
+    pub clock: Clock,
 }
 
 impl Default for Config {
@@ -76,6 +80,7 @@ impl Default for Config {
             arbiters: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
+            clock: Clock::system(),
         }
     }
 }

@@ -41,6 +41,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod clock;
 pub mod config;
 pub(crate) mod conversation;
 pub(crate) mod delivery;
@@ -56,6 +57,7 @@ pub mod session;
 pub mod testing;
 pub(crate) mod validate;
 
+pub use clock::{Clock, ManualClock};
 pub use config::{Config, Limits};
 pub use engine::Engine;
 pub use error::{Error, ErrorCode, Result};

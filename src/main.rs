@@ -162,6 +162,7 @@ fn serve(s: Serve) -> Result<(), Fatal> {
         },
         typing_timeout: Duration::from_millis(s.typing_timeout_ms),
         arbiters: s.arbiters.unwrap_or(defaults.arbiters),
+        clock: defaults.clock,
     })
     .map_err(Fatal::Engine)?;
     let config = ServerConfig {

@@ -1,10 +1,10 @@
 //! Message, reaction, read-horizon, typing and replay ops of a conversation.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::time::Instant;
 
 use super::events::Stored;
 use super::log::Window;
@@ -557,7 +557,7 @@ impl ConversationState {
         }
     }
 
-    pub fn typing_start(&mut self, caller: &Caller, now: Instant) -> Result<Value> {
+    pub fn typing_start(&mut self, caller: &Caller, now: Duration) -> Result<Value> {
         let who = self.typist(caller)?;
         let timeout = self.shared.config.typing_timeout;
         if let Started::New(after) = self.typing.start(&who, now, timeout) {
@@ -576,7 +576,7 @@ impl ConversationState {
     }
 
     /// A typing timer fired.
-    pub fn typing_timer(&mut self, who: &Identity, now: Instant) {
+    pub fn typing_timer(&mut self, who: &Identity, now: Duration) {
         match self.typing.fire(who, now) {
             Ok(true) => self.typing_event("typingEnded", who),
             Ok(false) => {}

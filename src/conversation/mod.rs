@@ -29,7 +29,7 @@ pub(crate) use state::ConversationState;
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::Caller;
-use crate::model::{now_ms, Conversation, ConversationId, Identity};
+use crate::model::{Conversation, ConversationId, Identity};
 use crate::protocol::Request;
 
 /// Requests waiting in one conversation's mailbox before senders wait their turn
@@ -100,11 +100,13 @@ impl ConversationActor {
 
     /// Arms the typing timers the last op asked for.
     fn arm_timers(&mut self, ctx: &mut Context<Self>) {
+        let clock = self.state.shared.config.clock.clone();
         for (who, after) in std::mem::take(&mut self.state.timers) {
-            ctx.run_later(after, move |act, ctx| {
-                act.state.typing_timer(&who, tokio::time::Instant::now());
+            ctx.spawn(clock.sleep(after).into_actor(self).map(move |_, act, ctx| {
+                let now = act.state.shared.config.clock.elapsed();
+                act.state.typing_timer(&who, now);
                 act.arm_timers(ctx);
-            });
+            }));
         }
     }
 
@@ -144,7 +146,7 @@ impl Handler<Ask> for ConversationActor {
     type Result = Result<Value>;
 
     fn handle(&mut self, msg: Ask, ctx: &mut Context<Self>) -> Result<Value> {
-        let now = now_ms();
+        let now = self.state.shared.config.clock.now_ms();
         let c = &msg.caller;
         let st = &mut self.state;
         let r = match msg.req {
@@ -186,7 +188,10 @@ impl Handler<Ask> for ConversationActor {
             Request::ReadNone { .. } => st.read_none(c, now),
             Request::ReadMark { message, .. } => st.read_mark(c, message.as_ref(), now),
             Request::UnreadCount { .. } => st.unread_count(c),
-            Request::TypingStart { .. } => st.typing_start(c, tokio::time::Instant::now()),
+            Request::TypingStart { .. } => {
+                let now = st.shared.config.clock.elapsed();
+                st.typing_start(c, now)
+            }
             Request::TypingStop { .. } => st.typing_stop(c),
             Request::EventsReplay { since_seq, .. } => st.replay(c, since_seq, msg.outbox.as_ref()),
             other => Err(Error::Internal(format!("not a conversation op: {other:?}"))),
@@ -252,7 +257,8 @@ pub(crate) struct EnsureMembers {
 impl Handler<EnsureMembers> for ConversationActor {
     type Result = Result<Value>;
     fn handle(&mut self, msg: EnsureMembers, ctx: &mut Context<Self>) -> Result<Value> {
-        self.state.ensure_members(&msg.identities, now_ms());
+        let now = self.state.shared.config.clock.now_ms();
+        self.state.ensure_members(&msg.identities, now);
         self.after_op(ctx);
         state::to_json(&self.state.view(&msg.caller))
     }

@@ -38,12 +38,12 @@ pub(crate) struct RecentEvents(
 );
 
 impl RecentEvents {
-    pub fn note(&self, event: &'static str, conversation: ConversationId, seq: u64) {
+    pub fn note(&self, event: &'static str, conversation: ConversationId, seq: u64, at: Millis) {
         let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if q.len() == RECENT_EVENTS {
             q.pop_front();
         }
-        q.push_back((event, conversation, seq, crate::model::now_ms()));
+        q.push_back((event, conversation, seq, at));
     }
 
     pub fn list(&self) -> Vec<Value> {

@@ -302,7 +302,8 @@ impl ConversationState {
     fn publish(&mut self, event: &'static str, seq: u64, frame: Frame) {
         self.fanout(seq, &frame);
         self.events.keep(seq, Stored::Shared(frame));
-        self.shared.recent.note(event, self.id, seq);
+        let at = self.shared.config.clock.now_ms();
+        self.shared.recent.note(event, self.id, seq, at);
     }
 
     /// Renders a kept `conversationUpdated` for one participant.

@@ -7,13 +7,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::model::Identity;
 
 #[derive(Debug)]
 struct Typist {
-    until: Instant,
+    /// On the engine clock ([`Clock::elapsed`](crate::Clock::elapsed)).
+    until: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -31,7 +30,7 @@ pub(crate) enum Started {
 }
 
 impl Typing {
-    pub fn start(&mut self, who: &Identity, now: Instant, timeout: Duration) -> Started {
+    pub fn start(&mut self, who: &Identity, now: Duration, timeout: Duration) -> Started {
         match self.active.get_mut(who) {
             Some(t) => {
                 t.until = now + timeout;
@@ -56,7 +55,7 @@ impl Typing {
 
     /// A timer fired. `Ok(true)`: typing ended now. `Err(d)`: still typing, arm again for `d`.
     /// `Ok(false)`: nothing to do (typing already ended).
-    pub fn fire(&mut self, who: &Identity, now: Instant) -> Result<bool, Duration> {
+    pub fn fire(&mut self, who: &Identity, now: Duration) -> Result<bool, Duration> {
         match self.active.get(who) {
             None => Ok(false),
             Some(t) if t.until > now => Err(t.until - now),
@@ -80,7 +79,7 @@ mod tests {
     #[test]
     fn refresh_pushes_the_deadline() {
         let alice = Identity::parse("alice", 256).unwrap();
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(7);
         let to = Duration::from_millis(100);
         let mut t = Typing::default();
         assert_eq!(t.start(&alice, t0, to), Started::New(to));

@@ -21,7 +21,7 @@ use crate::conversation::{ConversationActor, ConversationHandle, ConversationSta
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::Caller;
-use crate::model::{now_ms, Conversation, ConversationId, Identity, Millis, SessionId};
+use crate::model::{Conversation, ConversationId, Identity, Millis, SessionId};
 use crate::protocol::{encode_event, CreateConversation};
 
 /// Requests queued for the registry before senders wait: creation and presence
@@ -54,7 +54,7 @@ impl Registry {
         direct: bool,
     ) -> Result<(ConversationHandle, Conversation)> {
         let id = ConversationId::new();
-        let now = now_ms();
+        let now = self.shared.config.clock.now_ms();
         let creator = caller.identity().cloned();
         let state = ConversationState::create(self.shared.clone(), id, creator, req, direct, now)?;
         state.announce_created();
@@ -176,7 +176,7 @@ impl Handler<Connect> for Registry {
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
         let hub = self.shared.hub(&msg.identity);
         if hub.add_session(msg.session, msg.outbox) == 1 {
-            let now = now_ms();
+            let now = self.shared.config.clock.now_ms();
             hub.profile().last_seen_at = Some(now);
             self.announce_presence(&hub, true, now);
         }
@@ -200,7 +200,7 @@ impl Handler<Disconnect> for Registry {
         if hub.remove_session(msg.session) != Some(0) {
             return;
         }
-        let now = now_ms();
+        let now = self.shared.config.clock.now_ms();
         hub.profile().last_seen_at = Some(now);
         self.announce_presence(&hub, false, now);
         let handles: Vec<ConversationHandle> = hub

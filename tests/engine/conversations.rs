@@ -285,15 +285,16 @@ async fn delete_needs_admin_and_tells_everyone() {
 
 #[tokio::test]
 async fn list_is_most_recent_activity_first_and_pages() {
-    let e = engine();
+    let (e, clock) = engine_on_manual_clock();
+    let tick = || clock.advance(std::time::Duration::from_millis(2));
     let alice = e.connect("alice").await.unwrap();
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(group(&alice, &[]).await);
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        tick();
     }
     // A message makes the oldest the most recent.
-    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    tick();
     send(&alice, &ids[0], "bump").await;
     let expected = [&ids[0], &ids[4], &ids[3], &ids[2], &ids[1]];
     let p1 = alice

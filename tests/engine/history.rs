@@ -112,7 +112,7 @@ async fn deleted_messages_leave_gaps_in_pages() {
 
 #[tokio::test]
 async fn since_and_until_window_pages() {
-    let e = engine();
+    let (e, clock) = engine_on_manual_clock();
     let alice = e.connect("alice").await.unwrap();
     let id = group(&alice, &[]).await;
     let mut times = Vec::new();
@@ -121,7 +121,7 @@ async fn since_and_until_window_pages() {
             .ok(json!({"op": "message.send", "conversation": id, "body": format!("m{i}")}))
             .await;
         times.push(a["created_at"].as_u64().unwrap());
-        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        clock.advance(std::time::Duration::from_millis(3));
     }
     let (since, until) = (times[1], times[4]);
     let all = alice
@@ -181,18 +181,18 @@ async fn bad_paging_values_are_bad_requests() {
 
 #[tokio::test]
 async fn feed_spans_the_callers_conversations() {
-    let e = engine();
+    let (e, clock) = engine_on_manual_clock();
     let alice = e.connect("alice").await.unwrap();
     let bob = e.connect("bob").await.unwrap();
     let a = group(&alice, &["bob"]).await;
     let b = group(&alice, &[]).await;
     let secret = group(&bob, &[]).await;
-    let tick = || tokio::time::sleep(std::time::Duration::from_millis(2));
+    let tick = || clock.advance(std::time::Duration::from_millis(2));
     for i in 0..4 {
         send(&alice, &a, &format!("a{i}")).await;
-        tick().await;
+        tick();
         send(&alice, &b, &format!("b{i}")).await;
-        tick().await;
+        tick();
         send(&bob, &secret, "not for alice").await;
     }
     let p = alice.ok(json!({"op": "message.feed", "limit": 5})).await;

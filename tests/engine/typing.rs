@@ -1,4 +1,5 @@
-//! Typing timers with a 150 ms timeout (Config::for_tests): no test sleeps for seconds.
+//! Typing timers, on a manual clock: a test moves time, the timers due fire
+//! at once, and nothing sleeps.
 
 use std::time::Duration;
 
@@ -8,7 +9,8 @@ use crate::util::*;
 
 #[tokio::test]
 async fn started_goes_to_others_and_ends_by_itself() {
-    let e = engine();
+    let (e, clock) = engine_on_manual_clock();
+    let timeout = colloquy::Config::for_tests().typing_timeout;
     let alice = e.connect("alice").await.unwrap();
     let bob = e.connect("bob").await.unwrap();
     let id = group(&alice, &["bob"]).await;
@@ -22,19 +24,19 @@ async fn started_goes_to_others_and_ends_by_itself() {
     assert_eq!(ev.conversation.as_deref(), Some(id.as_str()));
     // The typist never hears its own typing.
     alice.no_event().await;
-    let t0 = tokio::time::Instant::now();
+    // Not before the timeout...
+    clock.advance(timeout - Duration::from_millis(1));
+    bob.no_event().await;
+    // ...and at it.
+    clock.advance(Duration::from_millis(1));
     bob.event("typingEnded").await;
-    let waited = t0.elapsed();
-    assert!(
-        waited < Duration::from_millis(1000),
-        "ended after {waited:?}"
-    );
     alice.no_event().await;
 }
 
 #[tokio::test]
 async fn refreshing_keeps_it_alive() {
-    let e = engine();
+    let (e, clock) = engine_on_manual_clock();
+    let timeout = colloquy::Config::for_tests().typing_timeout;
     let alice = e.connect("alice").await.unwrap();
     let bob = e.connect("bob").await.unwrap();
     let id = group(&alice, &["bob"]).await;
@@ -43,17 +45,18 @@ async fn refreshing_keeps_it_alive() {
         .ok(json!({"op": "typing.start", "conversation": id}))
         .await;
     bob.event("typingStarted").await;
-    // Refresh well inside the 150 ms timeout for 300 ms: one start, no end.
+    // Refresh at a third of the timeout, for twice the timeout: one start, no end.
     for _ in 0..6 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        clock.advance(timeout / 3);
         alice
             .ok(json!({"op": "typing.start", "conversation": id}))
             .await;
     }
-    assert!(
-        bob.try_next_event().is_none(),
-        "no typingEnded while refreshed, no second typingStarted"
-    );
+    bob.no_event().await;
+    // The last refresh counts from when it came.
+    clock.advance(timeout - Duration::from_millis(1));
+    bob.no_event().await;
+    clock.advance(Duration::from_millis(1));
     bob.event("typingEnded").await;
 }
 

@@ -16,6 +16,13 @@ pub fn engine() -> Engine {
     Engine::start(Config::for_tests()).expect("engine starts")
 }
 
+/// An engine on a manual clock, and the hand that moves it.
+pub fn engine_on_manual_clock() -> (Engine, colloquy::ManualClock) {
+    let (clock, hand) = colloquy::Clock::manual(1_700_000_000_000);
+    let e = engine_with(|c| c.clock = clock);
+    (e, hand)
+}
+
 pub fn engine_with(f: impl FnOnce(&mut Config)) -> Engine {
     let mut c = Config::for_tests();
     f(&mut c);
