@@ -1,8 +1,9 @@
 //! Where an engine reads time: the system's clock, or a manual one that a
 //! test moves forward.
 //!
-//! Timestamps (`created_at`, `last_seen_at`, …) and timers (typing expiry)
-//! read the engine's [`Clock`]. On a manual clock nothing happens until the
+//! Timestamps (`created_at`, `last_seen_at`, …) and timers (typing expiry,
+//! the WebSocket heartbeat, idle timeout and resume window) read the engine's
+//! [`Clock`]. The rate limit and socket write deadlines measure real time. On a manual clock nothing happens until the
 //! test calls [`ManualClock::advance`]; then every timer that falls due fires
 //! at once, so timer tests take microseconds and never sleep.
 //!

@@ -102,6 +102,7 @@ pub async fn run(
             rate_limit: config.rate_limit,
             max_frame_bytes: engine.config().limits.max_frame_bytes,
             resume_window: config.resume_window,
+            clock: engine.config().clock.clone(),
         },
         engine,
         shutdown: stop_rx,

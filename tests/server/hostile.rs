@@ -21,16 +21,17 @@ fn closed(server: &TestServer, reason: &str) -> u64 {
         .map_or(0, |(_, n)| *n)
 }
 
-/// Waits (bounded) until the engine has counted a close for `reason`.
-async fn counted(server: &TestServer, reason: &str) -> u64 {
-    for _ in 0..100 {
+/// Waits (bounded) until the engine has counted `want` closes for `reason`
+/// (a session is counted once its actor has stopped, just after the close frame).
+async fn counted(server: &TestServer, reason: &str, want: u64) -> u64 {
+    for _ in 0..250 {
         let n = closed(server, reason);
-        if n > 0 {
+        if n >= want {
             return n;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    0
+    closed(server, reason)
 }
 
 #[actix_rt::test]
@@ -72,7 +73,7 @@ async fn reserved_bits_close_1002_as_a_protocol_error() {
         c.send(&frame(true, rsv, TEXT, br#"{"op":"ping"}"#)).await;
         assert_eq!(c.close_code().await, Some(1002), "rsv {rsv:#x}");
     }
-    assert_eq!(counted(&server, "protocol_error").await, 4);
+    assert_eq!(counted(&server, "protocol_error", 4).await, 4);
     assert_eq!(closed(&server, "client_closed"), 0);
 }
 
@@ -202,11 +203,14 @@ async fn a_resuming_session_sees_each_seq_once_and_in_order() {
 /// window has passed (or at its first request).
 #[actix_rt::test]
 async fn a_silent_new_session_gets_held_events_after_the_window() {
+    let (clock, hand) = colloquy::Clock::manual(1_700_000_000_000);
     let server = TestServer::with(
-        Config::for_tests(),
+        Config {
+            clock,
+            ..Config::for_tests()
+        },
         ServerConfig {
             workers: Some(1),
-            resume_window: Duration::from_millis(100),
             ..ServerConfig::default()
         },
     );
@@ -219,6 +223,10 @@ async fn a_silent_new_session_gets_held_events_after_the_window() {
             .ok(json!({"op": "message.send", "conversation": id, "body": n.to_string()}))
             .await;
     }
+    // Held while the tabs may still resume...
+    assert_eq!(tab1.next(QUIET).await, None);
+    // ...and delivered, in order, once the resume window has passed.
+    hand.advance(ServerConfig::default().resume_window);
     for tab in [&mut tab1, &mut tab2] {
         let mut seqs = Vec::new();
         for _ in 0..3 {

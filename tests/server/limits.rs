@@ -199,44 +199,44 @@ fn reaped(engine: &colloquy::Engine) -> bool {
         .any(|(r, n)| *r == "write_timeout" && *n == 1)
 }
 
-#[actix_rt::test]
-async fn heartbeat_pings_and_silence_closes_1001() {
-    let server = server_with(
-        Limits::default(),
+/// A server on a manual clock: heartbeat every 25 s, idle close after 60 s.
+fn server_on_manual_clock() -> (TestServer, colloquy::ManualClock) {
+    let (clock, hand) = colloquy::Clock::manual(1_700_000_000_000);
+    let server = TestServer::with(
+        colloquy::Config {
+            clock,
+            ..colloquy::Config::for_tests()
+        },
         ServerConfig {
-            heartbeat: Duration::from_millis(50),
-            idle_timeout: Duration::from_millis(400),
+            workers: Some(1),
             ..ServerConfig::default()
         },
     );
-    let mut alice = Ws::connect(&server, "alice").await;
-    let mut pinged = false;
-    while let Some(f) = alice.frame(Duration::from_millis(300)).await {
-        if matches!(f, awc::ws::Frame::Ping(_)) {
-            pinged = true;
-            break;
-        }
-    }
-    assert!(pinged, "the server pings");
-    // Alice says nothing (not even pong): closed as idle.
-    assert_eq!(alice.close_code(Duration::from_secs(3)).await, Some(1001));
+    (server, hand)
 }
 
 #[actix_rt::test]
-async fn frames_keep_a_session_alive() {
-    let server = server_with(
-        Limits::default(),
-        ServerConfig {
-            heartbeat: Duration::from_millis(50),
-            idle_timeout: Duration::from_millis(300),
-            ..ServerConfig::default()
-        },
-    );
+async fn heartbeat_pings_and_silence_closes_1001() {
+    let (server, clock) = server_on_manual_clock();
     let mut alice = Ws::connect(&server, "alice").await;
-    for _ in 0..8 {
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(alice.ok(json!({"op": "ping"})).await, json!({"pong": true}));
+    let mut bob = Ws::connect(&server, "bob").await;
+    clock.advance(Duration::from_secs(25));
+    for ws in [&mut alice, &mut bob] {
+        match ws.frame(WAIT).await {
+            Some(awc::ws::Frame::Ping(_)) => {}
+            other => panic!("expected a ping, got {other:?}"),
+        }
     }
+    // Bob speaks at 50 s; alice says nothing (not even pong).
+    clock.advance(Duration::from_secs(25));
+    assert_eq!(bob.ok(json!({"op": "ping"})).await, json!({"pong": true}));
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(alice.close_code(WAIT).await, Some(1001));
+    // Bob, heard 10 s ago, stays until 60 s after that.
+    clock.advance(Duration::from_secs(49));
+    assert_eq!(bob.ok(json!({"op": "ping"})).await, json!({"pong": true}));
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(bob.close_code(WAIT).await, Some(1001));
 }
 
 #[test]

@@ -32,6 +32,7 @@ use bytestring::ByteString;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::protocol::{encode_answer, request_id};
 use crate::session::{CloseReason, Session};
@@ -55,6 +56,8 @@ pub(crate) struct WsSettings {
     /// How long a new session holds conversation events back for a client
     /// that may be resuming with `events.replay`.
     pub resume_window: Duration,
+    /// The engine's clock: heartbeat, idle timeout and resume window run on it.
+    pub clock: Clock,
 }
 
 /// Runs an upgraded connection on `arbiter`: its session actor, request task
@@ -85,7 +88,8 @@ pub(crate) struct WsSession {
     session: Arc<Session>,
     settings: WsSettings,
     limiter: RateLimiter,
-    last_heard: Instant,
+    /// When the client last sent a frame, on the engine's clock.
+    last_heard: Duration,
     requests: Rc<RequestQueue>,
     control: Rc<ControlQueue>,
 }
@@ -102,6 +106,7 @@ impl WsSession {
         let requests = Rc::new(RequestQueue::default());
         let control = Rc::new(ControlQueue::default());
         let now = Instant::now();
+        let heard = settings.clock.elapsed();
         let reader = Reader::new(
             io.clone(),
             leftover,
@@ -121,7 +126,7 @@ impl WsSession {
             session,
             limiter: RateLimiter::new(settings.rate_limit, now),
             settings,
-            last_heard: now,
+            last_heard: heard,
             requests,
             control,
         };
@@ -200,31 +205,50 @@ impl WsSession {
     }
 }
 
+impl WsSession {
+    /// Pings the client every heartbeat.
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        let tick = self.settings.clock.sleep(self.settings.heartbeat);
+        ctx.spawn(tick.into_actor(self).map(|_, act, ctx| {
+            act.send_control(WsMessage::Ping(Bytes::new()));
+            act.heartbeat(ctx);
+        }));
+    }
+
+    /// Closes the session (1001) once the client has been silent for the idle
+    /// timeout: sleeps until the first moment that could be, then looks again.
+    fn watch_idle(&mut self, ctx: &mut Context<Self>) {
+        let silent = self
+            .settings
+            .clock
+            .elapsed()
+            .saturating_sub(self.last_heard);
+        let Some(left) = self
+            .settings
+            .idle_timeout
+            .checked_sub(silent)
+            .filter(|l| !l.is_zero())
+        else {
+            return self.end(CloseReason::IdleTimeout, ctx);
+        };
+        let wait = self.settings.clock.sleep(left);
+        ctx.spawn(wait.into_actor(self).map(|_, act, ctx| act.watch_idle(ctx)));
+    }
+}
+
 impl Actor for WsSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         // A client that has not resumed by now is not going to: deliver.
-        ctx.run_later(self.settings.resume_window, |act, _| {
-            act.session.outbox().release();
-        });
-        ctx.run_interval(self.settings.heartbeat, |act, ctx| {
-            if act.last_heard.elapsed() >= act.settings.idle_timeout {
-                return act.end(CloseReason::IdleTimeout, ctx);
-            }
-            act.send_control(WsMessage::Ping(Bytes::new()));
-        });
-        // The idle timeout may be shorter than the heartbeat: check it on its own too.
-        let idle = self.settings.idle_timeout;
-        ctx.run_interval(
-            idle.min(Duration::from_secs(1))
-                .max(Duration::from_millis(10)),
-            move |act, ctx| {
-                if act.last_heard.elapsed() >= idle {
-                    act.end(CloseReason::IdleTimeout, ctx);
-                }
-            },
+        let resumed = self.settings.clock.sleep(self.settings.resume_window);
+        ctx.spawn(
+            resumed
+                .into_actor(self)
+                .map(|_, act, _| act.session.outbox().release()),
         );
+        self.heartbeat(ctx);
+        self.watch_idle(ctx);
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -242,7 +266,7 @@ impl Actor for WsSession {
 
 impl StreamHandler<Result<Incoming, CloseReason>> for WsSession {
     fn handle(&mut self, msg: Result<Incoming, CloseReason>, ctx: &mut Context<Self>) {
-        self.last_heard = Instant::now();
+        self.last_heard = self.settings.clock.elapsed();
         match msg {
             Ok(Incoming::Text(t)) => self.on_text(t, ctx),
             Ok(Incoming::Binary(b)) => {
