@@ -613,15 +613,12 @@ impl ConversationState {
             outbox.replay(self.id, None::<std::iter::Empty<_>>);
             return Ok(json!({"recovered": false, "last_seq": last_seq}));
         };
-        let frames = events.map(|(s, e)| {
-            let frame = match e {
-                Stored::Shared(f) => f.clone(),
-                Stored::ConversationUpdated {
-                    conversation,
-                    reasons,
-                } => self.render_updated(*s, conversation, reasons, member),
-            };
-            (*s, frame)
+        let frames = events.map(|(s, e)| match e {
+            Stored::Shared(f) => f.clone(),
+            Stored::ConversationUpdated {
+                conversation,
+                reasons,
+            } => self.render_updated(*s, conversation, reasons, member),
         });
         outbox.replay(self.id, Some(frames));
         Ok(json!({"recovered": true, "last_seq": last_seq}))

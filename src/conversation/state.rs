@@ -280,11 +280,11 @@ impl ConversationState {
 
     // ----- events -------------------------------------------------------------
 
-    /// Delivers conversation event `seq` to every chat participant's sessions.
-    pub fn fanout(&self, seq: u64, frame: &Frame) {
+    /// Delivers a conversation event to every chat participant's sessions.
+    pub fn fanout(&self, frame: &Frame) {
         let (mut took, mut refused) = (0, 0);
         for hub in self.members.hubs() {
-            let (t, r) = hub.deliver_event(self.id, seq, frame);
+            let (t, r) = hub.deliver_event(self.id, frame);
             took += t;
             refused += r;
         }
@@ -300,7 +300,7 @@ impl ConversationState {
 
     /// Delivers an encoded conversation event and keeps it for replay.
     fn publish(&mut self, event: &'static str, seq: u64, frame: Frame) {
-        self.fanout(seq, &frame);
+        self.fanout(&frame);
         self.events.keep(seq, Stored::Shared(frame));
         let at = self.shared.config.clock.now_ms();
         self.shared.recent.note(event, self.id, seq, at);
@@ -331,7 +331,7 @@ impl ConversationState {
         for m in self.members.iter() {
             if let Some(hub) = &m.hub {
                 let frame = self.render_updated(seq, &base, &reasons, m);
-                let (t, r) = hub.deliver_event(self.id, seq, &frame);
+                let (t, r) = hub.deliver_event(self.id, &frame);
                 took += t;
                 refused += r;
             }
@@ -355,7 +355,7 @@ impl ConversationState {
             "conversationAdded"
         };
         let frame = encode_event(event, Some(self.id), None, data);
-        let (t, r) = hub.deliver_membership(self.id, &frame, left);
+        let (t, r) = hub.deliver_membership(self.id, &frame);
         self.shared.metrics.delivered(t, r);
     }
 

@@ -54,20 +54,15 @@ impl UserHub {
         self.each_session(|o| o.push(frame.clone()))
     }
 
-    /// Hands conversation `c`'s event `seq` to every session, like [`deliver`](Self::deliver).
-    pub fn deliver_event(&self, c: ConversationId, seq: u64, frame: &Frame) -> (usize, usize) {
-        self.each_session(|o| o.push_event(c, seq, frame.clone()))
+    /// Hands an event of conversation `c` to every session, like [`deliver`](Self::deliver).
+    pub fn deliver_event(&self, c: ConversationId, frame: &Frame) -> (usize, usize) {
+        self.each_session(|o| o.push_event(c, frame.clone()))
     }
 
     /// Hands `conversationAdded`/`conversationRemoved` of `c` to every session,
     /// like [`deliver`](Self::deliver).
-    pub fn deliver_membership(
-        &self,
-        c: ConversationId,
-        frame: &Frame,
-        left: bool,
-    ) -> (usize, usize) {
-        self.each_session(|o| o.push_membership(c, frame.clone(), left))
+    pub fn deliver_membership(&self, c: ConversationId, frame: &Frame) -> (usize, usize) {
+        self.each_session(|o| o.push_membership(c, frame.clone()))
     }
 
     fn each_session(&self, push: impl Fn(&Outbox) -> bool) -> (usize, usize) {

@@ -5,7 +5,6 @@
 //! sessions; a transport drains the outbox onto its socket. Nothing here knows
 //! conversations or ops: only frames, sessions and users.
 
-mod handed;
 mod hub;
 mod outbox;
 

