@@ -72,7 +72,14 @@ async fn edit_and_delete_message() {
 
 #[tokio::test]
 async fn messages_paginator_anchor_direction_window() {
-    let (_s, alice, _bob) = pair().await;
+    let (clock, hand) = colloquy::Clock::manual(1_700_000_000_000);
+    let server = TestServer::builder()
+        .config(colloquy::Config {
+            clock,
+            ..colloquy::Config::for_tests()
+        })
+        .start();
+    let alice = server.connect("alice").await.expect("alice connects");
     let conv = alice.conversation(&group(&alice).await);
     let mut times = Vec::new();
     for i in 0..7 {
@@ -81,7 +88,7 @@ async fn messages_paginator_anchor_direction_window() {
                 .as_u64()
                 .unwrap(),
         );
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        hand.advance(std::time::Duration::from_millis(2));
     }
     let idx = |p: &colloquy::client::PageOf<colloquy::model::Message>| {
         p.items.iter().map(|m| m.index).collect::<Vec<_>>()
