@@ -216,24 +216,21 @@ impl Outbox {
     /// outbox is closed, or closes it now because the frame would exceed the
     /// byte budget.
     pub fn push(&self, frame: Frame) -> bool {
-        let mut q = self.lock();
-        if !self.admit(&mut q, frame.len()) {
-            return false;
-        }
-        let was_empty = q.frames.is_empty();
-        q.enqueue(frame);
-        self.woken_if(q, was_empty);
-        true
+        self.push_to(None, frame)
     }
 
     /// Queues an event of conversation `c`: held while the session may be
     /// resuming. Returns false like [`Outbox::push`].
     pub fn push_event(&self, c: ConversationId, frame: Frame) -> bool {
+        self.push_to(Some(c), frame)
+    }
+
+    fn push_to(&self, event_of: Option<ConversationId>, frame: Frame) -> bool {
         let mut q = self.lock();
         if !self.admit(&mut q, frame.len()) {
             return false;
         }
-        if q.holds(c) {
+        if let Some(c) = event_of.filter(|c| q.holds(*c)) {
             if let Some(r) = q.resume.as_mut() {
                 r.bytes += frame.len();
                 r.held.push_back((c, frame));
