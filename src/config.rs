@@ -70,6 +70,9 @@ pub struct Config {
     /// Where timestamps and timers read time: the system's, or a manual clock
     /// a test advances ([`Clock::manual`]).
     pub clock: Clock,
+    /// Where the engine keeps its data (`--data-dir`): None keeps everything in
+    /// memory, and a restart forgets it.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -81,6 +84,7 @@ impl Default for Config {
                 .map(|n| n.get())
                 .unwrap_or(1),
             clock: Clock::system(),
+            data_dir: None,
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::model::{ConversationId, Identity, Message, Millis, Page, ReactionId, 
 use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
 use crate::protocol::{Feed, Request, UpdateUser};
 use crate::registry::{Create, Direct, Registry};
+use crate::store::{Batch, Recovered, Store, Write};
 use crate::validate;
 
 use crate::conversation::RecentEvents;
@@ -44,13 +45,24 @@ struct Inner {
     threads: Mutex<Threads>,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
+impl Inner {
+    /// Stops the actors, joins the threads, then closes the store (every
+    /// acknowledged op is already committed).
+    fn stop(&self) {
         let mut t = self.threads.lock().unwrap_or_else(|p| p.into_inner());
         t.system.stop();
         if let Some(th) = t.thread.take() {
             let _ = th.join();
         }
+        if let Some(s) = &self.shared.store {
+            s.close();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -83,8 +95,20 @@ struct FeedCursor {
 impl Engine {
     /// Starts an engine on its own threads. Works from any thread and any async
     /// runtime (or none).
+    ///
+    /// With `config.data_dir` it first opens the store there and reads it back
+    /// (an unreadable one is an error, and is left as it was); every op is then
+    /// committed to it before it is answered or delivered.
     pub fn start(config: Config) -> std::io::Result<Engine> {
         let arbiters = config.arbiters.max(1);
+        let (store, recovered) = match &config.data_dir {
+            Some(dir) => {
+                let (s, r) =
+                    Store::open(dir, config.limits.replay_window).map_err(std::io::Error::other)?;
+                (Some(Arc::new(s)), r)
+            }
+            None => (None, Recovered::default()),
+        };
         let shared = Arc::new(Shared {
             config,
             conversations: DashMap::new(),
@@ -93,6 +117,7 @@ impl Engine {
             reactions: DashMap::new(),
             metrics: Metrics::default(),
             recent: RecentEvents::default(),
+            store,
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let sh = shared.clone();
@@ -103,8 +128,14 @@ impl Engine {
                 let workers: Vec<Arbiter> = sys.block_on(async move {
                     let workers: Vec<Arbiter> = (0..arbiters).map(|_| Arbiter::new()).collect();
                     let handles: Vec<ArbiterHandle> = workers.iter().map(Arbiter::handle).collect();
-                    let registry = Registry::new(sh, handles.clone()).start();
-                    let _ = tx.send((System::current(), registry, handles));
+                    let mut registry = Registry::new(sh, handles.clone());
+                    let started = registry
+                        .recover(recovered)
+                        .map(|()| (System::current(), registry.start(), handles));
+                    if started.is_err() {
+                        System::current().stop();
+                    }
+                    let _ = tx.send(started);
                     workers
                 });
                 let _ = sys.run();
@@ -113,9 +144,24 @@ impl Engine {
                     let _ = w.join();
                 }
             })?;
-        let (system, registry, arbiters) = rx
+        let started = rx
             .recv()
             .map_err(|_| std::io::Error::other("engine thread failed to start"))?;
+        let (system, registry, arbiters) = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = thread.join();
+                let dir = shared
+                    .config
+                    .data_dir
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""));
+                return Err(std::io::Error::other(format!(
+                    "{} is damaged: {e}",
+                    dir.display()
+                )));
+            }
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 shared,
@@ -133,10 +179,24 @@ impl Engine {
     /// Stops every actor and joins the engine's threads. Sessions still open see
     /// their requests fail; their outboxes stay readable.
     pub fn shutdown(&self) {
-        let mut t = self.inner.threads.lock().unwrap_or_else(|p| p.into_inner());
-        t.system.stop();
-        if let Some(th) = t.thread.take() {
-            let _ = th.join();
+        self.inner.stop();
+    }
+
+    /// Resolves if the engine's store fails (a commit or fsync that did not
+    /// happen): nothing is acknowledged after it, and a server should stop.
+    /// Never resolves for an in-memory engine.
+    pub async fn failed(&self) -> String {
+        let Some(store) = &self.inner.shared.store else {
+            return std::future::pending().await;
+        };
+        let mut rx = store.failed();
+        let failed = match rx.wait_for(Option::is_some).await {
+            Ok(e) => e.as_ref().map(ToString::to_string),
+            Err(_) => None,
+        };
+        match failed {
+            Some(e) => e,
+            None => std::future::pending().await,
         }
     }
 
@@ -279,7 +339,7 @@ impl Engine {
             }
             Request::MessageFeed(f) => self.feed(caller, f).await,
             Request::PresenceGet { identities } => self.presence(&identities),
-            Request::UserUpdate(u) => self.update_user(caller, u),
+            Request::UserUpdate(u) => self.update_user(caller, u).await,
             Request::ReactionRemove {
                 reaction,
                 conversation,
@@ -517,7 +577,7 @@ impl Engine {
         Ok(json!({"items": items}))
     }
 
-    fn update_user(&self, caller: Caller, u: UpdateUser) -> Result<Value> {
+    async fn update_user(&self, caller: Caller, u: UpdateUser) -> Result<Value> {
         let Caller::User(identity) = caller else {
             return Err(Error::bad("user.update needs a user"));
         };
@@ -534,7 +594,7 @@ impl Engine {
             validate::json_field("attributes", a, limits)?;
         }
         let hub = self.shared().hub(&identity);
-        {
+        let committed = {
             let mut p = hub.profile();
             if let Some(n) = u.friendly_name {
                 p.friendly_name = n;
@@ -544,6 +604,22 @@ impl Engine {
             }
             if let Some(a) = u.attributes {
                 p.attributes = Some(a);
+            }
+            // Submitted under the profile's lock: two updates commit in the
+            // order they changed it.
+            self.shared().store.as_ref().map(|s| {
+                let record = serde_json::to_vec(&*p).unwrap_or_default();
+                s.submit(Batch(vec![Write::User {
+                    identity: identity.to_string(),
+                    record,
+                }]))
+            })
+        };
+        if let Some(done) = committed {
+            match done.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Error::Internal(format!("not acknowledged: {e}"))),
+                Err(_) => return Err(Error::Internal("the store stopped".into())),
             }
         }
         serde_json::to_value(hub.user()).map_err(|e| Error::Internal(e.to_string()))

@@ -54,6 +54,7 @@ pub mod protocol;
 pub(crate) mod registry;
 pub mod server;
 pub mod session;
+pub(crate) mod store;
 pub mod testing;
 pub(crate) mod validate;
 

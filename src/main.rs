@@ -75,6 +75,11 @@ struct Serve {
     /// Arbiter threads hosting conversation actors (default: one per core).
     #[arg(long, env = "COLLOQUY_ARBITERS")]
     arbiters: Option<usize>,
+    /// Keep conversations, messages and users in this directory (created if
+    /// missing) and commit every change before acknowledging it. Without it
+    /// everything is in memory and a restart forgets it.
+    #[arg(long, env = "COLLOQUY_DATA_DIR")]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are in place when this returns,
@@ -108,6 +113,8 @@ enum Fatal {
     Engine(std::io::Error),
     #[error("the server stopped: {0}")]
     Serve(std::io::Error),
+    #[error("stopped, because its {0}")]
+    Store(String),
 }
 
 /// Binds `addr`, saying in words what went wrong if it cannot.
@@ -163,6 +170,7 @@ fn serve(s: Serve) -> Result<(), Fatal> {
         typing_timeout: Duration::from_millis(s.typing_timeout_ms),
         arbiters: s.arbiters.unwrap_or(defaults.arbiters),
         clock: defaults.clock,
+        data_dir: s.data_dir,
     })
     .map_err(Fatal::Engine)?;
     let config = ServerConfig {
@@ -175,9 +183,21 @@ fn serve(s: Serve) -> Result<(), Fatal> {
         workers: s.workers,
         resume_window: Duration::from_millis(s.resume_window_ms),
     };
-    actix_rt::System::new()
+    let failure = actix_rt::System::new()
         .block_on(async move {
-            let stop = signalled()?;
+            let signal = signalled()?;
+            let (failed_tx, failed_rx) = std::sync::mpsc::channel();
+            let eng = engine.clone();
+            // A store that cannot commit stops the server like a signal does,
+            // and the exit says why.
+            let stop = async move {
+                tokio::select! {
+                    () = signal => {}
+                    e = eng.failed() => {
+                        let _ = failed_tx.send(e);
+                    }
+                }
+            };
             let mut out = std::io::stdout();
             writeln!(out, "listening on http://{addr}")?;
             out.flush()?;
@@ -187,7 +207,11 @@ fn serve(s: Serve) -> Result<(), Fatal> {
             );
             server::run(listener, engine.clone(), config, stop).await?;
             engine.shutdown();
-            Ok(())
+            Ok(failed_rx.try_recv().ok())
         })
-        .map_err(Fatal::Serve)
+        .map_err(Fatal::Serve)?;
+    match failure {
+        Some(e) => Err(Fatal::Store(e)),
+        None => Ok(()),
+    }
 }

@@ -27,6 +27,8 @@ pub(crate) struct EventLog {
     seq: u64,
     kept: VecDeque<(u64, Stored)>,
     window: usize,
+    /// Seqs kept since the journal last looked.
+    touched: Vec<u64>,
 }
 
 impl EventLog {
@@ -35,7 +37,35 @@ impl EventLog {
             seq: 0,
             kept: VecDeque::new(),
             window,
+            touched: Vec::new(),
         }
+    }
+
+    /// Restores the sequence and the kept events (reading a store back; oldest first).
+    pub fn restore(&mut self, seq: u64, kept: impl IntoIterator<Item = (u64, Stored)>) {
+        self.seq = seq;
+        for (s, e) in kept {
+            self.keep_quietly(s, e);
+        }
+    }
+
+    /// How many events are kept.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// A kept event, by seq.
+    pub fn get(&self, seq: u64) -> Option<&Stored> {
+        let first = self.kept.front()?.0;
+        let (s, e) = self
+            .kept
+            .get(usize::try_from(seq.checked_sub(first)?).ok()?)?;
+        (*s == seq).then_some(e)
+    }
+
+    /// The seqs kept since the last call.
+    pub fn take_touched(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.touched)
     }
 
     /// The seq of the last event.
@@ -50,6 +80,13 @@ impl EventLog {
     }
 
     pub fn keep(&mut self, seq: u64, e: Stored) {
+        if self.window > 0 {
+            self.touched.push(seq);
+        }
+        self.keep_quietly(seq, e);
+    }
+
+    fn keep_quietly(&mut self, seq: u64, e: Stored) {
         if self.window == 0 {
             return;
         }

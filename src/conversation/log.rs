@@ -49,6 +49,8 @@ pub(crate) struct MessageLog {
     last_created_at: Millis,
     max_messages: usize,
     max_bytes: usize,
+    /// Indexes appended, changed or removed since the journal last looked.
+    touched: Vec<u64>,
 }
 
 impl MessageLog {
@@ -102,14 +104,8 @@ impl MessageLog {
     /// caps. Returns the evicted messages, so that their reactions can be forgotten.
     pub fn append(&mut self, m: Message) -> Vec<Message> {
         debug_assert_eq!(m.index, self.next_index);
-        self.next_index = m.index + 1;
-        self.last_created_at = m.created_at;
-        self.content_bytes += m.content_bytes();
-        self.by_id.insert(m.id, m.index);
-        if let (Some(a), Some(c)) = (&m.author, &m.client_id) {
-            self.client_ids.insert((a.clone(), c.clone()), m.index);
-        }
-        self.messages.insert(m.index, m);
+        self.touched.push(m.index);
+        self.restore(m);
         let mut evicted = Vec::new();
         while self.messages.len() > self.max_messages
             || (self.content_bytes > self.max_bytes && self.messages.len() > 1)
@@ -118,9 +114,41 @@ impl MessageLog {
                 break;
             };
             self.forget(&old);
+            self.touched.push(old.index);
             evicted.push(old);
         }
         evicted
+    }
+
+    /// Puts a stored message back (reading a store back): no eviction, no note.
+    pub fn restore(&mut self, m: Message) {
+        self.next_index = self.next_index.max(m.index + 1);
+        self.last_created_at = self.last_created_at.max(m.created_at);
+        self.content_bytes += m.content_bytes();
+        self.by_id.insert(m.id, m.index);
+        if let (Some(a), Some(c)) = (&m.author, &m.client_id) {
+            self.client_ids.insert((a.clone(), c.clone()), m.index);
+        }
+        for r in &m.reactions {
+            self.reactions.insert(r.id, m.index);
+        }
+        self.messages.insert(m.index, m);
+    }
+
+    /// The counters a store keeps: the next index and the last message time.
+    pub fn counters(&self) -> (u64, Millis) {
+        (self.next_index, self.last_created_at)
+    }
+
+    /// Restores the counters, so that indexes of deleted or evicted messages stay used.
+    pub fn set_counters(&mut self, next_index: u64, last_created_at: Millis) {
+        self.next_index = self.next_index.max(next_index);
+        self.last_created_at = self.last_created_at.max(last_created_at);
+    }
+
+    /// The indexes changed since the last call.
+    pub fn take_touched(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.touched)
     }
 
     fn forget(&mut self, m: &Message) {
@@ -141,6 +169,7 @@ impl MessageLog {
 
     pub fn remove(&mut self, index: u64) -> Option<Message> {
         let m = self.messages.remove(&index)?;
+        self.touched.push(index);
         self.forget(&m);
         Some(m)
     }
@@ -163,8 +192,11 @@ impl MessageLog {
         self.messages.get(&index)
     }
 
+    /// A message to change: noted for the journal.
     pub fn get_mut(&mut self, index: u64) -> Option<&mut Message> {
-        self.messages.get_mut(&index)
+        let m = self.messages.get_mut(&index)?;
+        self.touched.push(index);
+        Some(m)
     }
 
     pub fn note_reaction(&mut self, id: ReactionId, index: u64) {

@@ -1,11 +1,13 @@
 //! The participants of one conversation, in joining order.
 //!
 //! Pure data: no actor, no runtime. Each chat member carries its user's hub, the
-//! way its sessions are reached.
+//! way its sessions are reached. Every place changed is noted for the journal
+//! ([`Members::take_touched`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use super::effects::Recipients;
 use crate::delivery::UserHub;
 use crate::model::{Identity, Participant, ParticipantId};
 
@@ -24,6 +26,10 @@ pub(crate) struct Members {
     by_identity: HashMap<Identity, u64>,
     bindings: HashSet<(String, String)>,
     next_seq: u64,
+    /// The chat members' hubs, rebuilt after a membership change.
+    recipients: Option<Recipients>,
+    /// Places inserted, changed or removed since the journal last looked.
+    touched: Vec<u64>,
 }
 
 impl Members {
@@ -34,7 +40,15 @@ impl Members {
     /// Adds a participant at the end of the joining order; returns its place.
     pub fn insert(&mut self, p: Participant, hub: Option<Arc<UserHub>>) -> u64 {
         let seq = self.next_seq;
-        self.next_seq += 1;
+        self.restore(seq, p, hub);
+        seq
+    }
+
+    /// Puts a participant back at its place (reading a store back).
+    pub fn restore(&mut self, seq: u64, p: Participant, hub: Option<Arc<UserHub>>) {
+        self.next_seq = self.next_seq.max(seq + 1);
+        self.touched.push(seq);
+        self.recipients = None;
         self.by_id.insert(p.id, seq);
         if let Some(i) = &p.identity {
             self.by_identity.insert(i.clone(), seq);
@@ -44,11 +58,27 @@ impl Members {
                 .insert((b.proxy_address.clone(), b.address.clone()));
         }
         self.by_seq.insert(seq, Member { p, hub });
-        seq
+    }
+
+    /// The place the next participant gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Keeps places unused even if the participants there were removed.
+    pub fn set_next_seq(&mut self, next: u64) {
+        self.next_seq = self.next_seq.max(next);
+    }
+
+    /// The places changed since the last call.
+    pub fn take_touched(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.touched)
     }
 
     pub fn remove(&mut self, seq: u64) -> Option<Member> {
         let m = self.by_seq.remove(&seq)?;
+        self.touched.push(seq);
+        self.recipients = None;
         self.by_id.remove(&m.p.id);
         if let Some(i) = &m.p.identity {
             self.by_identity.remove(i);
@@ -75,8 +105,11 @@ impl Members {
         self.by_seq.get(&seq)
     }
 
+    /// A participant to change: noted for the journal.
     pub fn get_mut(&mut self, seq: u64) -> Option<&mut Member> {
-        self.by_seq.get_mut(&seq)
+        let m = self.by_seq.get_mut(&seq)?;
+        self.touched.push(seq);
+        Some(m)
     }
 
     pub fn by_identity(&self, identity: &Identity) -> Option<&Member> {
@@ -96,8 +129,13 @@ impl Members {
         self.by_seq.values()
     }
 
-    /// The hubs of chat participants, for fanout.
-    pub fn hubs(&self) -> impl Iterator<Item = &Arc<UserHub>> {
-        self.by_seq.values().filter_map(|m| m.hub.as_ref())
+    /// The hubs of chat participants, for fanout: shared until membership changes.
+    pub fn recipients(&mut self) -> Recipients {
+        if let Some(r) = &self.recipients {
+            return r.clone();
+        }
+        let r: Recipients = self.by_seq.values().filter_map(|m| m.hub.clone()).collect();
+        self.recipients = Some(r.clone());
+        r
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::effects::Effect;
 use super::events::Stored;
 use super::log::Window;
 use super::state::{to_json, Access, ConversationState};
@@ -594,7 +595,7 @@ impl ConversationState {
     // ----- replay -------------------------------------------------------------
 
     pub fn replay(
-        &self,
+        &mut self,
         caller: &Caller,
         since: u64,
         outbox: Option<&Arc<Outbox>>,
@@ -610,17 +611,19 @@ impl ConversationState {
             return Err(Error::not_found("participant not found"));
         };
         let Some(events) = self.events.since(since) else {
-            outbox.replay(self.id, None::<std::iter::Empty<_>>);
+            self.out.push(Effect::Replay(outbox.clone(), None));
             return Ok(json!({"recovered": false, "last_seq": last_seq}));
         };
-        let frames = events.map(|(s, e)| match e {
-            Stored::Shared(f) => f.clone(),
-            Stored::ConversationUpdated {
-                conversation,
-                reasons,
-            } => self.render_updated(*s, conversation, reasons, member),
-        });
-        outbox.replay(self.id, Some(frames));
+        let frames = events
+            .map(|(s, e)| match e {
+                Stored::Shared(f) => f.clone(),
+                Stored::ConversationUpdated {
+                    conversation,
+                    reasons,
+                } => self.render_updated(*s, conversation, reasons, member),
+            })
+            .collect();
+        self.out.push(Effect::Replay(outbox.clone(), Some(frames)));
         Ok(json!({"recovered": true, "last_seq": last_seq}))
     }
 }

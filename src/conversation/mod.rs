@@ -3,13 +3,17 @@
 //!
 //! Accepts [`Ask`] (any conversation-scoped op), [`ViewFor`], [`FeedQuery`],
 //! [`UserOffline`] and [`EnsureMembers`]. All state lives in
-//! [`ConversationState`]; the actor only runs ops one at a time, arms typing
-//! timers and stops itself after a delete. Callers use [`ConversationHandle`].
+//! [`ConversationState`]; the actor (`actor.rs`) runs ops one at a time, has
+//! their changes committed, then answers and delivers; it arms typing timers
+//! and stops itself after a delete. Callers use [`ConversationHandle`].
 
+mod actor;
+mod effects;
 mod events;
 mod log;
 mod members;
 mod messages;
+mod persist;
 mod shared;
 mod state;
 mod typing;
@@ -21,6 +25,7 @@ use std::sync::{Arc, RwLock};
 use actix::prelude::*;
 use serde_json::Value;
 
+pub(crate) use actor::{Ask, ConversationActor, EnsureMembers, UserOffline, ViewFor};
 pub(crate) use log::Window;
 pub(crate) use messages::{FeedKey, FeedPart, FeedSide};
 pub(crate) use shared::{RecentEvents, Shared};
@@ -31,11 +36,6 @@ use crate::error::{Error, Result};
 use crate::model::Caller;
 use crate::model::{Conversation, ConversationId, Identity};
 use crate::protocol::Request;
-
-/// Requests waiting in one conversation's mailbox before senders wait their turn
-/// (`Addr::send` is backpressured past it): a burst of this many ops queues
-/// without blocking anyone; memory per conversation stays bounded.
-const MAILBOX_CAPACITY: usize = 1024;
 
 /// What other threads may read of a conversation without asking its actor:
 /// its chat members (for presence) and its last activity (to sort lists).
@@ -88,131 +88,6 @@ impl ConvInfo {
     }
 }
 
-/// The actor around a [`ConversationState`].
-pub(crate) struct ConversationActor {
-    state: ConversationState,
-}
-
-impl ConversationActor {
-    pub fn new(state: ConversationState) -> Self {
-        ConversationActor { state }
-    }
-
-    /// Arms the typing timers the last op asked for.
-    fn arm_timers(&mut self, ctx: &mut Context<Self>) {
-        let clock = self.state.shared.config.clock.clone();
-        for (who, after) in std::mem::take(&mut self.state.timers) {
-            ctx.spawn(clock.sleep(after).into_actor(self).map(move |_, act, ctx| {
-                let now = act.state.shared.config.clock.elapsed();
-                act.state.typing_timer(&who, now);
-                act.arm_timers(ctx);
-            }));
-        }
-    }
-
-    fn after_op(&mut self, ctx: &mut Context<Self>) {
-        self.arm_timers(ctx);
-        if self.state.deleted {
-            ctx.stop();
-        }
-    }
-}
-
-impl Actor for ConversationActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
-    }
-
-    fn stopped(&mut self, _: &mut Context<Self>) {
-        // An arbiter shutting down stops us without a delete: still forget us.
-        self.state.forget_everywhere();
-        ::log::debug!("conversation {} stopped", self.state.id);
-    }
-}
-
-/// Any conversation-scoped op of the contract, on behalf of a caller.
-#[derive(Message)]
-#[rtype(result = "Result<Value>")]
-pub(crate) struct Ask {
-    pub caller: Caller,
-    pub req: Request,
-    /// The asking session's outbox (for `events.replay`).
-    pub outbox: Option<Arc<Outbox>>,
-}
-
-impl Handler<Ask> for ConversationActor {
-    type Result = Result<Value>;
-
-    fn handle(&mut self, msg: Ask, ctx: &mut Context<Self>) -> Result<Value> {
-        let now = self.state.shared.config.clock.now_ms();
-        let c = &msg.caller;
-        let st = &mut self.state;
-        let r = match msg.req {
-            Request::ConversationGet { .. } => st.get(c),
-            Request::ConversationUpdate(u) => st.update(c, u, now),
-            Request::ConversationDelete { .. } => st.delete(c),
-            Request::ConversationJoin { .. } => st.join(c, now),
-            Request::ConversationLeave { .. } => st.leave(c, now),
-            Request::SetNotificationLevel { level, .. } => st.set_notification_level(c, level),
-            Request::ParticipantAdd(a) => st.add_participant(c, a, now),
-            Request::ParticipantAddNonChat(a) => st.add_non_chat(c, a, now),
-            Request::ParticipantRemove { participant, .. } => {
-                st.remove_participant(c, &participant, now)
-            }
-            Request::ParticipantGet { participant, .. } => st.get_participant(c, &participant),
-            Request::ParticipantList {
-                page_size, cursor, ..
-            } => st.list_participants(c, page_size, cursor.as_deref()),
-            Request::ParticipantCount { .. } => st.count_participants(c),
-            Request::ParticipantUpdate(u) => st.update_participant(c, u, now),
-            Request::MessageSend(s) => st.send(c, s, now),
-            Request::MessageGet { message, .. } => st.get_message(c, &message),
-            Request::MessageEdit(e) => st.edit(c, e, now),
-            Request::MessageDelete { message, .. } => st.delete_message(c, &message),
-            Request::MessageList(l) => st.list_messages(c, l),
-            Request::MessageCount { .. } => st.count_messages(c),
-            Request::ReactionAdd {
-                message,
-                reaction,
-                identity,
-                ..
-            } => st.add_reaction(c, &message, reaction, identity.as_deref(), now),
-            Request::ReactionRemove { reaction, .. } => {
-                messages::reaction_id(&reaction).and_then(|id| st.remove_reaction(c, id, now))
-            }
-            Request::ReadAdvance { index, .. } => st.read_advance(c, index, now),
-            Request::ReadSet { index, .. } => st.read_set(c, index, now),
-            Request::ReadAll { .. } => st.read_all(c, now),
-            Request::ReadNone { .. } => st.read_none(c, now),
-            Request::ReadMark { message, .. } => st.read_mark(c, message.as_ref(), now),
-            Request::UnreadCount { .. } => st.unread_count(c),
-            Request::TypingStart { .. } => {
-                let now = st.shared.config.clock.elapsed();
-                st.typing_start(c, now)
-            }
-            Request::TypingStop { .. } => st.typing_stop(c),
-            Request::EventsReplay { since_seq, .. } => st.replay(c, since_seq, msg.outbox.as_ref()),
-            other => Err(Error::Internal(format!("not a conversation op: {other:?}"))),
-        };
-        self.after_op(ctx);
-        r
-    }
-}
-
-/// The conversation as a caller sees it (for `conversation.list`).
-#[derive(Message)]
-#[rtype(result = "Conversation")]
-pub(crate) struct ViewFor(pub Caller);
-
-impl Handler<ViewFor> for ConversationActor {
-    type Result = MessageResult<ViewFor>;
-    fn handle(&mut self, msg: ViewFor, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.state.view(&msg.0))
-    }
-}
-
 /// This conversation's part of a `message.feed` page.
 #[derive(Message)]
 #[rtype(result = "FeedPart")]
@@ -222,46 +97,6 @@ pub(crate) struct FeedQuery {
     pub bound: Option<FeedKey>,
     pub limit: usize,
     pub window: Window,
-}
-
-impl Handler<FeedQuery> for ConversationActor {
-    type Result = MessageResult<FeedQuery>;
-    fn handle(&mut self, q: FeedQuery, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            self.state
-                .feed(&q.identity, q.side, q.bound, q.limit, q.window),
-        )
-    }
-}
-
-/// A user's last session closed: end its typing here.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct UserOffline(pub Identity);
-
-impl Handler<UserOffline> for ConversationActor {
-    type Result = ();
-    fn handle(&mut self, msg: UserOffline, _: &mut Context<Self>) {
-        self.state.user_offline(&msg.0);
-    }
-}
-
-/// Re-adds the users of a direct conversation who had left it.
-#[derive(Message)]
-#[rtype(result = "Result<Value>")]
-pub(crate) struct EnsureMembers {
-    pub caller: Caller,
-    pub identities: Vec<Identity>,
-}
-
-impl Handler<EnsureMembers> for ConversationActor {
-    type Result = Result<Value>;
-    fn handle(&mut self, msg: EnsureMembers, ctx: &mut Context<Self>) -> Result<Value> {
-        let now = self.state.shared.config.clock.now_ms();
-        self.state.ensure_members(&msg.identities, now);
-        self.after_op(ctx);
-        state::to_json(&self.state.view(&msg.caller))
-    }
 }
 
 /// How the rest of the engine reaches one conversation.
@@ -290,7 +125,10 @@ impl ConversationHandle {
     }
 
     pub async fn view(&self, caller: Caller) -> Result<Conversation> {
-        Ok(self.addr.send(ViewFor(caller)).await?)
+        self.addr
+            .send(ViewFor(caller))
+            .await?
+            .ok_or_else(|| Error::not_found("conversation not found"))
     }
 
     pub async fn feed(&self, q: FeedQuery) -> Result<FeedPart> {

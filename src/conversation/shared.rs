@@ -14,6 +14,7 @@ use crate::delivery::UserHub;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::model::{ConversationId, Identity, Millis, ReactionId};
+use crate::store::Store;
 
 /// What every actor and transport of one engine shares.
 pub(crate) struct Shared {
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     /// The last conversation events of every conversation, for the inspector.
     pub recent: RecentEvents,
+    /// The durable journal (`--data-dir`); None keeps everything in memory.
+    pub store: Option<Arc<Store>>,
 }
 
 /// How many recent events the inspector sees.

@@ -1,23 +1,23 @@
 //! The state of one conversation and its conversation- and participant-level ops.
 //!
-//! A [`ConversationState`] is plain data plus the hubs it delivers to: every op is
-//! a synchronous method, so the actor around it stays thin and these methods can
-//! be driven directly. Each op checks everything first and changes state only
-//! when all checks pass. Message, reaction, read and typing ops live in
-//! `messages.rs`.
+//! A [`ConversationState`] is plain data: every op is a synchronous method that
+//! checks everything first, changes state only when all checks pass, and
+//! appends what it sends to `out` as encoded [`Effect`]s. The actor commits the
+//! op's changes (`persist.rs`) and only then delivers them. Message, reaction,
+//! read and typing ops live in `messages.rs`.
 
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use super::effects::Effect;
 use super::events::{EventLog, Stored};
 use super::log::MessageLog;
 use super::members::{Member, Members};
 use super::typing::Typing;
 use super::ConvInfo;
 use super::Shared;
-use crate::delivery::UserHub;
 use crate::error::{Error, Result};
 use crate::model::Caller;
 use crate::model::{
@@ -70,6 +70,8 @@ pub(crate) struct Meta {
     pub metadata: Map<String, Value>,
     pub created_by: Option<Identity>,
     pub direct: bool,
+    /// A direct conversation's two users, in order: the registry's key for it.
+    pub direct_pair: Option<(Identity, Identity)>,
     pub created_at: Millis,
     pub updated_at: Millis,
     pub state: StateInfo,
@@ -84,10 +86,16 @@ pub(crate) struct ConversationState {
     pub typing: Typing,
     pub shared: Arc<Shared>,
     pub info: Arc<ConvInfo>,
-    /// Set by `conversation.delete`: the actor stops after the op.
+    /// Set once the conversation is gone (deleted, or its engine stopping).
     pub deleted: bool,
+    /// Set by `conversation.delete`: the journal erases the conversation.
+    pub erased: bool,
+    /// The description changed: the journal writes it.
+    pub meta_changed: bool,
     /// Typing timers the actor must arm after the op.
     pub timers: Vec<(Identity, std::time::Duration)>,
+    /// What the ops since the actor last looked send, in order.
+    pub out: Vec<Effect>,
 }
 
 pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<Value> {
@@ -96,6 +104,17 @@ pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<Value> {
 
 fn empty() -> Value {
     Value::Object(Map::new())
+}
+
+/// `conversationAdded` (`left` false) or `conversationRemoved`: personal
+/// events, no seq.
+fn membership_frame<T: Serialize>(c: ConversationId, left: bool, data: &T) -> Frame {
+    let event = if left {
+        "conversationRemoved"
+    } else {
+        "conversationAdded"
+    };
+    encode_event(event, Some(c), None, data)
 }
 
 fn check_url(u: &str) -> Result<()> {
@@ -153,6 +172,11 @@ impl ConversationState {
         if let Some(n) = &req.unique_name {
             shared.reserve_unique_name(n, id)?;
         }
+        let direct_pair = match (direct, &creator, others.first()) {
+            (true, Some(a), Some(b)) if a <= b => Some((a.clone(), b.clone())),
+            (true, Some(a), Some(b)) => Some((b.clone(), a.clone())),
+            _ => None,
+        };
         let mut st = ConversationState {
             id,
             meta: Meta {
@@ -163,6 +187,7 @@ impl ConversationState {
                 metadata: req.metadata.unwrap_or_default(),
                 created_by: creator.clone(),
                 direct,
+                direct_pair,
                 created_at: now,
                 updated_at: now,
                 state: StateInfo {
@@ -177,7 +202,10 @@ impl ConversationState {
             info: Arc::new(ConvInfo::new(now)),
             shared,
             deleted: false,
+            erased: false,
+            meta_changed: true,
             timers: Vec::new(),
+            out: Vec::new(),
         };
         if let Some(c) = creator {
             st.insert_chat(c, Role::Admin, None, now);
@@ -190,11 +218,11 @@ impl ConversationState {
 
     /// Announces the new conversation to its participants (`conversationAdded`).
     /// Called once, before the conversation can be reached by anyone else.
-    pub fn announce_created(&self) {
+    pub fn announce_created(&mut self) {
         for m in self.members.iter() {
             if let Some(hub) = &m.hub {
-                let view = self.view_for(m);
-                self.membership(hub, false, &view);
+                let frame = membership_frame(self.id, false, &self.view_for(m));
+                self.out.push(Effect::Membership(hub.clone(), frame));
             }
         }
     }
@@ -280,27 +308,18 @@ impl ConversationState {
 
     // ----- events -------------------------------------------------------------
 
-    /// Delivers a conversation event to every chat participant's sessions.
-    pub fn fanout(&self, frame: &Frame) {
-        let (mut took, mut refused) = (0, 0);
-        for hub in self.members.hubs() {
-            let (t, r) = hub.deliver_event(self.id, frame);
-            took += t;
-            refused += r;
-        }
-        self.shared.metrics.delivered(took, refused);
-    }
-
-    /// Emits a conversation event: next seq, encoded once, delivered, kept for replay.
+    /// Emits a conversation event: next seq, encoded once, sent to every chat
+    /// member, kept for replay.
     pub fn emit<T: Serialize>(&mut self, event: &'static str, data: &T) {
         let seq = self.events.next_seq();
         let frame = encode_event(event, Some(self.id), Some(seq), data);
         self.publish(event, seq, frame);
     }
 
-    /// Delivers an encoded conversation event and keeps it for replay.
+    /// Sends an encoded conversation event and keeps it for replay.
     fn publish(&mut self, event: &'static str, seq: u64, frame: Frame) {
-        self.fanout(&frame);
+        let to = self.members.recipients();
+        self.out.push(Effect::Event(frame.clone(), to));
         self.events.keep(seq, Stored::Shared(frame));
         let at = self.shared.config.clock.now_ms();
         self.shared.recent.note(event, self.id, seq, at);
@@ -327,16 +346,12 @@ impl ConversationState {
     fn emit_updated(&mut self, reasons: Vec<&'static str>) {
         let seq = self.events.next_seq();
         let base = self.view_neutral();
-        let (mut took, mut refused) = (0, 0);
         for m in self.members.iter() {
             if let Some(hub) = &m.hub {
                 let frame = self.render_updated(seq, &base, &reasons, m);
-                let (t, r) = hub.deliver_event(self.id, &frame);
-                took += t;
-                refused += r;
+                self.out.push(Effect::EventTo(hub.clone(), frame));
             }
         }
-        self.shared.metrics.delivered(took, refused);
         self.events.keep(
             seq,
             Stored::ConversationUpdated {
@@ -344,19 +359,6 @@ impl ConversationState {
                 reasons,
             },
         );
-    }
-
-    /// Sends `conversationAdded` (`left` false) or `conversationRemoved` to
-    /// one user's sessions: personal events, no seq.
-    pub fn membership<T: Serialize>(&self, hub: &UserHub, left: bool, data: &T) {
-        let event = if left {
-            "conversationRemoved"
-        } else {
-            "conversationAdded"
-        };
-        let frame = encode_event(event, Some(self.id), None, data);
-        let (t, r) = hub.deliver_membership(self.id, &frame);
-        self.shared.metrics.delivered(t, r);
     }
 
     /// Appends a message, keeps the engine's counters and indexes in step, and
@@ -452,9 +454,9 @@ impl ConversationState {
             return;
         };
         let p = m.p.clone();
-        let hub = m.hub.clone();
-        if let Some(hub) = &hub {
-            self.membership(hub, false, &self.view_for(m));
+        if let Some(hub) = &m.hub {
+            let frame = membership_frame(self.id, false, &self.view_for(m));
+            self.out.push(Effect::Membership(hub.clone(), frame));
         }
         self.emit("participantJoined", &p);
         self.log_event(
@@ -483,7 +485,8 @@ impl ConversationState {
         }
         if let Some(hub) = &m.hub {
             hub.leave(self.id);
-            self.membership(hub, true, &json!({"id": self.id, "reason": reason}));
+            let frame = membership_frame(self.id, true, &json!({"id": self.id, "reason": reason}));
+            self.out.push(Effect::Membership(hub.clone(), frame));
         }
         self.log_event(
             LogKind::ParticipantLeft,
@@ -493,19 +496,10 @@ impl ConversationState {
     }
 
     /// Sends typingStarted/typingEnded to everyone but the typist.
-    pub fn typing_event(&self, event: &str, who: &Identity) {
+    pub fn typing_event(&mut self, event: &str, who: &Identity) {
         let frame = encode_event(event, Some(self.id), None, &json!({"identity": who}));
-        let (mut took, mut refused) = (0, 0);
-        for m in self.members.iter() {
-            if let (Some(hub), Some(i)) = (&m.hub, &m.p.identity) {
-                if i != who {
-                    let (t, r) = hub.deliver(&frame);
-                    took += t;
-                    refused += r;
-                }
-            }
-        }
-        self.shared.metrics.delivered(took, refused);
+        let to = self.members.recipients();
+        self.out.push(Effect::Typing(frame, to, who.clone()));
     }
 
     // ----- conversation ops ---------------------------------------------------
@@ -606,6 +600,7 @@ impl ConversationState {
         }
         if !reasons.is_empty() {
             self.meta.updated_at = now;
+            self.meta_changed = true;
             self.emit_updated(reasons);
         }
         if closed_now {
@@ -626,13 +621,15 @@ impl ConversationState {
                 "only an admin may delete the conversation",
             ));
         }
-        let removed = json!({"id": self.id, "reason": "deleted"});
+        let removed = membership_frame(self.id, true, &json!({"id": self.id, "reason": "deleted"}));
         for m in self.members.iter() {
             if let Some(hub) = &m.hub {
                 hub.leave(self.id);
-                self.membership(hub, true, &removed);
+                self.out
+                    .push(Effect::Membership(hub.clone(), removed.clone()));
             }
         }
+        self.erased = true;
         self.forget_everywhere();
         Ok(json!({}))
     }

@@ -14,8 +14,8 @@ use super::Outbox;
 use crate::model::{ConversationId, Identity, Millis, SessionId, User};
 use crate::protocol::Frame;
 
-/// A user's profile fields and presence.
-#[derive(Debug, Clone, Default)]
+/// A user's profile fields and presence (stored as they are, with `--data-dir`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Profile {
     pub friendly_name: Option<String>,
     pub avatar_url: Option<String>,

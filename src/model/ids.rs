@@ -86,6 +86,11 @@ impl Identity {
         Ok(Identity(Arc::from(s)))
     }
 
+    /// An identity read back from a store, which holds only checked ones.
+    pub(crate) fn from_stored(s: &str) -> Self {
+        Identity(Arc::from(s))
+    }
+
     /// The identity as a string.
     pub fn as_str(&self) -> &str {
         &self.0

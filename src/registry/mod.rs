@@ -21,8 +21,10 @@ use crate::conversation::{ConversationActor, ConversationHandle, ConversationSta
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::Caller;
-use crate::model::{Conversation, ConversationId, Identity, Millis, SessionId};
+use crate::model::{ConversationId, Identity, Millis, SessionId};
 use crate::protocol::{encode_event, CreateConversation};
+use crate::store::Recovered;
+use tokio::sync::oneshot;
 
 /// Requests queued for the registry before senders wait: creation and presence
 /// are rare next to messages, so a modest mailbox absorbs bursts.
@@ -45,29 +47,70 @@ impl Registry {
         }
     }
 
-    /// Builds, announces and starts a conversation on the next arbiter; answers
-    /// its handle and the creator's view of it.
+    /// Starts every conversation a store held, with the engine's indexes and
+    /// users' profiles as they were. A record that cannot be read is an error.
+    pub fn recover(&mut self, r: Recovered) -> std::result::Result<(), String> {
+        for (identity, bytes) in r.users {
+            let profile =
+                serde_json::from_slice(&bytes).map_err(|e| format!("user {identity:?}: {e}"))?;
+            *self.shared.hub(&Identity::from_stored(&identity)).profile() = profile;
+        }
+        for c in r.conversations {
+            let state = ConversationState::restore(self.shared.clone(), c)?;
+            let id = state.id;
+            if let Some(n) = &state.meta.unique_name {
+                self.shared.unique_names.insert(n.clone(), id);
+            }
+            if let Some(pair) = &state.meta.direct_pair {
+                self.direct.insert(pair.clone(), id);
+            }
+            for r in state.log.reaction_ids() {
+                self.shared.reactions.insert(*r, id);
+            }
+            self.shared.metrics.messages_add(state.log.len() as i64);
+            self.start(state, None, Ok(Value::Null));
+        }
+        Ok(())
+    }
+
+    /// Starts a conversation's actor on the next arbiter and makes it reachable.
+    fn start(
+        &mut self,
+        state: ConversationState,
+        created: Option<oneshot::Sender<Result<Value>>>,
+        answer: Result<Value>,
+    ) -> ConversationHandle {
+        let (id, info) = (state.id, state.info.clone());
+        let store = self.shared.store.clone();
+        let arbiter =
+            &self.arbiters[self.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.arbiters.len()];
+        let addr = ConversationActor::start_in_arbiter(arbiter, move |_| {
+            ConversationActor::new(state, store, created, answer)
+        });
+        let handle = ConversationHandle { id, addr, info };
+        self.shared.conversations.insert(id, handle.clone());
+        self.shared.metrics.conversations_add(1);
+        handle
+    }
+
+    /// Builds and starts a conversation; its actor commits and announces it
+    /// first. Answers its handle and, once committed, the creator's view of it.
     fn create(
         &mut self,
         caller: &Caller,
         req: CreateConversation,
         direct: bool,
-    ) -> Result<(ConversationHandle, Conversation)> {
+    ) -> Result<(ConversationHandle, oneshot::Receiver<Result<Value>>)> {
         let id = ConversationId::new();
         let now = self.shared.config.clock.now_ms();
         let creator = caller.identity().cloned();
-        let state = ConversationState::create(self.shared.clone(), id, creator, req, direct, now)?;
+        let mut state =
+            ConversationState::create(self.shared.clone(), id, creator, req, direct, now)?;
         state.announce_created();
-        let view = state.view(caller);
-        let info = state.info.clone();
-        let arbiter =
-            &self.arbiters[self.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.arbiters.len()];
-        let addr =
-            ConversationActor::start_in_arbiter(arbiter, move |_| ConversationActor::new(state));
-        let handle = ConversationHandle { id, addr, info };
-        self.shared.conversations.insert(id, handle.clone());
-        self.shared.metrics.conversations_add(1);
-        Ok((handle, view))
+        let view =
+            serde_json::to_value(state.view(caller)).map_err(|e| Error::Internal(e.to_string()));
+        let (tx, rx) = oneshot::channel();
+        Ok((self.start(state, Some(tx), view), rx))
     }
 
     /// Sends `userStatus` once to every user who shares a conversation with `hub`'s user.
@@ -113,10 +156,15 @@ pub(crate) struct Create {
 }
 
 impl Handler<Create> for Registry {
-    type Result = Result<Value>;
-    fn handle(&mut self, msg: Create, _: &mut Context<Self>) -> Result<Value> {
-        let (_, view) = self.create(&msg.caller, msg.req, false)?;
-        serde_json::to_value(view).map_err(|e| Error::Internal(e.to_string()))
+    type Result = ResponseFuture<Result<Value>>;
+    fn handle(&mut self, msg: Create, _: &mut Context<Self>) -> Self::Result {
+        let created = self.create(&msg.caller, msg.req, false);
+        Box::pin(async move {
+            let (_, answer) = created?;
+            answer
+                .await
+                .unwrap_or_else(|_| Err(Error::Internal("the engine stopped".into())))
+        })
     }
 }
 

@@ -1,0 +1,392 @@
+//! The conversation actor: runs ops on its [`ConversationState`] one at a time,
+//! commits their changes, and only then answers and delivers.
+//!
+//! Without a store (the in-memory engine) an op's effects go out as soon as it
+//! has run. With one, each op's [`Batch`] goes to the store thread and the op
+//! waits in `waiting`, in order, with its answer and its encoded effects; an op
+//! that changed nothing waits behind the ones before it, so that nothing it
+//! read leaves before it is on disk. Commits are released from the front:
+//! answers and events leave in the order the ops ran.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::effects::{deliver, Effect};
+use super::messages;
+use super::state::{self, ConversationState};
+use super::{FeedPart, FeedQuery};
+use crate::delivery::Outbox;
+use crate::error::{Error, Result};
+use crate::model::{Caller, Conversation, Identity};
+use crate::protocol::Request;
+use crate::store::{Batch, Store, StoreError};
+
+/// Requests waiting in one conversation's mailbox before senders wait their turn
+/// (`Addr::send` is backpressured past it): a burst of this many ops queues
+/// without blocking anyone; memory per conversation stays bounded.
+const MAILBOX_CAPACITY: usize = 1024;
+
+/// Sends an op's answer once its commit is known: `None` committed, else why not.
+type Reply = Box<dyn FnOnce(Option<&StoreError>)>;
+
+/// An op that ran and waits for its commit (or for the ones before it).
+struct Waiting {
+    ticket: u64,
+    committed: bool,
+    effects: Vec<Effect>,
+    reply: Option<Reply>,
+}
+
+/// The actor around a [`ConversationState`].
+pub(crate) struct ConversationActor {
+    state: ConversationState,
+    store: Option<Arc<Store>>,
+    waiting: VecDeque<Waiting>,
+    next_ticket: u64,
+    /// A commit failed: nothing more is acknowledged.
+    failed: Option<StoreError>,
+    /// The answer to `conversation.create`, sent once the new conversation is committed.
+    created: Option<Reply>,
+}
+
+impl ConversationActor {
+    /// An actor for a conversation; `created` answers its creation once committed.
+    pub fn new(
+        state: ConversationState,
+        store: Option<Arc<Store>>,
+        created: Option<oneshot::Sender<Result<Value>>>,
+        answer: Result<Value>,
+    ) -> Self {
+        ConversationActor {
+            state,
+            store,
+            waiting: VecDeque::new(),
+            next_ticket: 0,
+            failed: None,
+            created: created.map(|tx| reply_with(answer, tx)),
+        }
+    }
+
+    /// Arms the typing timers the last op asked for.
+    fn arm_timers(&mut self, ctx: &mut Context<Self>) {
+        let clock = self.state.shared.config.clock.clone();
+        for (who, after) in std::mem::take(&mut self.state.timers) {
+            ctx.spawn(clock.sleep(after).into_actor(self).map(move |_, act, ctx| {
+                let now = act.state.shared.config.clock.elapsed();
+                act.state.typing_timer(&who, now);
+                act.settle(ctx, None);
+            }));
+        }
+    }
+
+    /// Whether what the last op did can go out now: no store, or nothing to
+    /// commit and nothing waiting ahead of it.
+    fn immediate(&mut self) -> bool {
+        if self.store.is_none() {
+            self.state.discard_changes();
+            return true;
+        }
+        false
+    }
+
+    /// Answers an op: at once when nothing needs committing, else once committed.
+    fn finish<T: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        answer: T,
+        unstored: fn(&StoreError) -> T,
+    ) -> Response<T> {
+        self.arm_timers(ctx);
+        if self.immediate() {
+            self.deliver_now(ctx);
+            return Response::reply(answer);
+        }
+        let batch = self.state.take_changes();
+        if batch.is_none() && self.waiting.is_empty() && self.failed.is_none() {
+            self.deliver_now(ctx);
+            return Response::reply(answer);
+        }
+        let (tx, rx) = oneshot::channel();
+        let reply: Reply = Box::new(move |e| {
+            let _ = tx.send(match e {
+                None => answer,
+                Some(e) => unstored(e),
+            });
+        });
+        self.enqueue(ctx, batch, Some(reply));
+        Response::fut(async move {
+            match rx.await {
+                Ok(a) => a,
+                // The actor stopped (its engine shutting down) before the commit.
+                Err(_) => unstored(&StoreError::Commit("the engine stopped".into())),
+            }
+        })
+    }
+
+    /// Sends what ops without an asker did (a typing timer, a user going offline).
+    fn settle(&mut self, ctx: &mut Context<Self>, reply: Option<Reply>) {
+        self.arm_timers(ctx);
+        if self.immediate() {
+            self.deliver_now(ctx);
+            if let Some(r) = reply {
+                r(None);
+            }
+            return;
+        }
+        let batch = self.state.take_changes();
+        if batch.is_none() && self.waiting.is_empty() && self.failed.is_none() {
+            self.deliver_now(ctx);
+            if let Some(r) = reply {
+                r(None);
+            }
+            return;
+        }
+        self.enqueue(ctx, batch, reply);
+    }
+
+    fn deliver_now(&mut self, ctx: &mut Context<Self>) {
+        let effects = std::mem::take(&mut self.state.out);
+        deliver(self.state.id, effects, &self.state.shared.metrics);
+        if self.state.deleted {
+            ctx.stop();
+        }
+    }
+
+    fn enqueue(&mut self, ctx: &mut Context<Self>, batch: Option<Batch>, reply: Option<Reply>) {
+        let effects = std::mem::take(&mut self.state.out);
+        if let Some(e) = &self.failed {
+            if let Some(r) = reply {
+                r(Some(e));
+            }
+            return;
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let committed = batch.is_none();
+        self.waiting.push_back(Waiting {
+            ticket,
+            committed,
+            effects,
+            reply,
+        });
+        if let (Some(b), Some(store)) = (batch, &self.store) {
+            let done = store.submit(b);
+            ctx.spawn(
+                async move {
+                    done.await
+                        .unwrap_or_else(|_| Err(StoreError::Commit("the store stopped".into())))
+                }
+                .into_actor(self)
+                .map(move |r, act, ctx| act.committed(ticket, r, ctx)),
+            );
+        }
+        self.release(ctx);
+    }
+
+    /// A commit came back: release every op at the front that is committed.
+    fn committed(
+        &mut self,
+        ticket: u64,
+        r: std::result::Result<(), StoreError>,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Err(e) = r {
+            // Nothing waiting is acknowledged: its changes may not be on disk.
+            for w in self.waiting.drain(..) {
+                if let Some(reply) = w.reply {
+                    reply(Some(&e));
+                }
+            }
+            self.failed = Some(e);
+            return;
+        }
+        if let Some(w) = self.waiting.iter_mut().find(|w| w.ticket == ticket) {
+            w.committed = true;
+        }
+        self.release(ctx);
+    }
+
+    fn release(&mut self, ctx: &mut Context<Self>) {
+        while self.waiting.front().is_some_and(|w| w.committed) {
+            let Some(w) = self.waiting.pop_front() else {
+                break;
+            };
+            deliver(self.state.id, w.effects, &self.state.shared.metrics);
+            if let Some(reply) = w.reply {
+                reply(None);
+            }
+        }
+        if self.waiting.is_empty() && self.state.deleted {
+            ctx.stop();
+        }
+    }
+}
+
+/// A reply that sends `answer` once committed, `internal` if not.
+fn reply_with(answer: Result<Value>, tx: oneshot::Sender<Result<Value>>) -> Reply {
+    Box::new(move |e| {
+        let _ = tx.send(match e {
+            None => answer,
+            Some(e) => Err(unstored(e)),
+        });
+    })
+}
+
+fn unstored(e: &StoreError) -> Error {
+    Error::Internal(format!("not acknowledged: {e}"))
+}
+
+fn unstored_result<T>(e: &StoreError) -> Result<T> {
+    Err(unstored(e))
+}
+
+impl Actor for ConversationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        // A new conversation: commit it and announce it before its first op.
+        let created = self.created.take();
+        if created.is_some() || !self.state.out.is_empty() {
+            self.settle(ctx, created);
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // An arbiter shutting down stops us without a delete: still forget us.
+        self.state.forget_everywhere();
+        ::log::debug!("conversation {} stopped", self.state.id);
+    }
+}
+
+/// Any conversation-scoped op of the contract, on behalf of a caller.
+#[derive(Message)]
+#[rtype(result = "Result<Value>")]
+pub(crate) struct Ask {
+    pub caller: Caller,
+    pub req: Request,
+    /// The asking session's outbox (for `events.replay`).
+    pub outbox: Option<Arc<Outbox>>,
+}
+
+impl Handler<Ask> for ConversationActor {
+    type Result = Response<Result<Value>>;
+
+    fn handle(&mut self, msg: Ask, ctx: &mut Context<Self>) -> Self::Result {
+        if self.state.deleted {
+            return Response::reply(Err(Error::not_found("conversation not found")));
+        }
+        let now = self.state.shared.config.clock.now_ms();
+        let c = &msg.caller;
+        let st = &mut self.state;
+        let r = match msg.req {
+            Request::ConversationGet { .. } => st.get(c),
+            Request::ConversationUpdate(u) => st.update(c, u, now),
+            Request::ConversationDelete { .. } => st.delete(c),
+            Request::ConversationJoin { .. } => st.join(c, now),
+            Request::ConversationLeave { .. } => st.leave(c, now),
+            Request::SetNotificationLevel { level, .. } => st.set_notification_level(c, level),
+            Request::ParticipantAdd(a) => st.add_participant(c, a, now),
+            Request::ParticipantAddNonChat(a) => st.add_non_chat(c, a, now),
+            Request::ParticipantRemove { participant, .. } => {
+                st.remove_participant(c, &participant, now)
+            }
+            Request::ParticipantGet { participant, .. } => st.get_participant(c, &participant),
+            Request::ParticipantList {
+                page_size, cursor, ..
+            } => st.list_participants(c, page_size, cursor.as_deref()),
+            Request::ParticipantCount { .. } => st.count_participants(c),
+            Request::ParticipantUpdate(u) => st.update_participant(c, u, now),
+            Request::MessageSend(s) => st.send(c, s, now),
+            Request::MessageGet { message, .. } => st.get_message(c, &message),
+            Request::MessageEdit(e) => st.edit(c, e, now),
+            Request::MessageDelete { message, .. } => st.delete_message(c, &message),
+            Request::MessageList(l) => st.list_messages(c, l),
+            Request::MessageCount { .. } => st.count_messages(c),
+            Request::ReactionAdd {
+                message,
+                reaction,
+                identity,
+                ..
+            } => st.add_reaction(c, &message, reaction, identity.as_deref(), now),
+            Request::ReactionRemove { reaction, .. } => {
+                messages::reaction_id(&reaction).and_then(|id| st.remove_reaction(c, id, now))
+            }
+            Request::ReadAdvance { index, .. } => st.read_advance(c, index, now),
+            Request::ReadSet { index, .. } => st.read_set(c, index, now),
+            Request::ReadAll { .. } => st.read_all(c, now),
+            Request::ReadNone { .. } => st.read_none(c, now),
+            Request::ReadMark { message, .. } => st.read_mark(c, message.as_ref(), now),
+            Request::UnreadCount { .. } => st.unread_count(c),
+            Request::TypingStart { .. } => {
+                let now = st.shared.config.clock.elapsed();
+                st.typing_start(c, now)
+            }
+            Request::TypingStop { .. } => st.typing_stop(c),
+            Request::EventsReplay { since_seq, .. } => st.replay(c, since_seq, msg.outbox.as_ref()),
+            other => Err(Error::Internal(format!("not a conversation op: {other:?}"))),
+        };
+        self.finish(ctx, r, unstored_result)
+    }
+}
+
+/// The conversation as a caller sees it (for `conversation.list`).
+#[derive(Message)]
+#[rtype(result = "Option<Conversation>")]
+pub(crate) struct ViewFor(pub Caller);
+
+impl Handler<ViewFor> for ConversationActor {
+    type Result = Response<Option<Conversation>>;
+    fn handle(&mut self, msg: ViewFor, ctx: &mut Context<Self>) -> Self::Result {
+        let view = (!self.state.deleted).then(|| self.state.view(&msg.0));
+        self.finish(ctx, view, |_| None)
+    }
+}
+
+impl Handler<FeedQuery> for ConversationActor {
+    type Result = Response<FeedPart>;
+    fn handle(&mut self, q: FeedQuery, ctx: &mut Context<Self>) -> Self::Result {
+        let part = self
+            .state
+            .feed(&q.identity, q.side, q.bound, q.limit, q.window);
+        self.finish(ctx, part, |_| FeedPart::default())
+    }
+}
+
+/// A user's last session closed: end its typing here.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct UserOffline(pub Identity);
+
+impl Handler<UserOffline> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, msg: UserOffline, ctx: &mut Context<Self>) {
+        self.state.user_offline(&msg.0);
+        self.settle(ctx, None);
+    }
+}
+
+/// Re-adds the users of a direct conversation who had left it.
+#[derive(Message)]
+#[rtype(result = "Result<Value>")]
+pub(crate) struct EnsureMembers {
+    pub caller: Caller,
+    pub identities: Vec<Identity>,
+}
+
+impl Handler<EnsureMembers> for ConversationActor {
+    type Result = Response<Result<Value>>;
+    fn handle(&mut self, msg: EnsureMembers, ctx: &mut Context<Self>) -> Self::Result {
+        if self.state.deleted {
+            return Response::reply(Err(Error::not_found("conversation not found")));
+        }
+        let now = self.state.shared.config.clock.now_ms();
+        self.state.ensure_members(&msg.identities, now);
+        let r = state::to_json(&self.state.view(&msg.caller));
+        self.finish(ctx, r, unstored_result)
+    }
+}

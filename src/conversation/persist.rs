@@ -1,0 +1,272 @@
+//! A conversation's records in the store: what an op changed, as a [`Batch`],
+//! and a conversation rebuilt from what was stored.
+//!
+//! The description, each participant and each message is one JSON record;
+//! kept events are the frames first delivered (or, for `conversationUpdated`,
+//! what renders them per user). Counters are stored apart, with every change,
+//! so that indexes, places and seqs continue after a restart and are never
+//! reused.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::events::{EventLog, Stored};
+use super::log::MessageLog;
+use super::members::Members;
+use super::state::{ConversationState, Meta};
+use super::typing::Typing;
+use super::{ConvInfo, Shared};
+use crate::model::{
+    Conversation, ConversationId, Identity, Message, Millis, Participant, StateInfo,
+};
+use crate::protocol::Frame;
+use crate::store::{Batch, RecoveredConversation, Write};
+
+/// The description of a conversation as stored.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    unique_name: Option<String>,
+    friendly_name: Option<String>,
+    avatar_url: Option<String>,
+    attributes: Value,
+    metadata: Map<String, Value>,
+    created_by: Option<Identity>,
+    direct: bool,
+    direct_pair: Option<(Identity, Identity)>,
+    created_at: Millis,
+    updated_at: Millis,
+    state: StateInfo,
+}
+
+/// A kept `conversationUpdated`, as stored.
+#[derive(Serialize, Deserialize)]
+struct Updated {
+    conversation: Conversation,
+    reasons: Vec<String>,
+}
+
+/// The update reasons of `conversationUpdated`, as the static strings events carry.
+const REASONS: [&str; 6] = [
+    "friendly_name",
+    "unique_name",
+    "attributes",
+    "metadata",
+    "avatar_url",
+    "state",
+];
+
+const SHARED_FRAME: u8 = 0;
+const UPDATED: u8 = 1;
+
+fn json<T: Serialize>(v: &T) -> Vec<u8> {
+    // Our own model types always serialize; an empty record would be caught on reading.
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn encode_event(e: &Stored) -> Vec<u8> {
+    match e {
+        Stored::Shared(f) => {
+            let mut v = Vec::with_capacity(f.len() + 1);
+            v.push(SHARED_FRAME);
+            v.extend_from_slice(f.as_bytes());
+            v
+        }
+        Stored::ConversationUpdated {
+            conversation,
+            reasons,
+        } => {
+            let mut v = vec![UPDATED];
+            v.extend(json(&Updated {
+                conversation: (**conversation).clone(),
+                reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            }));
+            v
+        }
+    }
+}
+
+fn decode_event(b: &[u8]) -> Result<Stored, String> {
+    match b.split_first() {
+        Some((&SHARED_FRAME, rest)) => {
+            let s = std::str::from_utf8(rest).map_err(|e| e.to_string())?;
+            Ok(Stored::Shared(Frame::from(s)))
+        }
+        Some((&UPDATED, rest)) => {
+            let u: Updated = serde_json::from_slice(rest).map_err(|e| e.to_string())?;
+            Ok(Stored::ConversationUpdated {
+                conversation: Box::new(u.conversation),
+                reasons: u
+                    .reasons
+                    .iter()
+                    .filter_map(|r| REASONS.iter().find(|k| *k == r).copied())
+                    .collect(),
+            })
+        }
+        _ => Err("an event record of unknown kind".into()),
+    }
+}
+
+impl ConversationState {
+    /// The changes of the ops since the last call, or None when nothing changed.
+    pub fn take_changes(&mut self) -> Option<Batch> {
+        let id = *self.id.0.as_bytes();
+        let participants = self.members.take_touched();
+        let messages = self.log.take_touched();
+        let events = self.events.take_touched();
+        if self.erased {
+            self.meta_changed = false;
+            return Some(Batch(vec![Write::DeleteConversation { id }]));
+        }
+        if participants.is_empty() && messages.is_empty() && events.is_empty() && !self.meta_changed
+        {
+            return None;
+        }
+        let mut b = Vec::with_capacity(participants.len() + messages.len() + events.len() + 2);
+        if std::mem::take(&mut self.meta_changed) {
+            b.push(Write::Conversation {
+                id,
+                record: json(&self.record()),
+            });
+        }
+        let (next_index, last_at) = self.log.counters();
+        b.push(Write::Counters {
+            id,
+            counters: (
+                self.events.last_seq(),
+                next_index,
+                self.members.next_seq(),
+                last_at,
+            ),
+        });
+        for seq in dedup(participants) {
+            let record = self.members.get(seq).map(|m| json(&m.p));
+            b.push(Write::Participant {
+                key: (id, seq),
+                record,
+            });
+        }
+        for index in dedup(messages) {
+            let record = self.log.get(index).map(json);
+            b.push(Write::Message {
+                key: (id, index),
+                record,
+            });
+        }
+        let window = self.events.window() as u64;
+        for seq in events {
+            if let Some(e) = self.events.get(seq) {
+                b.push(Write::Event {
+                    key: (id, seq),
+                    record: encode_event(e),
+                    drop_below: (seq + 1).saturating_sub(window),
+                });
+            }
+        }
+        Some(Batch(b))
+    }
+
+    /// Forgets the changes of the ops since the last call (no journal to write).
+    pub fn discard_changes(&mut self) {
+        self.members.take_touched();
+        self.log.take_touched();
+        self.events.take_touched();
+        self.meta_changed = false;
+    }
+
+    fn record(&self) -> Record {
+        let m = &self.meta;
+        Record {
+            unique_name: m.unique_name.clone(),
+            friendly_name: m.friendly_name.clone(),
+            avatar_url: m.avatar_url.clone(),
+            attributes: m.attributes.clone(),
+            metadata: m.metadata.clone(),
+            created_by: m.created_by.clone(),
+            direct: m.direct,
+            direct_pair: m.direct_pair.clone(),
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            state: m.state,
+        }
+    }
+
+    /// Rebuilds a conversation from its records. Its members' hubs learn of it;
+    /// the engine's indexes are the caller's to fill.
+    pub fn restore(shared: Arc<Shared>, c: RecoveredConversation) -> Result<Self, String> {
+        let id = ConversationId(uuid::Uuid::from_bytes(c.id));
+        let bad = |what: &str, e: &dyn std::fmt::Display| format!("conversation {id}: {what}: {e}");
+        let r: Record = serde_json::from_slice(&c.record).map_err(|e| bad("description", &e))?;
+        let limits = &shared.config.limits;
+        let (last_seq, next_index, next_place, last_at) = c.counters;
+        let mut members = Members::default();
+        for (place, bytes) in c.participants {
+            let p: Participant =
+                serde_json::from_slice(&bytes).map_err(|e| bad("participant", &e))?;
+            let hub = p.identity.as_ref().map(|i| {
+                let hub = shared.hub(i);
+                hub.join(id);
+                hub
+            });
+            members.restore(place, p, hub);
+        }
+        members.set_next_seq(next_place);
+        members.take_touched();
+        let mut log = MessageLog::new(limits.max_history, limits.max_history_bytes);
+        for (_, bytes) in c.messages {
+            let m: Message = serde_json::from_slice(&bytes).map_err(|e| bad("message", &e))?;
+            log.restore(m);
+        }
+        log.set_counters(next_index, last_at);
+        let mut events = EventLog::new(limits.replay_window);
+        let mut kept = Vec::with_capacity(c.events.len());
+        for (seq, bytes) in c.events {
+            kept.push((seq, decode_event(&bytes).map_err(|e| bad("event", &e))?));
+        }
+        events.restore(last_seq, kept);
+        let info = Arc::new(ConvInfo::new(r.created_at));
+        for m in members.iter() {
+            if let Some(i) = &m.p.identity {
+                info.add_member(i);
+            }
+        }
+        if let Some(last) = log.last_chat() {
+            info.touch(last.created_at);
+        }
+        Ok(ConversationState {
+            id,
+            meta: Meta {
+                unique_name: r.unique_name,
+                friendly_name: r.friendly_name,
+                avatar_url: r.avatar_url,
+                attributes: r.attributes,
+                metadata: r.metadata,
+                created_by: r.created_by,
+                direct: r.direct,
+                direct_pair: r.direct_pair,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                state: r.state,
+            },
+            members,
+            log,
+            events,
+            typing: Typing::default(),
+            shared,
+            info,
+            deleted: false,
+            erased: false,
+            meta_changed: false,
+            timers: Vec::new(),
+            out: Vec::new(),
+        })
+    }
+}
+
+/// Each seq once, in order.
+fn dedup(mut v: Vec<u64>) -> Vec<u64> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
