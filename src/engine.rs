@@ -23,8 +23,8 @@ use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::model::{ConversationId, Identity, Message, Millis, Page, ReactionId, User};
 use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
 use crate::protocol::{Feed, Request, UpdateUser};
-use crate::registry::{Create, Direct, Registry};
-use crate::store::{Batch, Recovered, Store, Write};
+use crate::registry::{self, Create, Direct, Registry};
+use crate::store::{Batch, Store, Write};
 use crate::validate;
 
 use crate::conversation::RecentEvents;
@@ -54,7 +54,7 @@ impl Inner {
         if let Some(th) = t.thread.take() {
             let _ = th.join();
         }
-        if let Some(s) = &self.shared.store {
+        if let Some(s) = self.shared.store.get() {
             s.close();
         }
     }
@@ -101,14 +101,6 @@ impl Engine {
     /// committed to it before it is answered or delivered.
     pub fn start(config: Config) -> std::io::Result<Engine> {
         let arbiters = config.arbiters.max(1);
-        let (store, recovered) = match &config.data_dir {
-            Some(dir) => {
-                let (s, r) =
-                    Store::open(dir, config.limits.replay_window).map_err(std::io::Error::other)?;
-                (Some(Arc::new(s)), r)
-            }
-            None => (None, Recovered::default()),
-        };
         let shared = Arc::new(Shared {
             config,
             conversations: DashMap::new(),
@@ -117,8 +109,17 @@ impl Engine {
             reactions: DashMap::new(),
             metrics: Metrics::default(),
             recent: RecentEvents::default(),
-            store,
+            store: std::sync::OnceLock::new(),
         });
+        let mut recovered = Vec::new();
+        if let Some(dir) = &shared.config.data_dir {
+            let (store, states) = Store::open(dir, shared.config.limits.replay_window, |r| {
+                registry::restore(&shared, r)
+            })
+            .map_err(std::io::Error::other)?;
+            let _ = shared.store.set(Arc::new(store));
+            recovered = states;
+        }
         let (tx, rx) = std::sync::mpsc::channel();
         let sh = shared.clone();
         let thread = std::thread::Builder::new()
@@ -129,13 +130,8 @@ impl Engine {
                     let workers: Vec<Arbiter> = (0..arbiters).map(|_| Arbiter::new()).collect();
                     let handles: Vec<ArbiterHandle> = workers.iter().map(Arbiter::handle).collect();
                     let mut registry = Registry::new(sh, handles.clone());
-                    let started = registry
-                        .recover(recovered)
-                        .map(|()| (System::current(), registry.start(), handles));
-                    if started.is_err() {
-                        System::current().stop();
-                    }
-                    let _ = tx.send(started);
+                    registry.recover(recovered);
+                    let _ = tx.send((System::current(), registry.start(), handles));
                     workers
                 });
                 let _ = sys.run();
@@ -144,24 +140,9 @@ impl Engine {
                     let _ = w.join();
                 }
             })?;
-        let started = rx
+        let (system, registry, arbiters) = rx
             .recv()
             .map_err(|_| std::io::Error::other("engine thread failed to start"))?;
-        let (system, registry, arbiters) = match started {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = thread.join();
-                let dir = shared
-                    .config
-                    .data_dir
-                    .as_deref()
-                    .unwrap_or(std::path::Path::new(""));
-                return Err(std::io::Error::other(format!(
-                    "{} is damaged: {e}",
-                    dir.display()
-                )));
-            }
-        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 shared,
@@ -186,7 +167,7 @@ impl Engine {
     /// happen): nothing is acknowledged after it, and a server should stop.
     /// Never resolves for an in-memory engine.
     pub async fn failed(&self) -> String {
-        let Some(store) = &self.inner.shared.store else {
+        let Some(store) = self.inner.shared.store.get() else {
             return std::future::pending().await;
         };
         let mut rx = store.failed();
@@ -607,7 +588,7 @@ impl Engine {
             }
             // Submitted under the profile's lock: two updates commit in the
             // order they changed it.
-            self.shared().store.as_ref().map(|s| {
+            self.shared().store.get().map(|s| {
                 let record = serde_json::to_vec(&*p).unwrap_or_default();
                 s.submit(Batch(vec![Write::User {
                     identity: identity.to_string(),

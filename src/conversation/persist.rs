@@ -19,7 +19,8 @@ use super::state::{ConversationState, Meta};
 use super::typing::Typing;
 use super::{ConvInfo, Shared};
 use crate::model::{
-    Conversation, ConversationId, Identity, Message, Millis, Participant, StateInfo,
+    Conversation, ConversationId, Identity, Message, Millis, NotificationLevel, Participant,
+    StateInfo,
 };
 use crate::protocol::Frame;
 use crate::store::{Batch, RecoveredConversation, Write};
@@ -38,6 +39,14 @@ struct Record {
     created_at: Millis,
     updated_at: Millis,
     state: StateInfo,
+}
+
+/// A participant as stored: with its notification level, which the wire
+/// shows on the conversation rather than on the participant.
+#[derive(Serialize, Deserialize)]
+struct StoredParticipant {
+    participant: Participant,
+    notification_level: NotificationLevel,
 }
 
 /// A kept `conversationUpdated`, as stored.
@@ -141,7 +150,12 @@ impl ConversationState {
             ),
         });
         for seq in dedup(participants) {
-            let record = self.members.get(seq).map(|m| json(&m.p));
+            let record = self.members.get(seq).map(|m| {
+                json(&StoredParticipant {
+                    participant: m.p.clone(),
+                    notification_level: m.p.notification_level,
+                })
+            });
             b.push(Write::Participant {
                 key: (id, seq),
                 record,
@@ -202,8 +216,10 @@ impl ConversationState {
         let (last_seq, next_index, next_place, last_at) = c.counters;
         let mut members = Members::default();
         for (place, bytes) in c.participants {
-            let p: Participant =
+            let stored: StoredParticipant =
                 serde_json::from_slice(&bytes).map_err(|e| bad("participant", &e))?;
+            let mut p = stored.participant;
+            p.notification_level = stored.notification_level;
             let hub = p.identity.as_ref().map(|i| {
                 let hub = shared.hub(i);
                 hub.join(id);

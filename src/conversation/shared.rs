@@ -26,8 +26,9 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     /// The last conversation events of every conversation, for the inspector.
     pub recent: RecentEvents,
-    /// The durable journal (`--data-dir`); None keeps everything in memory.
-    pub store: Option<Arc<Store>>,
+    /// The durable journal (`--data-dir`), set once it is read back; unset
+    /// keeps everything in memory.
+    pub store: std::sync::OnceLock<Arc<Store>>,
 }
 
 /// How many recent events the inspector sees.

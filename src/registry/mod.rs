@@ -47,16 +47,10 @@ impl Registry {
         }
     }
 
-    /// Starts every conversation a store held, with the engine's indexes and
-    /// users' profiles as they were. A record that cannot be read is an error.
-    pub fn recover(&mut self, r: Recovered) -> std::result::Result<(), String> {
-        for (identity, bytes) in r.users {
-            let profile =
-                serde_json::from_slice(&bytes).map_err(|e| format!("user {identity:?}: {e}"))?;
-            *self.shared.hub(&Identity::from_stored(&identity)).profile() = profile;
-        }
-        for c in r.conversations {
-            let state = ConversationState::restore(self.shared.clone(), c)?;
+    /// Starts the conversations read back from a store ([`restore`]), with the
+    /// engine's indexes as they were.
+    pub fn recover(&mut self, states: Vec<ConversationState>) {
+        for state in states {
             let id = state.id;
             if let Some(n) = &state.meta.unique_name {
                 self.shared.unique_names.insert(n.clone(), id);
@@ -70,7 +64,6 @@ impl Registry {
             self.shared.metrics.messages_add(state.log.len() as i64);
             self.start(state, None, Ok(Value::Null));
         }
-        Ok(())
     }
 
     /// Starts a conversation's actor on the next arbiter and makes it reachable.
@@ -81,7 +74,7 @@ impl Registry {
         answer: Result<Value>,
     ) -> ConversationHandle {
         let (id, info) = (state.id, state.info.clone());
-        let store = self.shared.store.clone();
+        let store = self.shared.store.get().cloned();
         let arbiter =
             &self.arbiters[self.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.arbiters.len()];
         let addr = ConversationActor::start_in_arbiter(arbiter, move |_| {
@@ -208,6 +201,24 @@ impl Handler<Direct> for Registry {
         let both = vec![msg.me, msg.other];
         Box::pin(async move { handle.ensure_members(caller, both).await })
     }
+}
+
+/// Decodes what a store held: users' profiles go to their hubs, conversations
+/// come back as states for [`Registry::recover`]. A record that cannot be read
+/// is an error.
+pub(crate) fn restore(
+    shared: &Arc<Shared>,
+    r: Recovered,
+) -> std::result::Result<Vec<ConversationState>, String> {
+    for (identity, bytes) in r.users {
+        let profile =
+            serde_json::from_slice(&bytes).map_err(|e| format!("user {identity:?}: {e}"))?;
+        *shared.hub(&Identity::from_stored(&identity)).profile() = profile;
+    }
+    r.conversations
+        .into_iter()
+        .map(|c| ConversationState::restore(shared.clone(), c))
+        .collect()
 }
 
 /// A session opened.

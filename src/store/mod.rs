@@ -145,9 +145,16 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir` and reads everything back. An
-    /// unreadable store is refused, never rewritten.
-    pub fn open(dir: &Path, replay_window: usize) -> Result<(Store, Recovered), StoreError> {
+    /// Opens (or creates) the store in `dir`, reads everything back and hands
+    /// it to `decode`. An existing store is first read through a read-only
+    /// handle: one that is unreadable, of a newer format, or that `decode`
+    /// refuses is left exactly as it was. Only then is it opened for writing
+    /// (where redb completes its own recovery after an unclean stop).
+    pub fn open<T>(
+        dir: &Path,
+        window: usize,
+        decode: impl FnOnce(Recovered) -> Result<T, String>,
+    ) -> Result<(Store, T), StoreError> {
         let open_err = |path: &Path, reason: String| StoreError::Open {
             path: path.to_path_buf(),
             reason,
@@ -161,17 +168,36 @@ impl Store {
             Err(e) => return Err(open_err(dir, e.to_string())),
         }
         let path = dir.join(FILE);
+        let mut decode = Some(decode);
+        let mut decoded = None;
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+            match Database::builder().open_read_only(&path) {
+                Ok(ro) => {
+                    let r = recover::read_all(&ro, &path, window)?;
+                    drop(ro);
+                    decoded = decode.take().map(|d| d(r)).transpose().map_err(|reason| {
+                        StoreError::Corrupt {
+                            path: path.clone(),
+                            reason,
+                        }
+                    })?;
+                }
+                // Not closed cleanly: the writable open below repairs it.
+                Err(redb::DatabaseError::RepairAborted) => {}
+                Err(e) => return Err(open_err(&path, describe(&e))),
+            }
+        }
         let db = Database::builder()
             .create(&path)
             .map_err(|e| open_err(&path, describe(&e)))?;
-        Store::start(db, &path, replay_window)
+        Store::start(db, &path, window, decoded, decode)
     }
 
     /// Like [`open`](Store::open), over any redb backend (the power-cut test's).
     #[cfg(test)]
     pub fn open_backend(
         backend: impl redb::StorageBackend,
-        replay_window: usize,
+        window: usize,
     ) -> Result<(Store, Recovered), StoreError> {
         let path = PathBuf::from("<backend>");
         let db = Database::builder()
@@ -180,12 +206,34 @@ impl Store {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-        Store::start(db, &path, replay_window)
+        Store::start(db, &path, window, None, Some(Ok))
     }
 
-    fn start(db: Database, path: &Path, window: usize) -> Result<(Store, Recovered), StoreError> {
-        recover::check_format(&db, path)?;
-        let recovered = recover::read_all(&db, path, window)?;
+    fn start<T>(
+        db: Database,
+        path: &Path,
+        window: usize,
+        decoded: Option<T>,
+        decode: Option<impl FnOnce(Recovered) -> Result<T, String>>,
+    ) -> Result<(Store, T), StoreError> {
+        recover::stamp_format(&db, path)?;
+        let decoded = match (decoded, decode) {
+            (Some(d), _) => d,
+            (None, Some(decode)) => {
+                decode(recover::read_all(&db, path, window)?).map_err(|reason| {
+                    StoreError::Corrupt {
+                        path: path.to_path_buf(),
+                        reason,
+                    }
+                })?
+            }
+            (None, None) => {
+                return Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: "read twice".into(),
+                })
+            }
+        };
         let (tx, rx) = sync_channel(QUEUE);
         let (fail_tx, failed) = watch::channel(None);
         let thread = std::thread::Builder::new()
@@ -201,7 +249,7 @@ impl Store {
                 thread: Mutex::new(Some(thread)),
                 failed,
             },
-            recovered,
+            decoded,
         ))
     }
 

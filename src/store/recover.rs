@@ -30,25 +30,34 @@ pub(crate) struct Recovered {
     pub users: Vec<(String, Vec<u8>)>,
 }
 
-/// Refuses a store of a newer format; stamps a fresh one with ours.
-pub(super) fn check_format(db: &Database, path: &Path) -> Result<(), StoreError> {
+/// The store's format; a newer one than ours is refused.
+fn format(db: &impl ReadableDatabase, path: &Path) -> Result<Option<u64>, StoreError> {
     let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let found = {
-        let r = db.begin_read().map_err(|e| corrupt(&e))?;
-        match r.open_table(META) {
-            Ok(t) => t.get("format").map_err(|e| corrupt(&e))?.map(|v| v.value()),
-            Err(TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(corrupt(&e)),
-        }
+    let r = db.begin_read().map_err(|e| corrupt(&e))?;
+    let found = match r.open_table(META) {
+        Ok(t) => t.get("format").map_err(|e| corrupt(&e))?.map(|v| v.value()),
+        Err(TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(corrupt(&e)),
     };
     match found {
         Some(f) if f > FORMAT => Err(StoreError::NewerFormat {
             path: path.to_path_buf(),
             found: f,
         }),
+        f => Ok(f),
+    }
+}
+
+/// Stamps a fresh store with our format and creates its tables.
+pub(super) fn stamp_format(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    match format(db, path)? {
         Some(_) => Ok(()),
         None => {
             let w = db.begin_write().map_err(|e| corrupt(&e))?;
@@ -70,11 +79,18 @@ pub(super) fn check_format(db: &Database, path: &Path) -> Result<(), StoreError>
 
 /// Reads every record. Of each conversation's events only the last `window`
 /// are returned.
-pub(super) fn read_all(db: &Database, path: &Path, window: usize) -> Result<Recovered, StoreError> {
+pub(super) fn read_all(
+    db: &impl ReadableDatabase,
+    path: &Path,
+    window: usize,
+) -> Result<Recovered, StoreError> {
     let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
+    if format(db, path)?.is_none() {
+        return Ok(Recovered::default());
+    }
     let r = db.begin_read().map_err(|e| corrupt(&e))?;
     let mut convs: BTreeMap<[u8; 16], RecoveredConversation> = BTreeMap::new();
     for row in r

@@ -3,6 +3,7 @@
 
 mod access;
 mod conversations;
+mod durable;
 mod history;
 mod messages;
 mod participants;

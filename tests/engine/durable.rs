@@ -1,0 +1,281 @@
+//! An engine with a data dir: a clean stop and a restart keep everything that
+//! was acknowledged; counters continue; bad data dirs are refused and left alone.
+
+use std::path::Path;
+
+use colloquy::{Config, Engine, ErrorCode};
+use serde_json::{json, Value};
+
+use crate::util::{quiet, SessionExt};
+
+fn durable(dir: &Path) -> Engine {
+    durable_with(dir, |_| {})
+}
+
+fn durable_with(dir: &Path, f: impl FnOnce(&mut Config)) -> Engine {
+    let mut c = Config::for_tests();
+    c.data_dir = Some(dir.to_path_buf());
+    f(&mut c);
+    Engine::start(c).expect("engine starts on its data dir")
+}
+
+/// Everything a user can read of one conversation.
+async fn snapshot(s: &colloquy::Session, conv: &str) -> Value {
+    let get = s
+        .ok(json!({"op": "conversation.get", "conversation": conv}))
+        .await;
+    let messages = s
+        .ok(json!({"op": "message.list", "conversation": conv, "page_size": 100}))
+        .await;
+    let participants = s
+        .ok(json!({"op": "participant.list", "conversation": conv}))
+        .await;
+    let unread = s
+        .ok(json!({"op": "unread.count", "conversation": conv}))
+        .await;
+    json!({"get": get, "messages": messages, "participants": participants, "unread": unread})
+}
+
+#[tokio::test]
+async fn a_clean_restart_keeps_everything_and_counters_continue() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let e = durable(dir.path());
+    let alice = e.connect("alice").await.expect("alice");
+    let bob = e.connect("bob").await.expect("bob");
+    let conv = alice
+        .ok(
+            json!({"op": "conversation.create", "friendly_name": "office", "unique_name": "office",
+                   "attributes": {"floor": 3}, "participants": ["bob"]}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let c = conv.as_str();
+    let first = alice
+        .ok(json!({"op": "message.send", "conversation": c, "body": "one", "client_id": "k1"}))
+        .await;
+    alice
+        .ok(
+            json!({"op": "message.send", "conversation": c, "body": "two",
+                   "media": [{"content_type": "text/plain", "filename": "a.txt", "data": "aGk="}]}),
+        )
+        .await;
+    bob.ok(json!({"op": "message.send", "conversation": c, "body": "three"}))
+        .await;
+    alice
+        .ok(json!({"op": "message.edit", "conversation": c, "message": 0, "body": "one, edited"}))
+        .await;
+    alice
+        .ok(json!({"op": "message.delete", "conversation": c, "message": 1}))
+        .await;
+    let reaction = bob
+        .ok(json!({"op": "reaction.add", "conversation": c, "message": 0, "reaction": "👍"}))
+        .await["id"]
+        .clone();
+    bob.ok(json!({"op": "read.advance", "conversation": c, "index": 0}))
+        .await;
+    bob.ok(
+        json!({"op": "participant.update", "conversation": c, "participant": "bob",
+                  "attributes": {"desk": 7}}),
+    )
+    .await;
+    bob.ok(
+        json!({"op": "conversation.set_notification_level", "conversation": c, "level": "muted"}),
+    )
+    .await;
+    alice
+        .ok(json!({"op": "conversation.update", "conversation": c, "attributes": {"floor": 4}}))
+        .await;
+    alice
+        .ok(json!({"op": "user.update", "friendly_name": "Alice A."}))
+        .await;
+    let direct = alice
+        .ok(json!({"op": "conversation.direct", "identity": "carol"}))
+        .await["id"]
+        .clone();
+    let gone = alice
+        .ok(json!({"op": "conversation.create", "friendly_name": "gone"}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    alice
+        .ok(json!({"op": "conversation.delete", "conversation": gone}))
+        .await;
+    let last_seq = alice
+        .ok(json!({"op": "events.replay", "conversation": c, "since_seq": 0}))
+        .await["last_seq"]
+        .as_u64()
+        .expect("last_seq");
+    let (a_before, b_before) = (snapshot(&alice, c).await, snapshot(&bob, c).await);
+    e.shutdown();
+
+    let e = durable(dir.path());
+    let alice = e.connect("alice").await.expect("alice");
+    let bob = e.connect("bob").await.expect("bob");
+    assert_eq!(snapshot(&alice, c).await, a_before);
+    assert_eq!(snapshot(&bob, c).await, b_before);
+    let listed = &a_before["messages"]["items"];
+    assert_eq!(listed[0]["body"], "one, edited");
+    assert_eq!(listed[0]["reactions"][0]["id"], reaction);
+    assert_eq!(b_before["get"]["last_read_message_index"], 0);
+    assert_eq!(b_before["get"]["notification_level"], "muted");
+    // The unique name, the direct pair and the profile are back too.
+    let by_name = alice
+        .ok(json!({"op": "conversation.get", "conversation": "office"}))
+        .await;
+    assert_eq!(by_name["id"], c);
+    let again = alice
+        .ok(json!({"op": "conversation.direct", "identity": "carol"}))
+        .await;
+    assert_eq!(again["id"], direct);
+    let users = alice
+        .ok(json!({"op": "presence.get", "identities": ["alice"]}))
+        .await;
+    assert_eq!(users["items"][0]["friendly_name"], "Alice A.");
+    assert_eq!(
+        alice
+            .fails(json!({"op": "conversation.get", "conversation": gone}))
+            .await,
+        ErrorCode::NotFound
+    );
+    // Indexes and seqs continue; none is reused.
+    let next = alice
+        .ok(json!({"op": "message.send", "conversation": c, "body": "four"}))
+        .await;
+    assert_eq!(next["index"], 3);
+    let ev = bob.event_skipping("messageAdded").await;
+    assert_eq!(ev.seq, Some(last_seq + 1));
+    // A resent client_id answers the first message.
+    let resent = alice
+        .ok(json!({"op": "message.send", "conversation": c, "body": "one", "client_id": "k1"}))
+        .await;
+    assert_eq!(
+        (resent["id"].clone(), resent["index"].clone()),
+        (first["id"].clone(), first["index"].clone())
+    );
+    // Replay across the restart resends what was first delivered.
+    let r = alice
+        .ok(json!({"op": "events.replay", "conversation": c, "since_seq": last_seq - 2}))
+        .await;
+    assert_eq!(r["recovered"], true);
+    quiet(&[&alice, &bob]);
+    e.shutdown();
+}
+
+#[tokio::test]
+async fn after_a_restart_replay_holds_exactly_the_window() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let e = durable_with(dir.path(), |c| c.limits.replay_window = 5);
+    let alice = e.connect("alice").await.expect("alice");
+    let conv = alice
+        .ok(json!({"op": "conversation.create", "friendly_name": "w"}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    for i in 0..10 {
+        alice
+            .ok(json!({"op": "message.send", "conversation": conv, "body": format!("m{i}")}))
+            .await;
+    }
+    let live: Vec<_> = alice
+        .drain()
+        .into_iter()
+        .filter(|e| e.seq.is_some())
+        .collect();
+    e.shutdown();
+
+    let e = durable_with(dir.path(), |c| c.limits.replay_window = 5);
+    let alice = e.connect("alice").await.expect("alice");
+    let last = live.last().and_then(|e| e.seq).expect("a seq");
+    let r = alice
+        .ok(json!({"op": "events.replay", "conversation": conv, "since_seq": last - 5}))
+        .await;
+    assert_eq!(
+        (r["recovered"].clone(), r["last_seq"].clone()),
+        (json!(true), json!(last))
+    );
+    let replayed = alice.drain();
+    assert_eq!(replayed.len(), 5);
+    for (got, was) in replayed.iter().zip(&live[live.len() - 5..]) {
+        assert_eq!((got.seq, &got.data), (was.seq, &was.data));
+    }
+    let r = alice
+        .ok(json!({"op": "events.replay", "conversation": conv, "since_seq": last - 6}))
+        .await;
+    assert_eq!(r["recovered"], false);
+    e.shutdown();
+}
+
+/// Every byte of every file under `dir`, to check nothing was touched.
+fn contents(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut all: Vec<_> = std::fs::read_dir(dir)
+        .expect("readable")
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let p = e.path();
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            (p, bytes)
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+fn refused(dir: &Path) -> String {
+    let mut c = Config::for_tests();
+    c.data_dir = Some(dir.to_path_buf());
+    match Engine::start(c) {
+        Ok(_) => panic!("{} should be refused", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn bad_data_dirs_are_refused_and_left_alone() {
+    let root = tempfile::tempdir().expect("temp dir");
+    // A file where the directory should be.
+    let file = root.path().join("not-a-dir");
+    std::fs::write(&file, b"hello").expect("write");
+    assert!(refused(&file).contains("not a directory"));
+    assert_eq!(std::fs::read(&file).expect("read"), b"hello");
+
+    // A store file that is not a store.
+    let junk = root.path().join("junk");
+    std::fs::create_dir(&junk).expect("mkdir");
+    let noise: Vec<u8> = (0..64 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(junk.join("colloquy.redb"), &noise).expect("write");
+    let before = contents(&junk);
+    let why = refused(&junk);
+    assert!(why.contains("colloquy.redb"), "{why}");
+    assert!(contents(&junk) == before, "a damaged store was changed");
+
+    // A store written by a newer colloquy.
+    let newer = root.path().join("newer");
+    std::fs::create_dir(&newer).expect("mkdir");
+    {
+        let db = redb::Database::create(newer.join("colloquy.redb")).expect("redb");
+        let w = db.begin_write().expect("txn");
+        {
+            let mut t = w
+                .open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+                .expect("table");
+            t.insert("format", 99).expect("insert");
+        }
+        w.commit().expect("commit");
+    }
+    let before = contents(&newer);
+    let why = refused(&newer);
+    assert!(why.contains("format 99"), "{why}");
+    assert!(contents(&newer) == before, "a newer store was changed");
+
+    // An existing empty directory is a fresh store.
+    let empty = root.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let e = durable(&empty);
+    e.shutdown();
+}
