@@ -71,6 +71,12 @@ impl TestServerBuilder {
         self.server.idle_timeout = Duration::from_millis(idle_timeout);
         self
     }
+    /// `--data-dir`: the engine keeps its data there and reads it back when
+    /// started again on the same directory.
+    pub fn data_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.data_dir = Some(dir.into());
+        self
+    }
     /// The whole engine configuration.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;

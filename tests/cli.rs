@@ -111,3 +111,40 @@ fn a_busy_port_or_a_bad_flag_is_one_clear_sentence() {
         "{err}"
     );
 }
+
+#[test]
+fn a_data_dir_it_cannot_use_stops_it_before_it_listens() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let file = root.path().join("a-file");
+    std::fs::write(&file, b"not a store").expect("write");
+    let started = Instant::now();
+    let mut child = colloquy(&["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&file)
+        .spawn()
+        .expect("runs");
+    let code = wait(&mut child, Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(code, Some(1));
+    let out = child.wait_with_output().expect("output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot start the engine") && err.contains("is not a directory"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "it must not say it listens");
+    assert_eq!(std::fs::read(&file).expect("read"), b"not a store");
+
+    // The environment variable works like the flag.
+    let dir = root.path().join("store");
+    let mut cmd = colloquy(&["--bind", "127.0.0.1:0"]);
+    cmd.env("COLLOQUY_DATA_DIR", &dir);
+    let mut child = cmd.spawn().expect("runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a line");
+    assert!(line.starts_with("listening on"), "{line}");
+    let (code, _) = stop(child);
+    assert_eq!(code, Some(0));
+    assert!(dir.join("colloquy.redb").is_file());
+}
