@@ -16,7 +16,6 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::effects::{deliver, Effect};
-use super::messages;
 use super::state::{self, ConversationState};
 use super::{FeedPart, FeedQuery};
 use crate::delivery::Outbox;
@@ -280,56 +279,11 @@ impl Handler<Ask> for ConversationActor {
         if self.state.deleted {
             return Response::reply(Err(Error::not_found("conversation not found")));
         }
-        let now = self.state.shared.config.clock.now_ms();
-        let c = &msg.caller;
-        let st = &mut self.state;
-        let r = match msg.req {
-            Request::ConversationGet { .. } => st.get(c),
-            Request::ConversationUpdate(u) => st.update(c, u, now),
-            Request::ConversationDelete { .. } => st.delete(c),
-            Request::ConversationJoin { .. } => st.join(c, now),
-            Request::ConversationLeave { .. } => st.leave(c, now),
-            Request::SetNotificationLevel { level, .. } => st.set_notification_level(c, level),
-            Request::ParticipantAdd(a) => st.add_participant(c, a, now),
-            Request::ParticipantAddNonChat(a) => st.add_non_chat(c, a, now),
-            Request::ParticipantRemove { participant, .. } => {
-                st.remove_participant(c, &participant, now)
-            }
-            Request::ParticipantGet { participant, .. } => st.get_participant(c, &participant),
-            Request::ParticipantList {
-                page_size, cursor, ..
-            } => st.list_participants(c, page_size, cursor.as_deref()),
-            Request::ParticipantCount { .. } => st.count_participants(c),
-            Request::ParticipantUpdate(u) => st.update_participant(c, u, now),
-            Request::MessageSend(s) => st.send(c, s, now),
-            Request::MessageGet { message, .. } => st.get_message(c, &message),
-            Request::MessageEdit(e) => st.edit(c, e, now),
-            Request::MessageDelete { message, .. } => st.delete_message(c, &message),
-            Request::MessageList(l) => st.list_messages(c, l),
-            Request::MessageCount { .. } => st.count_messages(c),
-            Request::ReactionAdd {
-                message,
-                reaction,
-                identity,
-                ..
-            } => st.add_reaction(c, &message, reaction, identity.as_deref(), now),
-            Request::ReactionRemove { reaction, .. } => {
-                messages::reaction_id(&reaction).and_then(|id| st.remove_reaction(c, id, now))
-            }
-            Request::ReadAdvance { index, .. } => st.read_advance(c, index, now),
-            Request::ReadSet { index, .. } => st.read_set(c, index, now),
-            Request::ReadAll { .. } => st.read_all(c, now),
-            Request::ReadNone { .. } => st.read_none(c, now),
-            Request::ReadMark { message, .. } => st.read_mark(c, message.as_ref(), now),
-            Request::UnreadCount { .. } => st.unread_count(c),
-            Request::TypingStart { .. } => {
-                let now = st.shared.config.clock.elapsed();
-                st.typing_start(c, now)
-            }
-            Request::TypingStop { .. } => st.typing_stop(c),
-            Request::EventsReplay { since_seq, .. } => st.replay(c, since_seq, msg.outbox.as_ref()),
-            other => Err(Error::Internal(format!("not a conversation op: {other:?}"))),
-        };
+        let clock = &self.state.shared.config.clock;
+        let now = (clock.now_ms(), clock.elapsed());
+        let r = self
+            .state
+            .apply(&msg.caller, msg.req, msg.outbox.as_ref(), now);
         self.finish(ctx, r, unstored_result)
     }
 }

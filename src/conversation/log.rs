@@ -146,6 +146,12 @@ impl MessageLog {
         self.last_created_at = self.last_created_at.max(last_created_at);
     }
 
+    /// A message's content changed size (an edit): keeps the byte count true,
+    /// so that the cap holds and a later removal does not undercount.
+    pub fn resized(&mut self, before: usize, after: usize) {
+        self.content_bytes = self.content_bytes - before + after;
+    }
+
     /// The indexes changed since the last call.
     pub fn take_touched(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.touched)

@@ -192,6 +192,7 @@ impl ConversationState {
                 "a message needs a non-empty body or at least one media item",
             ));
         }
+        let size_before = m.content_bytes();
         let mut reasons = Vec::new();
         if let Some(b) = e.body {
             if m.body.as_deref() != Some(b.as_str()) {
@@ -210,6 +211,7 @@ impl ConversationState {
             m.edited = true;
         }
         let m = m.clone();
+        self.log.resized(size_before, m.content_bytes());
         if !reasons.is_empty() {
             self.emit(
                 "messageUpdated",

@@ -16,6 +16,8 @@ mod messages;
 mod persist;
 mod shared;
 mod state;
+#[cfg(test)]
+mod tests;
 mod typing;
 
 use std::collections::HashSet;

@@ -18,6 +18,7 @@ use super::members::{Member, Members};
 use super::typing::Typing;
 use super::ConvInfo;
 use super::Shared;
+use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::Caller;
 use crate::model::{
@@ -27,8 +28,8 @@ use crate::model::{
 };
 use crate::paging::{keyset_page, keyset_request};
 use crate::protocol::{
-    encode_event, AddNonChat, AddParticipant, CreateConversation, Frame, UpdateConversation,
-    UpdateParticipant,
+    encode_event, AddNonChat, AddParticipant, CreateConversation, Frame, Request,
+    UpdateConversation, UpdateParticipant,
 };
 use crate::validate;
 
@@ -503,6 +504,61 @@ impl ConversationState {
     }
 
     // ----- conversation ops ---------------------------------------------------
+
+    /// Runs one conversation-scoped op at `now` (wall-clock milliseconds, and
+    /// the clock's elapsed time for typing deadlines): checks, changes state,
+    /// appends what it sends to `out`, answers. No I/O.
+    pub fn apply(
+        &mut self,
+        c: &Caller,
+        req: Request,
+        outbox: Option<&Arc<Outbox>>,
+        (now, elapsed): (Millis, std::time::Duration),
+    ) -> Result<Value> {
+        match req {
+            Request::ConversationGet { .. } => self.get(c),
+            Request::ConversationUpdate(u) => self.update(c, u, now),
+            Request::ConversationDelete { .. } => self.delete(c),
+            Request::ConversationJoin { .. } => self.join(c, now),
+            Request::ConversationLeave { .. } => self.leave(c, now),
+            Request::SetNotificationLevel { level, .. } => self.set_notification_level(c, level),
+            Request::ParticipantAdd(a) => self.add_participant(c, a, now),
+            Request::ParticipantAddNonChat(a) => self.add_non_chat(c, a, now),
+            Request::ParticipantRemove { participant, .. } => {
+                self.remove_participant(c, &participant, now)
+            }
+            Request::ParticipantGet { participant, .. } => self.get_participant(c, &participant),
+            Request::ParticipantList {
+                page_size, cursor, ..
+            } => self.list_participants(c, page_size, cursor.as_deref()),
+            Request::ParticipantCount { .. } => self.count_participants(c),
+            Request::ParticipantUpdate(u) => self.update_participant(c, u, now),
+            Request::MessageSend(s) => self.send(c, s, now),
+            Request::MessageGet { message, .. } => self.get_message(c, &message),
+            Request::MessageEdit(e) => self.edit(c, e, now),
+            Request::MessageDelete { message, .. } => self.delete_message(c, &message),
+            Request::MessageList(l) => self.list_messages(c, l),
+            Request::MessageCount { .. } => self.count_messages(c),
+            Request::ReactionAdd {
+                message,
+                reaction,
+                identity,
+                ..
+            } => self.add_reaction(c, &message, reaction, identity.as_deref(), now),
+            Request::ReactionRemove { reaction, .. } => super::messages::reaction_id(&reaction)
+                .and_then(|id| self.remove_reaction(c, id, now)),
+            Request::ReadAdvance { index, .. } => self.read_advance(c, index, now),
+            Request::ReadSet { index, .. } => self.read_set(c, index, now),
+            Request::ReadAll { .. } => self.read_all(c, now),
+            Request::ReadNone { .. } => self.read_none(c, now),
+            Request::ReadMark { message, .. } => self.read_mark(c, message.as_ref(), now),
+            Request::UnreadCount { .. } => self.unread_count(c),
+            Request::TypingStart { .. } => self.typing_start(c, elapsed),
+            Request::TypingStop { .. } => self.typing_stop(c),
+            Request::EventsReplay { since_seq, .. } => self.replay(c, since_seq, outbox),
+            other => Err(Error::Internal(format!("not a conversation op: {other:?}"))),
+        }
+    }
 
     pub fn get(&self, caller: &Caller) -> Result<Value> {
         if self.meta.direct && self.access(caller).is_err() {
