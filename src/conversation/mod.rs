@@ -13,6 +13,7 @@ mod events;
 mod log;
 mod members;
 mod messages;
+mod participants;
 mod persist;
 mod shared;
 mod state;
