@@ -188,7 +188,11 @@ impl Engine {
 
     /// Its counters.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.inner.shared.metrics.snapshot()
+        let mut m = self.inner.shared.metrics.snapshot();
+        if let Some(s) = self.inner.shared.store.get() {
+            (m.store_commits, m.store_batches) = s.counts();
+        }
+        m
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {

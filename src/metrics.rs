@@ -45,6 +45,10 @@ pub struct MetricsSnapshot {
     pub frames_dropped: u64,
     /// Sessions closed since start, by reason.
     pub sessions_closed: Vec<(&'static str, u64)>,
+    /// Store transactions committed (one fsync each); 0 in memory.
+    pub store_commits: u64,
+    /// Ops' change sets committed in them: over `store_commits`, the group size.
+    pub store_batches: u64,
 }
 
 impl Metrics {
@@ -85,6 +89,8 @@ impl Metrics {
                 .zip(&self.closed)
                 .map(|(r, c)| (r.as_str(), c.load(Relaxed)))
                 .collect(),
+            store_commits: 0,
+            store_batches: 0,
         }
     }
 }

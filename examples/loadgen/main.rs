@@ -5,6 +5,8 @@
 //! cargo run --release --example loadgen -- fanout --subscribers 100 --messages 20000 --server-pid PID
 //! # rooms: R conversations x K members, each member sending at --rate msgs/s for --seconds
 //! cargo run --release --example loadgen -- rooms --rooms 100 --members 10 --rate 1 --seconds 10
+//! # acks: N senders, each waiting for its answer (run the server with --data-dir for the journal)
+//! cargo run --release --example loadgen -- acks --senders 64 --seconds 5 --server-pid PID
 //! # conns: C idle connections in conversations of 10; RSS per connection needs --server-pid
 //! cargo run --release --example loadgen -- conns --connections 10000 --server-pid PID
 //! # the same against the socketioxide peer (benches/peers/socketioxide)
@@ -26,6 +28,7 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
+mod acks;
 mod raw;
 
 #[derive(Parser, Clone)]
@@ -84,6 +87,20 @@ enum Mode {
         seconds: u64,
         #[arg(long, default_value_t = 100)]
         payload: usize,
+    },
+    /// Senders that each wait for their answer: acknowledged messages/s and
+    /// ack latency (with `--data-dir` on the server: the journal's).
+    Acks {
+        #[arg(long, default_value_t = 16)]
+        senders: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Messages per second per sender instead of max rate.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// All senders in one conversation instead of one each.
+        #[arg(long)]
+        shared: bool,
     },
     /// Idle connections, for memory per connection.
     Conns {
@@ -671,6 +688,12 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 connections,
                 room_size,
             } => conns(args, connections, room_size).await,
+            Mode::Acks {
+                senders,
+                seconds,
+                rate,
+                shared,
+            } => acks::acks(args, senders, seconds, rate, shared).await,
         }
     })
 }

@@ -248,6 +248,18 @@ pub(crate) fn metrics_text(m: &MetricsSnapshot) -> String {
             m.events_delivered.to_string(),
         ),
         (
+            "store_commits_total",
+            "counter",
+            "Transactions (one fsync each) the store committed (--data-dir).",
+            m.store_commits.to_string(),
+        ),
+        (
+            "store_batches_total",
+            "counter",
+            "Ops' change sets those transactions held (group commit).",
+            m.store_batches.to_string(),
+        ),
+        (
             "frames_dropped_total",
             "counter",
             "Frames refused by full or closed outboxes.",

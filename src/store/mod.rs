@@ -14,8 +14,9 @@ mod recover;
 mod tests;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use redb::{Database, TableDefinition};
@@ -136,6 +137,14 @@ pub(crate) struct Store {
     tx: Mutex<Option<SyncSender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     failed: watch::Receiver<Option<StoreError>>,
+    counts: Arc<Counts>,
+}
+
+/// Commits and the batches they held, since the store opened.
+#[derive(Debug, Default)]
+struct Counts {
+    commits: AtomicU64,
+    batches: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -236,9 +245,11 @@ impl Store {
         };
         let (tx, rx) = sync_channel(QUEUE);
         let (fail_tx, failed) = watch::channel(None);
+        let counts = Arc::new(Counts::default());
+        let c = counts.clone();
         let thread = std::thread::Builder::new()
             .name("colloquy-store".into())
-            .spawn(move || run(db, rx, fail_tx))
+            .spawn(move || run(db, rx, fail_tx, &c))
             .map_err(|e| StoreError::Open {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
@@ -248,6 +259,7 @@ impl Store {
                 tx: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
                 failed,
+                counts,
             },
             decoded,
         ))
@@ -272,6 +284,14 @@ impl Store {
             }
         }
         rx
+    }
+
+    /// Transactions committed and the batches they held, since opening.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.counts.commits.load(Relaxed),
+            self.counts.batches.load(Relaxed),
+        )
     }
 
     /// Resolves with the error once a commit has failed.
@@ -309,7 +329,12 @@ fn describe(e: &redb::DatabaseError) -> String {
 
 /// The store thread: waits for a batch, takes every batch queued behind it,
 /// commits them in one transaction and answers them all.
-fn run(db: Database, rx: Receiver<Job>, failed: watch::Sender<Option<StoreError>>) {
+fn run(
+    db: Database,
+    rx: Receiver<Job>,
+    failed: watch::Sender<Option<StoreError>>,
+    counts: &Counts,
+) {
     let mut broken: Option<StoreError> = None;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -323,6 +348,10 @@ fn run(db: Database, rx: Receiver<Job>, failed: watch::Sender<Option<StoreError>
             Some(e) => Err(e.clone()),
             None => commit(&db, &jobs),
         };
+        if result.is_ok() {
+            counts.commits.fetch_add(1, Relaxed);
+            counts.batches.fetch_add(jobs.len() as u64, Relaxed);
+        }
         if let Err(e) = &result {
             if broken.is_none() {
                 log::error!("{e}; nothing more is acknowledged");

@@ -136,3 +136,51 @@ fn nothing_acknowledged_is_lost_to_a_power_cut() {
         );
     }
 }
+
+/// A disk whose fsync starts failing once `fail` is set.
+#[derive(Debug, Clone, Default)]
+struct Failing(Volatile, Arc<std::sync::atomic::AtomicBool>);
+
+impl StorageBackend for Failing {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.0.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.0.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.0.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("the disk is gone"));
+        }
+        self.0.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.0.write(offset, data)
+    }
+}
+
+#[test]
+fn a_failed_fsync_fails_that_commit_and_every_later_one() {
+    let disk = Failing::default();
+    let (store, _) = Store::open_backend(disk.clone(), 10).expect("fresh store");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let batch = |i: u64| Batch(vec![message(1, i)]);
+    assert!(rt.block_on(store.submit(batch(0))).is_ok_and(|r| r.is_ok()));
+    assert!(store.failed().borrow().is_none());
+    disk.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = rt.block_on(store.submit(batch(1))).expect("answered");
+    assert!(matches!(r, Err(super::StoreError::Commit(_))), "{r:?}");
+    assert!(
+        store.failed().borrow().is_some(),
+        "the failure is announced"
+    );
+    // Even once the disk is back, nothing more is acknowledged.
+    disk.1.store(false, std::sync::atomic::Ordering::SeqCst);
+    let r = rt.block_on(store.submit(batch(2))).expect("answered");
+    assert!(r.is_err());
+}
