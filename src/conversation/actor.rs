@@ -148,8 +148,9 @@ impl ConversationActor {
     }
 
     fn deliver_now(&mut self, ctx: &mut Context<Self>) {
-        let effects = std::mem::take(&mut self.state.out);
-        deliver(self.state.id, effects, &self.state.shared.metrics);
+        // Drained, not taken: the buffer keeps its capacity for the next op.
+        let st = &mut self.state;
+        deliver(st.id, st.out.drain(..), &st.shared.metrics);
         if self.state.deleted {
             ctx.stop();
         }

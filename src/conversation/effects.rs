@@ -32,7 +32,11 @@ pub(crate) enum Effect {
 }
 
 /// Hands committed effects to sessions, in order, and counts the deliveries.
-pub(crate) fn deliver(c: ConversationId, effects: Vec<Effect>, metrics: &Metrics) {
+pub(crate) fn deliver(
+    c: ConversationId,
+    effects: impl IntoIterator<Item = Effect>,
+    metrics: &Metrics,
+) {
     let (mut took, mut refused) = (0, 0);
     let mut count = |(t, r): (usize, usize)| {
         took += t;

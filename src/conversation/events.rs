@@ -68,6 +68,11 @@ impl EventLog {
         std::mem::take(&mut self.touched)
     }
 
+    /// Forgets the changed seqs, keeping the buffer.
+    pub fn clear_touched(&mut self) {
+        self.touched.clear();
+    }
+
     /// The seq of the last event.
     pub fn last_seq(&self) -> u64 {
         self.seq

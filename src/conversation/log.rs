@@ -157,6 +157,11 @@ impl MessageLog {
         std::mem::take(&mut self.touched)
     }
 
+    /// Forgets the changed indexes, keeping the buffer.
+    pub fn clear_touched(&mut self) {
+        self.touched.clear();
+    }
+
     fn forget(&mut self, m: &Message) {
         self.content_bytes -= m.content_bytes();
         self.by_id.remove(&m.id);

@@ -75,6 +75,11 @@ impl Members {
         std::mem::take(&mut self.touched)
     }
 
+    /// Forgets the changed places, keeping the buffer.
+    pub fn clear_touched(&mut self) {
+        self.touched.clear();
+    }
+
     pub fn remove(&mut self, seq: u64) -> Option<Member> {
         let m = self.by_seq.remove(&seq)?;
         self.touched.push(seq);

@@ -183,9 +183,10 @@ impl ConversationState {
 
     /// Forgets the changes of the ops since the last call (no journal to write).
     pub fn discard_changes(&mut self) {
-        self.members.take_touched();
-        self.log.take_touched();
-        self.events.take_touched();
+        // Cleared, not taken: no allocation per op in memory.
+        self.members.clear_touched();
+        self.log.clear_touched();
+        self.events.clear_touched();
         self.meta_changed = false;
     }
 
