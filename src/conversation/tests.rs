@@ -616,3 +616,290 @@ fn what_is_recorded_reads_back_as_the_same_conversation() {
     );
     assert_eq!(next["index"], 1);
 }
+
+#[test]
+fn reads_answer_as_the_caller_sees_them() {
+    let mut st = group();
+    ok(
+        &mut st,
+        &user("alice"),
+        json!({"op": "message.send", "body": "m0"}),
+    );
+    ok(
+        &mut st,
+        &user("alice"),
+        json!({"op": "message.send", "body": "m1"}),
+    );
+    let c = ok(&mut st, &user("bob"), json!({"op": "conversation.get"}));
+    assert_eq!(
+        (c["status"].clone(), c["unread_messages_count"].clone()),
+        (json!("joined"), json!(2))
+    );
+    let c = ok(&mut st, &user("mallory"), json!({"op": "conversation.get"}));
+    assert_eq!(c["status"], "not_participating");
+    let m = ok(
+        &mut st,
+        &user("bob"),
+        json!({"op": "message.get", "message": 1}),
+    );
+    assert_eq!(m["body"], "m1");
+    assert_eq!(
+        code(
+            &mut st,
+            &user("mallory"),
+            json!({"op": "message.get", "message": 1})
+        ),
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        ok(&mut st, &user("bob"), json!({"op": "message.count"}))["count"],
+        2
+    );
+    let page = ok(
+        &mut st,
+        &user("bob"),
+        json!({"op": "message.list", "page_size": 1}),
+    );
+    assert_eq!(
+        (page["items"][0]["index"].clone(), page["has_prev"].clone()),
+        (json!(1), json!(true))
+    );
+    let prev = ok(
+        &mut st,
+        &user("bob"),
+        json!({"op": "message.list", "cursor": page["prev_cursor"]}),
+    );
+    assert_eq!(prev["items"][0]["index"], 0);
+    assert_eq!(
+        code(
+            &mut st,
+            &user("bob"),
+            json!({"op": "message.list", "page_size": 101})
+        ),
+        ErrorCode::BadRequest
+    );
+    let ps = ok(
+        &mut st,
+        &user("bob"),
+        json!({"op": "participant.list", "page_size": 2}),
+    );
+    assert_eq!(
+        (ps["items"].as_array().map(Vec::len), ps["has_next"].clone()),
+        (Some(2), json!(true))
+    );
+    assert!(
+        events(&mut st).len() == 2 && st.take_changes().is_some(),
+        "only the sends changed anything"
+    );
+    for op in [
+        "conversation.get",
+        "message.count",
+        "participant.count",
+        "unread.count",
+    ] {
+        ok(&mut st, &user("bob"), json!({"op": op}));
+    }
+    assert!(
+        events(&mut st).is_empty() && st.take_changes().is_none(),
+        "reads change nothing"
+    );
+}
+
+#[test]
+fn joining_and_leaving_follow_the_conversation_kind() {
+    let mut st = group();
+    let c = ok(&mut st, &user("dave"), json!({"op": "conversation.join"}));
+    assert_eq!(c["status"], "joined");
+    assert_eq!(
+        events(&mut st),
+        ["conversationAdded", "participantJoined", "messageAdded"]
+    );
+    let again = ok(&mut st, &user("dave"), json!({"op": "conversation.join"}));
+    assert_eq!(again["status"], "joined");
+    assert!(events(&mut st).is_empty(), "joining twice is a no-op");
+    assert_eq!(
+        code(
+            &mut st,
+            &Caller::Service,
+            json!({"op": "conversation.join"})
+        ),
+        ErrorCode::BadRequest
+    );
+    ok(&mut st, &user("dave"), json!({"op": "conversation.leave"}));
+    assert_eq!(
+        events(&mut st),
+        ["participantLeft", "conversationRemoved", "messageAdded"]
+    );
+    assert_eq!(
+        code(&mut st, &user("dave"), json!({"op": "conversation.leave"})),
+        ErrorCode::Forbidden
+    );
+    let sh = shared(|_| {});
+    let mut direct = ConversationState::create(
+        sh,
+        ConversationId::new(),
+        Some(Identity::from_stored("alice")),
+        CreateConversation {
+            participants: vec!["bob".into()],
+            ..Default::default()
+        },
+        true,
+        T0,
+    )
+    .expect("direct");
+    assert_eq!(
+        code(
+            &mut direct,
+            &user("carol"),
+            json!({"op": "conversation.join"})
+        ),
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        code(
+            &mut direct,
+            &user("carol"),
+            json!({"op": "conversation.get"})
+        ),
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        code(
+            &mut direct,
+            &user("alice"),
+            json!({"op": "participant.add", "identity": "carol"})
+        ),
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        direct.meta.direct_pair.as_ref().map(|p| p.0.as_str()),
+        Some("alice")
+    );
+}
+
+#[test]
+fn notification_levels_and_non_chat_participants() {
+    let mut st = group();
+    let c = ok(
+        &mut st,
+        &user("bob"),
+        json!({"op": "conversation.set_notification_level", "level": "muted"}),
+    );
+    assert_eq!(c["notification_level"], "muted");
+    assert!(events(&mut st).is_empty(), "a level is private: no event");
+    assert_eq!(
+        code(
+            &mut st,
+            &Caller::Service,
+            json!({"op": "conversation.set_notification_level", "level": "muted"})
+        ),
+        ErrorCode::BadRequest
+    );
+    let sms = json!({"op": "participant.add_non_chat", "proxy_address": "+15550001", "address": "+15550002"});
+    let p = ok(&mut st, &user("alice"), sms.clone());
+    assert_eq!(
+        (p["kind"].clone(), p["identity"].clone()),
+        (json!("non_chat"), Value::Null)
+    );
+    assert_eq!(code(&mut st, &user("alice"), sms), ErrorCode::Conflict);
+    assert_eq!(
+        code(
+            &mut st,
+            &user("alice"),
+            json!({"op": "participant.add_non_chat", "proxy_address": "", "address": "x"})
+        ),
+        ErrorCode::BadRequest
+    );
+    let id = p["id"].as_str().expect("id").to_string();
+    let got = ok(
+        &mut st,
+        &user("carol"),
+        json!({"op": "participant.get", "participant": id}),
+    );
+    assert_eq!(got["messaging_binding"]["address"], "+15550002");
+}
+
+#[test]
+fn read_set_all_and_mark() {
+    let mut st = group();
+    for _ in 0..3 {
+        ok(
+            &mut st,
+            &user("alice"),
+            json!({"op": "message.send", "body": "m"}),
+        );
+    }
+    let horizon = |st: &mut ConversationState| {
+        ok(
+            st,
+            &user("bob"),
+            json!({"op": "participant.get", "participant": "bob"}),
+        )["last_read_message_index"]
+            .clone()
+    };
+    ok(&mut st, &user("bob"), json!({"op": "read.set", "index": 1}));
+    assert_eq!(horizon(&mut st), 1);
+    ok(&mut st, &user("bob"), json!({"op": "read.set", "index": 0}));
+    assert_eq!(horizon(&mut st), 0, "read.set may go back");
+    ok(&mut st, &user("bob"), json!({"op": "read.all"}));
+    assert_eq!(horizon(&mut st), 2);
+    ok(
+        &mut st,
+        &user("bob"),
+        json!({"op": "read.mark", "message": 1}),
+    );
+    assert_eq!(horizon(&mut st), 2, "read.mark never goes back");
+    ok(
+        &mut st,
+        &user("bob"),
+        json!({"op": "read.set", "index": null}),
+    );
+    assert_eq!(horizon(&mut st), Value::Null);
+    assert_eq!(
+        code(
+            &mut st,
+            &user("bob"),
+            json!({"op": "read.mark", "message": 7})
+        ),
+        ErrorCode::NotFound
+    );
+    events(&mut st);
+    ok(
+        &mut st,
+        &user("bob"),
+        json!({"op": "read.set", "index": null}),
+    );
+    assert!(
+        events(&mut st).is_empty(),
+        "an unchanged horizon says nothing"
+    );
+}
+
+#[test]
+fn typing_stop_and_going_offline_end_typing_once() {
+    let mut st = group();
+    ok(&mut st, &user("bob"), json!({"op": "typing.start"}));
+    ok(&mut st, &user("bob"), json!({"op": "typing.start"}));
+    assert_eq!(events(&mut st), ["typingStarted"], "a refresh says nothing");
+    ok(&mut st, &user("bob"), json!({"op": "typing.stop"}));
+    ok(&mut st, &user("bob"), json!({"op": "typing.stop"}));
+    assert_eq!(events(&mut st), ["typingEnded"]);
+    ok(&mut st, &user("carol"), json!({"op": "typing.start"}));
+    st.user_offline(&Identity::from_stored("carol"));
+    assert_eq!(events(&mut st), ["typingStarted", "typingEnded"]);
+    ok(&mut st, &user("carol"), json!({"op": "typing.start"}));
+    ok(
+        &mut st,
+        &user("carol"),
+        json!({"op": "message.send", "body": "done"}),
+    );
+    assert_eq!(
+        events(&mut st),
+        ["typingStarted", "typingEnded", "messageAdded"],
+        "sending ends typing"
+    );
+    assert_eq!(
+        code(&mut st, &Caller::Service, json!({"op": "typing.start"})),
+        ErrorCode::BadRequest
+    );
+}
