@@ -16,7 +16,7 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::conversation::{ConversationHandle, FeedKey, FeedQuery, FeedSide, Window};
+use crate::conversation::{Answer, ConversationHandle, FeedKey, FeedQuery, FeedSide, Window};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -276,12 +276,8 @@ impl Engine {
         req: Request,
         outbox: Option<Arc<Outbox>>,
     ) -> Result<(Value, bool)> {
-        let mut v = self.route(caller, req, outbox).await?;
-        let dup = match &mut v {
-            Value::Object(m) => m.remove("duplicate").is_some(),
-            _ => false,
-        };
-        Ok((v, dup))
+        let a = self.route(caller, req, outbox).await?;
+        Ok((a.data, a.repeated))
     }
 
     async fn route(
@@ -289,9 +285,9 @@ impl Engine {
         caller: Caller,
         req: Request,
         outbox: Option<Arc<Outbox>>,
-    ) -> Result<Value> {
+    ) -> Result<Answer> {
         let shared = self.shared();
-        match req {
+        let engine_op = match req {
             Request::Ping {} => Ok(json!({"pong": true})),
             Request::ConversationCreate(req) => self
                 .registry()
@@ -343,7 +339,7 @@ impl Engine {
                 if handle.id != cid {
                     return Err(unknown());
                 }
-                handle
+                return handle
                     .ask(
                         caller,
                         Request::ReactionRemove {
@@ -352,15 +348,16 @@ impl Engine {
                         },
                         outbox,
                     )
-                    .await
+                    .await;
             }
             other => {
                 let Some(r) = other.conversation() else {
                     return Err(Error::Internal("op has no route".into()));
                 };
-                shared.resolve(r)?.ask(caller, other, outbox).await
+                return shared.resolve(r)?.ask(caller, other, outbox).await;
             }
-        }
+        };
+        engine_op.map(Answer::from)
     }
 
     /// Whose data a list is about: the caller's own, or for the service the

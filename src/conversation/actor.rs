@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use super::effects::{deliver, Effect};
 use super::state::{self, ConversationState};
-use super::{FeedPart, FeedQuery};
+use super::{Answer, FeedPart, FeedQuery};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::{Caller, Conversation, Identity};
@@ -265,7 +265,7 @@ impl Actor for ConversationActor {
 
 /// Any conversation-scoped op of the contract, on behalf of a caller.
 #[derive(Message)]
-#[rtype(result = "Result<Value>")]
+#[rtype(result = "Result<Answer>")]
 pub(crate) struct Ask {
     pub caller: Caller,
     pub req: Request,
@@ -274,7 +274,7 @@ pub(crate) struct Ask {
 }
 
 impl Handler<Ask> for ConversationActor {
-    type Result = Response<Result<Value>>;
+    type Result = Response<Result<Answer>>;
 
     fn handle(&mut self, msg: Ask, ctx: &mut Context<Self>) -> Self::Result {
         if self.state.deleted {

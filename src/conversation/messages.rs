@@ -11,6 +11,7 @@ use super::events::Stored;
 use super::log::Window;
 use super::state::{to_json, Access, ConversationState};
 use super::typing::Started;
+use super::Answer;
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::Caller;
@@ -79,7 +80,7 @@ impl ConversationState {
             .ok_or_else(|| Error::not_found("message not found"))
     }
 
-    pub fn send(&mut self, caller: &Caller, s: SendMessage, now: Millis) -> Result<Value> {
+    pub fn send(&mut self, caller: &Caller, s: SendMessage, now: Millis) -> Result<Answer> {
         let author = self.author_of(caller, s.author.as_deref(), "author")?;
         let limits = &self.shared.config.limits;
         if let Some(b) = &s.body {
@@ -104,9 +105,10 @@ impl ConversationState {
                 },
             )?;
             if let Some(m) = self.log.by_client_id(&author, c) {
-                return Ok(
-                    json!({"id": m.id, "index": m.index, "created_at": m.created_at, "duplicate": true}),
-                );
+                return Ok(Answer {
+                    data: json!({"id": m.id, "index": m.index, "created_at": m.created_at}),
+                    repeated: true,
+                });
             }
         }
         let media = validate::media(&s.media, limits)?;
@@ -155,7 +157,7 @@ impl ConversationState {
             self.typing_event("typingEnded", &author);
         }
         self.append(m);
-        Ok(answer)
+        Ok(answer.into())
     }
 
     pub fn get_message(&self, caller: &Caller, r: &MessageRef) -> Result<Value> {
@@ -366,7 +368,7 @@ impl ConversationState {
         reaction: String,
         who: Option<&str>,
         now: Millis,
-    ) -> Result<Value> {
+    ) -> Result<Answer> {
         let identity = self.author_of(caller, who, "identity")?;
         let n = reaction.chars().count();
         let max = self.shared.config.limits.max_reaction_chars;
@@ -384,7 +386,10 @@ impl ConversationState {
             .iter()
             .find(|x| x.identity == identity && x.reaction == reaction)
         {
-            return Ok(json!({"id": existing.id, "duplicate": true}));
+            return Ok(Answer {
+                data: json!({"id": existing.id}),
+                repeated: true,
+            });
         }
         let rx = Reaction {
             id: ReactionId::new(),
@@ -406,7 +411,7 @@ impl ConversationState {
             "messageUpdated",
             &json!({"message": message, "update_reasons": ["reactions"]}),
         );
-        Ok(json!({"id": rx.id}))
+        Ok(json!({"id": rx.id}).into())
     }
 
     pub fn remove_reaction(

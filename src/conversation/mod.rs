@@ -40,6 +40,24 @@ use crate::model::Caller;
 use crate::model::{Conversation, ConversationId, Identity};
 use crate::protocol::Request;
 
+/// An op's answer: its data, and whether it repeated an earlier op and so made
+/// nothing new (a resent `client_id`, a reaction already there): REST answers
+/// those 200 instead of 201.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Answer {
+    pub data: Value,
+    pub repeated: bool,
+}
+
+impl From<Value> for Answer {
+    fn from(data: Value) -> Self {
+        Answer {
+            data,
+            repeated: false,
+        }
+    }
+}
+
 /// What other threads may read of a conversation without asking its actor:
 /// its chat members (for presence) and its last activity (to sort lists).
 #[derive(Debug)]
@@ -117,7 +135,7 @@ impl ConversationHandle {
         caller: Caller,
         req: Request,
         outbox: Option<Arc<Outbox>>,
-    ) -> Result<Value> {
+    ) -> Result<Answer> {
         self.addr
             .send(Ask {
                 caller,

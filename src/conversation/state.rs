@@ -17,6 +17,7 @@ use super::events::{EventLog, Stored};
 use super::log::MessageLog;
 use super::members::{Member, Members};
 use super::typing::Typing;
+use super::Answer;
 use super::ConvInfo;
 use super::Shared;
 use crate::delivery::Outbox;
@@ -511,8 +512,16 @@ impl ConversationState {
         req: Request,
         outbox: Option<&Arc<Outbox>>,
         (now, elapsed): (Millis, std::time::Duration),
-    ) -> Result<Value> {
-        match req {
+    ) -> Result<Answer> {
+        let r = match req {
+            // The two ops that can repeat an earlier one say so in their answer.
+            Request::MessageSend(s) => return self.send(c, s, now),
+            Request::ReactionAdd {
+                message,
+                reaction,
+                identity,
+                ..
+            } => return self.add_reaction(c, &message, reaction, identity.as_deref(), now),
             Request::ConversationGet { .. } => self.get(c),
             Request::ConversationUpdate(u) => self.update(c, u, now),
             Request::ConversationDelete { .. } => self.delete(c),
@@ -530,18 +539,11 @@ impl ConversationState {
             } => self.list_participants(c, page_size, cursor.as_deref()),
             Request::ParticipantCount { .. } => self.count_participants(c),
             Request::ParticipantUpdate(u) => self.update_participant(c, u, now),
-            Request::MessageSend(s) => self.send(c, s, now),
             Request::MessageGet { message, .. } => self.get_message(c, &message),
             Request::MessageEdit(e) => self.edit(c, e, now),
             Request::MessageDelete { message, .. } => self.delete_message(c, &message),
             Request::MessageList(l) => self.list_messages(c, l),
             Request::MessageCount { .. } => self.count_messages(c),
-            Request::ReactionAdd {
-                message,
-                reaction,
-                identity,
-                ..
-            } => self.add_reaction(c, &message, reaction, identity.as_deref(), now),
             Request::ReactionRemove { reaction, .. } => super::messages::reaction_id(&reaction)
                 .and_then(|id| self.remove_reaction(c, id, now)),
             Request::ReadAdvance { index, .. } => self.read_advance(c, index, now),
@@ -554,7 +556,8 @@ impl ConversationState {
             Request::TypingStop { .. } => self.typing_stop(c),
             Request::EventsReplay { since_seq, .. } => self.replay(c, since_seq, outbox),
             other => Err(Error::Internal(format!("not a conversation op: {other:?}"))),
-        }
+        };
+        r.map(Answer::from)
     }
 
     pub fn get(&self, caller: &Caller) -> Result<Value> {

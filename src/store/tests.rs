@@ -3,7 +3,7 @@
 //! one. Anything acknowledged before the cut must be in it.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use redb::StorageBackend;
 
@@ -74,6 +74,9 @@ fn message(conv: u8, index: u64) -> Write {
     }
 }
 
+/// What writers were told is committed, and a wake-up for each.
+type Acks = (Mutex<Vec<(u8, u64)>>, Condvar);
+
 #[test]
 fn nothing_acknowledged_is_lost_to_a_power_cut() {
     for round in 0..5u64 {
@@ -83,10 +86,7 @@ fn nothing_acknowledged_is_lost_to_a_power_cut() {
         let store = Arc::new(store);
         // Acks are recorded under this lock, and the cut is taken under it: an
         // ack recorded before the cut happened before the cut.
-        let acked: Arc<Mutex<Vec<(u8, u64)>>> = Arc::default();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
+        let acked: Arc<Acks> = Arc::default();
         let writers: Vec<_> = (0..4u8)
             .map(|w| {
                 let (store, acked) = (store.clone(), acked.clone());
@@ -103,22 +103,27 @@ fn nothing_acknowledged_is_lost_to_a_power_cut() {
                         b.0.push(message(w, i));
                         let done = store.submit(b);
                         if rt.block_on(done).is_ok_and(|r| r.is_ok()) {
-                            acked.lock().unwrap_or_else(|p| p.into_inner()).push((w, i));
+                            let mut a = acked.0.lock().unwrap_or_else(|p| p.into_inner());
+                            a.push((w, i));
+                            acked.1.notify_all();
                         }
                     }
                 })
             })
             .collect();
-        // Cut the power part way through.
-        std::thread::sleep(std::time::Duration::from_millis(5 + 7 * round));
+        // Cut the power part way through: after a number of acks that
+        // differs each round, while writers are still committing.
         let (after, before) = {
-            let a = acked.lock().unwrap_or_else(|p| p.into_inner());
+            let target = 1 + 150 * round as usize;
+            let mut a = acked.0.lock().unwrap_or_else(|p| p.into_inner());
+            while a.len() < target {
+                a = acked.1.wait(a).unwrap_or_else(|p| p.into_inner());
+            }
             (disk.after_cut(), a.clone())
         };
         for w in writers {
             let _ = w.join();
         }
-        drop(rt);
         assert!(
             !before.is_empty(),
             "round {round}: nothing acknowledged before the cut"
