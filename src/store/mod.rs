@@ -9,6 +9,7 @@
 //! fails every batch in it and every batch after: the store is then
 //! [`failed`](Store::failed) and the server stops.
 
+mod journal;
 mod recover;
 #[cfg(test)]
 mod tests;
@@ -49,6 +50,13 @@ const PARTICIPANTS: TableDefinition<Key, &[u8]> = TableDefinition::new("particip
 const MESSAGES: TableDefinition<Key, &[u8]> = TableDefinition::new("messages");
 const EVENTS: TableDefinition<Key, &[u8]> = TableDefinition::new("events");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// Commits not yet folded into the tables above, in commit order (`journal.rs`).
+const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
+
+/// Journal records folded at once when the store is idle...
+const FOLD_IDLE: usize = 64;
+/// ...and at most, busy or not: bounds the journal and the batches kept for it.
+const FOLD_MAX: usize = 1024;
 
 /// Why the store cannot be opened or written.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -226,6 +234,7 @@ impl Store {
         decode: Option<impl FnOnce(Recovered) -> Result<T, String>>,
     ) -> Result<(Store, T), StoreError> {
         recover::stamp_format(&db, path)?;
+        fold_at_start(&db, path)?;
         let decoded = match (decoded, decode) {
             (Some(d), _) => d,
             (None, Some(decode)) => {
@@ -336,7 +345,34 @@ fn run(
     counts: &Counts,
 ) {
     let mut broken: Option<StoreError> = None;
-    while let Ok(first) = rx.recv() {
+    let mut next = 0u64;
+    // Committed to the journal, not yet folded into the tables.
+    let mut unfolded: Vec<Batch> = Vec::new();
+    let fail = |e: StoreError, broken: &mut Option<StoreError>| {
+        if broken.is_none() {
+            log::error!("{e}; nothing more is acknowledged");
+            *broken = Some(e.clone());
+            failed.send_replace(Some(e));
+        }
+    };
+    loop {
+        let first = match rx.try_recv() {
+            Ok(j) => j,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                // Idle: a good moment to fold.
+                if broken.is_none() && unfolded.len() >= FOLD_IDLE {
+                    match fold(&db, &unfolded, next) {
+                        Ok(()) => unfolded.clear(),
+                        Err(e) => fail(e, &mut broken),
+                    }
+                }
+                match rx.recv() {
+                    Ok(j) => j,
+                    Err(_) => break,
+                }
+            }
+        };
         let mut jobs = vec![first];
         while jobs.len() < GROUP {
             match rx.try_recv() {
@@ -346,76 +382,148 @@ fn run(
         }
         let result = match &broken {
             Some(e) => Err(e.clone()),
-            None => commit(&db, &jobs),
+            None => append(&db, next, &jobs),
         };
         if result.is_ok() {
+            next += 1;
             counts.commits.fetch_add(1, Relaxed);
             counts.batches.fetch_add(jobs.len() as u64, Relaxed);
         }
+        // A failure is announced before anyone hears of it.
         if let Err(e) = &result {
-            if broken.is_none() {
-                log::error!("{e}; nothing more is acknowledged");
-                broken = Some(e.clone());
-                failed.send_replace(Some(e.clone()));
+            fail(e.clone(), &mut broken);
+        }
+        let ok = result.is_ok();
+        for Job::Commit(batch, done) in jobs {
+            let _ = done.send(result.clone());
+            if ok {
+                unfolded.push(batch);
             }
         }
-        for Job::Commit(_, done) in jobs {
-            let _ = done.send(result.clone());
+        if ok && unfolded.len() >= FOLD_MAX {
+            // Busy for long: fold anyway, so that the journal stays short.
+            match fold(&db, &unfolded, next) {
+                Ok(()) => unfolded.clear(),
+                Err(e) => fail(e, &mut broken),
+            }
+        }
+    }
+    if broken.is_none() && !unfolded.is_empty() {
+        if let Err(e) = fold(&db, &unfolded, next) {
+            log::warn!("the journal is folded at the next start: {e}");
         }
     }
     log::debug!("store closed");
 }
 
-fn commit(db: &Database, jobs: &[Job]) -> Result<(), StoreError> {
+/// Appends a group of batches to the journal as record `seq`, durably.
+fn append(db: &Database, seq: u64, jobs: &[Job]) -> Result<(), StoreError> {
     let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
-    let txn = db.begin_write().map_err(|e| fail(&e))?;
-    {
-        let mut convs = txn.open_table(CONVERSATIONS).map_err(|e| fail(&e))?;
-        let mut counters = txn.open_table(COUNTERS).map_err(|e| fail(&e))?;
-        let mut parts = txn.open_table(PARTICIPANTS).map_err(|e| fail(&e))?;
-        let mut msgs = txn.open_table(MESSAGES).map_err(|e| fail(&e))?;
-        let mut events = txn.open_table(EVENTS).map_err(|e| fail(&e))?;
-        let mut users = txn.open_table(USERS).map_err(|e| fail(&e))?;
-        for Job::Commit(batch, _) in jobs {
-            for w in &batch.0 {
-                let r = match w {
-                    Write::Conversation { id, record } => {
-                        convs.insert(id, record.as_slice()).map(drop)
-                    }
-                    Write::Counters { id, counters: c } => counters.insert(id, c).map(drop),
-                    Write::DeleteConversation { id } => {
-                        let all = (*id, 0)..=(*id, u64::MAX);
-                        convs
-                            .remove(id)
-                            .and_then(|_| counters.remove(id))
-                            .and_then(|_| parts.retain_in(all.clone(), |_, _| false))
-                            .and_then(|_| msgs.retain_in(all.clone(), |_, _| false))
-                            .and_then(|_| events.retain_in(all, |_, _| false))
-                    }
-                    Write::Participant { key, record } => put(&mut parts, key, record),
-                    Write::Message { key, record } => put(&mut msgs, key, record),
-                    Write::Event {
-                        key,
-                        record,
-                        drop_below,
-                    } => {
-                        let r = events.insert(key, record.as_slice()).map(drop);
-                        if r.is_ok() && *drop_below > 0 {
-                            let old = (key.0, 0)..(key.0, *drop_below);
-                            events.retain_in(old, |_, _| false)
-                        } else {
-                            r
-                        }
-                    }
-                    Write::User { identity, record } => {
-                        users.insert(identity.as_str(), record.as_slice()).map(drop)
-                    }
-                };
-                r.map_err(|e| fail(&e))?;
-            }
+    let mut record = Vec::new();
+    for Job::Commit(batch, _) in jobs {
+        for w in &batch.0 {
+            journal::encode(w, &mut record);
         }
     }
+    let txn = db.begin_write().map_err(|e| fail(&e))?;
+    txn.open_table(JOURNAL)
+        .and_then(|mut t| {
+            t.insert(seq, record.as_slice())
+                .map(drop)
+                .map_err(Into::into)
+        })
+        .map_err(|e| fail(&e))?;
     txn.commit().map_err(|e| fail(&e))
+}
+
+/// Applies journaled batches to the tables and empties the journal below
+/// `next`. Not fsynced by itself: until a later append makes it durable, a
+/// crash returns to the journal as it was, which is read back at start.
+fn fold(db: &Database, batches: &[Batch], next: u64) -> Result<(), StoreError> {
+    let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
+    let mut txn = db.begin_write().map_err(|e| fail(&e))?;
+    txn.set_durability(redb::Durability::None)
+        .map_err(|e| fail(&e))?;
+    apply(&txn, batches.iter().flat_map(|b| b.0.iter()))?;
+    txn.open_table(JOURNAL)
+        .and_then(|mut t| t.retain_in(..next, |_, _| false).map_err(Into::into))
+        .map_err(|e| fail(&e))?;
+    txn.commit().map_err(|e| fail(&e))
+}
+
+/// Folds whatever the journal holds (a crash before a fold) into the tables,
+/// durably. Runs at start, before the store takes commits.
+fn fold_at_start(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let txn = db.begin_write().map_err(|e| corrupt(&e))?;
+    let mut writes = Vec::new();
+    {
+        let t = txn.open_table(JOURNAL).map_err(|e| corrupt(&e))?;
+        for row in redb::ReadableTable::iter(&t).map_err(|e| corrupt(&e))? {
+            let (_, v) = row.map_err(|e| corrupt(&e))?;
+            writes.extend(journal::decode(v.value()).map_err(|e| corrupt(&e))?);
+        }
+    }
+    if writes.is_empty() {
+        return Ok(());
+    }
+    apply(&txn, writes.iter()).map_err(|e| corrupt(&e))?;
+    txn.open_table(JOURNAL)
+        .and_then(|mut t| t.retain(|_, _| false).map_err(Into::into))
+        .map_err(|e| corrupt(&e))?;
+    txn.commit().map_err(|e| corrupt(&e))
+}
+
+/// Applies writes to the keyed tables.
+fn apply<'a>(
+    txn: &redb::WriteTransaction,
+    writes: impl Iterator<Item = &'a Write>,
+) -> Result<(), StoreError> {
+    let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
+    let mut convs = txn.open_table(CONVERSATIONS).map_err(|e| fail(&e))?;
+    let mut counters = txn.open_table(COUNTERS).map_err(|e| fail(&e))?;
+    let mut parts = txn.open_table(PARTICIPANTS).map_err(|e| fail(&e))?;
+    let mut msgs = txn.open_table(MESSAGES).map_err(|e| fail(&e))?;
+    let mut events = txn.open_table(EVENTS).map_err(|e| fail(&e))?;
+    let mut users = txn.open_table(USERS).map_err(|e| fail(&e))?;
+    for w in writes {
+        let r = match w {
+            Write::Conversation { id, record } => convs.insert(id, record.as_slice()).map(drop),
+            Write::Counters { id, counters: c } => counters.insert(id, c).map(drop),
+            Write::DeleteConversation { id } => {
+                let all = (*id, 0)..=(*id, u64::MAX);
+                convs
+                    .remove(id)
+                    .and_then(|_| counters.remove(id))
+                    .and_then(|_| parts.retain_in(all.clone(), |_, _| false))
+                    .and_then(|_| msgs.retain_in(all.clone(), |_, _| false))
+                    .and_then(|_| events.retain_in(all, |_, _| false))
+            }
+            Write::Participant { key, record } => put(&mut parts, key, record),
+            Write::Message { key, record } => put(&mut msgs, key, record),
+            Write::Event {
+                key,
+                record,
+                drop_below,
+            } => {
+                let r = events.insert(key, record.as_slice()).map(drop);
+                if r.is_ok() && *drop_below > 0 {
+                    let old = (key.0, 0)..(key.0, *drop_below);
+                    events.retain_in(old, |_, _| false)
+                } else {
+                    r
+                }
+            }
+            Write::User { identity, record } => {
+                users.insert(identity.as_str(), record.as_slice()).map(drop)
+            }
+        };
+        r.map_err(|e| fail(&e))?;
+    }
+    Ok(())
 }
 
 fn put(

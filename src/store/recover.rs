@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{Database, ReadableDatabase, ReadableTable, TableError};
 
 use super::{
-    Key, StoreError, CONVERSATIONS, COUNTERS, EVENTS, FORMAT, MESSAGES, META, PARTICIPANTS, USERS,
+    journal, StoreError, Write, CONVERSATIONS, COUNTERS, EVENTS, FORMAT, JOURNAL, MESSAGES, META,
+    PARTICIPANTS, USERS,
 };
 
 /// One conversation as it was stored.
@@ -71,6 +72,7 @@ pub(super) fn stamp_format(db: &Database, path: &Path) -> Result<(), StoreError>
                 w.open_table(MESSAGES).map_err(|e| corrupt(&e))?;
                 w.open_table(EVENTS).map_err(|e| corrupt(&e))?;
                 w.open_table(USERS).map_err(|e| corrupt(&e))?;
+                w.open_table(JOURNAL).map_err(|e| corrupt(&e))?;
             }
             w.commit().map_err(|e| corrupt(&e))
         }
@@ -92,7 +94,7 @@ pub(super) fn read_all(
         return Ok(Recovered::default());
     }
     let r = db.begin_read().map_err(|e| corrupt(&e))?;
-    let mut convs: BTreeMap<[u8; 16], RecoveredConversation> = BTreeMap::new();
+    let mut convs: BTreeMap<[u8; 16], Rows> = BTreeMap::new();
     for row in r
         .open_table(CONVERSATIONS)
         .map_err(|e| corrupt(&e))?
@@ -100,15 +102,7 @@ pub(super) fn read_all(
         .map_err(|e| corrupt(&e))?
     {
         let (k, v) = row.map_err(|e| corrupt(&e))?;
-        let id = k.value();
-        convs.insert(
-            id,
-            RecoveredConversation {
-                id,
-                record: v.value().to_vec(),
-                ..Default::default()
-            },
-        );
+        convs.entry(k.value()).or_default().record = Some(v.value().to_vec());
     }
     for row in r
         .open_table(COUNTERS)
@@ -117,40 +111,21 @@ pub(super) fn read_all(
         .map_err(|e| corrupt(&e))?
     {
         let (k, v) = row.map_err(|e| corrupt(&e))?;
-        if let Some(c) = convs.get_mut(&k.value()) {
-            c.counters = v.value();
-        }
+        convs.entry(k.value()).or_default().counters = v.value();
     }
-    let rows = |def: TableDefinition<Key, &[u8]>| -> Result<Vec<(Key, Vec<u8>)>, StoreError> {
+    for (def, which) in [(PARTICIPANTS, 0), (MESSAGES, 1), (EVENTS, 2)] {
         let t = r.open_table(def).map_err(|e| corrupt(&e))?;
-        let mut out = Vec::new();
         for row in t.iter().map_err(|e| corrupt(&e))? {
             let (k, v) = row.map_err(|e| corrupt(&e))?;
-            out.push((k.value(), v.value().to_vec()));
-        }
-        Ok(out)
-    };
-    for ((id, place), v) in rows(PARTICIPANTS)? {
-        if let Some(c) = convs.get_mut(&id) {
-            c.participants.push((place, v));
-        }
-    }
-    for ((id, index), v) in rows(MESSAGES)? {
-        if let Some(c) = convs.get_mut(&id) {
-            c.messages.push((index, v));
+            let (id, n) = k.value();
+            convs
+                .entry(id)
+                .or_default()
+                .table(which)
+                .insert(n, v.value().to_vec());
         }
     }
-    for ((id, seq), v) in rows(EVENTS)? {
-        if let Some(c) = convs.get_mut(&id) {
-            c.events.push((seq, v));
-        }
-    }
-    for c in convs.values_mut() {
-        // Rows come in key order: the last `window` are the newest.
-        let extra = c.events.len().saturating_sub(window);
-        c.events.drain(..extra);
-    }
-    let mut users = Vec::new();
+    let mut users = BTreeMap::new();
     for row in r
         .open_table(USERS)
         .map_err(|e| corrupt(&e))?
@@ -158,10 +133,97 @@ pub(super) fn read_all(
         .map_err(|e| corrupt(&e))?
     {
         let (k, v) = row.map_err(|e| corrupt(&e))?;
-        users.push((k.value().to_string(), v.value().to_vec()));
+        users.insert(k.value().to_string(), v.value().to_vec());
     }
+    // Commits the tables do not hold yet, in order.
+    let journal = match r.open_table(JOURNAL) {
+        Ok(t) => {
+            let mut all = Vec::new();
+            for row in t.iter().map_err(|e| corrupt(&e))? {
+                let (_, v) = row.map_err(|e| corrupt(&e))?;
+                all.extend(journal::decode(v.value()).map_err(|e| corrupt(&e))?);
+            }
+            all
+        }
+        Err(TableError::TableDoesNotExist(_)) => Vec::new(),
+        Err(e) => return Err(corrupt(&e)),
+    };
+    for w in journal {
+        match w {
+            Write::Conversation { id, record } => {
+                convs.entry(id).or_default().record = Some(record)
+            }
+            Write::Counters { id, counters } => convs.entry(id).or_default().counters = counters,
+            Write::DeleteConversation { id } => {
+                convs.remove(&id);
+            }
+            Write::Participant { key, record } => {
+                put(convs.entry(key.0).or_default().table(0), key.1, record)
+            }
+            Write::Message { key, record } => {
+                put(convs.entry(key.0).or_default().table(1), key.1, record)
+            }
+            Write::Event {
+                key,
+                record,
+                drop_below,
+            } => {
+                let events = convs.entry(key.0).or_default().table(2);
+                events.insert(key.1, record);
+                events.retain(|seq, _| *seq >= drop_below);
+            }
+            Write::User { identity, record } => {
+                users.insert(identity, record);
+            }
+        }
+    }
+    let convs: Vec<RecoveredConversation> = convs
+        .into_iter()
+        .filter_map(|(id, rows)| {
+            let mut events: Vec<(u64, Vec<u8>)> = rows.events.into_iter().collect();
+            // In key order: the last `window` are the newest.
+            let extra = events.len().saturating_sub(window);
+            events.drain(..extra);
+            Some(RecoveredConversation {
+                id,
+                record: rows.record?,
+                counters: rows.counters,
+                participants: rows.participants.into_iter().collect(),
+                messages: rows.messages.into_iter().collect(),
+                events,
+            })
+        })
+        .collect();
+    let users: Vec<(String, Vec<u8>)> = users.into_iter().collect();
     Ok(Recovered {
-        conversations: convs.into_values().collect(),
+        conversations: convs,
         users,
     })
+}
+
+/// One conversation's rows while reading: the tables, then the journal on top.
+#[derive(Default)]
+struct Rows {
+    record: Option<Vec<u8>>,
+    counters: (u64, u64, u64, u64),
+    participants: BTreeMap<u64, Vec<u8>>,
+    messages: BTreeMap<u64, Vec<u8>>,
+    events: BTreeMap<u64, Vec<u8>>,
+}
+
+impl Rows {
+    fn table(&mut self, which: u8) -> &mut BTreeMap<u64, Vec<u8>> {
+        match which {
+            0 => &mut self.participants,
+            1 => &mut self.messages,
+            _ => &mut self.events,
+        }
+    }
+}
+
+fn put(t: &mut BTreeMap<u64, Vec<u8>>, k: u64, record: Option<Vec<u8>>) {
+    match record {
+        Some(r) => t.insert(k, r),
+        None => t.remove(&k),
+    };
 }
