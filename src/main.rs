@@ -80,6 +80,12 @@ struct Serve {
     /// everything is in memory and a restart forgets it.
     #[arg(long, env = "COLLOQUY_DATA_DIR")]
     data_dir: Option<std::path::PathBuf>,
+    /// An origin (scheme://host[:port]) whose pages may import /client.js and
+    /// call REST; repeat it, or comma-separate in the variable; `*` allows any.
+    /// Default: any origin in dev mode, none with --jwt-secret.
+    #[arg(long = "cors-origin", env = "COLLOQUY_CORS_ORIGINS", value_delimiter = ',',
+          value_parser = server::check_origin)]
+    cors_origins: Vec<String>,
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are in place when this returns,
@@ -182,6 +188,7 @@ fn serve(s: Serve) -> Result<(), Fatal> {
         rate_limit: s.rate_limit,
         workers: s.workers,
         resume_window: Duration::from_millis(s.resume_window_ms),
+        cors_origins: s.cors_origins,
     };
     let failure = actix_rt::System::new()
         .block_on(async move {

@@ -5,6 +5,7 @@
 //! they authenticate, then hand the engine a [`Request`](crate::Request).
 
 mod auth;
+mod cors;
 mod openapi;
 mod pages;
 mod rest;
@@ -27,6 +28,7 @@ use tokio::sync::watch;
 use utoipa_actix_web::AppExt;
 
 pub use auth::Auth;
+pub use cors::check_origin;
 
 use crate::engine::Engine;
 use crate::error::Error;
@@ -58,6 +60,9 @@ pub struct ServerConfig {
     /// How long a new WebSocket session holds conversation events back while
     /// its client may be resuming (`events.replay` before anything else).
     pub resume_window: Duration,
+    /// Origins whose pages may use `/client.js` and REST (`--cors-origin`);
+    /// empty: any in dev mode, none with a JWT secret. `*` allows any.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +76,7 @@ impl Default for ServerConfig {
             rate_limit: 200,
             workers: None,
             resume_window: Duration::from_millis(500),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -80,6 +86,7 @@ pub(crate) struct AppState {
     engine: Engine,
     auth: Auth,
     ws: WsSettings,
+    cors_origins: Vec<String>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -105,6 +112,7 @@ pub async fn run(
             clock: engine.config().clock.clone(),
         },
         engine,
+        cors_origins: config.cors_origins.clone(),
         shutdown: stop_rx,
     });
     if state.auth.dev_mode() {
@@ -168,7 +176,8 @@ fn http_service(
         .app_data(web::Data::new(OpenApiJson(openapi::document(api, &served))))
         .app_data(web::Data::new(routes))
         .route("/openapi.json", web::get().to(openapi))
-        .default_service(web::to(rest::no_route));
+        .default_service(web::to(rest::no_route))
+        .wrap(cors::policy(&state.cors_origins, state.auth.dev_mode()));
     HttpService::build()
         .client_disconnect_timeout(Duration::from_secs(1))
         .local_addr(addr)
