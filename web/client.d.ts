@@ -54,12 +54,18 @@ export class ColloquyError extends Error {
 }
 
 export interface ConnectOptions {
-  /** ws(s):// or http(s):// base; defaults to the page's host. */
+  /** ws(s):// or http(s):// base; defaults to the server this module was
+   * loaded from (so `import … from "http://host:port/client.js"` talks to
+   * host:port from any page), else the page's host. */
   url?: string; identity?: string; token?: string;
   requestTimeoutMs?: number; reconnect?: boolean; WebSocketImpl?: typeof WebSocket;
 }
 
 export function connect(options?: ConnectOptions): Promise<Client>;
+
+/** The default server URL: the module's own origin when it was loaded over
+ * http(s), else the page's host, else ws://127.0.0.1:8080. */
+export function defaultUrl(moduleUrl?: string, page?: { protocol: string; host: string }): string;
 
 export class Page<T> {
   items: T[]; hasNext: boolean; hasPrev: boolean;

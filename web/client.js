@@ -21,10 +21,18 @@ export class ColloquyError extends Error {
   }
 }
 
-function defaultUrl() {
-  if (typeof location !== "undefined" && location.host) {
-    return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
+// The server this module was loaded from: a page on another origin that
+// imports http://host:port/client.js talks to host:port. Else (a bundled or
+// local copy) the page's own host, else a local dev server.
+export function defaultUrl(moduleUrl = import.meta.url, page = globalThis.location) {
+  const ws = (u) => `${u.protocol === "https:" ? "wss" : "ws"}://${u.host}`;
+  try {
+    const m = new URL(moduleUrl);
+    if (m.protocol === "http:" || m.protocol === "https:") return ws(m);
+  } catch (_) {
+    // Not a URL: fall through.
   }
+  if (page && page.host) return ws(page);
   return "ws://127.0.0.1:8080";
 }
 

@@ -48,9 +48,14 @@ async fn dev_mode_lets_any_origin_import_the_client_and_call_rest() {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    assert!(headers.contains("x-identity") && headers.contains("content-type"), "{headers}");
+    assert!(
+        headers.contains("x-identity") && headers.contains("content-type"),
+        "{headers}"
+    );
     // Same-origin requests are unchanged.
-    let plain = reqwest::get(format!("{}/client.js", server.url())).await.expect("answers");
+    let plain = reqwest::get(format!("{}/client.js", server.url()))
+        .await
+        .expect("answers");
     assert_eq!(plain.status(), 200);
 }
 
@@ -97,7 +102,13 @@ fn origins_on_the_command_line_are_checked() {
     assert!(check_origin("http://localhost:5173").is_ok());
     assert!(check_origin("https://chat.example.com").is_ok());
     assert!(check_origin("*").is_ok());
-    for bad in ["localhost:5173", "http://", "http://a/b", "ftp://x", "http://a b"] {
+    for bad in [
+        "localhost:5173",
+        "http://",
+        "http://a/b",
+        "ftp://x",
+        "http://a b",
+    ] {
         assert!(check_origin(bad).is_err(), "{bad}");
     }
 }

@@ -3,7 +3,7 @@
 // runs them against a fresh TestServer (tests/js_client.rs).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, ColloquyError } from "../client.js";
+import { connect, ColloquyError, defaultUrl } from "../client.js";
 
 const url = process.env.COLLOQUY_URL;
 assert.ok(url, "COLLOQUY_URL must name a running server");
@@ -14,6 +14,14 @@ const nextEvent = (client, name, ms = 2000) =>
     const t = setTimeout(() => { off(); reject(new Error(`no ${name} within ${ms} ms`)); }, ms);
     const off = client.on(name, (e) => { clearTimeout(t); off(); resolve(e); });
   });
+
+test("the default server is the one the module came from", () => {
+  const page = { protocol: "http:", host: "127.0.0.1:5173" };
+  assert.equal(defaultUrl("http://127.0.0.1:8080/client.js", page), "ws://127.0.0.1:8080");
+  assert.equal(defaultUrl("https://chat.example.com/client.js", page), "wss://chat.example.com");
+  assert.equal(defaultUrl("file:///app/client.js", page), "ws://127.0.0.1:5173");
+  assert.equal(defaultUrl("file:///app/client.js", undefined), "ws://127.0.0.1:8080");
+});
 
 test("connect, ready and ping", async () => {
   const alice = await connect({ url, identity: user("alice") });

@@ -85,3 +85,43 @@ test("two users chat, type, react, read, and the inspector sees it", async () =>
   await inspector.screenshot({ path: artifacts + "inspector.png" });
   assert.ok(true);
 });
+
+test("a page on another origin imports client.js and uses the server", async () => {
+  // A second local origin: a tiny HTTP server with one page.
+  const { createServer } = await import("node:http");
+  const me = `carol-${process.pid}`;
+  const html = `<!doctype html><meta charset="utf-8"><title>elsewhere</title><p id="out">…</p>
+<script type="module">
+  import { connect } from "${url}/client.js";
+  const out = document.getElementById("out");
+  try {
+    // No url given: the client talks to the server it was loaded from.
+    const client = await connect({ identity: "${me}" });
+    // REST from this origin too: a preflighted cross-origin POST.
+    const r = await fetch("${url}/v1/conversations", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-identity": "${me}" },
+      body: JSON.stringify({ friendly_name: "from elsewhere" }),
+    });
+    const conv = await r.json();
+    const sent = await client.conversation(conv.id).send("hi from another origin");
+    out.textContent = "sent #" + sent.index + " to " + conv.friendly_name;
+  } catch (e) {
+    out.textContent = "failed: " + e;
+  }
+</script>`;
+  const elsewhere = createServer((_, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(html);
+  });
+  await new Promise((resolve) => elsewhere.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${elsewhere.address().port}`;
+  try {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(origin + "/");
+    await page.locator("#out", { hasText: "sent #0 to from elsewhere" }).waitFor({ timeout: 10000 });
+    await page.screenshot({ path: artifacts + "other-origin.png" });
+  } finally {
+    elsewhere.close();
+  }
+});
