@@ -46,7 +46,12 @@ export type EventName =
   | "participantJoined" | "participantLeft" | "participantUpdated"
   | "messageAdded" | "messageUpdated" | "messageRemoved"
   | "reactionAdded" | "reactionRemoved" | "typingStarted" | "typingEnded" | "userStatus"
-  | "disconnected" | "reconnected" | "resync" | "*";
+  | "disconnected" | "reconnected" | "resync" | "state" | "*";
+
+/** The connection: "connecting", "online", "offline" (waiting `retryInMs`
+ * before the next attempt) or "closed". Sent as a "state" event on each change. */
+export type ConnectionState = "connecting" | "online" | "offline" | "closed";
+export interface StateEvent { event: "state"; state: ConnectionState; retryInMs?: number }
 
 export class ColloquyError extends Error {
   /** The contract's code, or "timeout", "disconnected", "closed". */
@@ -113,6 +118,9 @@ export class Conversation {
 
 export class Client {
   identity: string; ready: { session_id: Id; identity: string; heartbeat_ms: number; limits: Record<string, number> };
+  /** The connection's state now; "state" events announce each change. */
+  state: ConnectionState;
+  on(name: "state", fn: (e: StateEvent) => void): () => void;
   on(name: EventName, fn: (e: Event) => void): () => void;
   request(op: string, fields?: Record<string, unknown>): Promise<any>;
   conversation(ref: string): Conversation;

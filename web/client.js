@@ -57,6 +57,15 @@ export class Client {
     this._listeners = new Map();
     this._seqs = new Map();
     this._closed = false;
+    /** "connecting", "online", "offline" (waiting to retry) or "closed". */
+    this.state = "connecting";
+  }
+
+  /** Moves to a connection state and tells "state" listeners (once per change). */
+  _setState(state, extra = {}) {
+    if (this.state === state && state !== "offline") return;
+    this.state = state;
+    this._emit("state", { event: "state", state, ...extra });
   }
 
   _socketUrl() {
@@ -67,6 +76,7 @@ export class Client {
   }
 
   _open() {
+    this._setState("connecting");
     return new Promise((resolve, reject) => {
       const ws = new this.WebSocket(this._socketUrl());
       let opened = false;
@@ -77,6 +87,7 @@ export class Client {
           opened = true;
           this.ready = frame.data;
           this.identity = frame.data.identity;
+          this._setState("online");
           resolve();
           return;
         }
@@ -124,11 +135,17 @@ export class Client {
       p.reject(new ColloquyError("disconnected", "the connection dropped before the answer"));
     }
     this._pending.clear();
-    if (this._closed || !this.reconnect) return;
+    if (this._closed) return;
+    if (!this.reconnect) {
+      this._setState("closed");
+      return;
+    }
     this._emit("disconnected", { event: "disconnected" });
     let backoff = 250;
     while (!this._closed) {
+      this._setState("offline", { retryInMs: backoff });
       await new Promise((r) => setTimeout(r, backoff));
+      if (this._closed) return;
       try {
         await this._open();
         break;
@@ -186,6 +203,7 @@ export class Client {
   /** Closes the connection; later requests reject with code "closed". */
   close() {
     this._closed = true;
+    this._setState("closed");
     try { this._ws.close(1000); } catch { /* already closed */ }
   }
 }

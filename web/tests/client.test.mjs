@@ -1,9 +1,9 @@
 // Unit tests of /client.js against a real server (COLLOQUY_URL), under Node's
 // test runner: `node --experimental-websocket --test web/tests/`. `cargo test`
 // runs them against a fresh TestServer (tests/js_client.rs).
-import { test } from "node:test";
+import { test, mock } from "node:test";
 import assert from "node:assert/strict";
-import { connect, ColloquyError, defaultUrl } from "../client.js";
+import { connect, Client, ColloquyError, defaultUrl } from "../client.js";
 
 const url = process.env.COLLOQUY_URL;
 assert.ok(url, "COLLOQUY_URL must name a running server");
@@ -139,4 +139,49 @@ test("reconnects and replays what was missed", async () => {
   for (let i = 0; i < 50 && seqs.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(seqs, [2, 3]);
   alice.close(); bob.close();
+});
+
+// A WebSocket the test drives: each instance says `ready` when told to, and
+// can be dropped. No server, no real time.
+function fakeSockets() {
+  const made = [];
+  class FakeSocket {
+    constructor(url) { this.url = url; made.push(this); }
+    send() {}
+    close() { this.onclose?.(); }
+    ready() { this.onmessage?.({ data: JSON.stringify({ event: "ready", data: { identity: "alice", session_id: "s" } }) }); }
+    drop() { this.onclose?.(); }
+  }
+  return { made, FakeSocket };
+}
+
+test("connection state: connecting, online, offline with backoff, online again, closed", async () => {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  try {
+    const { made, FakeSocket } = fakeSockets();
+    const client = new Client({ url: "ws://fake", identity: "alice", WebSocketImpl: FakeSocket });
+    const states = [];
+    client.on("state", (e) => states.push(e.retryInMs ? `${e.state} ${e.retryInMs}` : e.state));
+    const opened = client._open();
+    made[0].ready();
+    await opened;
+    assert.equal(client.state, "online");
+    made[0].drop();
+    await Promise.resolve();
+    assert.equal(client.state, "offline");
+    // The first retry fails: the wait doubles.
+    mock.timers.tick(250);
+    await Promise.resolve();
+    made[1].drop();
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    mock.timers.tick(500);
+    await Promise.resolve();
+    made[2].ready();
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    assert.equal(client.state, "online");
+    client.close();
+    assert.deepEqual(states, ["online", "offline 250", "connecting", "offline 500", "connecting", "online", "closed"]);
+  } finally {
+    mock.timers.reset();
+  }
 });
