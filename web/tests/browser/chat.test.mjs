@@ -125,3 +125,38 @@ test("a page on another origin imports client.js and uses the server", async () 
     elsewhere.close();
   }
 });
+
+test("the page says when the connection is cut and when it is back", async () => {
+  // A TCP relay in front of the server that the test cuts and restores.
+  const net = await import("node:net");
+  const target = new URL(url);
+  const open = new Set();
+  let accepting = true;
+  const relay = net.createServer((inbound) => {
+    if (!accepting) return inbound.destroy();
+    const outbound = net.connect(Number(target.port), target.hostname);
+    inbound.pipe(outbound).pipe(inbound);
+    const both = [inbound, outbound];
+    both.forEach((s) => { open.add(s); s.on("error", () => {}); s.on("close", () => open.delete(s)); });
+  });
+  await new Promise((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  const via = `http://127.0.0.1:${relay.address().port}`;
+  try {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(via + "/");
+    await page.getByLabel("Your name").fill(`dave-${process.pid}`);
+    await page.getByRole("button", { name: "Connect" }).click();
+    await page.locator("#connection", { hasText: "Online" }).waitFor();
+    // Cut: every connection through the relay dies, new ones are refused.
+    accepting = false;
+    for (const s of open) s.destroy();
+    await page.locator("#connection", { hasText: "Offline" }).waitFor({ timeout: 5000 });
+    await page.screenshot({ path: artifacts + "offline.png" });
+    // Restore: the client's next attempt gets through.
+    accepting = true;
+    await page.locator("#connection", { hasText: "Online" }).waitFor({ timeout: 10000 });
+  } finally {
+    relay.close();
+    for (const s of open) s.destroy();
+  }
+});
