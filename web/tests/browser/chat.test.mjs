@@ -160,3 +160,23 @@ test("the page says when the connection is cut and when it is back", async () =>
     for (const s of open) s.destroy();
   }
 });
+
+test("a refused send keeps its text and says why", async () => {
+  const me = `erin-${process.pid}`;
+  const page = await signIn(me);
+  await page.getByPlaceholder("new group name").fill(`refused-${process.pid}`);
+  await page.getByRole("button", { name: "Create" }).click();
+  await page.locator("#title", { hasText: `refused-${process.pid}` }).waitFor();
+  const box = page.getByRole("textbox", { name: "Message", exact: true });
+  const tooLong = "x".repeat(17 * 1024);
+  await box.fill(tooLong);
+  await box.press("Enter");
+  await page.getByRole("alert").filter({ hasText: "Not sent" }).waitFor();
+  assert.equal(await box.inputValue(), tooLong, "the text stays in the box");
+  await page.screenshot({ path: artifacts + "refused-send.png" });
+  await box.fill("short enough");
+  await box.press("Enter");
+  await page.locator("#messages", { hasText: "short enough" }).waitFor();
+  assert.equal(await box.inputValue(), "");
+  assert.equal(await page.locator("#send-error").isHidden(), true);
+});
