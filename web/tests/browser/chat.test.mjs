@@ -63,7 +63,7 @@ test("two users chat, type, react, read, and the inspector sees it", async () =>
   // drops when he opens the room (which marks it read).
   await bob.getByPlaceholder("direct with…").fill(`carol-${process.pid}`);
   await bob.getByRole("button", { name: "Open" }).click();
-  await bob.locator("#title", { hasText: "direct" }).waitFor();
+  await bob.locator("#title", { hasText: `@ carol-${process.pid}` }).waitFor();
   await alice.getByRole("textbox", { name: "Message", exact: true }).fill("are you there?");
   await alice.getByRole("textbox", { name: "Message", exact: true }).press("Enter");
   const roomButton = bob.locator("#conversations button", { hasText: room });
@@ -179,4 +179,19 @@ test("a refused send keeps its text and says why", async () => {
   await page.locator("#messages", { hasText: "short enough" }).waitFor();
   assert.equal(await box.inputValue(), "");
   assert.equal(await page.locator("#send-error").isHidden(), true);
+});
+
+test("a direct conversation is named after the other person, with no Add form", async () => {
+  const frank = `frank-${process.pid}`, gina = `gina-${process.pid}`;
+  const f = await signIn(frank);
+  const g = await signIn(gina);
+  await f.getByPlaceholder("direct with…").fill(gina);
+  await f.getByRole("button", { name: "Open" }).click();
+  await f.locator("#title", { hasText: `@ ${gina}` }).waitFor();
+  assert.equal(await f.locator("#add").isHidden(), true);
+  await f.getByRole("textbox", { name: "Message", exact: true }).fill("hi gina");
+  await f.getByRole("textbox", { name: "Message", exact: true }).press("Enter");
+  // Gina's list names it after frank.
+  await g.locator("#conversations button", { hasText: `@ ${frank}` }).waitFor();
+  await g.screenshot({ path: artifacts + "direct.png" });
 });
