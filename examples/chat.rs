@@ -62,6 +62,29 @@ impl Chat {
         let _ = out.flush();
     }
 
+    /// What to call a conversation: a direct one after the other person.
+    async fn name_of(&self, c: &colloquy::model::Conversation) -> String {
+        if c.direct {
+            let me = self.client.identity();
+            let id = c.id.to_string();
+            if let Ok(page) = self.client.conversation(&id).participants(Some(10)).await {
+                let other = page
+                    .items
+                    .iter()
+                    .filter_map(|p| p.identity.as_ref())
+                    .find(|i| i.as_str() != me);
+                if let Some(other) = other {
+                    return format!("@{other}");
+                }
+            }
+            return format!("@{me}");
+        }
+        c.unique_name
+            .clone()
+            .or(c.friendly_name.clone())
+            .unwrap_or_else(|| c.id.to_string())
+    }
+
     fn conv(&self) -> Option<colloquy::client::ConversationHandle> {
         self.current
             .as_ref()
@@ -101,21 +124,14 @@ impl Chat {
                 "/help" => self.say(&[HELP.into()]),
                 "/list" => {
                     let page = self.client.conversations(Some(50)).await?;
-                    let lines = page
-                        .items
-                        .iter()
-                        .map(|c| {
-                            let name = c
-                                .unique_name
-                                .clone()
-                                .or(c.friendly_name.clone())
-                                .unwrap_or_else(|| c.id.to_string());
-                            format!(
-                                "  {name}  ({} unread, {} people)",
-                                c.unread_messages_count, c.participants_count
-                            )
-                        })
-                        .collect::<Vec<_>>();
+                    let mut lines = Vec::new();
+                    for c in &page.items {
+                        let name = self.name_of(c).await;
+                        lines.push(format!(
+                            "  {name}  ({} unread, {} people)",
+                            c.unread_messages_count, c.participants_count
+                        ));
+                    }
                     self.say(&if lines.is_empty() {
                         vec!["  no conversations yet: /join NAME".into()]
                     } else {
@@ -225,15 +241,13 @@ impl Chat {
                 identity, status, ..
             } => self.say(&[format!("* {identity} is {status}")]),
             EventKind::ConversationAdded(c) if !here => {
-                let name = c
-                    .unique_name
-                    .clone()
-                    .or(c.friendly_name.clone())
-                    .unwrap_or_else(|| "a direct conversation".into());
-                self.say(&[format!(
-                    "-- you are in {name} (/join {})",
-                    c.unique_name.as_deref().unwrap_or(&c.id.to_string())
-                )]);
+                let name = self.name_of(&c).await;
+                let how = match (&c.unique_name, c.direct) {
+                    (Some(u), _) => format!("/join {u}"),
+                    (None, true) => format!("/dm {}", name.trim_start_matches('@')),
+                    (None, false) => format!("/join {}", c.id),
+                };
+                self.say(&[format!("-- you are in {name} ({how})")]);
             }
             EventKind::Reconnected => self.say(&["-- reconnected".into()]),
             _ => {}
