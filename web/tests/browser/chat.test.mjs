@@ -195,3 +195,32 @@ test("a direct conversation is named after the other person, with no Add form", 
   await g.locator("#conversations button", { hasText: `@ ${frank}` }).waitFor();
   await g.screenshot({ path: artifacts + "direct.png" });
 });
+
+test("a long link wraps and is clickable, and a phone shows the newest message", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  const me = `hana-${process.pid}`;
+  await page.goto(url + "/");
+  await page.getByLabel("Your name").fill(me);
+  await page.getByRole("button", { name: "Connect" }).click();
+  await page.getByText(`Signed in as ${me}`).waitFor();
+  await page.getByPlaceholder("new group name").fill(`links-${process.pid}`);
+  await page.getByRole("button", { name: "Create" }).click();
+  await page.locator("#title", { hasText: `links-${process.pid}` }).waitFor();
+  const link = "https://example.com/" + "a".repeat(180);
+  const box = page.getByRole("textbox", { name: "Message", exact: true });
+  for (const text of ["one", "two", "three", `see ${link} now`]) {
+    await box.fill(text);
+    await box.press("Enter");
+    await page.locator("#messages", { hasText: text.slice(0, 10) }).waitFor();
+  }
+  const a = page.locator(`#messages a[href="${link}"]`);
+  await a.waitFor();
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(wide <= 390, `the page is ${wide} px wide on a 390 px screen`);
+  const send = await page.getByRole("button", { name: "Send" }).boundingBox();
+  assert.ok(send && send.x + send.width <= 390, "Send stays on screen");
+  const last = await page.locator("#messages li").last().boundingBox();
+  assert.ok(last && last.y >= 0 && last.y + last.height <= 844, "the newest message is on screen");
+  await page.screenshot({ path: artifacts + "phone.png" });
+});
