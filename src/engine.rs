@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use actix::prelude::*;
-use dashmap::DashMap;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
@@ -19,7 +18,7 @@ use crate::config::Config;
 use crate::conversation::{Answer, ConversationHandle, FeedKey, FeedQuery, FeedSide, Window};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
-use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::metrics::MetricsSnapshot;
 use crate::model::{ConversationId, Identity, Message, Millis, Page, ReactionId, User};
 use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
 use crate::protocol::{Feed, Request, UpdateUser};
@@ -27,7 +26,6 @@ use crate::registry::{self, Create, Direct, Registry};
 use crate::store::{Batch, Store, Write};
 use crate::validate;
 
-use crate::conversation::RecentEvents;
 pub(crate) use crate::conversation::Shared;
 pub use crate::model::Caller;
 
@@ -101,16 +99,7 @@ impl Engine {
     /// committed to it before it is answered or delivered.
     pub fn start(config: Config) -> std::io::Result<Engine> {
         let arbiters = config.arbiters.max(1);
-        let shared = Arc::new(Shared {
-            config,
-            conversations: DashMap::new(),
-            unique_names: DashMap::new(),
-            users: DashMap::new(),
-            reactions: DashMap::new(),
-            metrics: Metrics::default(),
-            recent: RecentEvents::default(),
-            store: std::sync::OnceLock::new(),
-        });
+        let shared = Arc::new(Shared::new(config));
         let mut recovered = Vec::new();
         if let Some(dir) = &shared.config.data_dir {
             let (store, states) = Store::open(dir, shared.config.limits.replay_window, |r| {

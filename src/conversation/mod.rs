@@ -31,7 +31,7 @@ use serde_json::Value;
 pub(crate) use actor::{Ask, ConversationActor, EnsureMembers, UserOffline, ViewFor};
 pub(crate) use log::Window;
 pub(crate) use messages::{FeedKey, FeedPart, FeedSide};
-pub(crate) use shared::{RecentEvents, Shared};
+pub(crate) use shared::Shared;
 pub(crate) use state::ConversationState;
 
 use crate::delivery::Outbox;

@@ -60,6 +60,20 @@ impl RecentEvents {
 }
 
 impl Shared {
+    /// Empty indexes for an engine with this configuration (no store yet).
+    pub fn new(config: Config) -> Self {
+        Shared {
+            config,
+            conversations: DashMap::new(),
+            unique_names: DashMap::new(),
+            users: DashMap::new(),
+            reactions: DashMap::new(),
+            metrics: Metrics::default(),
+            recent: RecentEvents::default(),
+            store: std::sync::OnceLock::new(),
+        }
+    }
+
     /// The user's hub, made on first mention.
     pub fn hub(&self, i: &Identity) -> Arc<UserHub> {
         if let Some(h) = self.users.get(i) {

@@ -6,15 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde_json::{json, Value};
 
 use super::effects::Effect;
-use super::{Answer, ConversationState, RecentEvents, Shared};
+use super::{Answer, ConversationState, Shared};
 use crate::config::Config;
 use crate::delivery::Outbox;
 use crate::error::{ErrorCode, Result};
-use crate::metrics::Metrics;
 use crate::model::{Caller, ConversationId, Identity};
 use crate::protocol::{CreateConversation, Request};
 use crate::store::{RecoveredConversation, Write};
@@ -24,16 +22,7 @@ const T0: u64 = 1_700_000_000_000;
 fn shared(f: impl FnOnce(&mut Config)) -> Arc<Shared> {
     let mut config = Config::for_tests();
     f(&mut config);
-    Arc::new(Shared {
-        config,
-        conversations: DashMap::new(),
-        unique_names: DashMap::new(),
-        users: DashMap::new(),
-        reactions: DashMap::new(),
-        metrics: Metrics::default(),
-        recent: RecentEvents::default(),
-        store: std::sync::OnceLock::new(),
-    })
+    Arc::new(Shared::new(config))
 }
 
 fn user(s: &str) -> Caller {
