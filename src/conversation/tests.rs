@@ -66,6 +66,11 @@ fn run(st: &mut ConversationState, who: &Caller, op: Value) -> Result<Value> {
     answer(st, who, op).map(|a| a.data)
 }
 
+/// Sends a chat message as `who`; answers the send's answer.
+fn send(st: &mut ConversationState, who: &str, body: &str) -> Value {
+    ok(st, &user(who), json!({"op": "message.send", "body": body}))
+}
+
 /// Runs an op that must answer that it repeated an earlier one.
 fn repeated(st: &mut ConversationState, who: &Caller, op: Value) -> Value {
     let a = answer(st, who, op.clone()).unwrap_or_else(|e| panic!("{op} failed: {e}"));
@@ -244,11 +249,7 @@ fn send_answers_emits_once_and_records_the_message() {
 #[test]
 fn edits_and_deletes_belong_to_authors_and_admins() {
     let mut st = group();
-    ok(
-        &mut st,
-        &user("bob"),
-        json!({"op": "message.send", "body": "b"}),
-    );
+    send(&mut st, "bob", "b");
     assert_eq!(
         code(
             &mut st,
@@ -288,22 +289,14 @@ fn edits_and_deletes_belong_to_authors_and_admins() {
         .iter()
         .any(|w| matches!(w, Write::Message { key, record: None } if key.1 == 0)));
     // The index stays used.
-    let next = ok(
-        &mut st,
-        &user("bob"),
-        json!({"op": "message.send", "body": "again"}),
-    );
+    let next = send(&mut st, "bob", "again");
     assert_eq!(next["index"], 1);
 }
 
 #[test]
 fn reactions_are_unique_per_user_and_removable_by_their_author_or_an_admin() {
     let mut st = group();
-    ok(
-        &mut st,
-        &user("alice"),
-        json!({"op": "message.send", "body": "m"}),
-    );
+    send(&mut st, "alice", "m");
     let r = ok(
         &mut st,
         &user("bob"),
@@ -346,11 +339,7 @@ fn reactions_are_unique_per_user_and_removable_by_their_author_or_an_admin() {
 fn read_horizons_clamp_and_unread_counts_skip_own_messages() {
     let mut st = group();
     for who in ["alice", "alice", "bob"] {
-        ok(
-            &mut st,
-            &user(who),
-            json!({"op": "message.send", "body": "m"}),
-        );
+        send(&mut st, who, "m");
     }
     assert_eq!(
         ok(&mut st, &user("bob"), json!({"op": "unread.count"}))["unread_messages_count"],
@@ -518,11 +507,7 @@ fn only_an_admin_deletes_and_the_journal_erases_it() {
 fn replay_resends_the_kept_events_or_says_it_cannot() {
     let mut st = group_in(shared(|c| c.limits.replay_window = 2));
     for _ in 0..3 {
-        ok(
-            &mut st,
-            &user("alice"),
-            json!({"op": "message.send", "body": "m"}),
-        );
+        send(&mut st, "alice", "m");
     }
     st.out.clear();
     let outbox = Arc::new(Outbox::new(1 << 20));
@@ -602,27 +587,15 @@ fn what_is_recorded_reads_back_as_the_same_conversation() {
         &user("alice"),
         json!({"op": "message.send", "body": "one", "client_id": "k"}),
     );
-    let next = ok(
-        &mut back,
-        &user("alice"),
-        json!({"op": "message.send", "body": "two"}),
-    );
+    let next = send(&mut back, "alice", "two");
     assert_eq!(next["index"], 1);
 }
 
 #[test]
 fn reads_answer_as_the_caller_sees_them() {
     let mut st = group();
-    ok(
-        &mut st,
-        &user("alice"),
-        json!({"op": "message.send", "body": "m0"}),
-    );
-    ok(
-        &mut st,
-        &user("alice"),
-        json!({"op": "message.send", "body": "m1"}),
-    );
+    send(&mut st, "alice", "m0");
+    send(&mut st, "alice", "m1");
     let c = ok(&mut st, &user("bob"), json!({"op": "conversation.get"}));
     assert_eq!(
         (c["status"].clone(), c["unread_messages_count"].clone()),
@@ -816,11 +789,7 @@ fn notification_levels_and_non_chat_participants() {
 fn read_set_all_and_mark() {
     let mut st = group();
     for _ in 0..3 {
-        ok(
-            &mut st,
-            &user("alice"),
-            json!({"op": "message.send", "body": "m"}),
-        );
+        send(&mut st, "alice", "m");
     }
     let horizon = |st: &mut ConversationState| {
         ok(
@@ -881,11 +850,7 @@ fn typing_stop_and_going_offline_end_typing_once() {
     st.user_offline(&Identity::from_stored("carol"));
     assert_eq!(events(&mut st), ["typingStarted", "typingEnded"]);
     ok(&mut st, &user("carol"), json!({"op": "typing.start"}));
-    ok(
-        &mut st,
-        &user("carol"),
-        json!({"op": "message.send", "body": "done"}),
-    );
+    send(&mut st, "carol", "done");
     assert_eq!(
         events(&mut st),
         ["typingStarted", "typingEnded", "messageAdded"],
