@@ -19,7 +19,7 @@ use crate::conversation::{Answer, ConversationHandle, FeedKey, FeedQuery, FeedSi
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::metrics::MetricsSnapshot;
-use crate::model::{ConversationId, Identity, Message, Millis, Page, ReactionId, User};
+use crate::model::{ConversationId, Identity, KnownUser, Message, Millis, Page, ReactionId, User};
 use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
 use crate::protocol::{Feed, Request, UpdateUser};
 use crate::registry::{self, Create, Direct, Registry};
@@ -238,6 +238,20 @@ impl Engine {
             "sessions_open": self.metrics().sessions_open, "events_delivered": self.metrics().events_delivered,
             "messages_stored": self.metrics().messages_stored, "frames_dropped": self.metrics().frames_dropped,
         }})
+    }
+
+    /// Every user the engine knows (connected, updated, or made a participant),
+    /// in the order it came to know them.
+    pub fn users(&self) -> Vec<KnownUser> {
+        let mut all: Vec<KnownUser> = self.shared().users.iter().map(|h| known_user(&h)).collect();
+        all.sort_by(|a, b| (a.created_at, &a.user.identity).cmp(&(b.created_at, &b.user.identity)));
+        all
+    }
+
+    /// One user the engine knows, or None.
+    pub fn user(&self, identity: &str) -> Option<KnownUser> {
+        let identity = validate::identity(identity, &self.config().limits).ok()?;
+        self.shared().users.get(&identity).map(|h| known_user(&h))
     }
 
     /// Runs a request given as JSON (`{"op": …, …}`) for a caller.
@@ -576,6 +590,7 @@ impl Engine {
             if let Some(a) = u.attributes {
                 p.attributes = Some(a);
             }
+            p.updated_at = Some(self.config().clock.now_ms());
             // Submitted under the profile's lock: two updates commit in the
             // order they changed it.
             self.shared().store.get().map(|s| {
@@ -594,6 +609,19 @@ impl Engine {
             }
         }
         serde_json::to_value(hub.user()).map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
+fn known_user(hub: &crate::delivery::UserHub) -> KnownUser {
+    let (created_at, updated_at) = {
+        let p = hub.profile();
+        let created = p.created_at.unwrap_or(0);
+        (created, p.updated_at.unwrap_or(created))
+    };
+    KnownUser {
+        user: hub.user(),
+        created_at,
+        updated_at,
     }
 }
 

@@ -86,6 +86,22 @@ struct Serve {
     #[arg(long = "cors-origin", env = "COLLOQUY_CORS_ORIGINS", value_delimiter = ',',
           value_parser = server::check_origin)]
     cors_origins: Vec<String>,
+    /// Account sid that the Twilio face (/twilio) requires as the Basic-auth
+    /// username; give --twilio-auth-token with it. Without both, the face takes
+    /// the admin key as its password, or any credentials in dev mode.
+    #[arg(
+        long,
+        env = "COLLOQUY_TWILIO_ACCOUNT_SID",
+        requires = "twilio_auth_token"
+    )]
+    twilio_account_sid: Option<String>,
+    /// Auth token that the Twilio face requires as the Basic-auth password.
+    #[arg(
+        long,
+        env = "COLLOQUY_TWILIO_AUTH_TOKEN",
+        requires = "twilio_account_sid"
+    )]
+    twilio_auth_token: Option<String>,
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are in place when this returns,
@@ -189,6 +205,7 @@ fn serve(s: Serve) -> Result<(), Fatal> {
         workers: s.workers,
         resume_window: Duration::from_millis(s.resume_window_ms),
         cors_origins: s.cors_origins,
+        twilio_account: s.twilio_account_sid.zip(s.twilio_auth_token),
     };
     let failure = actix_rt::System::new()
         .block_on(async move {

@@ -27,6 +27,7 @@ pub struct Metrics {
     messages_stored: AtomicI64,
     events_delivered: AtomicU64,
     frames_dropped: AtomicU64,
+    twilio_requests: AtomicU64,
     closed: [AtomicU64; REASONS.len()],
 }
 
@@ -43,6 +44,8 @@ pub struct MetricsSnapshot {
     pub events_delivered: u64,
     /// Frames refused because a session's outbox was full or closed.
     pub frames_dropped: u64,
+    /// Requests the Twilio face answered (any status) since start.
+    pub twilio_requests: u64,
     /// Sessions closed since start, by reason.
     pub sessions_closed: Vec<(&'static str, u64)>,
     /// Store transactions committed (one fsync each); 0 in memory.
@@ -76,6 +79,10 @@ impl Metrics {
         }
     }
 
+    pub(crate) fn twilio_request(&self) {
+        self.twilio_requests.fetch_add(1, Relaxed);
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
@@ -84,6 +91,7 @@ impl Metrics {
             messages_stored: self.messages_stored.load(Relaxed),
             events_delivered: self.events_delivered.load(Relaxed),
             frames_dropped: self.frames_dropped.load(Relaxed),
+            twilio_requests: self.twilio_requests.load(Relaxed),
             sessions_closed: REASONS
                 .iter()
                 .zip(&self.closed)

@@ -60,6 +60,12 @@ impl TestServerBuilder {
         self.server.admin_key = Some(key.to_string());
         self
     }
+    /// `--twilio-account-sid` and `--twilio-auth-token`: the Twilio face then
+    /// needs them as its Basic credentials.
+    pub fn twilio_account(mut self, sid: &str, token: &str) -> Self {
+        self.server.twilio_account = Some((sid.to_string(), token.to_string()));
+        self
+    }
     /// `--rate-limit` (0 turns it off).
     pub fn rate_limit(mut self, per_second: u32) -> Self {
         self.server.rate_limit = per_second;

@@ -81,7 +81,7 @@ impl Shared {
         }
         self.users
             .entry(i.clone())
-            .or_insert_with(|| Arc::new(UserHub::new(i.clone())))
+            .or_insert_with(|| Arc::new(UserHub::new(i.clone(), self.config.clock.now_ms())))
             .clone()
     }
 

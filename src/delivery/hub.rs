@@ -21,6 +21,13 @@ pub(crate) struct Profile {
     pub avatar_url: Option<String>,
     pub attributes: Option<Value>,
     pub last_seen_at: Option<Millis>,
+    /// When the engine first knew this user (in this run, unless its profile
+    /// was stored): the Twilio face's `date_created`.
+    #[serde(default)]
+    pub created_at: Option<Millis>,
+    /// When `user.update` last changed the profile.
+    #[serde(default)]
+    pub updated_at: Option<Millis>,
 }
 
 /// Everything the engine knows of one identity.
@@ -39,12 +46,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl UserHub {
-    pub fn new(identity: Identity) -> Self {
+    pub fn new(identity: Identity, now: Millis) -> Self {
         UserHub {
             identity,
             sessions: Mutex::new(Vec::new()),
             conversations: Mutex::new(HashSet::new()),
-            profile: Mutex::new(Profile::default()),
+            profile: Mutex::new(Profile {
+                created_at: Some(now),
+                ..Profile::default()
+            }),
         }
     }
 

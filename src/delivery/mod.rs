@@ -8,5 +8,5 @@
 mod hub;
 mod outbox;
 
-pub(crate) use hub::UserHub;
+pub(crate) use hub::{Profile, UserHub};
 pub use outbox::{CloseReason, Outbox};

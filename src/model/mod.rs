@@ -326,6 +326,18 @@ pub struct User {
     pub last_seen_at: Option<Millis>,
 }
 
+/// A user as the engine's directory holds it: its User object and when the
+/// engine came to know it and last changed its profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownUser {
+    /// Profile and presence.
+    pub user: User,
+    /// When the engine first knew it (connected, updated, made a participant).
+    pub created_at: Millis,
+    /// When its profile last changed (else `created_at`).
+    pub updated_at: Millis,
+}
+
 /// A page of a list answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {

@@ -211,9 +211,13 @@ pub(crate) fn restore(
     r: Recovered,
 ) -> std::result::Result<Vec<ConversationState>, String> {
     for (identity, bytes) in r.users {
-        let profile =
+        let mut profile: crate::delivery::Profile =
             serde_json::from_slice(&bytes).map_err(|e| format!("user {identity:?}: {e}"))?;
-        *shared.hub(&Identity::from_stored(&identity)).profile() = profile;
+        let hub = shared.hub(&Identity::from_stored(&identity));
+        let mut held = hub.profile();
+        // A profile stored before it had a creation time keeps the hub's.
+        profile.created_at = profile.created_at.or(held.created_at);
+        *held = profile;
     }
     r.conversations
         .into_iter()

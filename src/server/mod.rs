@@ -9,6 +9,7 @@ mod cors;
 mod openapi;
 mod pages;
 mod rest;
+mod twilio;
 mod upgrade;
 mod ws;
 
@@ -63,6 +64,10 @@ pub struct ServerConfig {
     /// Origins whose pages may use `/client.js` and REST (`--cors-origin`);
     /// empty: any in dev mode, none with a JWT secret. `*` allows any.
     pub cors_origins: Vec<String>,
+    /// The account sid and auth token the Twilio face requires
+    /// (`--twilio-account-sid`, `--twilio-auth-token`); None: the admin key, or
+    /// in dev mode any credentials.
+    pub twilio_account: Option<(String, String)>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +82,7 @@ impl Default for ServerConfig {
             workers: None,
             resume_window: Duration::from_millis(500),
             cors_origins: Vec::new(),
+            twilio_account: None,
         }
     }
 }
@@ -87,6 +93,7 @@ pub(crate) struct AppState {
     auth: Auth,
     ws: WsSettings,
     cors_origins: Vec<String>,
+    twilio: twilio::TwilioAuth,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -113,12 +120,21 @@ pub async fn run(
         },
         engine,
         cors_origins: config.cors_origins.clone(),
+        twilio: twilio::TwilioAuth {
+            account: config.twilio_account.clone(),
+            admin_key: config.admin_key.clone(),
+        },
         shutdown: stop_rx,
     });
     if state.auth.dev_mode() {
         log::warn!("DEV MODE: no --jwt-secret, so WebSocket identities are trusted from ?identity=. Never expose this server.");
     } else if config.admin_key.is_none() {
         log::warn!("NO ADMIN KEY: with --jwt-secret but no --admin-key, REST is open: anyone who reaches this server can mint a token for any identity (POST /v1/tokens), act as any user and read /v1/inspect. Set --admin-key.");
+    }
+    if state.twilio.account.is_none() && state.twilio.admin_key.is_none() {
+        log::warn!("{}", state.twilio.describe());
+    } else {
+        log::info!("{}", state.twilio.describe());
     }
     let addr = listener.local_addr()?;
     let mut builder = actix_server::Server::build()
@@ -176,6 +192,7 @@ fn http_service(
         .app_data(web::Data::new(OpenApiJson(openapi::document(api, &served))))
         .app_data(web::Data::new(routes))
         .route("/openapi.json", web::get().to(openapi))
+        .service(web::scope("/twilio").default_service(web::to(twilio::serve)))
         .default_service(web::to(rest::no_route))
         .wrap(cors::policy(&state.cors_origins, state.auth.dev_mode()));
     HttpService::build()
@@ -267,6 +284,12 @@ pub(crate) fn metrics_text(m: &MetricsSnapshot) -> String {
             "counter",
             "Ops' change sets those transactions held (group commit).",
             m.store_batches.to_string(),
+        ),
+        (
+            "twilio_requests_total",
+            "counter",
+            "Requests the Twilio face (/twilio) answered.",
+            m.twilio_requests.to_string(),
         ),
         (
             "frames_dropped_total",

@@ -8,32 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=tests/conformance
 venv=target/conformance-venv
-if ! cmp -s "$here/requirements.txt" "$venv/requirements.txt" 2>/dev/null; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-  cp "$here/requirements.txt" "$venv/requirements.txt"
-fi
+source tests/lib/server.sh
+venv "$here/requirements.txt" "$venv"
 cargo build --locked --quiet --bin colloquy
-
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
-
-# Starts the dev server with the given flags on a free port; sets $addr.
-start() {
-  local out
-  out=$(mktemp)
-  RUST_LOG=error target/debug/colloquy --bind 127.0.0.1:0 "$@" >"$out" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do
-    addr=$(sed -n 's|^listening on http://||p' "$out")
-    [ -n "$addr" ] && return 0
-    sleep 0.1
-  done
-  echo "the server did not start:" >&2
-  cat "$out" >&2
-  return 1
-}
 
 echo "== Autobahn fuzzing-client cases (kosoku)"
 start --rate-limit 0

@@ -1,0 +1,186 @@
+//! Reading through the engine's public API: the face asks the engine for
+//! everything, as the service (or as a user for a user's own view), and keeps
+//! nothing of its own.
+
+use serde::de::DeserializeOwned;
+
+use super::wire::{code, uuid_of, TwResult, TwilioError};
+use super::Ctx;
+use crate::model::{Caller, Conversation, Message, Page, Participant};
+use crate::protocol::{ListMessages, MessageRef, Request};
+
+/// Largest page the engine answers, for reading whole lists.
+const MESSAGES_PAGE: u64 = 100;
+const PARTICIPANTS_PAGE: u64 = 1000;
+const CONVERSATIONS_PAGE: u64 = 100;
+
+/// A conversation path key: a CH sid, else a unique name.
+pub(crate) fn conversation_ref(key: &str) -> String {
+    uuid_of("CH", key).unwrap_or_else(|| key.to_string())
+}
+
+/// A participant path key: an MB sid, else an identity.
+pub(crate) fn participant_ref(key: &str) -> String {
+    uuid_of("MB", key).unwrap_or_else(|| key.to_string())
+}
+
+/// A message path key: an IM sid or an index.
+pub(crate) fn message_ref(key: &str) -> TwResult<MessageRef> {
+    if let Some(id) = uuid_of("IM", key) {
+        return Ok(MessageRef::Id(id));
+    }
+    key.parse::<u64>()
+        .map(MessageRef::Index)
+        .map_err(|_| TwilioError::not_found(&format!("Message {key}")))
+}
+
+impl Ctx {
+    /// Runs one op; a `conflict` answer becomes Twilio code `conflict`.
+    pub async fn run<T: DeserializeOwned>(
+        &self,
+        caller: Caller,
+        req: Request,
+        conflict: u32,
+    ) -> TwResult<T> {
+        let value = self
+            .engine
+            .execute(caller, req, None)
+            .await
+            .map_err(|e| TwilioError::engine(e, conflict))?;
+        serde_json::from_value(value)
+            .map_err(|e| TwilioError::new(500, code::INTERNAL, format!("unexpected answer: {e}")))
+    }
+
+    /// Runs one op whose answer the face does not need.
+    pub async fn act(&self, caller: Caller, req: Request, conflict: u32) -> TwResult<()> {
+        self.run::<serde_json::Value>(caller, req, conflict)
+            .await
+            .map(drop)
+    }
+
+    /// A conversation by CH sid or unique name, as the service sees it.
+    pub async fn conversation(&self, key: &str) -> TwResult<Conversation> {
+        let conversation = conversation_ref(key);
+        self.run(
+            Caller::Service,
+            Request::ConversationGet { conversation },
+            code::NOT_FOUND,
+        )
+        .await
+    }
+
+    /// Every conversation (of `identity`, when given) as `caller` sees it,
+    /// oldest first.
+    pub async fn conversations(
+        &self,
+        caller: Caller,
+        identity: Option<String>,
+    ) -> TwResult<Vec<Conversation>> {
+        let mut all: Vec<Conversation> = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page: Page<Conversation> = self
+                .run(
+                    caller.clone(),
+                    Request::ConversationList {
+                        page_size: Some(CONVERSATIONS_PAGE),
+                        cursor: cursor.take(),
+                        identity: identity.clone(),
+                    },
+                    code::NOT_FOUND,
+                )
+                .await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(c) if page.has_next => cursor = Some(c),
+                _ => break,
+            }
+        }
+        all.sort_by_key(|c| (c.created_at, c.id));
+        Ok(all)
+    }
+
+    /// Every participant of a conversation, in joining order.
+    pub async fn participants(&self, conversation: &str) -> TwResult<Vec<Participant>> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page: Page<Participant> = self
+                .run(
+                    Caller::Service,
+                    Request::ParticipantList {
+                        conversation: conversation.to_string(),
+                        page_size: Some(PARTICIPANTS_PAGE),
+                        cursor: cursor.take(),
+                    },
+                    code::NOT_FOUND,
+                )
+                .await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(c) if page.has_next => cursor = Some(c),
+                _ => break,
+            }
+        }
+        Ok(all)
+    }
+
+    /// One participant, by MB sid or identity.
+    pub async fn participant(&self, conversation: &str, key: &str) -> TwResult<Participant> {
+        let req = Request::ParticipantGet {
+            conversation: conversation.to_string(),
+            participant: participant_ref(key),
+        };
+        self.run(Caller::Service, req, code::NOT_FOUND).await
+    }
+
+    /// The chat messages of a conversation, oldest first (log messages are
+    /// colloquy's own and stay hidden).
+    pub async fn messages(&self, conversation: &str) -> TwResult<Vec<Message>> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page: Page<Message> = self
+                .run(
+                    Caller::Service,
+                    Request::MessageList(ListMessages {
+                        conversation: conversation.to_string(),
+                        page_size: Some(MESSAGES_PAGE),
+                        direction: Some(crate::protocol::Direction::Forward),
+                        cursor: cursor.take(),
+                        ..ListMessages::default()
+                    }),
+                    code::NOT_FOUND,
+                )
+                .await?;
+            all.extend(page.items.into_iter().filter(|m| !m.is_log()));
+            match page.next_cursor {
+                Some(c) if page.has_next => cursor = Some(c),
+                _ => break,
+            }
+        }
+        Ok(all)
+    }
+
+    /// One chat message, by IM sid or index.
+    pub async fn message(&self, conversation: &str, key: &str) -> TwResult<Message> {
+        let req = Request::MessageGet {
+            conversation: conversation.to_string(),
+            message: message_ref(key)?,
+        };
+        let m: Message = self.run(Caller::Service, req, code::NOT_FOUND).await?;
+        if m.is_log() {
+            return Err(TwilioError::not_found(&format!("Message {key}")));
+        }
+        Ok(m)
+    }
+
+    /// The MB sid of `author` among `participants`, for a message's `participant_sid`.
+    pub fn author_sid(participants: &[Participant], author: Option<&str>) -> Option<String> {
+        let author = author?;
+        participants
+            .iter()
+            .find(|p| p.identity.as_ref().map(crate::model::Identity::as_str) == Some(author))
+            .map(|p| super::wire::sid("MB", p.id))
+    }
+}
