@@ -12,6 +12,8 @@ fn colloquy(args: &[&str]) -> Command {
         .env("RUST_LOG", "info")
         .env_remove("COLLOQUY_JWT_SECRET")
         .env_remove("COLLOQUY_ADMIN_KEY")
+        .env_remove("COLLOQUY_TWILIO_ACCOUNT_SID")
+        .env_remove("COLLOQUY_TWILIO_AUTH_TOKEN")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -147,4 +149,37 @@ fn a_data_dir_it_cannot_use_stops_it_before_it_listens() {
     let (code, _) = stop(child);
     assert_eq!(code, Some(0));
     assert!(dir.join("colloquy.redb").is_file());
+}
+
+#[test]
+fn the_twilio_account_needs_both_its_sid_and_its_token() {
+    let sid = "AC0123456789abcdef0123456789abcdef";
+    let out = colloquy(&["--twilio-account-sid", sid])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "refused before it listens");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--twilio-auth-token"), "{err}");
+    assert!(out.stdout.is_empty());
+    let out = colloquy(&[])
+        .env("COLLOQUY_TWILIO_AUTH_TOKEN", "t")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "the environment counts too");
+
+    // Both: the face is locked, and the log says so instead of DEV MODE.
+    let (child, line) = start(&["--twilio-account-sid", sid, "--twilio-auth-token", "t"]);
+    assert!(line.starts_with("listening on"), "{line}");
+    let (code, err) = stop(child);
+    assert_eq!(code, Some(0));
+    assert!(
+        err.contains("configured account sid and auth token"),
+        "{err}"
+    );
+    let (child, _) = start(&[]);
+    let (_, err) = stop(child);
+    assert!(
+        err.contains("the Twilio face (/twilio) takes any credentials"),
+        "{err}"
+    );
 }

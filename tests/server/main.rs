@@ -8,5 +8,6 @@ mod limits;
 mod raw;
 mod rest;
 mod resume;
+mod twilio;
 mod util;
 mod wire;

@@ -1,0 +1,344 @@
+//! Conversations, participants and ConversationWithParticipants.
+
+use colloquy::testing::TestServer;
+use serde_json::{json, Value};
+
+use super::*;
+
+#[actix_rt::test]
+async fn conversations_create_fetch_update_list_delete() {
+    let server = TestServer::start();
+    let tw = Twilio::new(&server);
+    let c = tw
+        .create(
+            "/Conversations",
+            &[
+                ("FriendlyName", "Office"),
+                ("UniqueName", "office"),
+                ("Attributes", r#"{"floor": 3}"#),
+                ("Timers.Closed", "P1D"),
+                ("MessagingServiceSid", "MG123"),
+            ],
+        )
+        .await;
+    let sid = c["sid"].as_str().unwrap().to_string();
+    assert!(sid.starts_with("CH") && sid.len() == 34, "{sid}");
+    for key in [
+        "account_sid",
+        "chat_service_sid",
+        "messaging_service_sid",
+        "friendly_name",
+        "unique_name",
+        "attributes",
+        "state",
+        "date_created",
+        "date_updated",
+        "timers",
+        "url",
+        "links",
+        "bindings",
+    ] {
+        assert!(c.get(key).is_some(), "{key} missing from {c}");
+    }
+    assert_eq!(c["account_sid"], SID, "the caller's own sid comes back");
+    assert_eq!(
+        c["attributes"], r#"{"floor":3}"#,
+        "a string of compact JSON"
+    );
+    assert_eq!(c["state"], "active");
+    assert!(is_twilio_date(&c["date_created"]), "{}", c["date_created"]);
+    assert_eq!(c["url"], format!("{}/Conversations/{sid}", tw.base));
+    assert_eq!(
+        c["links"]["messages"],
+        format!("{}/Conversations/{sid}/Messages", tw.base)
+    );
+    // The engine sees the same conversation under the UUID of the sid.
+    let (s, _) = tw.get(&format!("/Conversations/{sid}")).await;
+    assert_eq!(s, 200);
+    let (s, by_name) = tw.get("/Conversations/office").await;
+    assert_eq!((s, by_name["sid"].as_str()), (200, Some(sid.as_str())));
+    let native = server
+        .rest()
+        .get(&format!("/v1/conversations/{}", uuid_of(&sid)))
+        .await
+        .expect("answers")
+        .body;
+    assert_eq!(native["friendly_name"], "Office");
+
+    // A partial update changes only what it names.
+    let (s, up) = tw
+        .post("/Conversations/office", &[("FriendlyName", "HQ")])
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        (up["friendly_name"].as_str(), up["attributes"].as_str()),
+        (Some("HQ"), Some(r#"{"floor":3}"#))
+    );
+    let (_, closed) = tw
+        .post(&format!("/Conversations/{sid}"), &[("State", "closed")])
+        .await;
+    assert_eq!(closed["state"], "closed");
+
+    // State on create is applied after creating; lists filter on it.
+    let inactive = tw.create("/Conversations", &[("State", "inactive")]).await;
+    assert_eq!(inactive["state"], "inactive");
+    let all = tw.all("/Conversations").await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0]["sid"], sid, "oldest first");
+    let only = tw.all("/Conversations?State=inactive").await;
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0]["sid"], inactive["sid"]);
+
+    // Refusals change nothing.
+    refused(
+        tw.post("/Conversations", &[("UniqueName", "office")]).await,
+        409,
+        50353,
+    );
+    refused(
+        tw.post("/Conversations", &[("Attributes", "{nope")]).await,
+        400,
+        50304,
+    );
+    refused(
+        tw.post("/Conversations/office", &[("Attributes", "[1,")])
+            .await,
+        400,
+        50304,
+    );
+    refused(
+        tw.post("/Conversations", &[("State", "sleeping")]).await,
+        400,
+        400,
+    );
+    refused(
+        tw.get("/Conversations/CH00000000000000000000000000000000")
+            .await,
+        404,
+        20404,
+    );
+    refused(tw.get("/Conversations/no-such-name").await, 404, 20404);
+    assert_eq!(tw.all("/Conversations").await.len(), 2);
+
+    let (s, body) = tw.delete("/Conversations/office").await;
+    assert_eq!((s, body), (204, Value::Null));
+    refused(tw.get(&format!("/Conversations/{sid}")).await, 404, 20404);
+    refused(
+        tw.delete(&format!("/Conversations/{sid}")).await,
+        404,
+        20404,
+    );
+}
+
+#[actix_rt::test]
+async fn participants_chat_and_sms() {
+    let server = TestServer::start();
+    let tw = Twilio::new(&server);
+    let c = tw.create("/Conversations", &[("UniqueName", "room")]).await;
+    let ch = c["sid"].as_str().unwrap();
+    let url = format!("/Conversations/{ch}/Participants");
+    let (_, roles) = tw.get("/Roles").await;
+    let role = |name: &str| {
+        roles["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["friendly_name"] == name)
+            .unwrap()["sid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let alice = tw
+        .create(&url, &[("Identity", "alice"), ("Attributes", r#"{"k":1}"#)])
+        .await;
+    assert!(alice["sid"].as_str().unwrap().starts_with("MB"));
+    assert_eq!(
+        (alice["identity"].as_str(), alice["attributes"].as_str()),
+        (Some("alice"), Some(r#"{"k":1}"#))
+    );
+    assert_eq!(alice["messaging_binding"], Value::Null);
+    assert_eq!(alice["role_sid"], role("channel user"));
+    for key in [
+        "account_sid",
+        "conversation_sid",
+        "date_created",
+        "date_updated",
+        "url",
+        "last_read_message_index",
+        "last_read_timestamp",
+    ] {
+        assert!(alice.get(key).is_some(), "{key} missing from {alice}");
+    }
+    let bob = tw
+        .create(
+            &url,
+            &[("Identity", "bob"), ("RoleSid", &role("channel admin"))],
+        )
+        .await;
+    assert_eq!(bob["role_sid"], role("channel admin"));
+    let sms = tw
+        .create(
+            &url,
+            &[
+                ("MessagingBinding.Address", "+15550001111"),
+                ("MessagingBinding.ProxyAddress", "+15550002222"),
+            ],
+        )
+        .await;
+    assert_eq!(sms["identity"], Value::Null);
+    assert_eq!(
+        sms["messaging_binding"],
+        json!({"type": "sms", "address": "+15550001111", "proxy_address": "+15550002222"})
+    );
+
+    refused(tw.post(&url, &[("Identity", "alice")]).await, 409, 50433);
+    refused(
+        tw.post(
+            &url,
+            &[
+                ("MessagingBinding.Address", "+15550001111"),
+                ("MessagingBinding.ProxyAddress", "+15550002222"),
+            ],
+        )
+        .await,
+        409,
+        50416,
+    );
+    refused(tw.post(&url, &[("Attributes", "{}")]).await, 400, 400);
+    refused(
+        tw.post(
+            &url,
+            &[
+                ("Identity", "carol"),
+                ("RoleSid", "RL00000000000000000000000000000000"),
+            ],
+        )
+        .await,
+        404,
+        20404,
+    );
+    refused(
+        tw.post(
+            "/Conversations/nowhere/Participants",
+            &[("Identity", "carol")],
+        )
+        .await,
+        404,
+        20404,
+    );
+    let listed = tw.all(&format!("{url}?PageSize=2")).await;
+    let sids: Vec<&Value> = listed.iter().map(|p| &p["sid"]).collect();
+    assert_eq!(
+        sids,
+        [&alice["sid"], &bob["sid"], &sms["sid"]],
+        "joining order"
+    );
+
+    // Fetch by sid or identity; update attributes, role and read horizon.
+    let (s, by_identity) = tw.get(&format!("{url}/alice")).await;
+    assert_eq!((s, &by_identity["sid"]), (200, &alice["sid"]));
+    tw.create(
+        &format!("/Conversations/{ch}/Messages"),
+        &[("Author", "bob"), ("Body", "hi")],
+    )
+    .await;
+    let (s, up) = tw
+        .post(
+            &format!("{url}/{}", alice["sid"].as_str().unwrap()),
+            &[
+                ("Attributes", r#"{"k":2}"#),
+                ("RoleSid", &role("channel admin")),
+                ("LastReadMessageIndex", "1"),
+                ("LastReadTimestamp", "2024-01-01T00:00:00Z"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{up}");
+    assert_eq!(
+        (
+            up["attributes"].as_str(),
+            up["last_read_message_index"].as_u64()
+        ),
+        (Some(r#"{"k":2}"#), Some(1))
+    );
+    assert_eq!(up["role_sid"], role("channel admin"));
+    assert!(is_twilio_date(&up["last_read_timestamp"]));
+    not_emulated(
+        tw.post(&format!("{url}/alice"), &[("Identity", "alicia")])
+            .await,
+    );
+    refused(
+        tw.post(&format!("{url}/alice"), &[("Attributes", "{")])
+            .await,
+        400,
+        400,
+    );
+    refused(
+        tw.get(&format!("{url}/MB00000000000000000000000000000000"))
+            .await,
+        404,
+        20404,
+    );
+    refused(tw.get(&format!("{url}/nobody")).await, 404, 20404);
+
+    let (s, _) = tw.delete(&format!("{url}/bob")).await;
+    assert_eq!(s, 204);
+    refused(tw.delete(&format!("{url}/bob")).await, 404, 20404);
+    assert_eq!(tw.all(&url).await.len(), 2);
+}
+
+#[actix_rt::test]
+async fn conversation_with_participants_is_all_or_nothing() {
+    let server = TestServer::start();
+    let tw = Twilio::new(&server);
+    let (s, c) = tw
+        .post(
+            "/ConversationWithParticipants",
+            &[
+                ("FriendlyName", "group"),
+                ("Participant", r#"{"identity":"ann"}"#),
+                (
+                    "Participant",
+                    r#"{"identity":"ben","attributes":"{\"x\":1}"}"#,
+                ),
+                (
+                    "Participant",
+                    r#"{"messaging_binding":{"address":"+1555","proxy_address":"+1666"}}"#,
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let ch = c["sid"].as_str().unwrap();
+    let ps = tw.all(&format!("/Conversations/{ch}/Participants")).await;
+    assert_eq!(ps.len(), 3);
+    assert_eq!(ps[1]["attributes"], r#"{"x":1}"#);
+    refused(
+        tw.post(
+            "/ConversationWithParticipants",
+            &[
+                ("UniqueName", "dup"),
+                ("Participant", r#"{"identity":"ann"}"#),
+                ("Participant", r#"{"identity":"ann"}"#),
+            ],
+        )
+        .await,
+        409,
+        50433,
+    );
+    refused(
+        tw.post(
+            "/ConversationWithParticipants",
+            &[("Participant", "not json")],
+        )
+        .await,
+        400,
+        400,
+    );
+    assert_eq!(
+        tw.all("/Conversations").await.len(),
+        1,
+        "refused ones created nothing"
+    );
+}
