@@ -26,3 +26,9 @@ start --twilio-account-sid "$sid" --twilio-auth-token twilio-secret
 echo "== Twilio face, --admin-key as the auth token"
 start --admin-key admin-secret
 "$py" "$here/scenario.py" "$addr" "$sid" admin-secret
+
+echo "== The README's example backend, twice (the second run finds what the first made)"
+start
+"$py" examples/twilio/backend.py "http://$addr" > /dev/null
+"$py" examples/twilio/backend.py "http://$addr" | tee target/twilio-example.txt
+test "$(grep -c 'support-bot: Hello alice' target/twilio-example.txt)" -eq 2
