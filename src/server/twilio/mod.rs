@@ -20,6 +20,7 @@ mod wire;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
+use futures_util::StreamExt;
 use serde_json::json;
 
 use super::AppState;
@@ -109,11 +110,13 @@ impl Ctx {
 pub(crate) async fn serve(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
     state.engine.shared().metrics.twilio_request();
     let answer = async {
         let account_sid = state.twilio.check(&req)?;
+        let limit = state.engine.config().limits.max_frame_bytes;
+        let body = read_body(payload, limit).await?;
         let Some(path) = req.path().strip_prefix(&format!("{MOUNT}/v1")) else {
             return Err(TwilioError::NotEmulated(format!(
                 "the route {}",
@@ -146,6 +149,22 @@ pub(crate) async fn serve(
     }
     .await;
     answer.unwrap_or_else(|e| e.response())
+}
+
+/// Reads a form body of at most `limit` bytes (after authentication, so that
+/// a stranger cannot make the server read a large body).
+async fn read_body(mut payload: web::Payload, limit: usize) -> TwResult<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| TwilioError::bad(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(TwilioError::bad(format!(
+                "request bodies are limited to {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 async fn route(ctx: &Ctx, method: &Method, path: &[&str], p: &Params) -> TwResult<HttpResponse> {

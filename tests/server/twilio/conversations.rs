@@ -111,6 +111,12 @@ async fn conversations_create_fetch_update_list_delete() {
         400,
         400,
     );
+    let huge = "x".repeat(300 * 1024);
+    refused(
+        tw.post("/Conversations", &[("FriendlyName", &huge)]).await,
+        400,
+        400,
+    );
     refused(
         tw.get("/Conversations/CH00000000000000000000000000000000")
             .await,
