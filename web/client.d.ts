@@ -46,12 +46,32 @@ export type EventName =
   | "participantJoined" | "participantLeft" | "participantUpdated"
   | "messageAdded" | "messageUpdated" | "messageRemoved"
   | "reactionAdded" | "reactionRemoved" | "typingStarted" | "typingEnded" | "userStatus"
-  | "disconnected" | "reconnected" | "resync" | "state" | "*";
+  | "disconnected" | "reconnected" | "resync" | "caughtUp" | "outbox" | "state" | "*";
 
 /** The connection: "connecting", "online", "offline" (waiting `retryInMs`
  * before the next attempt) or "closed". Sent as a "state" event on each change. */
 export type ConnectionState = "connecting" | "online" | "offline" | "closed";
 export interface StateEvent { event: "state"; state: ConnectionState; retryInMs?: number }
+
+/** After a reconnect, once every missed event was delivered again; reload the
+ * conversations named in `resynced` (the server no longer held all they missed). */
+export interface CaughtUpEvent { event: "caughtUp"; resynced: Id[] }
+
+/** A message `send` holds until the server answers it. */
+export interface Outgoing { conversation: string; body: string; client_id: string; state: "sending" | "waiting" }
+export interface OutboxEvent { event: "outbox"; items: Outgoing[] }
+
+/** One conversation's messages by index, whatever order pages and events come in. */
+export class MessageList {
+  /** Merges a page or a reload; answers the indexes that changed. */
+  merge(messages: Message[]): number[];
+  /** Applies messageAdded/messageUpdated/messageRemoved; answers whether it changed anything. */
+  apply(event: Event): boolean;
+  get(index: number): Message | undefined;
+  readonly items: Message[];
+  readonly oldest: number | null;
+  readonly size: number;
+}
 
 export class ColloquyError extends Error {
   /** The contract's code, or "timeout", "disconnected", "closed". */
@@ -93,6 +113,8 @@ export class Conversation {
   update(fields: Partial<{ friendly_name: string | null; unique_name: string | null; attributes: unknown;
     metadata: Record<string, unknown>; avatar_url: string | null; state: "active" | "inactive" | "closed" }>): Promise<Conversation>;
   delete(): Promise<{}>; setNotificationLevel(level: "default" | "muted"): Promise<Conversation>;
+  /** Kept in `Client.outbox` and retried across reconnects (same client_id) until
+   * the server answers; rejects only when the server refuses it or the client closes. */
   send(body: string, fields?: { attributes?: unknown; metadata?: Record<string, unknown>; details?: unknown;
     media?: { content_type: string; filename?: string; data: string }[]; reply_to?: MessageRef; client_id?: string }):
     Promise<{ id: Id; index: number; created_at: Millis }>;
@@ -120,7 +142,11 @@ export class Client {
   identity: string; ready: { session_id: Id; identity: string; heartbeat_ms: number; limits: Record<string, number> };
   /** The connection's state now; "state" events announce each change. */
   state: ConnectionState;
+  /** Messages sent and not yet answered, oldest first. */
+  readonly outbox: Outgoing[];
   on(name: "state", fn: (e: StateEvent) => void): () => void;
+  on(name: "caughtUp", fn: (e: CaughtUpEvent) => void): () => void;
+  on(name: "outbox", fn: (e: OutboxEvent) => void): () => void;
   on(name: EventName, fn: (e: Event) => void): () => void;
   request(op: string, fields?: Record<string, unknown>): Promise<any>;
   conversation(ref: string): Conversation;

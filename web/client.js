@@ -13,6 +13,18 @@
 // (250 ms doubling to 5 s), emits "reconnected", and replays every conversation
 // it has seen events of from its last seq (emitting "resync" for one the server
 // no longer holds in full): nothing missed, nothing twice.
+//
+// Sending a message never loses it: `send` keeps it in `client.outbox` until
+// the server answers. Offline, it waits and goes out after the reconnect with
+// the same `client_id` (so a send whose answer was lost is not stored twice);
+// a refusal rejects the promise with the server's code. "outbox" events say
+// what is waiting.
+//
+// "What did I miss?" after a reconnect: wait for "caughtUp" (every missed event
+// has been delivered again by then), and reload with `message.list` each
+// conversation it names in `resynced`. Keep messages in a `MessageList`, which
+// places them by index and never brings back a removed one, so a reload and
+// the replay can arrive in any order.
 
 export class ColloquyError extends Error {
   constructor(code, message) {
@@ -56,6 +68,8 @@ export class Client {
     this._pending = new Map();
     this._listeners = new Map();
     this._seqs = new Map();
+    this._outbox = [];
+    this._pumping = false;
     this._closed = false;
     /** "connecting", "online", "offline" (waiting to retry) or "closed". */
     this.state = "connecting";
@@ -138,6 +152,7 @@ export class Client {
     if (this._closed) return;
     if (!this.reconnect) {
       this._setState("closed");
+      this._failOutbox();
       return;
     }
     this._emit("disconnected", { event: "disconnected" });
@@ -155,12 +170,83 @@ export class Client {
     }
     if (this._closed) return;
     this._emit("reconnected", { event: "reconnected" });
+    const resynced = [];
     for (const [conversation, since_seq] of this._seqs) {
       try {
         const r = await this.request("events.replay", { conversation, since_seq });
-        if (!r.recovered) this._emit("resync", { event: "resync", conversation });
-      } catch { /* the next drop will try again */ }
+        if (!r.recovered) {
+          resynced.push(conversation);
+          this._emit("resync", { event: "resync", conversation });
+        }
+      } catch (e) {
+        // Dropped again: the next reconnect tries again. Refused (a server
+        // restarted without its data no longer knows it): the UI must reload.
+        if (e.code !== "disconnected" && e.code !== "timeout") {
+          this._seqs.delete(conversation);
+          resynced.push(conversation);
+          this._emit("resync", { event: "resync", conversation });
+        }
+      }
     }
+    this._emit("caughtUp", { event: "caughtUp", resynced });
+    this._pump();
+  }
+
+  /** Messages sent but not yet answered, oldest first: `{conversation, body, client_id, state}`
+   * where state is "sending" or "waiting" (for the connection). */
+  get outbox() {
+    return this._outbox.map((e) => ({ conversation: e.conversation, body: e.body, client_id: e.fields.client_id, state: e.state }));
+  }
+
+  _outboxChanged() { this._emit("outbox", { event: "outbox", items: this.outbox }); }
+
+  /** Queues one message.send; resolves with its answer once the server has it. */
+  _send(conversation, body, fields) {
+    const client_id = fields.client_id ?? newClientId();
+    return new Promise((resolve, reject) => {
+      if (this._closed) return reject(new ColloquyError("closed", "the client is closed"));
+      this._outbox.push({ conversation, body, fields: { ...fields, client_id }, state: "waiting", resolve, reject });
+      this._outboxChanged();
+      this._pump();
+    });
+  }
+
+  /** Sends queued messages one at a time, in order, while online. */
+  async _pump() {
+    if (this._pumping) return;
+    this._pumping = true;
+    try {
+      while (this._outbox.length && this.state === "online" && !this._closed) {
+        const entry = this._outbox[0];
+        entry.state = "sending";
+        this._outboxChanged();
+        let answer;
+        try {
+          answer = await this.request("message.send", { ...entry.fields, body: entry.body, conversation: entry.conversation });
+        } catch (e) {
+          if (e.code === "disconnected" || e.code === "timeout") {
+            entry.state = "waiting"; // kept: it goes out again after the reconnect
+            this._outboxChanged();
+            return;
+          }
+          this._outbox.shift();
+          this._outboxChanged();
+          entry.reject(e);
+          continue;
+        }
+        this._outbox.shift();
+        this._outboxChanged();
+        entry.resolve(answer);
+      }
+    } finally {
+      this._pumping = false;
+    }
+  }
+
+  _failOutbox() {
+    const waiting = this._outbox.splice(0);
+    for (const e of waiting) e.reject(new ColloquyError("closed", "the client closed before the server had it"));
+    if (waiting.length) this._outboxChanged();
   }
 
   /** Subscribes to an event name (or "*"); returns the function that unsubscribes. */
@@ -204,8 +290,51 @@ export class Client {
   close() {
     this._closed = true;
     this._setState("closed");
+    this._failOutbox();
     try { this._ws.close(1000); } catch { /* already closed */ }
   }
+}
+
+/** A fresh client_id: random, so two tabs never collide. */
+function newClientId() {
+  if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/** The messages of one conversation as a UI shows them: ordered by index
+ * whatever order pages and events arrive in, each at its newest version, and
+ * a removed one never brought back by a page fetched before its removal. */
+export class MessageList {
+  constructor() {
+    this._byIndex = new Map();
+    this._removed = new Set();
+  }
+  /** Merges messages from a page or a reload; answers the indexes that changed. */
+  merge(messages) { return messages.filter((m) => this._put(m)).map((m) => m.index); }
+  /** Applies one event of the conversation; answers whether the list changed. */
+  apply(event) {
+    switch (event.event) {
+      case "messageAdded": return this._put(event.data);
+      case "messageUpdated": return this._put(event.data.message);
+      case "messageRemoved":
+        this._removed.add(event.data.index);
+        return this._byIndex.delete(event.data.index);
+      default: return false;
+    }
+  }
+  _put(m) {
+    if (this._removed.has(m.index)) return false;
+    const old = this._byIndex.get(m.index);
+    if (old && old.updated_at > m.updated_at) return false; // a stale copy
+    this._byIndex.set(m.index, m);
+    return true;
+  }
+  get(index) { return this._byIndex.get(index); }
+  /** Every message held, oldest first. */
+  get items() { return [...this._byIndex.values()].sort((a, b) => a.index - b.index); }
+  /** The lowest index held, or null. */
+  get oldest() { return this._byIndex.size ? Math.min(...this._byIndex.keys()) : null; }
+  get size() { return this._byIndex.size; }
 }
 
 /** One page of a list, able to fetch its neighbours. */
@@ -253,7 +382,8 @@ export class Conversation {
   delete() { return this._op("conversation.delete"); }
   setNotificationLevel(level) { return this._op("conversation.set_notification_level", { level }); }
 
-  send(body, fields = {}) { return this._op("message.send", { ...fields, body }); }
+  /** Queued until the server has it (see `Client.outbox`); resolves `{id, index, created_at}`. */
+  send(body, fields = {}) { return this.client._send(this.ref, body, fields); }
   message(message) { return this._op("message.get", { message }); }
   edit(message, body) { return this._op("message.edit", { message, body }); }
   deleteMessage(message) { return this._op("message.delete", { message }); }

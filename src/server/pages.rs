@@ -1,4 +1,5 @@
-//! The browser side, served by the dev server: the chat page (`/`), the
+//! The browser side, served by the dev server: the chat page (`/`, its script
+//! `/chat.js`), the
 //! inspector (`/inspect`, its data at `/v1/inspect` behind the admin key), and
 //! the JavaScript client (`/client.js`, `/client.d.ts`). The files live in
 //! `web/` and are embedded at build time: no bundler, no files to deploy.
@@ -10,6 +11,7 @@ use super::AppState;
 
 const INDEX: &str = include_str!("../../web/index.html");
 const INSPECT: &str = include_str!("../../web/inspect.html");
+const CHAT_JS: &str = include_str!("../../web/chat.js");
 const CLIENT_JS: &str = include_str!("../../web/client.js");
 const CLIENT_DTS: &str = include_str!("../../web/client.d.ts");
 
@@ -30,6 +32,12 @@ async fn index() -> HttpResponse {
 #[get("/inspect")]
 async fn inspect_page() -> HttpResponse {
     file("text/html; charset=utf-8", INSPECT)
+}
+
+#[utoipa::path(tag = "web", responses((status = 200, description = "The chat page's script (ES module)")))]
+#[get("/chat.js")]
+async fn chat_js() -> HttpResponse {
+    file("text/javascript; charset=utf-8", CHAT_JS)
 }
 
 #[utoipa::path(tag = "web", responses((status = 200, description = "The JavaScript client (ES module)")))]
@@ -56,6 +64,7 @@ async fn inspect_data(s: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
 pub(crate) fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(index)
         .service(inspect_page)
+        .service(chat_js)
         .service(client_js)
         .service(client_dts)
         .service(inspect_data);

@@ -3,7 +3,7 @@
 // runs them against a fresh TestServer (tests/js_client.rs).
 import { test, mock } from "node:test";
 import assert from "node:assert/strict";
-import { connect, Client, ColloquyError, defaultUrl } from "../client.js";
+import { connect, Client, ColloquyError, MessageList, defaultUrl } from "../client.js";
 
 const url = process.env.COLLOQUY_URL;
 assert.ok(url, "COLLOQUY_URL must name a running server");
@@ -146,8 +146,9 @@ test("reconnects and replays what was missed", async () => {
 function fakeSockets() {
   const made = [];
   class FakeSocket {
-    constructor(url) { this.url = url; made.push(this); }
-    send() {}
+    constructor(url) { this.url = url; this.sent = []; made.push(this); }
+    send(text) { this.sent.push(JSON.parse(text)); }
+    answer(frame, reply) { this.onmessage?.({ data: JSON.stringify({ re: frame.id, ...reply }) }); }
     close() { this.onclose?.(); }
     ready() { this.onmessage?.({ data: JSON.stringify({ event: "ready", data: { identity: "alice", session_id: "s" } }) }); }
     drop() { this.onclose?.(); }
@@ -184,4 +185,93 @@ test("connection state: connecting, online, offline with backoff, online again, 
   } finally {
     mock.timers.reset();
   }
+});
+
+const settle = async () => { for (let i = 0; i < 20; i++) await Promise.resolve(); };
+
+test("the outbox keeps a message until the server answers, across a reconnect, with its client_id", async () => {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  try {
+    const { made, FakeSocket } = fakeSockets();
+    const client = new Client({ url: "ws://fake", identity: "alice", WebSocketImpl: FakeSocket });
+    const opened = client._open();
+    made[0].ready();
+    await opened;
+    const sends = (s) => s.sent.filter((f) => f.op === "message.send");
+
+    // Answered: resolved, and the outbox is empty again.
+    const first = client.conversation("c").send("one");
+    await settle();
+    const [f1] = sends(made[0]);
+    assert.equal(f1.body, "one");
+    assert.equal(typeof f1.client_id, "string");
+    made[0].answer(f1, { ok: true, data: { id: "m1", index: 0 } });
+    assert.equal((await first).index, 0);
+    assert.deepEqual(client.outbox, []);
+
+    // The connection drops before the answer: the message waits, then goes
+    // out again on the new socket with the same client_id, after the replay.
+    let settled = false;
+    const second = client.conversation("c").send("two").then((a) => { settled = true; return a; });
+    await settle();
+    const [, f2] = sends(made[0]);
+    made[0].drop();
+    await settle();
+    assert.equal(settled, false, "not rejected: still queued");
+    assert.deepEqual(client.outbox.map((o) => [o.body, o.state]), [["two", "waiting"]]);
+    // Sent while offline: queued behind it, in order.
+    const third = client.conversation("c").send("three");
+    await settle();
+    const caughtUp = [];
+    client.on("caughtUp", (e) => caughtUp.push(e));
+    mock.timers.tick(250);
+    await settle();
+    made[1].ready();
+    await settle();
+    assert.equal(caughtUp.length, 1);
+    const [r2] = sends(made[1]);
+    assert.equal(r2.body, "two");
+    assert.equal(r2.client_id, f2.client_id, "a resend is recognised by the server");
+    made[1].answer(r2, { ok: true, data: { id: "m2", index: 1 } });
+    await settle();
+    assert.equal((await second).index, 1);
+    const [, r3] = sends(made[1]);
+    assert.equal(r3.body, "three");
+
+    // A refusal rejects with the server's code and leaves the outbox.
+    made[1].answer(r3, { ok: false, error: { code: "too_large", message: "body too long" } });
+    await assert.rejects(third, (e) => e instanceof ColloquyError && e.code === "too_large");
+    assert.deepEqual(client.outbox, []);
+
+    // Closing rejects what is still waiting.
+    const fourth = client.conversation("c").send("four");
+    client.close();
+    await assert.rejects(fourth, (e) => e.code === "closed");
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test("a message list places messages by index, whatever order pages and events come in", () => {
+  const m = (index, body, updated_at = 1) => ({ index, body, updated_at });
+  const list = new MessageList();
+  // The replay's live events arrive before the reload that races them...
+  assert.equal(list.apply({ event: "messageAdded", data: m(7, "seven") }), true);
+  assert.equal(list.apply({ event: "messageAdded", data: m(8, "eight") }), true);
+  // ...which brings older messages and an older copy of 7.
+  assert.deepEqual(list.merge([m(4, "four"), m(5, "five"), m(6, "six"), m(7, "seven")]), [4, 5, 6, 7]);
+  assert.deepEqual(list.items.map((x) => x.index), [4, 5, 6, 7, 8]);
+  // An edit wins over a stale copy, in either order.
+  list.apply({ event: "messageUpdated", data: { message: m(5, "five edited", 2), update_reasons: ["body"] } });
+  assert.deepEqual(list.merge([m(5, "five", 1)]), []);
+  assert.equal(list.get(5).body, "five edited");
+  // A removed message is not brought back by a page fetched before its removal.
+  assert.equal(list.apply({ event: "messageRemoved", data: { id: "x", index: 6 } }), true);
+  list.merge([m(6, "six")]);
+  assert.deepEqual(list.items.map((x) => x.index), [4, 5, 7, 8]);
+  // Older pages go in front; the oldest index says where the next page ends.
+  list.merge([m(1, "one"), m(2, "two")]);
+  assert.equal(list.oldest, 1);
+  assert.deepEqual(list.items.map((x) => x.body), ["one", "two", "four", "five edited", "seven", "eight"]);
+  assert.equal(list.apply({ event: "typingStarted", data: {} }), false);
 });

@@ -3,33 +3,12 @@
 // ./artifacts. Run with ./run.sh, which installs what is missing.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { url, artifacts, launch, signIn as signInAt, relay } from "./harness.mjs";
 
-const url = process.env.COLLOQUY_URL;
-assert.ok(url, "COLLOQUY_URL must name a running server");
-const artifacts = new URL("./artifacts/", import.meta.url).pathname;
-mkdirSync(artifacts, { recursive: true });
 let browser;
-
-before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-});
+before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-async function signIn(name) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(url + "/");
-  await page.getByLabel("Your name").fill(name);
-  await page.getByRole("button", { name: "Connect" }).click();
-  await page.getByText(`Signed in as ${name}`).waitFor();
-  return page;
-}
+const signIn = (name) => signInAt(browser, name);
 
 test("two users chat, type, react, read, and the inspector sees it", async () => {
   const room = `room-${process.pid}`;
@@ -75,8 +54,10 @@ test("two users chat, type, react, read, and the inspector sees it", async () =>
     const b = [...document.querySelectorAll("#conversations button")].find((x) => x.textContent.includes(r));
     return b && !b.querySelector(".badge");
   }, room);
-  // Read receipts: alice sees how far bob read.
-  await alice.locator("#people", { hasText: "(read #" }).waitFor();
+  // Read receipts: alice sees bob's name under the newest message he read,
+  // and times on messages.
+  await alice.locator("#messages li", { hasText: "are you there?" }).locator(".seen", { hasText: `Seen by bob-${process.pid}` }).waitFor();
+  assert.match(await alice.locator("#messages li time").first().textContent(), /\d/);
 
   // The inspector shows the conversation.
   const inspector = await (await browser.newContext()).newPage();
@@ -127,37 +108,19 @@ test("a page on another origin imports client.js and uses the server", async () 
 });
 
 test("the page says when the connection is cut and when it is back", async () => {
-  // A TCP relay in front of the server that the test cuts and restores.
-  const net = await import("node:net");
-  const target = new URL(url);
-  const open = new Set();
-  let accepting = true;
-  const relay = net.createServer((inbound) => {
-    if (!accepting) return inbound.destroy();
-    const outbound = net.connect(Number(target.port), target.hostname);
-    inbound.pipe(outbound).pipe(inbound);
-    const both = [inbound, outbound];
-    both.forEach((s) => { open.add(s); s.on("error", () => {}); s.on("close", () => open.delete(s)); });
-  });
-  await new Promise((resolve) => relay.listen(0, "127.0.0.1", resolve));
-  const via = `http://127.0.0.1:${relay.address().port}`;
+  const r = await relay(url);
   try {
-    const page = await (await browser.newContext()).newPage();
-    await page.goto(via + "/");
-    await page.getByLabel("Your name").fill(`dave-${process.pid}`);
-    await page.getByRole("button", { name: "Connect" }).click();
+    const page = await signInAt(browser, `dave-${process.pid}`, r.url);
     await page.locator("#connection", { hasText: "Online" }).waitFor();
     // Cut: every connection through the relay dies, new ones are refused.
-    accepting = false;
-    for (const s of open) s.destroy();
+    r.cut();
     await page.locator("#connection", { hasText: "Offline" }).waitFor({ timeout: 5000 });
     await page.screenshot({ path: artifacts + "offline.png" });
     // Restore: the client's next attempt gets through.
-    accepting = true;
+    r.restore();
     await page.locator("#connection", { hasText: "Online" }).waitFor({ timeout: 10000 });
   } finally {
-    relay.close();
-    for (const s of open) s.destroy();
+    r.close();
   }
 });
 

@@ -18,4 +18,6 @@ pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do grep -q "listening on" "$here/server.out" 2>/dev/null && break; sleep 0.1; done
 export COLLOQUY_URL="$(sed -n 's/listening on //p' "$here/server.out")"
-node --test --test-force-exit --test-reporter=spec "$here/chat.test.mjs"
+# Tests that restart a server, or need one in JWT mode, start their own.
+export COLLOQUY_BIN="$root/target/debug/colloquy"
+node --test --test-force-exit --test-reporter=spec "$here/chat.test.mjs" "$here/history.test.mjs"
