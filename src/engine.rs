@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::metrics::MetricsSnapshot;
 use crate::model::{ConversationId, Identity, KnownUser, Message, Millis, Page, ReactionId, User};
 use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
-use crate::protocol::{Feed, Request, UpdateUser};
+use crate::protocol::{ConversationOp, EngineOp, Feed, Request, Route, UpdateUser};
 use crate::registry::{self, Create, Direct, Registry};
 use crate::store::{Batch, Store, Write};
 use crate::validate;
@@ -290,41 +290,9 @@ impl Engine {
         outbox: Option<Arc<Outbox>>,
     ) -> Result<Answer> {
         let shared = self.shared();
-        let engine_op = match req {
-            Request::Ping {} => Ok(json!({"pong": true})),
-            Request::ConversationCreate(req) => self
-                .registry()
-                .send(Create { caller, req })
-                .await
-                .map_err(stopped)?,
-            Request::ConversationDirect { identity } => {
-                let Caller::User(me) = caller else {
-                    return Err(Error::bad("conversation.direct needs a user"));
-                };
-                let other = validate::identity(&identity, &self.config().limits)?;
-                if other == me {
-                    return Err(Error::bad(
-                        "a direct conversation needs two different users",
-                    ));
-                }
-                self.registry()
-                    .send(Direct { me, other })
-                    .await
-                    .map_err(stopped)?
-            }
-            Request::ConversationList {
-                page_size,
-                cursor,
-                identity,
-            } => {
-                let subject = self.subject(&caller, identity.as_deref())?;
-                self.list_conversations(caller, subject, page_size, cursor)
-                    .await
-            }
-            Request::MessageFeed(f) => self.feed(caller, f).await,
-            Request::PresenceGet { identities } => self.presence(&identities),
-            Request::UserUpdate(u) => self.update_user(caller, u).await,
-            Request::ReactionRemove {
+        let op = match req.route() {
+            Route::Conversation(r, op) => return shared.resolve(&r)?.ask(caller, op, outbox).await,
+            Route::Reaction {
                 reaction,
                 conversation,
             } => {
@@ -342,23 +310,45 @@ impl Engine {
                 if handle.id != cid {
                     return Err(unknown());
                 }
-                return handle
-                    .ask(
-                        caller,
-                        Request::ReactionRemove {
-                            reaction,
-                            conversation,
-                        },
-                        outbox,
-                    )
-                    .await;
+                let op = ConversationOp::RemoveReaction(reaction);
+                return handle.ask(caller, op, outbox).await;
             }
-            other => {
-                let Some(r) = other.conversation() else {
-                    return Err(Error::Internal("op has no route".into()));
+            Route::Engine(op) => op,
+        };
+        let engine_op = match op {
+            EngineOp::Ping => Ok(json!({"pong": true})),
+            EngineOp::Create(req) => self
+                .registry()
+                .send(Create { caller, req })
+                .await
+                .map_err(stopped)?,
+            EngineOp::Direct(identity) => {
+                let Caller::User(me) = caller else {
+                    return Err(Error::bad("conversation.direct needs a user"));
                 };
-                return shared.resolve(r)?.ask(caller, other, outbox).await;
+                let other = validate::identity(&identity, &self.config().limits)?;
+                if other == me {
+                    return Err(Error::bad(
+                        "a direct conversation needs two different users",
+                    ));
+                }
+                self.registry()
+                    .send(Direct { me, other })
+                    .await
+                    .map_err(stopped)?
             }
+            EngineOp::List {
+                page_size,
+                cursor,
+                identity,
+            } => {
+                let subject = self.subject(&caller, identity.as_deref())?;
+                self.list_conversations(caller, subject, page_size, cursor)
+                    .await
+            }
+            EngineOp::Feed(f) => self.feed(caller, f).await,
+            EngineOp::Presence(identities) => self.presence(&identities),
+            EngineOp::UpdateUser(u) => self.update_user(caller, u).await,
         };
         engine_op.map(Answer::from)
     }

@@ -461,49 +461,230 @@ pub enum Request {
     UserUpdate(UpdateUser),
 }
 
+/// Where a request runs, and what it asks there: made by [`Request::route`],
+/// an exhaustive match, so an op that is not routed does not compile.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// Runs in the engine itself (the registry, lists over conversations, users).
+    Engine(EngineOp),
+    /// Runs in the actor of the conversation named by id or unique name.
+    Conversation(ConversationRef, ConversationOp),
+    /// `reaction.remove`: its conversation is the reaction's (checked against
+    /// `conversation` when the request names one).
+    Reaction {
+        /// The reaction id, as sent.
+        reaction: String,
+        /// The conversation the request names, if any.
+        conversation: Option<ConversationRef>,
+    },
+}
+
+/// An op the engine runs itself.
+#[derive(Debug, Clone)]
+pub enum EngineOp {
+    /// `ping`.
+    Ping,
+    /// `conversation.create`.
+    Create(CreateConversation),
+    /// `conversation.direct` with this identity.
+    Direct(String),
+    /// `conversation.list` (`identity`: whose, when the service asks).
+    List {
+        /// Page size.
+        page_size: Option<u64>,
+        /// Page cursor.
+        cursor: Option<String>,
+        /// Whose conversations, when the service asks.
+        identity: Option<String>,
+    },
+    /// `message.feed`.
+    Feed(Feed),
+    /// `presence.get` for these identities.
+    Presence(Vec<String>),
+    /// `user.update`.
+    UpdateUser(UpdateUser),
+}
+
+/// An op on one conversation, without the reference that found it: what a
+/// conversation actor runs.
+#[derive(Debug, Clone)]
+pub enum ConversationOp {
+    /// `conversation.get`.
+    Get,
+    /// `conversation.update`.
+    Update(UpdateConversation),
+    /// `conversation.delete`.
+    Delete,
+    /// `conversation.join`.
+    Join,
+    /// `conversation.leave`.
+    Leave,
+    /// `conversation.set_notification_level`.
+    SetNotificationLevel(NotificationLevel),
+    /// `participant.add`.
+    AddParticipant(AddParticipant),
+    /// `participant.add_non_chat`.
+    AddNonChat(AddNonChat),
+    /// `participant.remove`.
+    RemoveParticipant(ParticipantRef),
+    /// `participant.get`.
+    GetParticipant(ParticipantRef),
+    /// `participant.list`.
+    ListParticipants {
+        /// Page size.
+        page_size: Option<u64>,
+        /// Page cursor.
+        cursor: Option<String>,
+    },
+    /// `participant.count`.
+    CountParticipants,
+    /// `participant.update`.
+    UpdateParticipant(UpdateParticipant),
+    /// `message.send`.
+    Send(SendMessage),
+    /// `message.get`.
+    GetMessage(MessageRef),
+    /// `message.edit`.
+    Edit(EditMessage),
+    /// `message.delete`.
+    DeleteMessage(MessageRef),
+    /// `message.list`.
+    ListMessages(ListMessages),
+    /// `message.count`.
+    CountMessages,
+    /// `reaction.add` (`identity`: who, when the service acts).
+    AddReaction {
+        /// The message.
+        message: MessageRef,
+        /// The reaction.
+        reaction: String,
+        /// Who reacts, when the service acts.
+        identity: Option<String>,
+    },
+    /// `reaction.remove`, once routed to the reaction's conversation.
+    RemoveReaction(String),
+    /// `read.advance` to this index.
+    ReadAdvance(u64),
+    /// `read.set` to this index (None: all unread).
+    ReadSet(Option<u64>),
+    /// `read.all`.
+    ReadAll,
+    /// `read.none`.
+    ReadNone,
+    /// `read.mark` up to this message (None: the last).
+    ReadMark(Option<MessageRef>),
+    /// `unread.count`.
+    UnreadCount,
+    /// `typing.start`.
+    TypingStart,
+    /// `typing.stop`.
+    TypingStop,
+    /// `events.replay` after this seq.
+    Replay(u64),
+}
+
 impl Request {
-    /// The conversation a conversation-scoped op names (None for the others).
-    pub fn conversation(&self) -> Option<&str> {
+    /// Where this request runs, and what it asks there.
+    pub fn route(self) -> Route {
+        use ConversationOp as C;
         use Request::*;
-        Some(match self {
-            ConversationGet { conversation }
-            | ConversationDelete { conversation }
-            | ConversationJoin { conversation }
-            | ConversationLeave { conversation }
-            | SetNotificationLevel { conversation, .. }
-            | ParticipantRemove { conversation, .. }
-            | ParticipantGet { conversation, .. }
-            | ParticipantList { conversation, .. }
-            | ParticipantCount { conversation }
-            | MessageGet { conversation, .. }
-            | MessageDelete { conversation, .. }
-            | MessageCount { conversation }
-            | ReactionAdd { conversation, .. }
-            | ReadAdvance { conversation, .. }
-            | ReadSet { conversation, .. }
-            | ReadAll { conversation }
-            | ReadNone { conversation }
-            | ReadMark { conversation, .. }
-            | UnreadCount { conversation }
-            | TypingStart { conversation }
-            | TypingStop { conversation }
-            | EventsReplay { conversation, .. } => conversation,
-            ConversationUpdate(u) => &u.conversation,
-            ParticipantAdd(a) => &a.conversation,
-            ParticipantAddNonChat(a) => &a.conversation,
-            ParticipantUpdate(u) => &u.conversation,
-            MessageSend(m) => &m.conversation,
-            MessageEdit(m) => &m.conversation,
-            MessageList(l) => &l.conversation,
-            ReactionRemove { conversation, .. } => return conversation.as_deref(),
-            Ping {}
-            | ConversationCreate(_)
-            | ConversationDirect { .. }
-            | ConversationList { .. }
-            | MessageFeed(_)
-            | PresenceGet { .. }
-            | UserUpdate(_) => return None,
-        })
+        let on = |c: ConversationRef, op: ConversationOp| Route::Conversation(c, op);
+        match self {
+            Ping {} => Route::Engine(EngineOp::Ping),
+            ConversationCreate(c) => Route::Engine(EngineOp::Create(c)),
+            ConversationDirect { identity } => Route::Engine(EngineOp::Direct(identity)),
+            ConversationList {
+                page_size,
+                cursor,
+                identity,
+            } => Route::Engine(EngineOp::List {
+                page_size,
+                cursor,
+                identity,
+            }),
+            MessageFeed(f) => Route::Engine(EngineOp::Feed(f)),
+            PresenceGet { identities } => Route::Engine(EngineOp::Presence(identities)),
+            UserUpdate(u) => Route::Engine(EngineOp::UpdateUser(u)),
+            ReactionRemove {
+                reaction,
+                conversation,
+            } => Route::Reaction {
+                reaction,
+                conversation,
+            },
+            ConversationGet { conversation } => on(conversation, C::Get),
+            ConversationUpdate(u) => on(u.conversation.clone(), C::Update(u)),
+            ConversationDelete { conversation } => on(conversation, C::Delete),
+            ConversationJoin { conversation } => on(conversation, C::Join),
+            ConversationLeave { conversation } => on(conversation, C::Leave),
+            SetNotificationLevel {
+                conversation,
+                level,
+            } => on(conversation, C::SetNotificationLevel(level)),
+            ParticipantAdd(a) => on(a.conversation.clone(), C::AddParticipant(a)),
+            ParticipantAddNonChat(a) => on(a.conversation.clone(), C::AddNonChat(a)),
+            ParticipantRemove {
+                conversation,
+                participant,
+            } => on(conversation, C::RemoveParticipant(participant)),
+            ParticipantGet {
+                conversation,
+                participant,
+            } => on(conversation, C::GetParticipant(participant)),
+            ParticipantList {
+                conversation,
+                page_size,
+                cursor,
+            } => on(conversation, C::ListParticipants { page_size, cursor }),
+            ParticipantCount { conversation } => on(conversation, C::CountParticipants),
+            ParticipantUpdate(u) => on(u.conversation.clone(), C::UpdateParticipant(u)),
+            MessageSend(m) => on(m.conversation.clone(), C::Send(m)),
+            MessageGet {
+                conversation,
+                message,
+            } => on(conversation, C::GetMessage(message)),
+            MessageEdit(e) => on(e.conversation.clone(), C::Edit(e)),
+            MessageDelete {
+                conversation,
+                message,
+            } => on(conversation, C::DeleteMessage(message)),
+            MessageList(l) => on(l.conversation.clone(), C::ListMessages(l)),
+            MessageCount { conversation } => on(conversation, C::CountMessages),
+            ReactionAdd {
+                conversation,
+                message,
+                reaction,
+                identity,
+            } => on(
+                conversation,
+                C::AddReaction {
+                    message,
+                    reaction,
+                    identity,
+                },
+            ),
+            ReadAdvance {
+                conversation,
+                index,
+            } => on(conversation, C::ReadAdvance(index)),
+            ReadSet {
+                conversation,
+                index,
+            } => on(conversation, C::ReadSet(index)),
+            ReadAll { conversation } => on(conversation, C::ReadAll),
+            ReadNone { conversation } => on(conversation, C::ReadNone),
+            ReadMark {
+                conversation,
+                message,
+            } => on(conversation, C::ReadMark(message)),
+            UnreadCount { conversation } => on(conversation, C::UnreadCount),
+            TypingStart { conversation } => on(conversation, C::TypingStart),
+            TypingStop { conversation } => on(conversation, C::TypingStop),
+            EventsReplay {
+                conversation,
+                since_seq,
+            } => on(conversation, C::Replay(since_seq)),
+        }
     }
 
     /// Parses a request from a JSON object that carries `op` and its fields.

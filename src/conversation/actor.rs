@@ -21,7 +21,7 @@ use super::{Answer, FeedPart, FeedQuery};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::{Caller, Conversation, Identity};
-use crate::protocol::Request;
+use crate::protocol::ConversationOp;
 use crate::store::{Batch, Store, StoreError};
 
 /// Requests waiting in one conversation's mailbox before senders wait their turn
@@ -268,7 +268,7 @@ impl Actor for ConversationActor {
 #[rtype(result = "Result<Answer>")]
 pub(crate) struct Ask {
     pub caller: Caller,
-    pub req: Request,
+    pub op: ConversationOp,
     /// The asking session's outbox (for `events.replay`).
     pub outbox: Option<Arc<Outbox>>,
 }
@@ -284,7 +284,7 @@ impl Handler<Ask> for ConversationActor {
         let now = (clock.now_ms(), clock.elapsed());
         let r = self
             .state
-            .apply(&msg.caller, msg.req, msg.outbox.as_ref(), now);
+            .apply(&msg.caller, msg.op, msg.outbox.as_ref(), now);
         self.finish(ctx, r, unstored_result)
     }
 }

@@ -38,7 +38,7 @@ use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::Caller;
 use crate::model::{Conversation, ConversationId, Identity};
-use crate::protocol::Request;
+use crate::protocol::ConversationOp;
 
 /// An op's answer: its data, and whether it repeated an earlier op and so made
 /// nothing new (a resent `client_id`, a reaction already there): REST answers
@@ -133,13 +133,13 @@ impl ConversationHandle {
     pub async fn ask(
         &self,
         caller: Caller,
-        req: Request,
+        op: ConversationOp,
         outbox: Option<Arc<Outbox>>,
     ) -> Result<Answer> {
         self.addr
             .send(Ask {
                 caller,
-                req,
+                op,
                 outbox,
             })
             .await?

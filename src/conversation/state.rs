@@ -28,7 +28,9 @@ use crate::model::{
     NotificationLevel, Participant, ParticipantId, ParticipantKind, Role, State, StateInfo, Status,
     Subtype,
 };
-use crate::protocol::{encode_event, CreateConversation, Frame, Request, UpdateConversation};
+use crate::protocol::{
+    encode_event, ConversationOp, CreateConversation, Frame, UpdateConversation,
+};
 use crate::validate;
 
 /// Longest `avatar_url`, in characters: long enough for signed URLs.
@@ -509,53 +511,50 @@ impl ConversationState {
     pub fn apply(
         &mut self,
         c: &Caller,
-        req: Request,
+        op: ConversationOp,
         outbox: Option<&Arc<Outbox>>,
         (now, elapsed): (Millis, std::time::Duration),
     ) -> Result<Answer> {
-        let r = match req {
+        use ConversationOp as Op;
+        let r = match op {
             // The two ops that can repeat an earlier one say so in their answer.
-            Request::MessageSend(s) => return self.send(c, s, now),
-            Request::ReactionAdd {
+            Op::Send(s) => return self.send(c, s, now),
+            Op::AddReaction {
                 message,
                 reaction,
                 identity,
-                ..
             } => return self.add_reaction(c, &message, reaction, identity.as_deref(), now),
-            Request::ConversationGet { .. } => self.get(c),
-            Request::ConversationUpdate(u) => self.update(c, u, now),
-            Request::ConversationDelete { .. } => self.delete(c),
-            Request::ConversationJoin { .. } => self.join(c, now),
-            Request::ConversationLeave { .. } => self.leave(c, now),
-            Request::SetNotificationLevel { level, .. } => self.set_notification_level(c, level),
-            Request::ParticipantAdd(a) => self.add_participant(c, a, now),
-            Request::ParticipantAddNonChat(a) => self.add_non_chat(c, a, now),
-            Request::ParticipantRemove { participant, .. } => {
-                self.remove_participant(c, &participant, now)
+            Op::Get => self.get(c),
+            Op::Update(u) => self.update(c, u, now),
+            Op::Delete => self.delete(c),
+            Op::Join => self.join(c, now),
+            Op::Leave => self.leave(c, now),
+            Op::SetNotificationLevel(level) => self.set_notification_level(c, level),
+            Op::AddParticipant(a) => self.add_participant(c, a, now),
+            Op::AddNonChat(a) => self.add_non_chat(c, a, now),
+            Op::RemoveParticipant(p) => self.remove_participant(c, &p, now),
+            Op::GetParticipant(p) => self.get_participant(c, &p),
+            Op::ListParticipants { page_size, cursor } => {
+                self.list_participants(c, page_size, cursor.as_deref())
             }
-            Request::ParticipantGet { participant, .. } => self.get_participant(c, &participant),
-            Request::ParticipantList {
-                page_size, cursor, ..
-            } => self.list_participants(c, page_size, cursor.as_deref()),
-            Request::ParticipantCount { .. } => self.count_participants(c),
-            Request::ParticipantUpdate(u) => self.update_participant(c, u, now),
-            Request::MessageGet { message, .. } => self.get_message(c, &message),
-            Request::MessageEdit(e) => self.edit(c, e, now),
-            Request::MessageDelete { message, .. } => self.delete_message(c, &message),
-            Request::MessageList(l) => self.list_messages(c, l),
-            Request::MessageCount { .. } => self.count_messages(c),
-            Request::ReactionRemove { reaction, .. } => super::messages::reaction_id(&reaction)
+            Op::CountParticipants => self.count_participants(c),
+            Op::UpdateParticipant(u) => self.update_participant(c, u, now),
+            Op::GetMessage(m) => self.get_message(c, &m),
+            Op::Edit(e) => self.edit(c, e, now),
+            Op::DeleteMessage(m) => self.delete_message(c, &m),
+            Op::ListMessages(l) => self.list_messages(c, l),
+            Op::CountMessages => self.count_messages(c),
+            Op::RemoveReaction(reaction) => super::messages::reaction_id(&reaction)
                 .and_then(|id| self.remove_reaction(c, id, now)),
-            Request::ReadAdvance { index, .. } => self.read_advance(c, index, now),
-            Request::ReadSet { index, .. } => self.read_set(c, index, now),
-            Request::ReadAll { .. } => self.read_all(c, now),
-            Request::ReadNone { .. } => self.read_none(c, now),
-            Request::ReadMark { message, .. } => self.read_mark(c, message.as_ref(), now),
-            Request::UnreadCount { .. } => self.unread_count(c),
-            Request::TypingStart { .. } => self.typing_start(c, elapsed),
-            Request::TypingStop { .. } => self.typing_stop(c),
-            Request::EventsReplay { since_seq, .. } => self.replay(c, since_seq, outbox),
-            other => Err(Error::Internal(format!("not a conversation op: {other:?}"))),
+            Op::ReadAdvance(index) => self.read_advance(c, index, now),
+            Op::ReadSet(index) => self.read_set(c, index, now),
+            Op::ReadAll => self.read_all(c, now),
+            Op::ReadNone => self.read_none(c, now),
+            Op::ReadMark(message) => self.read_mark(c, message.as_ref(), now),
+            Op::UnreadCount => self.unread_count(c),
+            Op::TypingStart => self.typing_start(c, elapsed),
+            Op::TypingStop => self.typing_stop(c),
+            Op::Replay(since_seq) => self.replay(c, since_seq, outbox),
         };
         r.map(Answer::from)
     }

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::delivery::Outbox;
 use crate::error::{ErrorCode, Result};
 use crate::model::{Caller, ConversationId, Identity};
-use crate::protocol::{CreateConversation, Request};
+use crate::protocol::{ConversationOp, CreateConversation, Request, Route};
 use crate::store::{RecoveredConversation, Write};
 
 const T0: u64 = 1_700_000_000_000;
@@ -55,11 +55,19 @@ fn group_in(sh: Arc<Shared>) -> ConversationState {
     st
 }
 
+/// A request as the wire gives it, routed: it must be a conversation op.
+fn conversation_op(json: &Value) -> ConversationOp {
+    match Request::from_json(json).expect("a valid request").route() {
+        Route::Conversation(_, op) => op,
+        Route::Reaction { reaction, .. } => ConversationOp::RemoveReaction(reaction),
+        Route::Engine(op) => panic!("{op:?} is not a conversation op"),
+    }
+}
+
 /// Runs `op` (JSON, without `conversation`) as `who`.
 fn answer(st: &mut ConversationState, who: &Caller, mut op: Value) -> Result<Answer> {
     op["conversation"] = json!(st.id.to_string());
-    let req = Request::from_json(&op).expect("a valid request");
-    st.apply(who, req, None, (T0 + 1_000, Duration::from_secs(1)))
+    st.apply(who, conversation_op(&op), None, (T0 + 1_000, Duration::from_secs(1)))
 }
 
 fn run(st: &mut ConversationState, who: &Caller, op: Value) -> Result<Value> {
@@ -512,10 +520,9 @@ fn replay_resends_the_kept_events_or_says_it_cannot() {
     st.out.clear();
     let outbox = Arc::new(Outbox::new(1 << 20));
     let mut replay = |since: u64| {
-        let req = Request::from_json(
+        let req = conversation_op(
             &json!({"op": "events.replay", "conversation": st.id.to_string(), "since_seq": since}),
-        )
-        .expect("request");
+        );
         let r = st
             .apply(&user("bob"), req, Some(&outbox), (T0, Duration::ZERO))
             .expect("replay");
