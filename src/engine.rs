@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::metrics::MetricsSnapshot;
 use crate::model::{ConversationId, Identity, KnownUser, Message, Millis, Page, ReactionId, User};
 use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
-use crate::protocol::{ConversationOp, EngineOp, Feed, Request, Route, UpdateUser};
+use crate::protocol::{ConversationOp, EngineOp, Feed, Reply, Request, Route, UpdateUser};
 use crate::registry::{self, Create, Direct, Registry};
 use crate::store::{Batch, Store, Write};
 use crate::validate;
@@ -254,10 +254,13 @@ impl Engine {
         self.shared().users.get(&identity).map(|h| known_user(&h))
     }
 
-    /// Runs a request given as JSON (`{"op": …, …}`) for a caller.
+    /// Runs a request given as JSON (`{"op": …, …}`) for a caller; answers
+    /// JSON, as the wire would.
     pub async fn request_as(&self, caller: Caller, request: Value) -> Result<Value> {
-        self.execute(caller, Request::from_json(&request)?, None)
-            .await
+        let reply = self
+            .execute(caller, Request::from_json(&request)?, None)
+            .await?;
+        Ok(reply.to_json())
     }
 
     /// Runs one op for a caller. `outbox` is the asking session's, when there is one.
@@ -266,7 +269,7 @@ impl Engine {
         caller: Caller,
         req: Request,
         outbox: Option<Arc<Outbox>>,
-    ) -> Result<Value> {
+    ) -> Result<Reply> {
         Ok(self.execute_outcome(caller, req, outbox).await?.0)
     }
 
@@ -278,7 +281,7 @@ impl Engine {
         caller: Caller,
         req: Request,
         outbox: Option<Arc<Outbox>>,
-    ) -> Result<(Value, bool)> {
+    ) -> Result<(Reply, bool)> {
         let a = self.route(caller, req, outbox).await?;
         Ok((a.data, a.repeated))
     }
@@ -316,7 +319,7 @@ impl Engine {
             Route::Engine(op) => op,
         };
         let engine_op = match op {
-            EngineOp::Ping => Ok(json!({"pong": true})),
+            EngineOp::Ping => Ok(Reply::Pong { pong: true }),
             EngineOp::Create(req) => self
                 .registry()
                 .send(Create { caller, req })
@@ -371,7 +374,7 @@ impl Engine {
         subject: Option<Identity>,
         size: Option<u64>,
         cursor: Option<String>,
-    ) -> Result<Value> {
+    ) -> Result<Reply> {
         let shared = self.shared();
         let size = page_size(size, 50, 100, "page_size")?;
         let (from, size) =
@@ -408,11 +411,11 @@ impl Engine {
             next_cursor: page.next_cursor,
             prev_cursor: page.prev_cursor,
         };
-        serde_json::to_value(page).map_err(|e| Error::Internal(e.to_string()))
+        Ok(Reply::Conversations(page))
     }
 
     /// The newest messages over the caller's conversations (see `message.feed`).
-    async fn feed(&self, caller: Caller, f: Feed) -> Result<Value> {
+    async fn feed(&self, caller: Caller, f: Feed) -> Result<Reply> {
         let Some(identity) = self.subject(&caller, f.identity.as_deref())? else {
             return Err(Error::bad(
                 "message.feed needs a user (the service names one with identity)",
@@ -521,10 +524,10 @@ impl Engine {
             has_next,
             items,
         };
-        serde_json::to_value(page).map_err(|e| Error::Internal(e.to_string()))
+        Ok(Reply::Messages(page))
     }
 
-    fn presence(&self, identities: &[String]) -> Result<Value> {
+    fn presence(&self, identities: &[String]) -> Result<Reply> {
         const MAX_IDENTITIES: usize = 1000;
         if identities.len() > MAX_IDENTITIES {
             return Err(Error::bad(format!(
@@ -549,10 +552,10 @@ impl Engine {
                 })
             })
             .collect::<Result<Vec<User>>>()?;
-        Ok(json!({"items": items}))
+        Ok(Reply::Presence { items })
     }
 
-    async fn update_user(&self, caller: Caller, u: UpdateUser) -> Result<Value> {
+    async fn update_user(&self, caller: Caller, u: UpdateUser) -> Result<Reply> {
         let Caller::User(identity) = caller else {
             return Err(Error::bad("user.update needs a user"));
         };
@@ -598,7 +601,7 @@ impl Engine {
                 Err(_) => return Err(Error::Internal("the store stopped".into())),
             }
         }
-        serde_json::to_value(hub.user()).map_err(|e| Error::Internal(e.to_string()))
+        Ok(Reply::User(Box::new(hub.user())))
     }
 }
 

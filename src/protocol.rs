@@ -11,7 +11,10 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::model::{ConversationId, Millis, NotificationLevel, Role, State};
+use crate::model::{
+    Conversation, ConversationId, Message, MessageId, Millis, NotificationLevel, Page, Participant,
+    ReactionId, Role, State, User,
+};
 
 /// An encoded text frame. Cloning it bumps a reference count: one event is
 /// serialized once and the same bytes go to every subscriber.
@@ -461,6 +464,85 @@ pub enum Request {
     UserUpdate(UpdateUser),
 }
 
+/// What an op answers, typed: the `data` of its wire answer and REST's body,
+/// serialized as the contract's objects (`PROTOCOL.md` §4).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    /// `{}`: done, nothing more to say.
+    Done(Done),
+    /// `ping`.
+    Pong {
+        /// Always true.
+        pong: bool,
+    },
+    /// A Conversation as the caller sees it.
+    Conversation(Box<Conversation>),
+    /// `conversation.list`.
+    Conversations(Page<Conversation>),
+    /// A Participant.
+    Participant(Box<Participant>),
+    /// `participant.list`.
+    Participants(Page<Participant>),
+    /// A Message.
+    Message(Box<Message>),
+    /// `message.list` and `message.feed`.
+    Messages(Page<Message>),
+    /// `message.send`: the message's id, index and time.
+    Sent {
+        /// Its id.
+        id: MessageId,
+        /// Its index.
+        index: u64,
+        /// When it was stored.
+        created_at: Millis,
+    },
+    /// `participant.count` and `message.count`.
+    Count {
+        /// How many.
+        count: usize,
+    },
+    /// The read ops and `unread.count`.
+    Unread {
+        /// The caller's exact unread count.
+        unread_messages_count: u64,
+    },
+    /// `reaction.add`: the reaction's id.
+    Reaction {
+        /// Its id.
+        id: ReactionId,
+    },
+    /// `events.replay`.
+    Replayed {
+        /// Whether every event after `since_seq` was held (and sent again).
+        recovered: bool,
+        /// The conversation's last seq.
+        last_seq: u64,
+    },
+    /// `presence.get`.
+    Presence {
+        /// One User per identity asked for.
+        items: Vec<User>,
+    },
+    /// `user.update`: the caller's User.
+    User(Box<User>),
+}
+
+/// The empty answer `{}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Done {}
+
+impl Reply {
+    /// `{}`.
+    pub const DONE: Reply = Reply::Done(Done {});
+
+    /// The answer as JSON, as the wire carries it.
+    pub fn to_json(&self) -> Value {
+        // Our own types always serialize (no non-string map keys).
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 /// Where a request runs, and what it asks there: made by [`Request::route`],
 /// an exhaustive match, so an op that is not routed does not compile.
 #[derive(Debug, Clone)]
@@ -780,13 +862,13 @@ struct AnswerOut<'a> {
     re: Option<&'a RawValue>,
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<&'a Value>,
+    data: Option<&'a Reply>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<Value>,
 }
 
 /// Encodes the answer to a request: `{"re":…,"ok":true,"data":…}` or the error form.
-pub fn encode_answer(re: &RequestId, result: &Result<Value, Error>) -> Frame {
+pub fn encode_answer(re: &RequestId, result: &Result<Reply, Error>) -> Frame {
     let out = AnswerOut {
         re: re.as_deref(),
         ok: result.is_ok(),
@@ -870,7 +952,7 @@ mod tests {
         ] {
             let text = format!(r#"{{"id":{id},"op":"ping"}}"#);
             let (re, _) = parse_request(text.as_bytes()).unwrap();
-            let answer = encode_answer(&re, &Ok(serde_json::json!({"pong": true})));
+            let answer = encode_answer(&re, &Ok(Reply::Pong { pong: true }));
             assert!(
                 answer.starts_with(&format!(r#"{{"re":{id},"ok":true"#)),
                 "{answer}"

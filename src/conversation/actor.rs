@@ -12,16 +12,15 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::effects::{deliver, Effect};
-use super::state::{self, ConversationState};
+use super::state::ConversationState;
 use super::{Answer, FeedPart, FeedQuery};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::{Caller, Conversation, Identity};
-use crate::protocol::ConversationOp;
+use crate::protocol::{ConversationOp, Reply};
 use crate::store::{Batch, Store, StoreError};
 
 /// Requests waiting in one conversation's mailbox before senders wait their turn
@@ -30,14 +29,14 @@ use crate::store::{Batch, Store, StoreError};
 const MAILBOX_CAPACITY: usize = 1024;
 
 /// Sends an op's answer once its commit is known: `None` committed, else why not.
-type Reply = Box<dyn FnOnce(Option<&StoreError>)>;
+type OnCommit = Box<dyn FnOnce(Option<&StoreError>)>;
 
 /// An op that ran and waits for its commit (or for the ones before it).
 struct Waiting {
     ticket: u64,
     committed: bool,
     effects: Vec<Effect>,
-    reply: Option<Reply>,
+    reply: Option<OnCommit>,
 }
 
 /// The actor around a [`ConversationState`].
@@ -49,7 +48,7 @@ pub(crate) struct ConversationActor {
     /// A commit failed: nothing more is acknowledged.
     failed: Option<StoreError>,
     /// The answer to `conversation.create`, sent once the new conversation is committed.
-    created: Option<Reply>,
+    created: Option<OnCommit>,
 }
 
 impl ConversationActor {
@@ -57,8 +56,8 @@ impl ConversationActor {
     pub fn new(
         state: ConversationState,
         store: Option<Arc<Store>>,
-        created: Option<oneshot::Sender<Result<Value>>>,
-        answer: Result<Value>,
+        created: Option<oneshot::Sender<Result<Reply>>>,
+        answer: Result<Reply>,
     ) -> Self {
         ConversationActor {
             state,
@@ -110,7 +109,7 @@ impl ConversationActor {
             return Response::reply(answer);
         }
         let (tx, rx) = oneshot::channel();
-        let reply: Reply = Box::new(move |e| {
+        let reply: OnCommit = Box::new(move |e| {
             let _ = tx.send(match e {
                 None => answer,
                 Some(e) => unstored(e),
@@ -127,7 +126,7 @@ impl ConversationActor {
     }
 
     /// Sends what ops without an asker did (a typing timer, a user going offline).
-    fn settle(&mut self, ctx: &mut Context<Self>, reply: Option<Reply>) {
+    fn settle(&mut self, ctx: &mut Context<Self>, reply: Option<OnCommit>) {
         self.arm_timers(ctx);
         if self.immediate() {
             self.deliver_now(ctx);
@@ -156,7 +155,7 @@ impl ConversationActor {
         }
     }
 
-    fn enqueue(&mut self, ctx: &mut Context<Self>, batch: Option<Batch>, reply: Option<Reply>) {
+    fn enqueue(&mut self, ctx: &mut Context<Self>, batch: Option<Batch>, reply: Option<OnCommit>) {
         let effects = std::mem::take(&mut self.state.out);
         if let Some(e) = &self.failed {
             if let Some(r) = reply {
@@ -227,7 +226,7 @@ impl ConversationActor {
 }
 
 /// A reply that sends `answer` once committed, `internal` if not.
-fn reply_with(answer: Result<Value>, tx: oneshot::Sender<Result<Value>>) -> Reply {
+fn reply_with(answer: Result<Reply>, tx: oneshot::Sender<Result<Reply>>) -> OnCommit {
     Box::new(move |e| {
         let _ = tx.send(match e {
             None => answer,
@@ -327,21 +326,21 @@ impl Handler<UserOffline> for ConversationActor {
 
 /// Re-adds the users of a direct conversation who had left it.
 #[derive(Message)]
-#[rtype(result = "Result<Value>")]
+#[rtype(result = "Result<Reply>")]
 pub(crate) struct EnsureMembers {
     pub caller: Caller,
     pub identities: Vec<Identity>,
 }
 
 impl Handler<EnsureMembers> for ConversationActor {
-    type Result = Response<Result<Value>>;
+    type Result = Response<Result<Reply>>;
     fn handle(&mut self, msg: EnsureMembers, ctx: &mut Context<Self>) -> Self::Result {
         if self.state.deleted {
             return Response::reply(Err(Error::not_found("conversation not found")));
         }
         let now = self.state.shared.config.clock.now_ms();
         self.state.ensure_members(&msg.identities, now);
-        let r = state::to_json(&self.state.view(&msg.caller));
+        let r = Ok(Reply::Conversation(Box::new(self.state.view(&msg.caller))));
         self.finish(ctx, r, unstored_result)
     }
 }

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::effects::Effect;
 use super::events::Stored;
 use super::log::Window;
-use super::state::{to_json, Access, ConversationState};
+use super::state::{Access, ConversationState};
 use super::typing::Started;
 use super::Answer;
 use crate::delivery::Outbox;
@@ -20,7 +20,7 @@ use crate::model::{
     Reaction, ReactionId, State, Subtype,
 };
 use crate::paging::{decode_cursor, encode_cursor, page_size};
-use crate::protocol::{Direction, EditMessage, ListMessages, MessageRef, SendMessage};
+use crate::protocol::{Direction, EditMessage, ListMessages, MessageRef, Reply, SendMessage};
 use crate::validate;
 
 /// Longest `client_id`, in characters.
@@ -56,6 +56,15 @@ pub(crate) enum FeedSide {
     Before,
     /// The oldest messages with key > bound.
     After,
+}
+
+/// `message.send`'s answer.
+fn sent(m: &Message) -> Reply {
+    Reply::Sent {
+        id: m.id,
+        index: m.index,
+        created_at: m.created_at,
+    }
 }
 
 impl ConversationState {
@@ -106,7 +115,7 @@ impl ConversationState {
             )?;
             if let Some(m) = self.log.by_client_id(&author, c) {
                 return Ok(Answer {
-                    data: json!({"id": m.id, "index": m.index, "created_at": m.created_at}),
+                    data: sent(m),
                     repeated: true,
                 });
             }
@@ -152,7 +161,7 @@ impl ConversationState {
             edited: false,
             ts: at as f64 / 1000.0,
         };
-        let answer = json!({"id": m.id, "index": m.index, "created_at": m.created_at});
+        let answer = sent(&m);
         if self.typing.stop(&author) {
             self.typing_event("typingEnded", &author);
         }
@@ -160,15 +169,16 @@ impl ConversationState {
         Ok(answer.into())
     }
 
-    pub fn get_message(&self, caller: &Caller, r: &MessageRef) -> Result<Value> {
+    pub fn get_message(&self, caller: &Caller, r: &MessageRef) -> Result<Reply> {
         self.access(caller)?;
         let idx = self.resolve_message(r)?;
         self.log
             .get(idx)
-            .map_or_else(|| Err(Error::not_found("message not found")), to_json)
+            .map(|m| Reply::Message(Box::new(m.clone())))
+            .ok_or_else(|| Error::not_found("message not found"))
     }
 
-    pub fn edit(&mut self, caller: &Caller, e: EditMessage, now: Millis) -> Result<Value> {
+    pub fn edit(&mut self, caller: &Caller, e: EditMessage, now: Millis) -> Result<Reply> {
         let access = self.access(caller)?;
         let idx = self.resolve_message(&e.message)?;
         let limits = &self.shared.config.limits;
@@ -220,10 +230,10 @@ impl ConversationState {
                 &json!({"message": m, "update_reasons": reasons}),
             );
         }
-        to_json(&m)
+        Ok(Reply::Message(Box::new(m)))
     }
 
-    pub fn delete_message(&mut self, caller: &Caller, r: &MessageRef) -> Result<Value> {
+    pub fn delete_message(&mut self, caller: &Caller, r: &MessageRef) -> Result<Reply> {
         let access = self.access(caller)?;
         let idx = self.resolve_message(r)?;
         let Some(m) = self.log.get(idx) else {
@@ -245,10 +255,10 @@ impl ConversationState {
         self.info
             .touch_to(self.log.last_chat().map(|l| l.created_at));
         self.emit("messageRemoved", &json!({"id": m.id, "index": m.index}));
-        Ok(json!({}))
+        Ok(Reply::DONE)
     }
 
-    pub fn list_messages(&self, caller: &Caller, l: ListMessages) -> Result<Value> {
+    pub fn list_messages(&self, caller: &Caller, l: ListMessages) -> Result<Reply> {
         self.access(caller)?;
         // Checked even when a cursor overrides it: out of range is bad_request.
         let asked = page_size(l.page_size, 30, 100, "page_size")?;
@@ -307,14 +317,16 @@ impl ConversationState {
             },
             has_next: slice.has_next,
             has_prev: slice.has_prev,
-            items: slice.items,
+            items: slice.items.into_iter().cloned().collect(),
         };
-        to_json(&page)
+        Ok(Reply::Messages(page))
     }
 
-    pub fn count_messages(&self, caller: &Caller) -> Result<Value> {
+    pub fn count_messages(&self, caller: &Caller) -> Result<Reply> {
         self.access(caller)?;
-        Ok(json!({"count": self.log.len()}))
+        Ok(Reply::Count {
+            count: self.log.len(),
+        })
     }
 
     /// This conversation's part of a feed page (see [`FeedPart`]).
@@ -387,7 +399,7 @@ impl ConversationState {
             .find(|x| x.identity == identity && x.reaction == reaction)
         {
             return Ok(Answer {
-                data: json!({"id": existing.id}),
+                data: Reply::Reaction { id: existing.id },
                 repeated: true,
             });
         }
@@ -411,7 +423,7 @@ impl ConversationState {
             "messageUpdated",
             &json!({"message": message, "update_reasons": ["reactions"]}),
         );
-        Ok(json!({"id": rx.id}).into())
+        Ok(Reply::Reaction { id: rx.id }.into())
     }
 
     pub fn remove_reaction(
@@ -419,7 +431,7 @@ impl ConversationState {
         caller: &Caller,
         id: ReactionId,
         now: Millis,
-    ) -> Result<Value> {
+    ) -> Result<Reply> {
         let access = self.access(caller)?;
         let idx = self
             .log
@@ -454,7 +466,7 @@ impl ConversationState {
             "messageUpdated",
             &json!({"message": message, "update_reasons": ["reactions"]}),
         );
-        Ok(json!({}))
+        Ok(Reply::DONE)
     }
 
     // ----- read horizons ------------------------------------------------------
@@ -477,7 +489,7 @@ impl ConversationState {
     }
 
     /// Moves a reader's horizon to `to`, announcing the change; answers the unread count.
-    fn set_horizon(&mut self, seq: u64, to: Option<u64>, now: Millis) -> Result<Value> {
+    fn set_horizon(&mut self, seq: u64, to: Option<u64>, now: Millis) -> Result<Reply> {
         let Some(m) = self.members.get_mut(seq) else {
             return Err(Error::not_found("participant not found"));
         };
@@ -491,7 +503,9 @@ impl ConversationState {
                 &json!({"participant": p, "update_reasons": ["last_read_message_index"]}),
             );
         }
-        Ok(json!({"unread_messages_count": self.unread_of(seq)}))
+        Ok(Reply::Unread {
+            unread_messages_count: self.unread_of(seq),
+        })
     }
 
     fn horizon(&self, seq: u64) -> Option<u64> {
@@ -505,7 +519,7 @@ impl ConversationState {
         self.log.last_index().map(|last| index.min(last))
     }
 
-    pub fn read_advance(&mut self, caller: &Caller, index: u64, now: Millis) -> Result<Value> {
+    pub fn read_advance(&mut self, caller: &Caller, index: u64, now: Millis) -> Result<Reply> {
         let seq = self.reader(caller)?;
         let to = match (self.clamp(index), self.horizon(seq)) {
             (Some(new), Some(old)) if new <= old => Some(old),
@@ -515,19 +529,19 @@ impl ConversationState {
         self.set_horizon(seq, to, now)
     }
 
-    pub fn read_set(&mut self, caller: &Caller, index: Option<u64>, now: Millis) -> Result<Value> {
+    pub fn read_set(&mut self, caller: &Caller, index: Option<u64>, now: Millis) -> Result<Reply> {
         let seq = self.reader(caller)?;
         let to = index.and_then(|i| self.clamp(i));
         self.set_horizon(seq, to, now)
     }
 
-    pub fn read_all(&mut self, caller: &Caller, now: Millis) -> Result<Value> {
+    pub fn read_all(&mut self, caller: &Caller, now: Millis) -> Result<Reply> {
         let seq = self.reader(caller)?;
         let to = self.log.last_index().or(self.horizon(seq));
         self.set_horizon(seq, to, now)
     }
 
-    pub fn read_none(&mut self, caller: &Caller, now: Millis) -> Result<Value> {
+    pub fn read_none(&mut self, caller: &Caller, now: Millis) -> Result<Reply> {
         let seq = self.reader(caller)?;
         self.set_horizon(seq, None, now)
     }
@@ -537,7 +551,7 @@ impl ConversationState {
         caller: &Caller,
         r: Option<&MessageRef>,
         now: Millis,
-    ) -> Result<Value> {
+    ) -> Result<Reply> {
         let seq = self.reader(caller)?;
         let target = match r {
             Some(r) => Some(self.resolve_message(r)?),
@@ -551,9 +565,11 @@ impl ConversationState {
         self.set_horizon(seq, to, now)
     }
 
-    pub fn unread_count(&self, caller: &Caller) -> Result<Value> {
+    pub fn unread_count(&self, caller: &Caller) -> Result<Reply> {
         let seq = self.reader(caller)?;
-        Ok(json!({"unread_messages_count": self.unread_of(seq)}))
+        Ok(Reply::Unread {
+            unread_messages_count: self.unread_of(seq),
+        })
     }
 
     // ----- typing -------------------------------------------------------------
@@ -565,22 +581,22 @@ impl ConversationState {
         }
     }
 
-    pub fn typing_start(&mut self, caller: &Caller, now: Duration) -> Result<Value> {
+    pub fn typing_start(&mut self, caller: &Caller, now: Duration) -> Result<Reply> {
         let who = self.typist(caller)?;
         let timeout = self.shared.config.typing_timeout;
         if let Started::New(after) = self.typing.start(&who, now, timeout) {
             self.typing_event("typingStarted", &who);
             self.timers.push((who, after));
         }
-        Ok(json!({}))
+        Ok(Reply::DONE)
     }
 
-    pub fn typing_stop(&mut self, caller: &Caller) -> Result<Value> {
+    pub fn typing_stop(&mut self, caller: &Caller) -> Result<Reply> {
         let who = self.typist(caller)?;
         if self.typing.stop(&who) {
             self.typing_event("typingEnded", &who);
         }
-        Ok(json!({}))
+        Ok(Reply::DONE)
     }
 
     /// A typing timer fired.
@@ -606,7 +622,7 @@ impl ConversationState {
         caller: &Caller,
         since: u64,
         outbox: Option<&Arc<Outbox>>,
-    ) -> Result<Value> {
+    ) -> Result<Reply> {
         let Access::Member { seq, .. } = self.access(caller)? else {
             return Err(Error::bad("events.replay needs a session"));
         };
@@ -619,7 +635,10 @@ impl ConversationState {
         };
         let Some(events) = self.events.since(since) else {
             self.out.push(Effect::Replay(outbox.clone(), None));
-            return Ok(json!({"recovered": false, "last_seq": last_seq}));
+            return Ok(Reply::Replayed {
+                recovered: false,
+                last_seq,
+            });
         };
         let frames = events
             .map(|(s, e)| match e {
@@ -631,7 +650,10 @@ impl ConversationState {
             })
             .collect();
         self.out.push(Effect::Replay(outbox.clone(), Some(frames)));
-        Ok(json!({"recovered": true, "last_seq": last_seq}))
+        Ok(Reply::Replayed {
+            recovered: true,
+            last_seq,
+        })
     }
 }
 

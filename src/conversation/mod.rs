@@ -26,7 +26,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use actix::prelude::*;
-use serde_json::Value;
 
 pub(crate) use actor::{Ask, ConversationActor, EnsureMembers, UserOffline, ViewFor};
 pub(crate) use log::Window;
@@ -38,19 +37,19 @@ use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::Caller;
 use crate::model::{Conversation, ConversationId, Identity};
-use crate::protocol::ConversationOp;
+use crate::protocol::{ConversationOp, Reply};
 
 /// An op's answer: its data, and whether it repeated an earlier op and so made
 /// nothing new (a resent `client_id`, a reaction already there): REST answers
 /// those 200 instead of 201.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Answer {
-    pub data: Value,
+    pub data: Reply,
     pub repeated: bool,
 }
 
-impl From<Value> for Answer {
-    fn from(data: Value) -> Self {
+impl From<Reply> for Answer {
+    fn from(data: Reply) -> Self {
         Answer {
             data,
             repeated: false,
@@ -156,7 +155,7 @@ impl ConversationHandle {
         Ok(self.addr.send(q).await?)
     }
 
-    pub async fn ensure_members(&self, caller: Caller, identities: Vec<Identity>) -> Result<Value> {
+    pub async fn ensure_members(&self, caller: Caller, identities: Vec<Identity>) -> Result<Reply> {
         self.addr.send(EnsureMembers { caller, identities }).await?
     }
 }

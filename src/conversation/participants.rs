@@ -1,16 +1,16 @@
 //! Participant ops of a conversation: add (chat and non-chat), remove, get,
 //! list, count, update.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::state::{empty, to_json, Access, ConversationState};
+use super::state::{empty, Access, ConversationState};
 use crate::error::{Error, Result};
 use crate::model::{
     Caller, MessagingBinding, Millis, NotificationLevel, Participant, ParticipantId,
     ParticipantKind, Role, State,
 };
 use crate::paging::{keyset_page, keyset_request};
-use crate::protocol::{AddNonChat, AddParticipant, UpdateParticipant};
+use crate::protocol::{AddNonChat, AddParticipant, Reply, UpdateParticipant};
 use crate::validate;
 
 impl ConversationState {
@@ -33,7 +33,7 @@ impl ConversationState {
         caller: &Caller,
         a: AddParticipant,
         now: Millis,
-    ) -> Result<Value> {
+    ) -> Result<Reply> {
         let access = self.access(caller)?;
         let limits = &self.shared.config.limits;
         let identity = validate::identity(&a.identity, limits)?;
@@ -53,10 +53,10 @@ impl ConversationState {
         self.check_room()?;
         let seq = self.insert_chat(identity, role, a.attributes, now);
         self.announce_joined(seq, now);
-        to_json(self.participant(seq)?)
+        Ok(Reply::Participant(Box::new(self.participant(seq)?.clone())))
     }
 
-    pub fn add_non_chat(&mut self, caller: &Caller, a: AddNonChat, now: Millis) -> Result<Value> {
+    pub fn add_non_chat(&mut self, caller: &Caller, a: AddNonChat, now: Millis) -> Result<Reply> {
         self.access(caller)?;
         let limits = &self.shared.config.limits;
         validate::name("proxy_address", &a.proxy_address, limits)?;
@@ -93,7 +93,7 @@ impl ConversationState {
         };
         let seq = self.members.insert(p, None);
         self.announce_joined(seq, now);
-        to_json(self.participant(seq)?)
+        Ok(Reply::Participant(Box::new(self.participant(seq)?.clone())))
     }
 
     fn resolve_participant(&self, r: &str) -> Result<u64> {
@@ -102,7 +102,7 @@ impl ConversationState {
             .ok_or_else(|| Error::not_found("participant not found"))
     }
 
-    pub fn remove_participant(&mut self, caller: &Caller, r: &str, now: Millis) -> Result<Value> {
+    pub fn remove_participant(&mut self, caller: &Caller, r: &str, now: Millis) -> Result<Reply> {
         let access = self.access(caller)?;
         let seq = self.resolve_participant(r)?;
         let own = matches!(access, Access::Member { seq: s, .. } if s == seq);
@@ -112,12 +112,13 @@ impl ConversationState {
             ));
         }
         self.remove_member(seq, if own { "left" } else { "removed" }, now);
-        Ok(json!({}))
+        Ok(Reply::DONE)
     }
 
-    pub fn get_participant(&self, caller: &Caller, r: &str) -> Result<Value> {
+    pub fn get_participant(&self, caller: &Caller, r: &str) -> Result<Reply> {
         self.access(caller)?;
-        to_json(self.participant(self.resolve_participant(r)?)?)
+        let p = self.participant(self.resolve_participant(r)?)?;
+        Ok(Reply::Participant(Box::new(p.clone())))
     }
 
     pub fn list_participants(
@@ -125,20 +126,22 @@ impl ConversationState {
         caller: &Caller,
         page_size: Option<u64>,
         cursor: Option<&str>,
-    ) -> Result<Value> {
+    ) -> Result<Reply> {
         self.access(caller)?;
         let size = crate::paging::page_size(page_size, 100, 1000, "page_size")?;
         let (from, size) = keyset_request::<u64>("participants", cursor, size)?;
         let keys = self.members.seqs();
         let page = keyset_page("participants", &keys, &from, size, |s| {
-            self.members.get(*s).map(|m| &m.p)
+            self.members.get(*s).map(|m| m.p.clone())
         });
-        to_json(&page)
+        Ok(Reply::Participants(page))
     }
 
-    pub fn count_participants(&self, caller: &Caller) -> Result<Value> {
+    pub fn count_participants(&self, caller: &Caller) -> Result<Reply> {
         self.access(caller)?;
-        Ok(json!({"count": self.members.len()}))
+        Ok(Reply::Count {
+            count: self.members.len(),
+        })
     }
 
     pub fn update_participant(
@@ -146,7 +149,7 @@ impl ConversationState {
         caller: &Caller,
         u: UpdateParticipant,
         now: Millis,
-    ) -> Result<Value> {
+    ) -> Result<Reply> {
         let access = self.access(caller)?;
         let seq = self.resolve_participant(&u.participant)?;
         let own = matches!(access, Access::Member { seq: s, .. } if s == seq);
@@ -187,6 +190,6 @@ impl ConversationState {
                 &json!({"participant": p, "update_reasons": reasons}),
             );
         }
-        to_json(&p)
+        Ok(Reply::Participant(Box::new(p)))
     }
 }

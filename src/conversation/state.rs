@@ -29,7 +29,7 @@ use crate::model::{
     Subtype,
 };
 use crate::protocol::{
-    encode_event, ConversationOp, CreateConversation, Frame, UpdateConversation,
+    encode_event, ConversationOp, CreateConversation, Frame, Reply, UpdateConversation,
 };
 use crate::validate;
 
@@ -97,10 +97,6 @@ pub(crate) struct ConversationState {
     pub timers: Vec<(Identity, std::time::Duration)>,
     /// What the ops since the actor last looked send, in order.
     pub out: Vec<Effect>,
-}
-
-pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<Value> {
-    serde_json::to_value(v).map_err(|e| Error::Internal(e.to_string()))
 }
 
 pub(crate) fn empty() -> Value {
@@ -559,16 +555,16 @@ impl ConversationState {
         r.map(Answer::from)
     }
 
-    pub fn get(&self, caller: &Caller) -> Result<Value> {
+    pub fn get(&self, caller: &Caller) -> Result<Reply> {
         if self.meta.direct && self.access(caller).is_err() {
             return Err(Error::forbidden(
                 "a direct conversation is visible to its two users only",
             ));
         }
-        to_json(&self.view(caller))
+        Ok(Reply::Conversation(Box::new(self.view(caller))))
     }
 
-    pub fn update(&mut self, caller: &Caller, u: UpdateConversation, now: Millis) -> Result<Value> {
+    pub fn update(&mut self, caller: &Caller, u: UpdateConversation, now: Millis) -> Result<Reply> {
         let access = self.access(caller)?;
         let limits = &self.shared.config.limits;
         if let Some(Some(n)) = &u.friendly_name {
@@ -665,12 +661,12 @@ impl ConversationState {
                 now,
             );
         }
-        to_json(&self.view(caller))
+        Ok(Reply::Conversation(Box::new(self.view(caller))))
     }
 
     /// Deletes the conversation: every participant is told, every index forgets
     /// it, and the actor stops after this op.
-    pub fn delete(&mut self, caller: &Caller) -> Result<Value> {
+    pub fn delete(&mut self, caller: &Caller) -> Result<Reply> {
         if !self.access(caller)?.is_admin() {
             return Err(Error::forbidden(
                 "only an admin may delete the conversation",
@@ -686,7 +682,7 @@ impl ConversationState {
         }
         self.erased = true;
         self.forget_everywhere();
-        Ok(json!({}))
+        Ok(Reply::DONE)
     }
 
     /// Removes this conversation from the engine's shared indexes.
@@ -708,14 +704,14 @@ impl ConversationState {
         self.shared.metrics.messages_add(-(self.log.len() as i64));
     }
 
-    pub fn join(&mut self, caller: &Caller, now: Millis) -> Result<Value> {
+    pub fn join(&mut self, caller: &Caller, now: Millis) -> Result<Reply> {
         let Caller::User(identity) = caller else {
             return Err(Error::bad(
                 "conversation.join needs a user; add a participant instead",
             ));
         };
         if self.members.seq_of(identity).is_some() {
-            return to_json(&self.view(caller));
+            return Ok(Reply::Conversation(Box::new(self.view(caller))));
         }
         if self.meta.direct {
             return Err(Error::forbidden("a direct conversation cannot be joined"));
@@ -726,14 +722,14 @@ impl ConversationState {
         self.check_room()?;
         let seq = self.insert_chat(identity.clone(), Role::Member, None, now);
         self.announce_joined(seq, now);
-        to_json(&self.view(caller))
+        Ok(Reply::Conversation(Box::new(self.view(caller))))
     }
 
-    pub fn leave(&mut self, caller: &Caller, now: Millis) -> Result<Value> {
+    pub fn leave(&mut self, caller: &Caller, now: Millis) -> Result<Reply> {
         match self.access(caller)? {
             Access::Member { seq, .. } => {
                 self.remove_member(seq, "left", now);
-                Ok(json!({}))
+                Ok(Reply::DONE)
             }
             Access::Service => Err(Error::bad(
                 "conversation.leave needs a user; remove a participant instead",
@@ -745,14 +741,14 @@ impl ConversationState {
         &mut self,
         caller: &Caller,
         level: NotificationLevel,
-    ) -> Result<Value> {
+    ) -> Result<Reply> {
         let Access::Member { seq, .. } = self.access(caller)? else {
             return Err(Error::bad("the service has no notification level"));
         };
         if let Some(m) = self.members.get_mut(seq) {
             m.p.notification_level = level;
         }
-        to_json(&self.view(caller))
+        Ok(Reply::Conversation(Box::new(self.view(caller))))
     }
 
     /// Makes sure the given users are participants (a direct conversation that

@@ -71,7 +71,7 @@ fn answer(st: &mut ConversationState, who: &Caller, mut op: Value) -> Result<Ans
 }
 
 fn run(st: &mut ConversationState, who: &Caller, op: Value) -> Result<Value> {
-    answer(st, who, op).map(|a| a.data)
+    answer(st, who, op).map(|a| a.data.to_json())
 }
 
 /// Sends a chat message as `who`; answers the send's answer.
@@ -83,7 +83,7 @@ fn send(st: &mut ConversationState, who: &str, body: &str) -> Value {
 fn repeated(st: &mut ConversationState, who: &Caller, op: Value) -> Value {
     let a = answer(st, who, op.clone()).unwrap_or_else(|e| panic!("{op} failed: {e}"));
     assert!(a.repeated, "{op} should repeat an earlier op");
-    a.data
+    a.data.to_json()
 }
 
 fn ok(st: &mut ConversationState, who: &Caller, op: Value) -> Value {
@@ -530,7 +530,7 @@ fn replay_resends_the_kept_events_or_says_it_cannot() {
             Some(Effect::Replay(_, frames)) => frames.map(|f| f.len()),
             other => panic!("expected a replay, got {other:?}"),
         };
-        (r.data["recovered"].clone(), frames)
+        (r.data.to_json()["recovered"].clone(), frames)
     };
     assert_eq!(replay(1), (json!(true), Some(2)));
     assert_eq!(replay(0), (json!(false), None));

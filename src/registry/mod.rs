@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 pub(crate) use crate::delivery::UserHub;
 
@@ -22,7 +22,7 @@ use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::Caller;
 use crate::model::{ConversationId, Identity, Millis, SessionId};
-use crate::protocol::{encode_event, CreateConversation};
+use crate::protocol::{encode_event, CreateConversation, Reply};
 use crate::store::Recovered;
 use tokio::sync::oneshot;
 
@@ -62,7 +62,7 @@ impl Registry {
                 self.shared.reactions.insert(*r, id);
             }
             self.shared.metrics.messages_add(state.log.len() as i64);
-            self.start(state, None, Ok(Value::Null));
+            self.start(state, None, Ok(Reply::DONE));
         }
     }
 
@@ -70,8 +70,8 @@ impl Registry {
     fn start(
         &mut self,
         state: ConversationState,
-        created: Option<oneshot::Sender<Result<Value>>>,
-        answer: Result<Value>,
+        created: Option<oneshot::Sender<Result<Reply>>>,
+        answer: Result<Reply>,
     ) -> ConversationHandle {
         let (id, info) = (state.id, state.info.clone());
         let store = self.shared.store.get().cloned();
@@ -93,15 +93,14 @@ impl Registry {
         caller: &Caller,
         req: CreateConversation,
         direct: bool,
-    ) -> Result<(ConversationHandle, oneshot::Receiver<Result<Value>>)> {
+    ) -> Result<(ConversationHandle, oneshot::Receiver<Result<Reply>>)> {
         let id = ConversationId::new();
         let now = self.shared.config.clock.now_ms();
         let creator = caller.identity().cloned();
         let mut state =
             ConversationState::create(self.shared.clone(), id, creator, req, direct, now)?;
         state.announce_created();
-        let view =
-            serde_json::to_value(state.view(caller)).map_err(|e| Error::Internal(e.to_string()));
+        let view = Ok(Reply::Conversation(Box::new(state.view(caller))));
         let (tx, rx) = oneshot::channel();
         Ok((self.start(state, Some(tx), view), rx))
     }
@@ -142,14 +141,14 @@ impl Actor for Registry {
 
 /// `conversation.create`.
 #[derive(Message)]
-#[rtype(result = "Result<Value>")]
+#[rtype(result = "Result<Reply>")]
 pub(crate) struct Create {
     pub caller: Caller,
     pub req: CreateConversation,
 }
 
 impl Handler<Create> for Registry {
-    type Result = ResponseFuture<Result<Value>>;
+    type Result = ResponseFuture<Result<Reply>>;
     fn handle(&mut self, msg: Create, _: &mut Context<Self>) -> Self::Result {
         let created = self.create(&msg.caller, msg.req, false);
         Box::pin(async move {
@@ -163,14 +162,14 @@ impl Handler<Create> for Registry {
 
 /// `conversation.direct`: the one 1:1 conversation of two users.
 #[derive(Message)]
-#[rtype(result = "Result<Value>")]
+#[rtype(result = "Result<Reply>")]
 pub(crate) struct Direct {
     pub me: Identity,
     pub other: Identity,
 }
 
 impl Handler<Direct> for Registry {
-    type Result = ResponseFuture<Result<Value>>;
+    type Result = ResponseFuture<Result<Reply>>;
     fn handle(&mut self, msg: Direct, _: &mut Context<Self>) -> Self::Result {
         let key = if msg.me <= msg.other {
             (msg.me.clone(), msg.other.clone())

@@ -13,8 +13,8 @@ use crate::engine::Caller;
 use crate::error::Error;
 use crate::model::{Conversation, Message, Page, Participant, User};
 use crate::protocol::{
-    AddParticipant, CreateConversation, Direction, EditMessage, Request, SendMessage,
-    UpdateConversation, UpdateParticipant,
+    AddParticipant, CreateConversation, Direction, EditMessage, Reply as ProtoReply, Request,
+    SendMessage, UpdateConversation, UpdateParticipant,
 };
 
 /// An engine error as an HTTP response: the contract's status and JSON body.
@@ -112,7 +112,7 @@ impl AppState {
         req: &HttpRequest,
         op: &str,
         mut fields: Map<String, Value>,
-    ) -> Result<(Value, bool), Error> {
+    ) -> Result<(ProtoReply, bool), Error> {
         let caller = self.caller(req)?;
         fields.insert("op".into(), json!(op));
         let request = Request::from_json(&Value::Object(fields))?;
@@ -128,7 +128,7 @@ impl AppState {
         mut fields: Map<String, Value>,
         conversation: &str,
         inner: Option<(&str, Value)>,
-    ) -> Result<(Value, bool), Error> {
+    ) -> Result<(ProtoReply, bool), Error> {
         fields.insert("conversation".into(), json!(conversation));
         if let Some((k, v)) = inner {
             fields.insert(k.into(), v);
@@ -147,11 +147,11 @@ impl AppState {
     }
 }
 
-fn ok(v: Value) -> Reply {
+fn ok(v: impl serde::Serialize) -> Reply {
     Ok(HttpResponse::Ok().json(v))
 }
 
-fn created(v: Value, repeat: bool) -> Reply {
+fn created(v: ProtoReply, repeat: bool) -> Reply {
     Ok(if repeat {
         HttpResponse::Ok()
     } else {
@@ -385,7 +385,10 @@ async fn send_message(
 ) -> Reply {
     let b = s.body(p, &req).await?;
     let (sent, repeat) = s.on(&req, "message.send", b, &c, None).await?;
-    let message = Some(("message", sent["id"].clone()));
+    let ProtoReply::Sent { id, .. } = sent else {
+        return Err(Error::Internal("message.send answered no id".into()).into());
+    };
+    let message = Some(("message", json!(id)));
     let (m, _) = s.on(&req, "message.get", Map::new(), &c, message).await?;
     created(m, repeat)
 }
@@ -493,7 +496,10 @@ async fn get_user(s: web::Data<AppState>, req: HttpRequest, i: web::Path<String>
             with(Map::new(), &[("identities", json!([*i]))]),
         )
         .await?;
-    ok(v["items"][0].clone())
+    match v {
+        ProtoReply::Presence { mut items } if !items.is_empty() => ok(items.swap_remove(0)),
+        _ => Err(Error::Internal("presence.get answered no user".into()).into()),
+    }
 }
 
 /// A user's conversations: the service may ask for anyone's, a user for its own.

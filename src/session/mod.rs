@@ -18,7 +18,9 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::Caller;
 use crate::model::{Identity, SessionId};
-use crate::protocol::{encode_answer, encode_event, parse_request, Event, Frame, Request};
+use crate::protocol::{
+    encode_answer, encode_event, parse_request, Event, Frame, Reply, Request,
+};
 use crate::registry::{Connect, Disconnect};
 use crate::validate;
 
@@ -131,7 +133,7 @@ impl Session {
 
     /// Runs one op as this session's user. Any op but `events.replay` ends
     /// the session's resuming: the client is past catching up.
-    pub async fn request(&self, req: Request) -> Result<Value> {
+    pub async fn request(&self, req: Request) -> Result<Reply> {
         if !matches!(req, Request::EventsReplay { .. }) {
             self.outbox.release();
         }
@@ -146,7 +148,7 @@ impl Session {
 
     /// Runs one op given as JSON: `{"op": "message.send", "conversation": …, …}`.
     pub async fn request_json(&self, request: Value) -> Result<Value> {
-        self.request(Request::from_json(&request)?).await
+        Ok(self.request(Request::from_json(&request)?).await?.to_json())
     }
 
     /// Answers one client text frame, exactly as the wire does: the answer frame

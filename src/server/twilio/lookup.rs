@@ -2,12 +2,75 @@
 //! everything, as the service (or as a user for a user's own view), and keeps
 //! nothing of its own.
 
-use serde::de::DeserializeOwned;
-
 use super::wire::{code, uuid_of, TwResult, TwilioError};
 use super::Ctx;
 use crate::model::{Caller, Conversation, Message, Page, Participant};
-use crate::protocol::{ListMessages, MessageRef, Request};
+use crate::protocol::{ListMessages, MessageRef, Reply, Request};
+
+/// The one kind of answer an op gives, taken out of its [`Reply`].
+pub(crate) trait FromReply: Sized {
+    fn from_reply(r: Reply) -> Option<Self>;
+}
+
+impl FromReply for Reply {
+    fn from_reply(r: Reply) -> Option<Self> {
+        Some(r)
+    }
+}
+
+impl FromReply for Conversation {
+    fn from_reply(r: Reply) -> Option<Self> {
+        match r {
+            Reply::Conversation(c) => Some(*c),
+            _ => None,
+        }
+    }
+}
+
+impl FromReply for Participant {
+    fn from_reply(r: Reply) -> Option<Self> {
+        match r {
+            Reply::Participant(p) => Some(*p),
+            _ => None,
+        }
+    }
+}
+
+impl FromReply for Message {
+    fn from_reply(r: Reply) -> Option<Self> {
+        match r {
+            Reply::Message(m) => Some(*m),
+            _ => None,
+        }
+    }
+}
+
+impl FromReply for Page<Conversation> {
+    fn from_reply(r: Reply) -> Option<Self> {
+        match r {
+            Reply::Conversations(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl FromReply for Page<Participant> {
+    fn from_reply(r: Reply) -> Option<Self> {
+        match r {
+            Reply::Participants(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl FromReply for Page<Message> {
+    fn from_reply(r: Reply) -> Option<Self> {
+        match r {
+            Reply::Messages(p) => Some(p),
+            _ => None,
+        }
+    }
+}
 
 /// Largest page the engine answers, for reading whole lists.
 const MESSAGES_PAGE: u64 = 100;
@@ -36,24 +99,25 @@ pub(crate) fn message_ref(key: &str) -> TwResult<MessageRef> {
 
 impl Ctx {
     /// Runs one op; a `conflict` answer becomes Twilio code `conflict`.
-    pub async fn run<T: DeserializeOwned>(
+    pub async fn run<T: FromReply>(
         &self,
         caller: Caller,
         req: Request,
         conflict: u32,
     ) -> TwResult<T> {
-        let value = self
+        let reply = self
             .engine
             .execute(caller, req, None)
             .await
             .map_err(|e| TwilioError::engine(e, conflict))?;
-        serde_json::from_value(value)
-            .map_err(|e| TwilioError::new(500, code::INTERNAL, format!("unexpected answer: {e}")))
+        T::from_reply(reply).ok_or_else(|| {
+            TwilioError::new(500, code::INTERNAL, "the engine answered another kind")
+        })
     }
 
     /// Runs one op whose answer the face does not need.
     pub async fn act(&self, caller: Caller, req: Request, conflict: u32) -> TwResult<()> {
-        self.run::<serde_json::Value>(caller, req, conflict)
+        self.run::<Reply>(caller, req, conflict)
             .await
             .map(drop)
     }

@@ -2,13 +2,12 @@
 //! stay hidden, leaving gaps in `index` as Twilio allows).
 
 use actix_web::HttpResponse;
-use serde::Deserialize;
 
 use super::lookup::{conversation_ref, message_ref};
 use super::wire::{code, Params, TwResult, TwilioError};
 use super::{page, shapes, Ctx};
 use crate::model::{Caller, Identity, Message};
-use crate::protocol::{EditMessage, Request, SendMessage};
+use crate::protocol::{EditMessage, Reply, Request, SendMessage};
 
 /// Who a message is by when the request names no `Author`.
 const DEFAULT_AUTHOR: &str = "system";
@@ -62,12 +61,6 @@ pub(crate) async fn fetch(ctx: &Ctx, c: &str, key: &str) -> TwResult<HttpRespons
     Ok(HttpResponse::Ok().json(one(ctx, &conversation, &m).await?))
 }
 
-/// What `message.send` answers.
-#[derive(Deserialize)]
-struct Sent {
-    id: String,
-}
-
 pub(crate) async fn create(ctx: &Ctx, c: &str, p: &Params) -> TwResult<HttpResponse> {
     p.refuse(&NOT_EMULATED)?;
     let conversation = conversation_ref(c);
@@ -85,15 +78,18 @@ pub(crate) async fn create(ctx: &Ctx, c: &str, p: &Params) -> TwResult<HttpRespo
         attributes,
         ..SendMessage::text(&conversation, body)
     };
-    let sent: Sent = ctx
+    let sent: Reply = ctx
         .run(
             Caller::Service,
             Request::MessageSend(send),
             code::CONVERSATION_CLOSED,
         )
         .await?;
+    let Reply::Sent { id, .. } = sent else {
+        return Err(TwilioError::new(500, code::INTERNAL, "message.send answered no id"));
+    };
     let m = ctx
-        .message(&conversation, &super::wire::sid("IM", &sent.id))
+        .message(&conversation, &super::wire::sid("IM", id))
         .await?;
     Ok(HttpResponse::Created().json(one(ctx, &conversation, &m).await?))
 }
