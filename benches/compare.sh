@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Side-by-side load test: colloquy and the socketioxide peer, each pinned alone
 # to core 0, the load generator on core 1, the same loads, three runs each.
-#   bash benches/compare.sh [fanout|latency|rooms|conns|all]
+#   bash benches/compare.sh [shallow|fanout|latency|rooms|conns|all]
+# `shallow` is the case chat traffic has (issue 13): a few messages in flight,
+# subscribers reading with tokio-tungstenite; its headline is the server's
+# CPU-µs per delivery (median of three runs). The other cases keep the deep
+# window (64 in flight) and minimal reader of earlier figures, for comparison.
 # Needs taskset (util-linux). Builds what it runs (release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,21 +23,51 @@ start_peer() {
   taskset -c 0 ./benches/peers/socketioxide/target/release/socketioxide-peer 127.0.0.1:0 > /tmp/peer.out 2>&1 &
   PID=$!; sleep 0.5; URL=$(sed -n 's/listening on //p' /tmp/peer.out)
 }
-run() { # name proto args...
+run() { # name proto loadgen-args...
   local name=$1 proto=$2; shift 2
+  local out=/tmp/compare-runs.txt
+  : > "$out"
   for i in 1 2 3; do
     if [ "$name" = colloquy ]; then start_colloquy; else start_peer; fi
     echo "## $name run $i"
-    $LG --protocol "$proto" --url "$URL" --server-pid "$PID" "$@" | sed 's/^/    /'
+    $LG --protocol "$proto" --url "$URL" --server-pid "$PID" "$@" | tee -a "$out" | sed 's/^/    /'
     # TERM, not INT: background jobs of a script start with SIGINT ignored.
     kill -TERM "$PID"; wait "$PID" 2>/dev/null || true
+  done
+  summary "$name" "$out"
+}
+# Medians of the three runs: CPU-µs per delivery (the headline), deliveries/s,
+# p50/p99 latency, lost deliveries.
+summary() {
+  local name=$1 out=$2
+  med() { sort -g | sed -n 2p; }
+  local cpu rate p50 p99 lost
+  cpu=$(sed -n 's/.*server CPU *\([0-9.]*\) µs per delivery.*/\1/p' "$out" | med)
+  rate=$(sed -n 's/.*deliveries\/s *\([0-9]*\).*/\1/p' "$out" | med)
+  p50=$(sed -n 's/.*latency ms *p50 \([0-9.]*\).*/\1/p' "$out" | med)
+  p99=$(sed -n 's/.*latency ms.*p99 \([0-9.]*\) .*/\1/p' "$out" | med)
+  lost=$(sed -n 's/.*(lost \([0-9]*\)).*/\1/p' "$out" | sort -g | tail -1)
+  echo "== $name median: ${cpu:-?} CPU-µs/delivery, ${rate:-?} deliveries/s, p50 ${p50:-?} ms, p99 ${p99:-?} ms, lost at most ${lost:-?}"
+}
+case_shallow() { # subscribers, messages in flight, publishers sharing them, messages
+  for spec in "100 16 4 20000" "1000 8 4 2000" "5000 4 4 400"; do
+    set -- $spec
+    for who in colloquy:colloquy socketioxide:socketio; do
+      run ${who%%:*} ${who##*:} --reader tungstenite fanout --subscribers "$1" --window "$2" \
+        --publishers "$3" --messages "$4" --payload 100
+    done
+  done
+  for who in colloquy:colloquy socketioxide:socketio; do
+    run ${who%%:*} ${who##*:} --reader tungstenite fanout --subscribers 1000 --publishers 1 \
+      --rate 40 --messages 400 --payload 100
+    run ${who%%:*} ${who##*:} --reader tungstenite rooms --rooms 2000 --members 5 --rate 1 --seconds 10
   done
 }
 case_fanout() {
   for subs in 100 1000; do
     msgs=$((2000000 / subs))
-    run colloquy colloquy fanout --subscribers $subs --messages $msgs --window 64
-    run socketioxide socketio fanout --subscribers $subs --messages $msgs --window 64
+    run colloquy colloquy --reader raw fanout --subscribers $subs --messages $msgs --window 64
+    run socketioxide socketio --reader raw fanout --subscribers $subs --messages $msgs --window 64
   done
 }
 case_latency() { # fixed rates: RATE100 (100 subscribers) and RATE (1,000) in messages/s, about half the max rates above
@@ -53,9 +87,10 @@ case_conns() {
   run socketioxide socketio conns --connections 10000 --room-size 10
 }
 case $what in
+  shallow) case_shallow ;;
   fanout) case_fanout ;;
   latency) case_latency ;;
   rooms) case_rooms ;;
   conns) case_conns ;;
-  all) case_fanout; case_latency; case_rooms; case_conns ;;
+  all) case_shallow; case_fanout; case_latency; case_rooms; case_conns ;;
 esac

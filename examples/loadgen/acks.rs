@@ -41,7 +41,7 @@ pub async fn acks(
     for (i, conv) in convs.into_iter().enumerate() {
         let args = args.clone();
         tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::open(&args, &format!("s{i}")).await?;
+            let mut conn = Conn::open(&args, &format!("s{i}"), None).await?;
             let mut h = Histogram::<u64>::new(3)?;
             let gap = rate.map(|r| Duration::from_secs_f64(1.0 / r));
             let mut next = Instant::now();

@@ -17,7 +17,7 @@
 //! timestamp travels in the payload), lost deliveries, and with `--server-pid`
 //! the server's CPU-µs per delivery and RSS, read from /proc.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,7 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 
 mod acks;
 mod raw;
+mod rooms;
 
 #[derive(Parser, Clone)]
 struct Args {
@@ -45,8 +46,18 @@ struct Args {
     /// Runtime threads of the load generator.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// How subscribers read: tokio-tungstenite, as a typical Rust client does,
+    /// or a minimal in-place frame reader (cheaper for the load generator).
+    #[arg(long, value_enum, default_value = "tungstenite")]
+    reader: ReaderKind,
     #[command(subcommand)]
     mode: Mode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReaderKind {
+    Tungstenite,
+    Raw,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -139,10 +150,89 @@ struct Conn {
     proto: Protocol,
 }
 
-/// A subscriber's connection: reads with [`raw::RawWs`].
+/// A subscriber's connection, read by tokio-tungstenite or [`raw::RawWs`].
 struct Sub {
-    ws: raw::RawWs,
+    reader: Reader,
     proto: Protocol,
+}
+
+enum Reader {
+    Raw(raw::RawWs),
+    Tungstenite {
+        ws: Box<Socket>,
+        /// The last text frame, lent out by `next_text`.
+        last: tokio_tungstenite::tungstenite::Utf8Bytes,
+    },
+}
+
+impl Reader {
+    async fn connect(
+        args: &Args,
+        path: &str,
+    ) -> Result<Reader, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(match args.reader {
+            ReaderKind::Raw => Reader::Raw(raw::RawWs::connect(&args.url, path).await?),
+            ReaderKind::Tungstenite => {
+                let url = format!("{}{path}", args.url.replacen("http://", "ws://", 1));
+                // Nagle off, like the servers.
+                let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+                Reader::Tungstenite {
+                    ws: Box::new(ws),
+                    last: Default::default(),
+                }
+            }
+        })
+    }
+
+    /// The payload of the next text frame; None once the server closed.
+    /// Cancel-safe: a frame is consumed only when returned.
+    async fn next_text(&mut self) -> Option<&[u8]> {
+        match self {
+            Reader::Raw(ws) => ws.next_text().await,
+            Reader::Tungstenite { ws, last } => loop {
+                // tungstenite answers pings itself.
+                match ws.next().await? {
+                    Ok(Ws::Text(t)) => {
+                        *last = t;
+                        return Some(last.as_bytes());
+                    }
+                    Ok(Ws::Close(_)) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            },
+        }
+    }
+
+    /// Reads until a text frame that starts with `prefix`, answering
+    /// Engine.IO pings on the way.
+    async fn until(
+        &mut self,
+        prefix: &[u8],
+        what: &str,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        loop {
+            let t = self
+                .next_text()
+                .await
+                .ok_or_else(|| format!("closed before {what}"))?;
+            if t == b"2" {
+                self.send_text("3").await?;
+            } else if t.starts_with(prefix) {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn send_text(
+        &mut self,
+        text: &str,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        match self {
+            Reader::Raw(ws) => ws.send_text(text).await?,
+            Reader::Tungstenite { ws, .. } => ws.send(Ws::Text(text.into())).await?,
+        }
+        Ok(())
+    }
 }
 
 impl Sub {
@@ -156,32 +246,25 @@ impl Sub {
             Protocol::Colloquy => format!("/v1/ws?identity={identity}"),
             Protocol::Socketio => "/socket.io/?EIO=4&transport=websocket".to_string(),
         };
-        let mut ws = raw::RawWs::connect(&args.url, &path).await?;
+        let mut ws = Reader::connect(args, &path).await?;
         match args.protocol {
             // `ready` first; colloquy members are added when the room is created.
             Protocol::Colloquy => {
                 ws.next_text().await.ok_or("closed before ready")?;
             }
             // Engine.IO open, socket.io connect to "/", then join with ack id 1
-            // and wait for the ack (`431[...]`).
+            // and wait for the ack (`431[...]`). The server pings at once
+            // (`2`) and closes a socket that does not answer (`3`).
             Protocol::Socketio => {
                 ws.next_text().await.ok_or("closed before open")?;
                 ws.send_text("40").await?;
-                ws.next_text().await.ok_or("closed before connect")?;
+                ws.until(b"40", "connect").await?;
                 ws.send_text(&format!(r#"421["join","{room}"]"#)).await?;
-                loop {
-                    let t = ws
-                        .next_text()
-                        .await
-                        .ok_or("closed before the join was acknowledged")?;
-                    if t.starts_with(b"431") {
-                        break;
-                    }
-                }
+                ws.until(b"431", "the join's ack").await?;
             }
         }
         Ok(Sub {
-            ws,
+            reader: ws,
             proto: args.protocol,
         })
     }
@@ -191,6 +274,7 @@ impl Conn {
     async fn open(
         args: &Args,
         identity: &str,
+        room: Option<&str>,
     ) -> Result<Conn, Box<dyn std::error::Error + Send + Sync>> {
         let base = args.url.replacen("http://", "ws://", 1);
         let url = match args.protocol {
@@ -204,11 +288,17 @@ impl Conn {
             Protocol::Colloquy => {
                 ws.next().await.ok_or("closed before ready")??;
             }
-            // Engine.IO open, then the socket.io connect to "/".
+            // Engine.IO open, then the socket.io connect to "/", then the
+            // room it sends to (the peer broadcasts to the sender's rooms).
             Protocol::Socketio => {
                 ws.next().await.ok_or("closed before open")??;
                 ws.send(Ws::Text("40".into())).await?;
-                ws.next().await.ok_or("closed before connect")??;
+                until(&mut ws, "40", "connect").await?;
+                if let Some(room) = room {
+                    ws.send(Ws::Text(format!(r#"421["join","{room}"]"#).into()))
+                        .await?;
+                    until(&mut ws, "431", "the join's ack").await?;
+                }
             }
         }
         Ok(Conn {
@@ -216,19 +306,36 @@ impl Conn {
             proto: args.protocol,
         })
     }
+}
 
-    async fn publish(
-        &mut self,
-        room: &str,
-        body: &str,
-    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-        let frame = match self.proto {
-            Protocol::Colloquy => {
-                json!({"op": "message.send", "conversation": room, "body": body}).to_string()
-            }
-            Protocol::Socketio => format!(r#"42["msg","{body}"]"#),
-        };
-        self.ws.send(Ws::Text(frame.into())).await
+/// Reads until a text frame that starts with `prefix`, answering Engine.IO
+/// pings (`2`) on the way: socketioxide pings at once and closes a socket that
+/// does not answer.
+async fn until(
+    ws: &mut Socket,
+    prefix: &str,
+    what: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    loop {
+        let m = ws
+            .next()
+            .await
+            .ok_or_else(|| format!("closed before {what}"))??;
+        match m.to_text() {
+            Ok("2") => ws.send(Ws::Text("3".into())).await?,
+            Ok(t) if t.starts_with(prefix) => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
+/// The frame that sends `body` to `room`.
+fn publish_frame(proto: Protocol, room: &str, body: &str) -> String {
+    match proto {
+        Protocol::Colloquy => {
+            json!({"op": "message.send", "conversation": room, "body": body}).to_string()
+        }
+        Protocol::Socketio => format!(r#"42["msg","{body}"]"#),
     }
 }
 
@@ -260,21 +367,50 @@ fn payload(seq: usize, t0: Instant, size: usize) -> String {
 /// What subscribers saw.
 struct Tally {
     received: AtomicU64,
-    first_received: AtomicU64,
     last_ns: AtomicU64,
     hist: Mutex<Histogram<u64>>,
-    progress: Notify,
+    /// Fanout: deliveries of each message so far, and how many make it
+    /// delivered to everyone; a message is in flight until then.
+    deliveries: Vec<AtomicU32>,
+    audience: u32,
+    /// Messages every subscriber has received.
+    completed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Tally {
-    fn new() -> Arc<Tally> {
+    /// A tally for `messages` messages each delivered to `audience` readers
+    /// (0, 0: no window is kept).
+    fn new(messages: usize, audience: usize) -> Arc<Tally> {
         Arc::new(Tally {
             received: AtomicU64::new(0),
-            first_received: AtomicU64::new(0),
             last_ns: AtomicU64::new(0),
             hist: Mutex::new(Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram")),
-            progress: Notify::new(),
+            deliveries: (0..messages).map(|_| AtomicU32::new(0)).collect(),
+            audience: audience as u32,
+            completed: tokio::sync::watch::Sender::new(0),
         })
+    }
+}
+
+/// Waits until fewer than `window` messages are in flight (sent and not yet
+/// delivered to every subscriber), then counts one more as sent. False when
+/// nothing was delivered for 5 s (deliveries lost).
+async fn claim(sent: &AtomicU64, tally: &Tally, window: u64) -> bool {
+    let mut completed = tally.completed.subscribe();
+    loop {
+        let s = sent.load(Relaxed);
+        if s.saturating_sub(*completed.borrow_and_update()) < window {
+            if sent.compare_exchange(s, s + 1, Relaxed, Relaxed).is_ok() {
+                return true;
+            }
+            continue;
+        }
+        if tokio::time::timeout(Duration::from_secs(5), completed.changed())
+            .await
+            .is_err()
+        {
+            return false;
+        }
     }
 }
 
@@ -283,42 +419,63 @@ impl Tally {
 /// missed by a reader busy with a frame at that moment).
 type Stop = tokio::sync::watch::Receiver<bool>;
 
-async fn subscribe(
-    mut conn: Sub,
-    t0: Instant,
-    tally: Arc<Tally>,
-    first: bool,
-    mut stop: Stop,
-) -> Vec<u64> {
-    let mut seen = Vec::new();
-    let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
-    let mut n = 0u64;
+async fn subscribe(mut conn: Sub, t0: Instant, tally: Arc<Tally>, mut stop: Stop) -> Vec<u64> {
+    let mut rec = Recorder::new(t0, tally);
     loop {
         let proto = conn.proto;
         let text = tokio::select! {
-            f = conn.ws.next_text() => f,
+            f = conn.reader.next_text() => f,
             _ = stop.wait_for(|s| *s) => break,
         };
         let Some(text) = text else { break };
         if proto == Protocol::Socketio && text == b"2" {
-            let _ = conn.ws.send_text("3").await;
+            let _ = conn.reader.send_text("3").await;
             continue;
         }
         if let Some((seq, sent)) = sent_at(text, proto) {
-            seen.push(seq);
-            let now = t0.elapsed().as_nanos() as u64;
-            let _ = local.record(now.saturating_sub(sent).max(1));
-            n += 1;
-            tally.received.fetch_add(1, Relaxed);
-            tally.last_ns.fetch_max(now, Relaxed);
-            if first {
-                tally.first_received.store(n, Relaxed);
-                tally.progress.notify_one();
+            rec.record(seq, sent);
+        }
+    }
+    rec.finish()
+}
+
+/// One reader's tally: the seqs it saw and its latencies, added to the
+/// shared [`Tally`] as they come (counts) and at the end (histogram).
+struct Recorder {
+    t0: Instant,
+    tally: Arc<Tally>,
+    seen: Vec<u64>,
+    local: Histogram<u64>,
+}
+
+impl Recorder {
+    fn new(t0: Instant, tally: Arc<Tally>) -> Recorder {
+        Recorder {
+            t0,
+            tally,
+            seen: Vec::new(),
+            local: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram"),
+        }
+    }
+
+    /// A delivery of message `seq`, sent at `sent` ns after t0.
+    fn record(&mut self, seq: u64, sent: u64) {
+        self.seen.push(seq);
+        let now = self.t0.elapsed().as_nanos() as u64;
+        let _ = self.local.record(now.saturating_sub(sent).max(1));
+        self.tally.received.fetch_add(1, Relaxed);
+        self.tally.last_ns.fetch_max(now, Relaxed);
+        if let Some(n) = self.tally.deliveries.get(seq as usize) {
+            if n.fetch_add(1, Relaxed) + 1 == self.tally.audience {
+                self.tally.completed.send_modify(|c| *c += 1);
             }
         }
     }
-    let _ = tally.hist.lock().map(|mut h| h.add(&local));
-    seen
+
+    fn finish(self) -> Vec<u64> {
+        let _ = self.tally.hist.lock().map(|mut h| h.add(&self.local));
+        self.seen
+    }
 }
 
 /// Creates one colloquy conversation with these members over REST; answers its id.
@@ -383,29 +540,23 @@ async fn fanout(
     let pubs: Vec<String> = (0..publishers).map(|i| format!("p{run}-{i}")).collect();
     let room = conversation(&args, &[subs.clone(), pubs.clone()].concat()).await?;
     let t0 = Instant::now();
-    let tally = Tally::new();
+    let per = messages / publishers.max(1);
+    let tally = Tally::new(per * publishers, subscribers);
     let (stop_all, stop) = tokio::sync::watch::channel(false);
     let mut readers = Vec::new();
-    for (i, s) in subs.iter().enumerate() {
+    for s in &subs {
         let c = Sub::open(&args, s, &room).await?;
-        readers.push(tokio::spawn(subscribe(
-            c,
-            t0,
-            tally.clone(),
-            i == 0,
-            stop.clone(),
-        )));
+        readers.push(tokio::spawn(subscribe(c, t0, tally.clone(), stop.clone())));
     }
     let mut pub_conns = Vec::new();
     for p in &pubs {
-        pub_conns.push(Conn::open(&args, p).await?);
+        pub_conns.push(Conn::open(&args, p, Some(&room)).await?);
     }
     // Let joins and presence settle before measuring.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = server_stats(args.server_pid);
     let start = t0.elapsed();
     let sent = Arc::new(AtomicU64::new(0));
-    let per = messages / publishers.max(1);
     let mut writers = Vec::new();
     let finished = Arc::new(Notify::new());
     for (p, conn) in pub_conns.into_iter().enumerate() {
@@ -422,39 +573,22 @@ async fn fanout(
                     Some(t) => {
                         t.tick().await;
                     }
+                    // A message is in flight until every subscriber has it;
+                    // the publishers share the window, each send claiming a slot.
                     None => {
-                        // The first subscriber paces the window; if it stops receiving
-                        // (its messages lost), give up after a while instead of hanging.
-                        while sent
-                            .load(Relaxed)
-                            .saturating_sub(tally.first_received.load(Relaxed))
-                            >= window
-                        {
-                            if tokio::time::timeout(
-                                Duration::from_secs(5),
-                                tally.progress.notified(),
-                            )
-                            .await
-                            .is_err()
-                            {
-                                eprintln!("the first subscriber stopped receiving: stopping early");
-                                return;
-                            }
+                        if !claim(&sent, &tally, window).await {
+                            eprintln!("subscribers stopped receiving: stopping early");
+                            return;
                         }
                     }
                 }
-                let body = payload(p * per + i, t0, size);
-                let frame = match conn.proto {
-                    Protocol::Colloquy => {
-                        json!({"op": "message.send", "conversation": room, "body": body})
-                            .to_string()
-                    }
-                    Protocol::Socketio => format!(r#"42["msg","{body}"]"#),
-                };
+                let frame = publish_frame(conn.proto, &room, &payload(p * per + i, t0, size));
                 if sink.send(Ws::Text(frame.into())).await.is_err() {
                     break;
                 }
-                sent.fetch_add(1, Relaxed);
+                if rate.is_some() {
+                    sent.fetch_add(1, Relaxed);
+                }
             }
             // Keep reading until the run is over: a socket closed with unread data
             // is reset, and the server would lose the last requests.
@@ -506,110 +640,6 @@ async fn fanout(
         format!("{r} msg/s per publisher")
     });
     report(&format!("fanout: {subscribers} subscribers, {publishers} publisher(s), {} messages of {size} B, {how}", per * publishers), &tally, expected, elapsed, cpu);
-    Ok(())
-}
-
-async fn rooms(
-    args: Args,
-    rooms: usize,
-    members: usize,
-    rate: f64,
-    seconds: u64,
-    size: usize,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let run = std::process::id();
-    let t0 = Instant::now();
-    let tally = Tally::new();
-    let (stop_all, stop) = tokio::sync::watch::channel(false);
-    let mut readers = Vec::new();
-    let mut senders = Vec::new();
-    for r in 0..rooms {
-        let names: Vec<String> = (0..members).map(|m| format!("r{run}-{r}-{m}")).collect();
-        let room = match args.protocol {
-            Protocol::Colloquy => conversation(&args, &names).await?,
-            Protocol::Socketio => "bench".to_string(),
-        };
-        for n in &names {
-            // One socket reads, another sends: the same user, two sessions.
-            let reader = Sub::open(&args, n, &room).await?;
-            readers.push(tokio::spawn(subscribe(
-                reader,
-                t0,
-                tally.clone(),
-                false,
-                stop.clone(),
-            )));
-            senders.push((Conn::open(&args, n).await?, room.clone()));
-        }
-    }
-    if args.protocol == Protocol::Socketio && rooms > 1 {
-        eprintln!("note: the socket.io peer broadcasts into one room; rooms mode compares best with --rooms 1");
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = server_stats(args.server_pid);
-    let start = t0.elapsed();
-    let sent = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for (i, (mut conn, room)) in senders.into_iter().enumerate() {
-        let sent = sent.clone();
-        // Each sender returns its socket, kept open (and read) until the count is
-        // done: a socket closed with unread data is reset, losing its last sends.
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-            let end = Instant::now() + Duration::from_secs(seconds);
-            let mut seq = 0;
-            while Instant::now() < end {
-                tick.tick().await;
-                if conn
-                    .publish(&room, &payload(i * 1_000_000 + seq, t0, size))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                seq += 1;
-                sent.fetch_add(1, Relaxed);
-            }
-            let (sink, mut stream) = conn.ws.split();
-            let drain = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
-            (sink, drain)
-        }));
-    }
-    let mut open_senders = Vec::new();
-    for t in tasks {
-        if let Ok(s) = t.await {
-            open_senders.push(s);
-        }
-    }
-    // colloquy delivers to every member (the author's other session included);
-    // the socket.io peer to every other member of the room.
-    let per_message = match args.protocol {
-        Protocol::Colloquy => members,
-        Protocol::Socketio => rooms * members - 1,
-    };
-    let expected = sent.load(Relaxed) * per_message as u64;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tally.received.load(Relaxed) < expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let after = server_stats(args.server_pid);
-    let elapsed = Duration::from_nanos(tally.last_ns.load(Relaxed)).saturating_sub(start);
-    let _ = stop_all.send(true);
-    for r in readers {
-        let _ = r.await;
-    }
-    for (mut sink, drain) in open_senders {
-        let _ = sink.close().await;
-        drain.abort();
-    }
-    let cpu = before.zip(after).map(|(b, a)| (a.0 - b.0, a.1));
-    report(
-        &format!("rooms: {rooms} x {members} members, {rate} msg/s each, {seconds} s"),
-        &tally,
-        expected,
-        elapsed,
-        cpu,
-    );
     Ok(())
 }
 
@@ -683,7 +713,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 rate,
                 seconds,
                 payload,
-            } => rooms(args, r, members, rate, seconds, payload).await,
+            } => rooms::rooms(args, r, members, rate, seconds, payload).await,
             Mode::Conns {
                 connections,
                 room_size,

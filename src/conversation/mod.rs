@@ -135,13 +135,7 @@ impl ConversationHandle {
         op: ConversationOp,
         outbox: Option<Arc<Outbox>>,
     ) -> Result<Answer> {
-        self.addr
-            .send(Ask {
-                caller,
-                op,
-                outbox,
-            })
-            .await?
+        self.addr.send(Ask { caller, op, outbox }).await?
     }
 
     pub async fn view(&self, caller: Caller) -> Result<Conversation> {

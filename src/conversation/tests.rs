@@ -67,7 +67,12 @@ fn conversation_op(json: &Value) -> ConversationOp {
 /// Runs `op` (JSON, without `conversation`) as `who`.
 fn answer(st: &mut ConversationState, who: &Caller, mut op: Value) -> Result<Answer> {
     op["conversation"] = json!(st.id.to_string());
-    st.apply(who, conversation_op(&op), None, (T0 + 1_000, Duration::from_secs(1)))
+    st.apply(
+        who,
+        conversation_op(&op),
+        None,
+        (T0 + 1_000, Duration::from_secs(1)),
+    )
 }
 
 fn run(st: &mut ConversationState, who: &Caller, op: Value) -> Result<Value> {

@@ -18,9 +18,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::Caller;
 use crate::model::{Identity, SessionId};
-use crate::protocol::{
-    encode_answer, encode_event, parse_request, Event, Frame, Reply, Request,
-};
+use crate::protocol::{encode_answer, encode_event, parse_request, Event, Frame, Reply, Request};
 use crate::registry::{Connect, Disconnect};
 use crate::validate;
 

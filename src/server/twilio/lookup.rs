@@ -117,9 +117,7 @@ impl Ctx {
 
     /// Runs one op whose answer the face does not need.
     pub async fn act(&self, caller: Caller, req: Request, conflict: u32) -> TwResult<()> {
-        self.run::<Reply>(caller, req, conflict)
-            .await
-            .map(drop)
+        self.run::<Reply>(caller, req, conflict).await.map(drop)
     }
 
     /// A conversation by CH sid or unique name, as the service sees it.

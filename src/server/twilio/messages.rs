@@ -86,7 +86,11 @@ pub(crate) async fn create(ctx: &Ctx, c: &str, p: &Params) -> TwResult<HttpRespo
         )
         .await?;
     let Reply::Sent { id, .. } = sent else {
-        return Err(TwilioError::new(500, code::INTERNAL, "message.send answered no id"));
+        return Err(TwilioError::new(
+            500,
+            code::INTERNAL,
+            "message.send answered no id",
+        ));
     };
     let m = ctx
         .message(&conversation, &super::wire::sid("IM", id))

@@ -53,6 +53,7 @@ impl Flusher {
     /// Runs for as long as its thread's event loop does.
     async fn run(self: Arc<Self>) {
         let mut keys = Vec::new();
+        let mut batch: Vec<Rc<Writer>> = Vec::new();
         loop {
             poll_fn(|cx| {
                 self.task.register(cx.waker());
@@ -75,10 +76,13 @@ impl Flusher {
                 &mut keys,
                 &mut *self.noted.lock().unwrap_or_else(|p| p.into_inner()),
             );
-            for key in keys.drain(..) {
-                if let Some(w) = WRITERS.with(|ws| ws.borrow().get(&key).cloned()) {
-                    w.flush();
-                }
+            // One look into the thread's writers for the whole pass.
+            WRITERS.with(|ws| {
+                let ws = ws.borrow();
+                batch.extend(keys.drain(..).filter_map(|k| ws.get(&k).cloned()));
+            });
+            for w in batch.drain(..) {
+                w.flush();
             }
         }
     }
@@ -86,7 +90,9 @@ impl Flusher {
 
 thread_local! {
     static FLUSHER: RefCell<Option<Arc<Flusher>>> = const { RefCell::new(None) };
-    static WRITERS: RefCell<HashMap<u64, Rc<Writer>>> = RefCell::new(HashMap::new());
+    // Keys are a counter's, looked up once per noted writer per pass: a fast hash.
+    static WRITERS: RefCell<HashMap<u64, Rc<Writer>, foldhash::fast::RandomState>> =
+        RefCell::new(HashMap::default());
     static NEXT_KEY: Cell<u64> = const { Cell::new(0) };
     /// The buffer every writer of the thread encodes into: writes happen one
     /// at a time, so one buffer serves them all, and an idle socket holds none.

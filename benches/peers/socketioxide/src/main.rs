@@ -1,6 +1,6 @@
 //! A room broadcast server on socketioxide, as small as a user would write it:
-//! a client emits `join` to enter the room "bench"; every `msg` it emits is
-//! broadcast to the others in the room. Prints `listening on http://ADDR`.
+//! a client emits `join` to enter a room; every `msg` it emits is broadcast to
+//! the others in its rooms. Prints `listening on http://ADDR`.
 //!
 //! Single-threaded tokio runtime: pin it to one core with taskset to compare
 //! per-core throughput with colloquy.
@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = ack.send(&"joined");
         });
         socket.on("msg", async |socket: SocketRef, Data::<serde_json::Value>(data)| {
-            let _ = socket.to("bench").emit("msg", &data).await;
+            let _ = socket.to(socket.rooms()).emit("msg", &data).await;
         });
     });
     let app = axum::Router::new().layer(layer);

@@ -1,0 +1,142 @@
+//! `rooms`: many small conversations, every member sending at a fixed rate on
+//! the one socket it also reads from (the way a chat client does), for the
+//! latency of light, spread-out traffic. A member does not count its own
+//! messages: colloquy echoes them to the author's session, socket.io does not.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{
+    conversation, payload, publish_frame, report, sent_at, server_stats, Args, Protocol, Recorder,
+    Stop, Sub, Tally,
+};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Payload seqs are `member * SEQS + n`: a reader knows its own messages.
+const SEQS: u64 = 1_000_000;
+
+/// What one member does for the run.
+struct Plan {
+    room: String,
+    me: u64,
+    /// Where in each period this member sends (0..1): members spread their
+    /// sends evenly instead of all sending at the same instant.
+    phase: f64,
+    rate: f64,
+    seconds: u64,
+    size: usize,
+    t0: Instant,
+}
+
+pub async fn rooms(
+    args: Args,
+    rooms: usize,
+    members: usize,
+    rate: f64,
+    seconds: u64,
+    size: usize,
+) -> Result<(), BoxError> {
+    let run = std::process::id();
+    let t0 = Instant::now();
+    let tally = Tally::new(0, 0);
+    let (stop_all, stop) = tokio::sync::watch::channel(false);
+    let mut joined = Vec::new();
+    for r in 0..rooms {
+        let names: Vec<String> = (0..members).map(|m| format!("r{run}-{r}-{m}")).collect();
+        let room = match args.protocol {
+            Protocol::Colloquy => conversation(&args, &names).await?,
+            Protocol::Socketio => format!("room{r}"),
+        };
+        for n in &names {
+            joined.push((Sub::open(&args, n, &room).await?, room.clone()));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server_stats(args.server_pid);
+    let start = t0.elapsed();
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for (i, (sub, room)) in joined.into_iter().enumerate() {
+        let plan = Plan {
+            room,
+            me: i as u64,
+            phase: i as f64 / (rooms * members) as f64,
+            rate,
+            seconds,
+            size,
+            t0,
+        };
+        let rec = Recorder::new(t0, tally.clone());
+        tasks.push(tokio::spawn(member(
+            sub,
+            plan,
+            rec,
+            sent.clone(),
+            stop.clone(),
+        )));
+    }
+    // Every message reaches the other members of its room.
+    let deadline = Instant::now() + Duration::from_secs(seconds + 10);
+    let expected = || sent.load(Relaxed) * (members as u64 - 1);
+    while Instant::now() < deadline
+        && (Instant::now() < deadline - Duration::from_secs(10)
+            || tally.received.load(Relaxed) < expected())
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let after = server_stats(args.server_pid);
+    let elapsed = Duration::from_nanos(tally.last_ns.load(Relaxed)).saturating_sub(start);
+    let _ = stop_all.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let cpu = before.zip(after).map(|(b, a)| (a.0 - b.0, a.1));
+    report(
+        &format!("rooms: {rooms} x {members} members, {rate} msg/s each, {seconds} s"),
+        &tally,
+        expected(),
+        elapsed,
+        cpu,
+    );
+    Ok(())
+}
+
+/// Sends at the plan's rate until its time is up, and reads until `stop`.
+async fn member(mut sub: Sub, plan: Plan, mut rec: Recorder, sent: Arc<AtomicU64>, mut stop: Stop) {
+    let period = Duration::from_secs_f64(1.0 / plan.rate);
+    let first = tokio::time::Instant::now() + period.mul_f64(plan.phase);
+    let mut tick = tokio::time::interval_at(first, period);
+    let end = Instant::now() + Duration::from_secs(plan.seconds);
+    let mut n = 0;
+    loop {
+        let sending = Instant::now() < end;
+        tokio::select! {
+            _ = tick.tick(), if sending => {
+                let body = payload((plan.me * SEQS + n) as usize, plan.t0, plan.size);
+                let frame = publish_frame(sub.proto, &plan.room, &body);
+                if sub.reader.send_text(&frame).await.is_err() {
+                    break;
+                }
+                n += 1;
+                sent.fetch_add(1, Relaxed);
+            }
+            text = sub.reader.next_text() => {
+                let Some(text) = text else { break };
+                if sub.proto == Protocol::Socketio && text == b"2" {
+                    let _ = sub.reader.send_text("3").await;
+                    continue;
+                }
+                if let Some((seq, at)) = sent_at(text, sub.proto) {
+                    if seq / SEQS != plan.me {
+                        rec.record(seq, at);
+                    }
+                }
+            }
+            // Mapped to (): a watch guard must not live across the handlers' awaits.
+            () = async { let _ = stop.wait_for(|s| *s).await; } => break,
+        }
+    }
+    rec.finish();
+}
