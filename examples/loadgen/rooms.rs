@@ -25,9 +25,12 @@ struct Plan {
     /// sends evenly instead of all sending at the same instant.
     phase: f64,
     rate: f64,
-    seconds: u64,
+    /// When every member stops sending.
+    until: Instant,
     size: usize,
     t0: Instant,
+    /// Members still sending; each one leaves once past `until`.
+    sending: Arc<AtomicU64>,
 }
 
 pub async fn rooms(
@@ -58,15 +61,18 @@ pub async fn rooms(
     let start = t0.elapsed();
     let sent = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let sending = Arc::new(AtomicU64::new(joined.len() as u64));
     for (i, (sub, room)) in joined.into_iter().enumerate() {
         let plan = Plan {
             room,
             me: i as u64,
             phase: i as f64 / (rooms * members) as f64,
             rate,
-            seconds,
+            until,
             size,
             t0,
+            sending: sending.clone(),
         };
         let rec = Recorder::new(t0, tally.clone());
         tasks.push(tokio::spawn(member(
@@ -77,13 +83,14 @@ pub async fn rooms(
             stop.clone(),
         )));
     }
-    // Every message reaches the other members of its room.
-    let deadline = Instant::now() + Duration::from_secs(seconds + 10);
+    // Every message reaches the other members of its room: once every
+    // member has sent its last, wait (at most 10 s) for their deliveries.
+    while sending.load(Relaxed) > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let expected = || sent.load(Relaxed) * (members as u64 - 1);
-    while Instant::now() < deadline
-        && (Instant::now() < deadline - Duration::from_secs(10)
-            || tally.received.load(Relaxed) < expected())
-    {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && tally.received.load(Relaxed) < expected() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let after = server_stats(args.server_pid);
@@ -108,11 +115,18 @@ async fn member(mut sub: Sub, plan: Plan, mut rec: Recorder, sent: Arc<AtomicU64
     let period = Duration::from_secs_f64(1.0 / plan.rate);
     let first = tokio::time::Instant::now() + period.mul_f64(plan.phase);
     let mut tick = tokio::time::interval_at(first, period);
-    let end = Instant::now() + Duration::from_secs(plan.seconds);
     let mut n = 0;
+    let mut done = false;
     loop {
-        let sending = Instant::now() < end;
+        let sending = Instant::now() < plan.until;
+        if !sending && !done {
+            done = true;
+            plan.sending.fetch_sub(1, Relaxed);
+        }
         tokio::select! {
+            // Wakes the member at `until`, to leave the senders even if
+            // nothing arrives then.
+            () = tokio::time::sleep_until(plan.until.into()), if sending => {}
             _ = tick.tick(), if sending => {
                 let body = payload((plan.me * SEQS + n) as usize, plan.t0, plan.size);
                 let frame = publish_frame(sub.proto, &plan.room, &body);
