@@ -19,8 +19,9 @@ const BASE64: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{
 
 /// Paths served by the server but not part of the API (pages, the inspector's
 /// data) or not describable in OpenAPI (the WebSocket upgrade).
-const NOT_API: [&str; 6] = [
+const NOT_API: [&str; 7] = [
     "/",
+    "/chat.js",
     "/client.js",
     "/client.d.ts",
     "/inspect",
