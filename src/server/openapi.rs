@@ -219,7 +219,13 @@ fn schemas(schemas: &mut Value, limits: &Limits) {
             json!({"type": "array", "maxItems": limits.max_media_items,
                    "items": {"$ref": "#/components/schemas/MediaIn"}}),
         ),
-        ("EditMessage", "body", body),
+        // An edit may empty the body only of a message with media; the schema
+        // describes the common case, a text message, which needs one character.
+        (
+            "EditMessage",
+            "body",
+            json!({"type": "string", "minLength": 1, "maxLength": limits.max_body_bytes}),
+        ),
         ("MediaIn", "content_type", name(limits, 1)),
         ("MediaIn", "filename", name(limits, 0)),
         (
