@@ -131,6 +131,30 @@ impl Ctx {
         .await
     }
 
+    /// Every item of a list op, page after page: `request` makes the request
+    /// for a cursor (None: the first page).
+    async fn every<T>(
+        &self,
+        caller: &Caller,
+        request: impl Fn(Option<String>) -> Request,
+    ) -> TwResult<Vec<T>>
+    where
+        Page<T>: FromReply,
+    {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page: Page<T> = self
+                .run(caller.clone(), request(cursor.take()), code::NOT_FOUND)
+                .await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(c) if page.has_next => cursor = Some(c),
+                _ => return Ok(all),
+            }
+        }
+    }
+
     /// Every conversation (of `identity`, when given) as `caller` sees it,
     /// oldest first.
     pub async fn conversations(
@@ -138,53 +162,25 @@ impl Ctx {
         caller: Caller,
         identity: Option<String>,
     ) -> TwResult<Vec<Conversation>> {
-        let mut all: Vec<Conversation> = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page: Page<Conversation> = self
-                .run(
-                    caller.clone(),
-                    Request::ConversationList {
-                        page_size: Some(CONVERSATIONS_PAGE),
-                        cursor: cursor.take(),
-                        identity: identity.clone(),
-                    },
-                    code::NOT_FOUND,
-                )
-                .await?;
-            all.extend(page.items);
-            match page.next_cursor {
-                Some(c) if page.has_next => cursor = Some(c),
-                _ => break,
-            }
-        }
+        let mut all: Vec<Conversation> = self
+            .every(&caller, |cursor| Request::ConversationList {
+                page_size: Some(CONVERSATIONS_PAGE),
+                cursor,
+                identity: identity.clone(),
+            })
+            .await?;
         all.sort_by_key(|c| (c.created_at, c.id));
         Ok(all)
     }
 
     /// Every participant of a conversation, in joining order.
     pub async fn participants(&self, conversation: &str) -> TwResult<Vec<Participant>> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page: Page<Participant> = self
-                .run(
-                    Caller::Service,
-                    Request::ParticipantList {
-                        conversation: conversation.to_string(),
-                        page_size: Some(PARTICIPANTS_PAGE),
-                        cursor: cursor.take(),
-                    },
-                    code::NOT_FOUND,
-                )
-                .await?;
-            all.extend(page.items);
-            match page.next_cursor {
-                Some(c) if page.has_next => cursor = Some(c),
-                _ => break,
-            }
-        }
-        Ok(all)
+        self.every(&Caller::Service, |cursor| Request::ParticipantList {
+            conversation: conversation.to_string(),
+            page_size: Some(PARTICIPANTS_PAGE),
+            cursor,
+        })
+        .await
     }
 
     /// One participant, by MB sid or identity.
@@ -199,29 +195,18 @@ impl Ctx {
     /// The chat messages of a conversation, oldest first (log messages are
     /// colloquy's own and stay hidden).
     pub async fn messages(&self, conversation: &str) -> TwResult<Vec<Message>> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page: Page<Message> = self
-                .run(
-                    Caller::Service,
-                    Request::MessageList(ListMessages {
-                        conversation: conversation.to_string(),
-                        page_size: Some(MESSAGES_PAGE),
-                        direction: Some(crate::protocol::Direction::Forward),
-                        cursor: cursor.take(),
-                        ..ListMessages::default()
-                    }),
-                    code::NOT_FOUND,
-                )
-                .await?;
-            all.extend(page.items.into_iter().filter(|m| !m.is_log()));
-            match page.next_cursor {
-                Some(c) if page.has_next => cursor = Some(c),
-                _ => break,
-            }
-        }
-        Ok(all)
+        let all: Vec<Message> = self
+            .every(&Caller::Service, |cursor| {
+                Request::MessageList(ListMessages {
+                    conversation: conversation.to_string(),
+                    page_size: Some(MESSAGES_PAGE),
+                    direction: Some(crate::protocol::Direction::Forward),
+                    cursor,
+                    ..ListMessages::default()
+                })
+            })
+            .await?;
+        Ok(all.into_iter().filter(|m| !m.is_log()).collect())
     }
 
     /// One chat message, by IM sid or index.
