@@ -7,11 +7,11 @@
 //! `Session`, WebSocket, REST) calls [`Engine::execute`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use actix::prelude::*;
-use futures_util::future::join_all;
+use futures_util::future::{join_all, BoxFuture};
 use serde_json::{json, Value};
 
 use crate::config::Config;
@@ -19,7 +19,9 @@ use crate::conversation::{Answer, ConversationHandle, FeedKey, FeedQuery, FeedSi
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::metrics::MetricsSnapshot;
-use crate::model::{ConversationId, Identity, KnownUser, Message, Millis, Page, ReactionId, User};
+use crate::model::{
+    ConversationId, Identity, KnownUser, Message, Millis, Page, ReactionId, Stamp, User,
+};
 use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
 use crate::protocol::{ConversationOp, EngineOp, Feed, Reply, Request, Route, UpdateUser};
 use crate::registry::{self, Create, Direct, Registry};
@@ -34,8 +36,17 @@ struct Threads {
     thread: Option<JoinHandle<()>>,
 }
 
+/// What a cluster gives its engine: a log that every node applies in one
+/// order. `propose` appends an op and answers once this node has applied it
+/// (through [`Engine::apply`]).
+pub(crate) trait Replicator: Send + Sync + 'static {
+    fn propose(&self, caller: Caller, req: Request) -> BoxFuture<'static, Result<Answer>>;
+}
+
 struct Inner {
     shared: Arc<Shared>,
+    /// Set in cluster mode: ops that change state go through it.
+    replicator: OnceLock<Arc<dyn Replicator>>,
     registry: Addr<Registry>,
     /// The arbiters conversations run on; transports run their sockets there too.
     arbiters: Vec<ArbiterHandle>,
@@ -135,6 +146,7 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(Inner {
                 shared,
+                replicator: OnceLock::new(),
                 registry,
                 arbiters,
                 next_arbiter: AtomicUsize::new(0),
@@ -231,7 +243,7 @@ impl Engine {
         let mut users: Vec<Value> = shared
             .users
             .iter()
-            .map(|u| json!({"identity": u.identity, "sessions": u.session_count(), "online": u.session_count() > 0}))
+            .map(|u| json!({"identity": u.identity, "sessions": u.session_count(), "online": u.online()}))
             .collect();
         users.sort_by(|a, b| a["identity"].as_str().cmp(&b["identity"].as_str()));
         json!({"conversations": conversations, "users": users, "recent_events": shared.recent.list(), "metrics": {
@@ -282,8 +294,22 @@ impl Engine {
         req: Request,
         outbox: Option<Arc<Outbox>>,
     ) -> Result<(Reply, bool)> {
-        let a = self.route(caller, req, outbox).await?;
+        let a = match self.inner.replicator.get() {
+            Some(log) if req.changes_state() => log.propose(caller, req).await?,
+            _ => self.route(caller, req, outbox, None).await?,
+        };
         Ok((a.data, a.repeated))
+    }
+
+    /// From now on, ops that change state go through `log` (cluster mode).
+    pub(crate) fn replicate_through(&self, log: Arc<dyn Replicator>) {
+        let _ = self.inner.replicator.set(log);
+    }
+
+    /// Applies one op of a cluster's log, with the time and ids its entry was
+    /// given, so that every node makes the same change.
+    pub(crate) async fn apply(&self, caller: Caller, req: Request, stamp: Stamp) -> Result<Answer> {
+        self.route(caller, req, None, Some(stamp)).await
     }
 
     async fn route(
@@ -291,10 +317,13 @@ impl Engine {
         caller: Caller,
         req: Request,
         outbox: Option<Arc<Outbox>>,
+        stamp: Option<Stamp>,
     ) -> Result<Answer> {
         let shared = self.shared();
         let op = match req.route() {
-            Route::Conversation(r, op) => return shared.resolve(&r)?.ask(caller, op, outbox).await,
+            Route::Conversation(r, op) => {
+                return shared.resolve(&r)?.ask(caller, op, outbox, stamp).await
+            }
             Route::Reaction {
                 reaction,
                 conversation,
@@ -314,7 +343,7 @@ impl Engine {
                     return Err(unknown());
                 }
                 let op = ConversationOp::RemoveReaction(reaction);
-                return handle.ask(caller, op, outbox).await;
+                return handle.ask(caller, op, outbox, stamp).await;
             }
             Route::Engine(op) => op,
         };
@@ -322,7 +351,7 @@ impl Engine {
             EngineOp::Ping => Ok(Reply::Pong { pong: true }),
             EngineOp::Create(req) => self
                 .registry()
-                .send(Create { caller, req })
+                .send(Create { caller, req, stamp })
                 .await
                 .map_err(stopped)?,
             EngineOp::Direct(identity) => {
@@ -336,7 +365,7 @@ impl Engine {
                     ));
                 }
                 self.registry()
-                    .send(Direct { me, other })
+                    .send(Direct { me, other, stamp })
                     .await
                     .map_err(stopped)?
             }
@@ -351,7 +380,7 @@ impl Engine {
             }
             EngineOp::Feed(f) => self.feed(caller, f).await,
             EngineOp::Presence(identities) => self.presence(&identities),
-            EngineOp::UpdateUser(u) => self.update_user(caller, u).await,
+            EngineOp::UpdateUser(u) => self.update_user(caller, u, stamp).await,
         };
         engine_op.map(Answer::from)
     }
@@ -555,7 +584,12 @@ impl Engine {
         Ok(Reply::Presence { items })
     }
 
-    async fn update_user(&self, caller: Caller, u: UpdateUser) -> Result<Reply> {
+    async fn update_user(
+        &self,
+        caller: Caller,
+        u: UpdateUser,
+        stamp: Option<Stamp>,
+    ) -> Result<Reply> {
         let Caller::User(identity) = caller else {
             return Err(Error::bad("user.update needs a user"));
         };
@@ -583,7 +617,7 @@ impl Engine {
             if let Some(a) = u.attributes {
                 p.attributes = Some(a);
             }
-            p.updated_at = Some(self.config().clock.now_ms());
+            p.updated_at = Some(stamp.map_or_else(|| self.config().clock.now_ms(), |s| s.at));
             // Submitted under the profile's lock: two updates commit in the
             // order they changed it.
             self.shared().store.get().map(|s| {

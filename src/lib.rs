@@ -42,6 +42,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub(crate) mod conversation;
 pub(crate) mod delivery;

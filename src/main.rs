@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use colloquy::cluster::{Cluster, ClusterConfig, ClusterError};
 use colloquy::server::{self, ServerConfig};
 use colloquy::{Config, Engine, Limits};
 
@@ -78,8 +79,16 @@ struct Serve {
     /// Keep conversations, messages and users in this directory (created if
     /// missing) and commit every change before acknowledging it. Without it
     /// everything is in memory and a restart forgets it.
-    #[arg(long, env = "COLLOQUY_DATA_DIR")]
+    #[arg(long, env = "COLLOQUY_DATA_DIR", conflicts_with = "nats")]
     data_dir: Option<std::path::PathBuf>,
+    /// Cluster mode: NATS servers with JetStream (nats://host:port, comma-separated
+    /// or repeated). Every node given the same servers shares every conversation;
+    /// the cluster's log on JetStream keeps the data (so no --data-dir).
+    #[arg(long, env = "COLLOQUY_NATS", value_delimiter = ',', value_parser = check_nats_url)]
+    nats: Vec<String>,
+    /// This node's name in the cluster (default: a random one, printed at start).
+    #[arg(long, env = "COLLOQUY_NODE_ID", requires = "nats", value_parser = check_node_id)]
+    node_id: Option<String>,
     /// An origin (scheme://host[:port]) whose pages may import /client.js and
     /// call REST; repeat it, or comma-separate in the variable; `*` allows any.
     /// Default: any origin in dev mode, none with --jwt-secret.
@@ -137,6 +146,28 @@ enum Fatal {
     Serve(std::io::Error),
     #[error("stopped, because its {0}")]
     Store(String),
+    #[error("cannot join the cluster: {0}")]
+    Cluster(#[from] ClusterError),
+}
+
+fn check_nats_url(s: &str) -> Result<String, String> {
+    match s.strip_prefix("nats://") {
+        Some(rest) if !rest.is_empty() && s.parse::<colloquy::cluster::ServerAddr>().is_ok() => {
+            Ok(s.to_string())
+        }
+        _ => Err(format!("{s:?} is not a nats://host:port URL")),
+    }
+}
+
+fn check_node_id(s: &str) -> Result<String, String> {
+    let ok = (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("a node id is 1 to 64 letters, digits, '-' or '_'".into())
+    }
 }
 
 /// Binds `addr`, saying in words what went wrong if it cannot.
@@ -195,6 +226,20 @@ fn serve(s: Serve) -> Result<(), Fatal> {
         data_dir: s.data_dir,
     })
     .map_err(Fatal::Engine)?;
+    let cluster = if s.nats.is_empty() {
+        None
+    } else {
+        let node_id = s.node_id.unwrap_or_else(|| {
+            let id = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+            log::info!("node id {id} (give --node-id to choose one)");
+            id
+        });
+        let config = ClusterConfig {
+            urls: s.nats,
+            node_id,
+        };
+        Some(Cluster::join(&engine, config)?)
+    };
     let config = ServerConfig {
         jwt_secret: s.jwt_secret,
         admin_key: s.admin_key,
@@ -207,8 +252,10 @@ fn serve(s: Serve) -> Result<(), Fatal> {
         cors_origins: s.cors_origins,
         twilio_account: s.twilio_account_sid.zip(s.twilio_auth_token),
     };
+    let serving = engine.clone();
     let failure = actix_rt::System::new()
         .block_on(async move {
+            let engine = serving;
             let signal = signalled()?;
             let (failed_tx, failed_rx) = std::sync::mpsc::channel();
             let eng = engine.clone();
@@ -230,11 +277,15 @@ fn serve(s: Serve) -> Result<(), Fatal> {
                  API description http://{addr}/openapi.json · metrics http://{addr}/metrics"
             );
             server::run(listener, engine.clone(), config, stop).await?;
-            engine.shutdown();
             Ok(failed_rx.try_recv().ok())
         })
-        .map_err(Fatal::Serve)?;
-    match failure {
+        .map_err(Fatal::Serve);
+    // The other nodes hear that this one's users left it before it stops.
+    if let Some(c) = cluster {
+        c.leave();
+    }
+    engine.shutdown();
+    match failure? {
         Some(e) => Err(Fatal::Store(e)),
         None => Ok(()),
     }

@@ -769,6 +769,43 @@ impl Request {
         }
     }
 
+    /// Whether the op can change what the engine holds (or send conversation
+    /// events); a cluster puts these through its log and runs the rest where
+    /// they are asked.
+    pub fn changes_state(&self) -> bool {
+        use Request::*;
+        match self {
+            Ping {} | ConversationGet { .. } | ConversationList { .. } => false,
+            ParticipantGet { .. } | ParticipantList { .. } | ParticipantCount { .. } => false,
+            MessageGet { .. } | MessageList(_) | MessageCount { .. } | MessageFeed(_) => false,
+            UnreadCount { .. } | PresenceGet { .. } | EventsReplay { .. } => false,
+            ConversationCreate(_)
+            | ConversationDirect { .. }
+            | ConversationUpdate(_)
+            | ConversationDelete { .. }
+            | ConversationJoin { .. }
+            | ConversationLeave { .. }
+            | SetNotificationLevel { .. }
+            | ParticipantAdd(_)
+            | ParticipantAddNonChat(_)
+            | ParticipantRemove { .. }
+            | ParticipantUpdate(_)
+            | MessageSend(_)
+            | MessageEdit(_)
+            | MessageDelete { .. }
+            | ReactionAdd { .. }
+            | ReactionRemove { .. }
+            | ReadAdvance { .. }
+            | ReadSet { .. }
+            | ReadAll { .. }
+            | ReadNone { .. }
+            | ReadMark { .. }
+            | TypingStart { .. }
+            | TypingStop { .. }
+            | UserUpdate(_) => true,
+        }
+    }
+
     /// Parses a request from a JSON object that carries `op` and its fields.
     pub fn from_json(value: &Value) -> Result<Request, Error> {
         let Value::Object(map) = value else {

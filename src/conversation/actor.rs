@@ -19,7 +19,7 @@ use super::state::ConversationState;
 use super::{Answer, FeedPart, FeedQuery};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
-use crate::model::{Caller, Conversation, Identity};
+use crate::model::{with_stamp, Caller, Conversation, Identity, Stamp};
 use crate::protocol::{ConversationOp, Reply};
 use crate::store::{Batch, Store, StoreError};
 
@@ -270,6 +270,8 @@ pub(crate) struct Ask {
     pub op: ConversationOp,
     /// The asking session's outbox (for `events.replay`).
     pub outbox: Option<Arc<Outbox>>,
+    /// The op's time and ids, when it comes from a cluster's log.
+    pub stamp: Option<Stamp>,
 }
 
 impl Handler<Ask> for ConversationActor {
@@ -280,10 +282,12 @@ impl Handler<Ask> for ConversationActor {
             return Response::reply(Err(Error::not_found("conversation not found")));
         }
         let clock = &self.state.shared.config.clock;
-        let now = (clock.now_ms(), clock.elapsed());
-        let r = self
-            .state
-            .apply(&msg.caller, msg.op, msg.outbox.as_ref(), now);
+        let at = msg.stamp.map_or_else(|| clock.now_ms(), |s| s.at);
+        let now = (at, clock.elapsed());
+        let state = &mut self.state;
+        let r = with_stamp(msg.stamp, || {
+            state.apply(&msg.caller, msg.op, msg.outbox.as_ref(), now)
+        });
         self.finish(ctx, r, unstored_result)
     }
 }
@@ -330,6 +334,7 @@ impl Handler<UserOffline> for ConversationActor {
 pub(crate) struct EnsureMembers {
     pub caller: Caller,
     pub identities: Vec<Identity>,
+    pub stamp: Option<Stamp>,
 }
 
 impl Handler<EnsureMembers> for ConversationActor {
@@ -338,8 +343,11 @@ impl Handler<EnsureMembers> for ConversationActor {
         if self.state.deleted {
             return Response::reply(Err(Error::not_found("conversation not found")));
         }
-        let now = self.state.shared.config.clock.now_ms();
-        self.state.ensure_members(&msg.identities, now);
+        let now = msg
+            .stamp
+            .map_or_else(|| self.state.shared.config.clock.now_ms(), |s| s.at);
+        let state = &mut self.state;
+        with_stamp(msg.stamp, || state.ensure_members(&msg.identities, now));
         let r = Ok(Reply::Conversation(Box::new(self.state.view(&msg.caller))));
         self.finish(ctx, r, unstored_result)
     }

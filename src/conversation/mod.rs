@@ -36,7 +36,7 @@ pub(crate) use state::ConversationState;
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::Caller;
-use crate::model::{Conversation, ConversationId, Identity};
+use crate::model::{Conversation, ConversationId, Identity, Stamp};
 use crate::protocol::{ConversationOp, Reply};
 
 /// An op's answer: its data, and whether it repeated an earlier op and so made
@@ -134,8 +134,16 @@ impl ConversationHandle {
         caller: Caller,
         op: ConversationOp,
         outbox: Option<Arc<Outbox>>,
+        stamp: Option<Stamp>,
     ) -> Result<Answer> {
-        self.addr.send(Ask { caller, op, outbox }).await?
+        self.addr
+            .send(Ask {
+                caller,
+                op,
+                outbox,
+                stamp,
+            })
+            .await?
     }
 
     pub async fn view(&self, caller: Caller) -> Result<Conversation> {
@@ -149,7 +157,18 @@ impl ConversationHandle {
         Ok(self.addr.send(q).await?)
     }
 
-    pub async fn ensure_members(&self, caller: Caller, identities: Vec<Identity>) -> Result<Reply> {
-        self.addr.send(EnsureMembers { caller, identities }).await?
+    pub async fn ensure_members(
+        &self,
+        caller: Caller,
+        identities: Vec<Identity>,
+        stamp: Option<Stamp>,
+    ) -> Result<Reply> {
+        self.addr
+            .send(EnsureMembers {
+                caller,
+                identities,
+                stamp,
+            })
+            .await?
     }
 }

@@ -6,6 +6,7 @@
 //! once, without a message to each conversation.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -37,6 +38,8 @@ pub(crate) struct UserHub {
     sessions: Mutex<Vec<(SessionId, Arc<Outbox>)>>,
     conversations: Mutex<HashSet<ConversationId>>,
     profile: Mutex<Profile>,
+    /// How many other cluster nodes hold a session of this user (set by the registry).
+    remote: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -55,6 +58,7 @@ impl UserHub {
                 created_at: Some(now),
                 ..Profile::default()
             }),
+            remote: AtomicUsize::new(0),
         }
     }
 
@@ -100,6 +104,15 @@ impl UserHub {
         lock(&self.sessions).len()
     }
 
+    /// Online: a session here, or (in a cluster) on another node.
+    pub fn online(&self) -> bool {
+        self.remote.load(Ordering::Relaxed) > 0 || self.session_count() > 0
+    }
+
+    pub fn set_remote_nodes(&self, n: usize) {
+        self.remote.store(n, Ordering::Relaxed);
+    }
+
     pub fn join(&self, c: ConversationId) {
         lock(&self.conversations).insert(c);
     }
@@ -118,7 +131,7 @@ impl UserHub {
 
     /// The User object: profile plus presence.
     pub fn user(&self) -> User {
-        let online = self.session_count() > 0;
+        let online = self.online();
         let p = self.profile().clone();
         User {
             identity: self.identity.clone(),

@@ -17,9 +17,10 @@ macro_rules! uuid_id {
         pub struct $name(pub Uuid);
 
         impl $name {
-            /// A fresh random (v4) id.
+            /// A fresh id: random (v4), or drawn from the op's stamp while
+            /// one is applied (see [`Stamp`]).
             pub fn new() -> Self {
-                $name(Uuid::new_v4())
+                $name(fresh())
             }
 
             /// Parses the hyphenated UUID form; `None` for anything else.
@@ -66,6 +67,67 @@ uuid_id!(
     /// One connected session of a user.
     SessionId
 );
+
+/// When an op happens, and the seed of the ids it makes.
+///
+/// An op replayed from a cluster's log carries the stamp its log entry was
+/// given, so every node that applies it makes the same ids and the same times.
+/// A local op has none: it reads the clock and draws random ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// The op's time (Unix ms).
+    pub at: u64,
+    /// Where its ids come from.
+    pub seed: u64,
+}
+
+impl Stamp {
+    /// A stamp for a later step of the same op, whose ids must not repeat the first step's.
+    pub fn step(self, n: u64) -> Stamp {
+        Stamp {
+            at: self.at,
+            seed: mix(self.seed ^ mix(n.wrapping_add(1))),
+        }
+    }
+}
+
+thread_local! {
+    /// The seed and the count of ids drawn from it, while a stamped op runs on this thread.
+    static SEEDED: std::cell::Cell<Option<(u64, u64)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with ids drawn from `stamp` (random ones without a stamp).
+pub(crate) fn with_stamp<R>(stamp: Option<Stamp>, f: impl FnOnce() -> R) -> R {
+    let Some(stamp) = stamp else { return f() };
+    let before = SEEDED.with(|s| s.replace(Some((stamp.seed, 0))));
+    let r = f();
+    SEEDED.with(|s| s.set(before));
+    r
+}
+
+fn fresh() -> Uuid {
+    match SEEDED.with(|s| s.get()) {
+        None => Uuid::new_v4(),
+        Some((seed, n)) => {
+            SEEDED.with(|s| s.set(Some((seed, n + 1))));
+            let hi = mix(seed ^ mix(n));
+            let lo = mix(hi ^ seed.rotate_left(32));
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&hi.to_le_bytes());
+            bytes[8..].copy_from_slice(&lo.to_le_bytes());
+            // Shaped as a v4 UUID, like the random ones.
+            uuid::Builder::from_random_bytes(bytes).into_uuid()
+        }
+    }
+}
+
+/// splitmix64's finalizer: a bijection that spreads every input bit.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 /// A user's identity: 1 to 256 characters, no control characters.
 ///
@@ -145,6 +207,19 @@ mod tests {
         assert!(Identity::parse("a\nb", 256).is_err());
         assert!(Identity::parse(&"é".repeat(256), 256).is_ok());
         assert!(Identity::parse(&"é".repeat(257), 256).is_err());
+    }
+
+    #[test]
+    fn stamped_ids_repeat_and_differ_by_step() {
+        let stamp = Stamp { at: 1, seed: 42 };
+        let draw = |s| with_stamp(Some(s), || (MessageId::new(), MessageId::new()));
+        let (a, b) = draw(stamp);
+        assert_eq!(draw(stamp), (a, b));
+        assert_ne!(a, b);
+        assert_ne!(draw(stamp.step(0)).0, a);
+        assert_eq!(a.0.get_version_num(), 4);
+        // Outside the stamped op, ids are random again.
+        assert_ne!(MessageId::new(), a);
     }
 
     #[test]

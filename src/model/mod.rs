@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub(crate) use ids::check_name;
-pub use ids::{ConversationId, Identity, MediaId, MessageId, ParticipantId, ReactionId, SessionId};
+pub(crate) use ids::with_stamp;
+pub use ids::{
+    ConversationId, Identity, MediaId, MessageId, ParticipantId, ReactionId, SessionId, Stamp,
+};
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = u64;
@@ -354,7 +357,7 @@ pub struct Page<T> {
 }
 
 /// Who a request acts for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Caller {
     /// The service itself (REST without `X-Identity`): every right, no identity.
     Service,

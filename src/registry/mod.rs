@@ -17,14 +17,17 @@ use serde_json::json;
 pub(crate) use crate::delivery::UserHub;
 
 use crate::conversation::Shared;
-use crate::conversation::{ConversationActor, ConversationHandle, ConversationState, UserOffline};
-use crate::delivery::Outbox;
+use crate::conversation::{ConversationActor, ConversationHandle, ConversationState};
 use crate::error::{Error, Result};
 use crate::model::Caller;
-use crate::model::{ConversationId, Identity, Millis, SessionId};
+use crate::model::{with_stamp, ConversationId, Identity, Millis, Stamp};
 use crate::protocol::{encode_event, CreateConversation, Reply};
 use crate::store::Recovered;
 use tokio::sync::oneshot;
+
+mod presence;
+use presence::PresenceOut;
+pub(crate) use presence::{Connect, Disconnect, JoinCluster, LocalUsers, NodePresence, Remote};
 
 /// Requests queued for the registry before senders wait: creation and presence
 /// are rare next to messages, so a modest mailbox absorbs bursts.
@@ -35,6 +38,11 @@ pub(crate) struct Registry {
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
     direct: HashMap<(Identity, Identity), ConversationId>,
+    /// Cluster mode: the other nodes holding a session of each user, and the
+    /// users each node holds (see `presence.rs`).
+    remote: HashMap<Identity, HashSet<Arc<str>>>,
+    by_node: HashMap<Arc<str>, HashSet<Identity>>,
+    cluster: Option<PresenceOut>,
 }
 
 impl Registry {
@@ -44,6 +52,9 @@ impl Registry {
             arbiters,
             next_arbiter: AtomicUsize::new(0),
             direct: HashMap::new(),
+            remote: HashMap::new(),
+            by_node: HashMap::new(),
+            cluster: None,
         }
     }
 
@@ -93,12 +104,15 @@ impl Registry {
         caller: &Caller,
         req: CreateConversation,
         direct: bool,
+        stamp: Option<Stamp>,
     ) -> Result<(ConversationHandle, oneshot::Receiver<Result<Reply>>)> {
-        let id = ConversationId::new();
-        let now = self.shared.config.clock.now_ms();
+        let now = stamp.map_or_else(|| self.shared.config.clock.now_ms(), |s| s.at);
         let creator = caller.identity().cloned();
-        let mut state =
-            ConversationState::create(self.shared.clone(), id, creator, req, direct, now)?;
+        let shared = self.shared.clone();
+        let mut state = with_stamp(stamp, || {
+            let id = ConversationId::new();
+            ConversationState::create(shared, id, creator, req, direct, now)
+        })?;
         state.announce_created();
         let view = Ok(Reply::Conversation(Box::new(state.view(caller))));
         let (tx, rx) = oneshot::channel();
@@ -145,12 +159,13 @@ impl Actor for Registry {
 pub(crate) struct Create {
     pub caller: Caller,
     pub req: CreateConversation,
+    pub stamp: Option<Stamp>,
 }
 
 impl Handler<Create> for Registry {
     type Result = ResponseFuture<Result<Reply>>;
     fn handle(&mut self, msg: Create, _: &mut Context<Self>) -> Self::Result {
-        let created = self.create(&msg.caller, msg.req, false);
+        let created = self.create(&msg.caller, msg.req, false, msg.stamp);
         Box::pin(async move {
             let (_, answer) = created?;
             answer
@@ -166,6 +181,7 @@ impl Handler<Create> for Registry {
 pub(crate) struct Direct {
     pub me: Identity,
     pub other: Identity,
+    pub stamp: Option<Stamp>,
 }
 
 impl Handler<Direct> for Registry {
@@ -188,7 +204,7 @@ impl Handler<Direct> for Registry {
                     participants: vec![msg.other.to_string()],
                     ..Default::default()
                 };
-                match self.create(&caller, req, true) {
+                match self.create(&caller, req, true, msg.stamp) {
                     Ok((h, _)) => {
                         self.direct.insert(key, h.id);
                         h
@@ -198,7 +214,9 @@ impl Handler<Direct> for Registry {
             }
         };
         let both = vec![msg.me, msg.other];
-        Box::pin(async move { handle.ensure_members(caller, both).await })
+        // Its ids must differ from the creation's, which drew from the same stamp.
+        let stamp = msg.stamp.map(|s| s.step(1));
+        Box::pin(async move { handle.ensure_members(caller, both, stamp).await })
     }
 }
 
@@ -222,60 +240,4 @@ pub(crate) fn restore(
         .into_iter()
         .map(|c| ConversationState::restore(shared.clone(), c))
         .collect()
-}
-
-/// A session opened.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Connect {
-    pub identity: Identity,
-    pub session: SessionId,
-    pub outbox: Arc<Outbox>,
-}
-
-impl Handler<Connect> for Registry {
-    type Result = ();
-    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
-        let hub = self.shared.hub(&msg.identity);
-        if hub.add_session(msg.session, msg.outbox) == 1 {
-            let now = self.shared.config.clock.now_ms();
-            hub.profile().last_seen_at = Some(now);
-            self.announce_presence(&hub, true, now);
-        }
-    }
-}
-
-/// A session closed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Disconnect {
-    pub identity: Identity,
-    pub session: SessionId,
-}
-
-impl Handler<Disconnect> for Registry {
-    type Result = ();
-    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
-        let Some(hub) = self.shared.users.get(&msg.identity).map(|h| h.clone()) else {
-            return;
-        };
-        if hub.remove_session(msg.session) != Some(0) {
-            return;
-        }
-        let now = self.shared.config.clock.now_ms();
-        hub.profile().last_seen_at = Some(now);
-        self.announce_presence(&hub, false, now);
-        let handles: Vec<ConversationHandle> = hub
-            .conversations()
-            .iter()
-            .filter_map(|c| self.shared.conversations.get(c).map(|h| h.clone()))
-            .collect();
-        let who = msg.identity;
-        // Awaited sends, off the registry's own mailbox: backpressured, never unbounded.
-        actix::spawn(async move {
-            for h in handles {
-                let _ = h.addr.send(UserOffline(who.clone())).await;
-            }
-        });
-    }
 }

