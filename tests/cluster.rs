@@ -103,7 +103,7 @@ impl Drop for Nats {
 
 /// A colloquy node of the cluster.
 struct Node {
-    _proc: Proc,
+    proc: Proc,
     url: String,
 }
 
@@ -140,7 +140,7 @@ fn node(nats: &Nats, id: &str) -> Node {
         .unwrap_or_else(|| panic!("node {id} did not start: {line:?}"))
         .to_string();
     Node {
-        _proc: Proc(child),
+        proc: Proc(child),
         url,
     }
 }
@@ -443,4 +443,36 @@ async fn nothing_acknowledged_is_lost_when_a_node_or_a_nats_server_dies() {
         last["items"][0]["id"].as_str(),
         acked.last().map(String::as_str)
     );
+
+    // SIGTERM: the node says goodbye (its users are offline for the others at
+    // once, not after the silence) and exits 0 within 10 s.
+    alice
+        .request_json(json!({"op": "conversation.create", "participants": ["erin"]}))
+        .await
+        .expect("created with erin");
+    let mut alices = alice.subscribe();
+    let erin = connect(&d, "erin").await;
+    let wait = Duration::from_secs(10);
+    assert_eq!(
+        expect(&mut alices, wait, "online", status_of("erin")).await,
+        "online"
+    );
+    let mut d = d;
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe { libc::kill(d.proc.0.id() as i32, libc::SIGTERM) };
+    let stopped = Instant::now();
+    let code = loop {
+        if let Ok(Some(status)) = d.proc.0.try_wait() {
+            break status.code();
+        }
+        assert!(stopped.elapsed() < wait, "no exit within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(code, Some(0));
+    let quick = Duration::from_secs(5);
+    assert_eq!(
+        expect(&mut alices, quick, "offline", status_of("erin")).await,
+        "offline"
+    );
+    drop(erin);
 }
