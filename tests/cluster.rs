@@ -398,6 +398,11 @@ async fn nothing_acknowledged_is_lost_when_a_node_or_a_nats_server_dies() {
 
     // A NATS server dies: every message alice had acknowledged is kept.
     nats.kill(0);
+    let killed = Instant::now();
+    acked.push(send(&alice, &cid, "after the kill").await);
+    let back = killed.elapsed();
+    eprintln!("first acknowledgement after a NATS server died: {back:?}");
+    assert!(back < Duration::from_secs(15), "service back within 15 s");
     for n in 0..40 {
         acked.push(send(&alice, &cid, &format!("after {n}")).await);
     }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use async_nats::jetstream::stream::{Config as StreamConfig, StorageType};
 use oplog::Log;
+use tokio::sync::watch;
 
 use crate::engine::Engine;
 
@@ -84,10 +85,11 @@ impl Cluster {
             .build()?;
         let node: Arc<str> = Arc::from(config.node_id.as_str());
         let (log, presence) = runtime.block_on(async {
-            let client = connect(&config).await?;
+            let (reconnected, connections) = watch::channel(0);
+            let client = connect(&config, reconnected).await?;
             let js = jetstream::new(client.clone());
             let stream = log_stream(&js).await?;
-            let log = Log::start(engine.clone(), js, stream, node.clone()).await?;
+            let log = Log::start(engine.clone(), js, stream, node.clone(), connections).await?;
             let presence = presence::start(engine, client, node.clone()).await;
             Ok::<_, ClusterError>((log, presence))
         })?;
@@ -123,7 +125,11 @@ impl Drop for Cluster {
 
 /// Connects to the listed servers, retrying until [`READY_WITHIN`]: the
 /// servers of a cluster often start with its nodes.
-async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, ClusterError> {
+/// `reconnected` counts the client's (re)connections.
+async fn connect(
+    config: &ClusterConfig,
+    reconnected: watch::Sender<u64>,
+) -> Result<async_nats::Client, ClusterError> {
     let urls = config.urls.join(",");
     let fail = |reason: String| ClusterError::Connect {
         urls: urls.clone(),
@@ -138,8 +144,11 @@ async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, ClusterEr
         .name(format!("colloquy {}", config.node_id))
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(2))
-        .event_callback(|event| async move {
-            ::log::info!("NATS: {event}");
+        .event_callback(move |event| {
+            if matches!(event, async_nats::Event::Connected) {
+                reconnected.send_modify(|n| *n += 1);
+            }
+            async move { ::log::info!("NATS: {event}") }
         });
     match tokio::time::timeout(READY_WITHIN, options.connect(addrs)).await {
         Ok(Ok(client)) => Ok(client),

@@ -49,6 +49,8 @@ pub(super) struct Log {
     origin: String,
     next: AtomicU64,
     waiting: Arc<Waiting>,
+    /// The last place in the stream this node appended to.
+    appended: Arc<AtomicU64>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -60,9 +62,11 @@ impl Log {
         js: jetstream::Context,
         stream: Stream,
         node: Arc<str>,
+        connections: watch::Receiver<u64>,
     ) -> Result<Log, ClusterError> {
         let origin = format!("{node}/{}", uuid::Uuid::new_v4().simple());
         let waiting: Arc<Waiting> = Arc::default();
+        let appended: Arc<AtomicU64> = Arc::default();
         let last = stream
             .get_info()
             .await
@@ -74,10 +78,11 @@ impl Log {
             engine,
             origin: origin.clone(),
             waiting: waiting.clone(),
+            appended: appended.clone(),
             last_at: 0,
             applied: applied_tx,
         };
-        tokio::spawn(applier.run(stream));
+        tokio::spawn(applier.run(stream, connections));
         let caught_up = applied.wait_for(|&seq| seq >= last);
         match tokio::time::timeout(READY_WITHIN, caught_up).await {
             Ok(Ok(_)) => {}
@@ -93,6 +98,7 @@ impl Log {
             origin,
             next: AtomicU64::new(0),
             waiting,
+            appended,
             runtime: tokio::runtime::Handle::current(),
         })
     }
@@ -116,11 +122,17 @@ impl Replicator for Log {
             Ok(bytes) => {
                 lock(&waiting).insert(token, tx);
                 let w = waiting.clone();
+                let appended = self.appended.clone();
                 self.runtime.spawn(async move {
-                    if let Err(why) = append(&js, &id, bytes.into()).await {
-                        if let Some(tx) = lock(&w).remove(&token) {
-                            let _ =
-                                tx.send(Err(Error::Internal(format!("not acknowledged: {why}"))));
+                    match append(&js, &id, bytes.into()).await {
+                        Ok(seq) => {
+                            appended.fetch_max(seq, Ordering::Relaxed);
+                        }
+                        Err(why) => {
+                            if let Some(tx) = lock(&w).remove(&token) {
+                                let why = format!("not acknowledged: {why}");
+                                let _ = tx.send(Err(Error::Internal(why)));
+                            }
                         }
                     }
                 });
@@ -146,7 +158,8 @@ impl Replicator for Log {
 
 /// Appends one entry, retrying (with the same message id, which JetStream
 /// de-duplicates) while the servers fail over.
-async fn append(js: &jetstream::Context, id: &str, payload: Bytes) -> Result<(), String> {
+/// Answers the entry's place in the stream.
+async fn append(js: &jetstream::Context, id: &str, payload: Bytes) -> Result<u64, String> {
     let deadline = tokio::time::Instant::now() + APPLY_WITHIN;
     loop {
         let mut headers = async_nats::HeaderMap::new();
@@ -156,7 +169,7 @@ async fn append(js: &jetstream::Context, id: &str, payload: Bytes) -> Result<(),
             .await
         {
             Ok(ack) => match ack.await {
-                Ok(_) => return Ok(()),
+                Ok(ack) => return Ok(ack.sequence),
                 Err(e) => e.to_string(),
             },
             Err(e) => e.to_string(),
@@ -179,6 +192,7 @@ struct Applier {
     engine: Engine,
     origin: String,
     waiting: Arc<Waiting>,
+    appended: Arc<AtomicU64>,
     /// The time of the last entry: times never go back, on any node.
     last_at: u64,
     applied: watch::Sender<u64>,
@@ -188,14 +202,17 @@ struct Applier {
 enum Next {
     Entry(Option<std::result::Result<Box<jetstream::Message>, consumer::pull::OrderedError>>),
     Check,
+    Reconnected,
 }
 
 impl Applier {
     /// Reads the log from the first entry not applied yet, and reopens its
-    /// reader whenever it stalls behind the stream (a NATS server holding the
-    /// reader died: the client's own recovery waits for two missed 15 s
-    /// heartbeats, far too long for a chat).
-    async fn run(mut self, stream: Stream) {
+    /// reader when the client reconnects or the reader stalls behind the
+    /// stream (a NATS server holding the reader died: the client's own
+    /// recovery waits for two missed 15 s heartbeats, far too long for a chat).
+    async fn run(mut self, stream: Stream, mut connections: watch::Receiver<u64>) {
+        // The first connection is not a reconnection.
+        connections.borrow_and_update();
         let mut reader: Option<consumer::pull::Ordered> = None;
         let mut check = tokio::time::interval(STALL_CHECK);
         let mut progress = tokio::time::Instant::now();
@@ -219,11 +236,16 @@ impl Applier {
             let next = tokio::select! {
                 n = messages.next() => Next::Entry(n.map(|r| r.map(Box::new))),
                 _ = check.tick() => Next::Check,
+                Ok(()) = connections.changed() => Next::Reconnected,
             };
             match next {
                 Next::Entry(Some(Ok(message))) => self.handle(*message).await,
                 Next::Entry(Some(Err(e))) => ::log::warn!("reading the log: {e}"),
                 Next::Entry(None) => reader = None,
+                Next::Reconnected => {
+                    ::log::info!("NATS reconnected: reopening the log's reader");
+                    reader = None;
+                }
                 Next::Check => {
                     let applied = *self.applied.borrow();
                     if applied != seen {
@@ -259,11 +281,16 @@ impl Applier {
         consumer.messages().await.map_err(|e| e.to_string())
     }
 
-    /// Whether the stream holds entries past `applied`.
+    /// Whether the stream holds entries past `applied`: this node appended
+    /// one, or (asked only then, as the answer can be slow while JetStream
+    /// elects a leader) the stream says so.
     async fn behind(&self, stream: &Stream, applied: u64) -> bool {
-        match stream.get_info().await {
-            Ok(info) => info.state.last_sequence > applied,
-            Err(_) => false,
+        if self.appended.load(Ordering::Relaxed) > applied {
+            return true;
+        }
+        match tokio::time::timeout(STALL_CHECK, stream.get_info()).await {
+            Ok(Ok(info)) => info.state.last_sequence > applied,
+            _ => false,
         }
     }
 
