@@ -117,7 +117,7 @@ pub async fn acks(
 
 /// The store's commit and batch counters from `/metrics` (None in memory or unreadable).
 async fn store_counts(args: &Args) -> Option<(u64, u64)> {
-    let text = reqwest::get(format!("{}/metrics", args.url))
+    let text = reqwest::get(format!("{}/metrics", args.first()))
         .await
         .ok()?
         .text()

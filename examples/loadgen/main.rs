@@ -34,7 +34,8 @@ mod rooms;
 
 #[derive(Parser, Clone)]
 struct Args {
-    /// Server base URL.
+    /// Server base URL; several, comma-separated, spread the connections over
+    /// the nodes of a cluster (each identity always to the same node).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
     /// Which server speaks.
@@ -52,6 +53,23 @@ struct Args {
     reader: ReaderKind,
     #[command(subcommand)]
     mode: Mode,
+}
+
+impl Args {
+    /// The node a connection keyed by `key` (its identity or path) goes to.
+    fn base_for(&self, key: &str) -> &str {
+        let urls: Vec<&str> = self.url.split(',').collect();
+        // FNV-1a: stable across runs, so a rerun spreads the same way.
+        let hash = key
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        urls[(hash % urls.len() as u64) as usize]
+    }
+
+    /// The first node: for REST and metrics.
+    fn first(&self) -> &str {
+        self.url.split(',').next().unwrap_or(&self.url)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -171,9 +189,10 @@ impl Reader {
         path: &str,
     ) -> Result<Reader, Box<dyn std::error::Error + Send + Sync>> {
         Ok(match args.reader {
-            ReaderKind::Raw => Reader::Raw(raw::RawWs::connect(&args.url, path).await?),
+            ReaderKind::Raw => Reader::Raw(raw::RawWs::connect(args.base_for(path), path).await?),
             ReaderKind::Tungstenite => {
-                let url = format!("{}{path}", args.url.replacen("http://", "ws://", 1));
+                let base = args.base_for(path).replacen("http://", "ws://", 1);
+                let url = format!("{base}{path}");
                 // Nagle off, like the servers.
                 let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
                 Reader::Tungstenite {
@@ -276,7 +295,7 @@ impl Conn {
         identity: &str,
         room: Option<&str>,
     ) -> Result<Conn, Box<dyn std::error::Error + Send + Sync>> {
-        let base = args.url.replacen("http://", "ws://", 1);
+        let base = args.base_for(identity).replacen("http://", "ws://", 1);
         let url = match args.protocol {
             Protocol::Colloquy => format!("{base}/v1/ws?identity={identity}"),
             Protocol::Socketio => format!("{base}/socket.io/?EIO=4&transport=websocket"),
@@ -487,7 +506,7 @@ async fn conversation(
         return Ok("bench".into());
     }
     let res: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/v1/conversations", args.url))
+        .post(format!("{}/v1/conversations", args.first()))
         .json(&json!({"participants": members}))
         .send()
         .await?

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Cluster overhead on one machine: the same fanout loads against one plain
+# node, against a 3-node cluster (3 NATS servers with JetStream) with every
+# connection on one node, and with connections spread over the 3 nodes.
+# Three runs each; medians of deliveries/s, p50/p99 and the CPU-µs that every
+# colloquy and nats-server process together spent per delivery.
+#   bash benches/cluster.sh
+# On 2 cores nothing gets faster with more nodes: this measures what crossing
+# nodes costs per delivery. Needs python3 (scripts/nats-server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build -q --release --bin colloquy --example loadgen
+NATS=$(scripts/nats-server)
+LG=./target/release/examples/loadgen
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+ticks() { # total utime+stime (clock ticks) of the given pids
+  local t=0 p
+  for p in "$@"; do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+node() { # name [flags...]: starts a node, appends its pid to pids and its URL to urls
+  local name=$1; shift
+  ./target/release/colloquy --bind 127.0.0.1:0 --rate-limit 0 "$@" > "$work/$name.out" 2>/dev/null &
+  pids+=($!)
+  for _ in $(seq 400); do
+    grep -q "listening on" "$work/$name.out" && break
+    sleep 0.1
+  done
+  urls+=("$(sed -n 's/listening on //p' "$work/$name.out")")
+}
+run() { # label url-list loadgen-args...
+  local label=$1 url=$2; shift 2
+  local out=$work/runs.txt hz
+  hz=$(getconf CLK_TCK)
+  : > "$out"
+  for i in 1 2 3; do
+    local before after
+    before=$(ticks "${pids[@]}")
+    $LG --reader tungstenite --url "$url" "$@" > "$work/run.txt"
+    after=$(ticks "${pids[@]}")
+    local got
+    got=$(sed -n 's/.*deliveries *\([0-9]*\) of.*/\1/p' "$work/run.txt")
+    awk -v t=$((after - before)) -v hz="$hz" -v n="$got" \
+      'BEGIN { printf "  CPU all processes %.3f µs per delivery\n", t * 1e6 / hz / (n > 0 ? n : 1) }' >> "$work/run.txt"
+    echo "## $label run $i"; sed 's/^/    /' "$work/run.txt"; cat "$work/run.txt" >> "$out"
+  done
+  med() { sort -g | sed -n 2p; }
+  echo "== $label median: $(sed -n 's/.*all processes *\([0-9.]*\) µs.*/\1/p' "$out" | med) CPU-µs/delivery," \
+    "$(sed -n 's/.*deliveries\/s *\([0-9]*\).*/\1/p' "$out" | med) deliveries/s," \
+    "p50 $(sed -n 's/.*latency ms *p50 \([0-9.]*\).*/\1/p' "$out" | med) ms," \
+    "p99 $(sed -n 's/.*latency ms.*p99 \([0-9.]*\) .*/\1/p' "$out" | med) ms," \
+    "lost at most $(sed -n 's/.*(lost \([0-9]*\)).*/\1/p' "$out" | sort -g | tail -1)"
+}
+loads() { # label url-list
+  run "$1, max rate (300 subscribers, 16 in flight, 4 publishers)" "$2" \
+    fanout --subscribers 300 --window 16 --publishers 4 --messages 6000 --payload 100
+  run "$1, 300 subscribers x 50 msg/s" "$2" \
+    fanout --subscribers 300 --publishers 1 --rate 50 --messages 500 --payload 100
+}
+
+urls=()
+node single
+loads "one node, no cluster" "${urls[0]}"
+kill "${pids[@]}"; wait 2>/dev/null || true
+pids=(); urls=()
+
+routes=""
+for i in 0 1 2; do routes+="nats-route://127.0.0.1:$((16222 + i)),"; done
+for i in 0 1 2; do
+  "$NATS" --name "n$i" -a 127.0.0.1 -p $((14222 + i)) --cluster_name bench \
+    --cluster "nats://127.0.0.1:$((16222 + i))" --routes "${routes%,}" \
+    -js --store_dir "$work/nats$i" > "$work/nats$i.log" 2>&1 &
+  pids+=($!)
+done
+nats_urls="nats://127.0.0.1:14222,nats://127.0.0.1:14223,nats://127.0.0.1:14224"
+for n in a b c; do node "$n" --nats "$nats_urls" --node-id "$n"; done
+loads "3-node cluster, every connection on one node" "${urls[0]}"
+loads "3-node cluster, connections spread over 3 nodes" "$(IFS=,; echo "${urls[*]}")"
