@@ -183,3 +183,30 @@ fn the_twilio_account_needs_both_its_sid_and_its_token() {
         "{err}"
     );
 }
+
+#[test]
+fn cluster_flags_are_checked_before_it_starts() {
+    let refused = |args: &[&str], says: &str| {
+        let out = colloquy(args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?} is refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(out.stdout.is_empty());
+    };
+    refused(
+        &["--nats", "http://127.0.0.1:4222"],
+        "not a nats://host:port URL",
+    );
+    refused(&["--nats", "nats://"], "not a nats://host:port URL");
+    refused(&["--node-id", "a"], "--nats");
+    refused(
+        &["--nats", "nats://127.0.0.1:4222", "--node-id", "a b"],
+        "node id",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path().to_str().expect("utf-8 path");
+    refused(
+        &["--nats", "nats://127.0.0.1:4222", "--data-dir", dir],
+        "--data-dir",
+    );
+}

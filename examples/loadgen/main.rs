@@ -60,9 +60,9 @@ impl Args {
     fn base_for(&self, key: &str) -> &str {
         let urls: Vec<&str> = self.url.split(',').collect();
         // FNV-1a: stable across runs, so a rerun spreads the same way.
-        let hash = key
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
         urls[(hash % urls.len() as u64) as usize]
     }
 
