@@ -41,6 +41,9 @@ struct Threads {
 /// (through [`Engine::apply`]).
 pub(crate) trait Replicator: Send + Sync + 'static {
     fn propose(&self, caller: Caller, req: Request) -> BoxFuture<'static, Result<Answer>>;
+    /// Resolves once this node has applied every entry the log held when it
+    /// was called, so that a read here sees every write acknowledged anywhere.
+    fn caught_up(&self) -> BoxFuture<'static, ()>;
 }
 
 struct Inner {
@@ -296,6 +299,10 @@ impl Engine {
     ) -> Result<(Reply, bool)> {
         let a = match self.inner.replicator.get() {
             Some(log) if req.changes_state() => log.propose(caller, req).await?,
+            Some(log) if !matches!(req, Request::Ping {}) => {
+                log.caught_up().await;
+                self.route(caller, req, outbox, None).await?
+            }
             _ => self.route(caller, req, outbox, None).await?,
         };
         Ok((a.data, a.repeated))

@@ -253,6 +253,26 @@ async fn every_node_sees_the_same_conversation() {
         assert_eq!(parts["items"].as_array().map(Vec::len), Some(6));
     }
 
+    // A read on another node sees what was just acknowledged on this one.
+    for round in 0..20 {
+        let made = clients[0]
+            .request_json(json!({"op": "conversation.create", "participants": ["u2"]}))
+            .await
+            .expect("created");
+        let got = clients[2]
+            .request_json(json!({"op": "conversation.get", "conversation": made["id"]}))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: not yet on another node: {e}"));
+        assert_eq!(got["id"], made["id"]);
+        let made = made["id"].as_str().expect("id");
+        let sent = send(&clients[0], made, &format!("read-your-writes {round}")).await;
+        let read = clients[2]
+            .request_json(json!({"op": "message.get", "conversation": made, "message": sent}))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: message not yet on another node: {e}"));
+        assert_eq!(read["id"].as_str(), Some(sent.as_str()));
+    }
+
     // Six sessions on three nodes send 200 messages each, all at once.
     let mut streams: Vec<EventStream> = clients.iter().map(Client::subscribe).collect();
     let sends = clients.iter().enumerate().map(|(i, c)| {

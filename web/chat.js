@@ -227,6 +227,8 @@ async function open(id) {
   $("messages").replaceChildren();
   $("title").textContent = await displayName(c);
   $("composer").classList.remove("hidden");
+  // The cursor goes to the box as soon as it shows: type while history loads.
+  $("text").focus();
   // A direct conversation has exactly its two users: no Add form.
   $("add").classList.toggle("hidden", c.direct);
   const page = await current.messages({ page_size: 50 });
@@ -237,7 +239,6 @@ async function open(id) {
   renderOutgoing();
   await current.markRead();
   await Promise.all([renderPeople(), refreshList()]);
-  $("text").focus();
 }
 
 // The conversation shown is gone (deleted, or a restart without its data).

@@ -84,13 +84,19 @@ impl Cluster {
             .enable_all()
             .build()?;
         let node: Arc<str> = Arc::from(config.node_id.as_str());
+        // This process among the cluster's: a node restarted under the same id,
+        // or two given one id by mistake, never pass for each other.
+        let instance: Arc<str> = Arc::from(format!(
+            "{node}/{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ));
         let (log, presence) = runtime.block_on(async {
             let (reconnected, connections) = watch::channel(0);
             let client = connect(&config, reconnected).await?;
             let js = jetstream::new(client.clone());
             let stream = log_stream(&js).await?;
-            let log = Log::start(engine.clone(), js, stream, node.clone(), connections).await?;
-            let presence = presence::start(engine, client, node.clone()).await;
+            let log = Log::start(engine.clone(), js, stream, &instance, connections).await?;
+            let presence = presence::start(engine, client, instance.clone()).await;
             Ok::<_, ClusterError>((log, presence))
         })?;
         engine.replicate_through(Arc::new(log));

@@ -23,6 +23,9 @@ use crate::protocol::Request;
 /// its caller gets `internal` (the op may still be applied: a resend with the
 /// same `client_id` then answers it).
 const APPLY_WITHIN: Duration = Duration::from_secs(15);
+/// How long a read waits for this node to apply what the stream held when it
+/// was asked (twice: once for the question, once for the applying).
+const CAUGHT_UP_WITHIN: Duration = Duration::from_secs(2);
 /// How often the reader checks that it keeps up with the stream, and how long
 /// it may stay behind it without applying anything before it is reopened.
 const STALL_CHECK: Duration = Duration::from_secs(1);
@@ -51,6 +54,9 @@ pub(super) struct Log {
     waiting: Arc<Waiting>,
     /// The last place in the stream this node appended to.
     appended: Arc<AtomicU64>,
+    /// The stream, and the last place in it this node applied.
+    stream: Stream,
+    applied: watch::Receiver<u64>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -61,10 +67,10 @@ impl Log {
         engine: Engine,
         js: jetstream::Context,
         stream: Stream,
-        node: Arc<str>,
+        instance: &str,
         connections: watch::Receiver<u64>,
     ) -> Result<Log, ClusterError> {
-        let origin = format!("{node}/{}", uuid::Uuid::new_v4().simple());
+        let origin = instance.to_string();
         let waiting: Arc<Waiting> = Arc::default();
         let appended: Arc<AtomicU64> = Arc::default();
         let last = stream
@@ -82,7 +88,7 @@ impl Log {
             last_at: 0,
             applied: applied_tx,
         };
-        tokio::spawn(applier.run(stream, connections));
+        tokio::spawn(applier.run(stream.clone(), connections));
         let caught_up = applied.wait_for(|&seq| seq >= last);
         match tokio::time::timeout(READY_WITHIN, caught_up).await {
             Ok(Ok(_)) => {}
@@ -99,12 +105,31 @@ impl Log {
             next: AtomicU64::new(0),
             waiting,
             appended,
+            stream,
+            applied,
             runtime: tokio::runtime::Handle::current(),
         })
     }
 }
 
 impl Replicator for Log {
+    fn caught_up(&self) -> BoxFuture<'static, ()> {
+        let (stream, mut applied) = (self.stream.clone(), self.applied.clone());
+        let (tx, rx) = oneshot::channel();
+        self.runtime.spawn(async move {
+            // Without an answer from JetStream (no quorum), read what is here.
+            if let Ok(Ok(info)) = tokio::time::timeout(CAUGHT_UP_WITHIN, stream.get_info()).await {
+                let last = info.state.last_sequence;
+                let _ =
+                    tokio::time::timeout(CAUGHT_UP_WITHIN, applied.wait_for(|&a| a >= last)).await;
+            }
+            let _ = tx.send(());
+        });
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+
     fn propose(&self, caller: Caller, request: Request) -> BoxFuture<'static, Result<Answer>> {
         let token = self.next.fetch_add(1, Ordering::Relaxed);
         let entry = Entry {

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::engine::Engine;
 use crate::model::{Identity, Millis};
-use crate::registry::{JoinCluster, LocalUsers, NodePresence, Remote};
+use crate::registry::{Heartbeat, JoinCluster, LocalPresence, NodePresence, Remote};
 
 const SUBJECT: &str = "colloquy.presence";
 /// How often a node repeats the list of its users.
@@ -111,13 +111,22 @@ pub(super) async fn start(engine: &Engine, client: async_nats::Client, node: Arc
     let registry = engine.registry().clone();
     let (tx, mut changes) = mpsc::channel::<Said>(QUEUE);
     let me = node.clone();
-    let tell = move |identity: &Identity, holds: bool, at: Millis| {
-        let said = Said::One {
-            node: me.clone(),
-            identity: identity.clone(),
-            holds,
-            at,
+    let tell = move |local: LocalPresence| {
+        let node = me.clone();
+        let said = match local {
+            LocalPresence::One {
+                identity,
+                holds,
+                at,
+            } => Said::One {
+                node,
+                identity,
+                holds,
+                at,
+            },
+            LocalPresence::All { users, at } => Said::All { node, users, at },
         };
+        // A beat that does not fit is dropped like a change: the next one repairs both.
         if tx.try_send(said).is_err() {
             ::log::warn!("presence changes are queued past {QUEUE}; the next beat repairs them");
         }
@@ -131,7 +140,7 @@ pub(super) async fn start(engine: &Engine, client: async_nats::Client, node: Arc
     });
     match client.subscribe(SUBJECT).await {
         Ok(mut heard) => {
-            let (client, node, engine) = (client.clone(), node.clone(), engine.clone());
+            let (node, engine) = (node.clone(), engine.clone());
             tokio::spawn(async move {
                 let mut last_heard: HashMap<Arc<str>, Instant> = HashMap::new();
                 let mut beat = tokio::time::interval(BEAT);
@@ -159,8 +168,7 @@ pub(super) async fn start(engine: &Engine, client: async_nats::Client, node: Arc
                         }
                         _ = beat.tick() => {
                             let at = engine.config().clock.now_ms();
-                            let users = registry.send(LocalUsers).await.unwrap_or_default();
-                            publish(&client, &Said::All { node: node.clone(), users, at }).await;
+                            let _ = registry.send(Heartbeat).await;
                             let silent: Vec<Arc<str>> = last_heard
                                 .iter()
                                 .filter(|(_, t)| t.elapsed() > SILENT)

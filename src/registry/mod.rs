@@ -27,7 +27,9 @@ use tokio::sync::oneshot;
 
 mod presence;
 use presence::PresenceOut;
-pub(crate) use presence::{Connect, Disconnect, JoinCluster, LocalUsers, NodePresence, Remote};
+pub(crate) use presence::{
+    Connect, Disconnect, Heartbeat, JoinCluster, LocalPresence, NodePresence, Remote,
+};
 
 /// Requests queued for the registry before senders wait: creation and presence
 /// are rare next to messages, so a modest mailbox absorbs bursts.

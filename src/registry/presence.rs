@@ -16,8 +16,22 @@ use crate::conversation::{ConversationHandle, UserOffline};
 use crate::delivery::Outbox;
 use crate::model::{Identity, Millis, SessionId};
 
-/// Told when this node's first session of a user opens (true) or its last closes (false).
-pub(crate) type PresenceOut = Box<dyn Fn(&Identity, bool, Millis) + Send>;
+/// What this node tells the others, in the order its registry saw it.
+#[derive(Debug)]
+pub(crate) enum LocalPresence {
+    /// Its first session of a user opened (true) or its last one closed (false).
+    One {
+        identity: Identity,
+        holds: bool,
+        at: Millis,
+    },
+    /// Its heartbeat: the users it holds sessions of.
+    All { users: Vec<Identity>, at: Millis },
+}
+
+/// Where this node's presence goes (the cluster's queue to NATS). Called from
+/// the registry's mailbox, so a heartbeat never overtakes a change before it.
+pub(crate) type PresenceOut = Box<dyn Fn(LocalPresence) + Send>;
 
 /// Cluster mode: report this node's presence changes to `0`.
 #[derive(Message)]
@@ -49,10 +63,10 @@ pub(crate) enum NodePresence {
 #[rtype(result = "()")]
 pub(crate) struct Remote(pub NodePresence);
 
-/// The users with a session open on this node (for the cluster's heartbeat).
+/// Time for this node's heartbeat: tell the cluster every user it holds.
 #[derive(Message)]
-#[rtype(result = "Vec<Identity>")]
-pub(crate) struct LocalUsers;
+#[rtype(result = "()")]
+pub(crate) struct Heartbeat;
 
 /// A session opened.
 #[derive(Message)]
@@ -132,7 +146,11 @@ impl Handler<Connect> for Registry {
         }
         let now = self.shared.config.clock.now_ms();
         if let Some(tell) = &self.cluster {
-            tell(&msg.identity, true, now);
+            tell(LocalPresence::One {
+                identity: msg.identity.clone(),
+                holds: true,
+                at: now,
+            });
         }
         if self.held_elsewhere(&msg.identity) {
             return;
@@ -152,7 +170,11 @@ impl Handler<Disconnect> for Registry {
         }
         let now = self.shared.config.clock.now_ms();
         if let Some(tell) = &self.cluster {
-            tell(&msg.identity, false, now);
+            tell(LocalPresence::One {
+                identity: msg.identity.clone(),
+                holds: false,
+                at: now,
+            });
         }
         if self.held_elsewhere(&msg.identity) {
             return;
@@ -199,14 +221,18 @@ impl Handler<Remote> for Registry {
     }
 }
 
-impl Handler<LocalUsers> for Registry {
-    type Result = Vec<Identity>;
-    fn handle(&mut self, _: LocalUsers, _: &mut Context<Self>) -> Vec<Identity> {
-        self.shared
+impl Handler<Heartbeat> for Registry {
+    type Result = ();
+    fn handle(&mut self, _: Heartbeat, _: &mut Context<Self>) {
+        let Some(tell) = &self.cluster else { return };
+        let users = self
+            .shared
             .users
             .iter()
             .filter(|h| h.session_count() > 0)
             .map(|h| h.identity.clone())
-            .collect()
+            .collect();
+        let at = self.shared.config.clock.now_ms();
+        tell(LocalPresence::All { users, at });
     }
 }
