@@ -86,7 +86,8 @@ struct Serve {
     /// the cluster's log on JetStream keeps the data (so no --data-dir).
     #[arg(long, env = "COLLOQUY_NATS", value_delimiter = ',', value_parser = check_nats_url)]
     nats: Vec<String>,
-    /// This node's name in the cluster (default: a random one, printed at start).
+    /// This node's name in the cluster's logs and presence, 1 to 64 characters
+    /// without spaces (default: a random one, printed at start).
     #[arg(long, env = "COLLOQUY_NODE_ID", requires = "nats", value_parser = check_node_id)]
     node_id: Option<String>,
     /// An origin (scheme://host[:port]) whose pages may import /client.js and
@@ -160,13 +161,12 @@ fn check_nats_url(s: &str) -> Result<String, String> {
 }
 
 fn check_node_id(s: &str) -> Result<String, String> {
-    let ok = (1..=64).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok = (1..=64).contains(&s.chars().count())
+        && !s.chars().any(|c| c.is_control() || c.is_whitespace());
     if ok {
         Ok(s.to_string())
     } else {
-        Err("a node id is 1 to 64 letters, digits, '-' or '_'".into())
+        Err("a node id is 1 to 64 characters, without spaces or control characters".into())
     }
 }
 

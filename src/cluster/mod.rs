@@ -14,6 +14,8 @@
 
 mod oplog;
 mod presence;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
