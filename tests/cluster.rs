@@ -362,6 +362,37 @@ async fn every_node_sees_the_same_conversation() {
     send(&clients[0], &cid, "live").await;
     let live = messages(&mut s, &cid, 1).await;
     assert_eq!(live[0].0, last + 6, "the live one next, nothing twice");
+
+    // An append retried with its Nats-Msg-Id (a node whose acknowledgement
+    // from JetStream was lost) is stored, and applied, once.
+    let nats_client = async_nats::connect(nats.urls.clone())
+        .await
+        .expect("the test reaches NATS");
+    let js = async_nats::jetstream::new(nats_client);
+    let entry = json!({"origin": "test/0", "token": 0, "caller": {"User": "u0"}, "seed": 42,
+                       "request": {"op": "message.send", "conversation": cid, "body": "retried"}});
+    for _ in 0..2 {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", "test-retried-append");
+        js.publish_with_headers("colloquy.log", headers, entry.to_string().into())
+            .await
+            .expect("published")
+            .await
+            .expect("stored");
+    }
+    for (i, c) in clients.iter().enumerate().skip(2).take(3) {
+        let page = c
+            .request_json(json!({"op": "message.list", "conversation": cid, "page_size": 3}))
+            .await
+            .expect("listed");
+        let retried = page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|m| m["body"] == "retried")
+            .count();
+        assert_eq!(retried, 1, "node {} applied the retried append once", i % 3);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
