@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use colloquy::client::{Client, ClientConfig, ClientEvent, EventKind, EventStream};
+use colloquy::cluster::{Cluster, ClusterConfig};
 use serde_json::{json, Value};
 
 /// The clusters of these tests would share two cores: one at a time.
@@ -393,6 +394,29 @@ async fn every_node_sees_the_same_conversation() {
             .count();
         assert_eq!(retried, 1, "node {} applied the retried append once", i % 3);
     }
+
+    // Embedded: an engine in this process joins the cluster (from inside an
+    // async runtime) and holds the same conversation.
+    let engine = colloquy::Engine::start(colloquy::Config::default()).expect("engine");
+    let config = ClusterConfig {
+        urls: nats.urls.clone(),
+        node_id: "embedded".into(),
+    };
+    let cluster = Cluster::join(&engine, config).expect("joins");
+    let count = engine
+        .request_as(
+            colloquy::Caller::Service,
+            json!({"op": "message.count", "conversation": cid}),
+        )
+        .await
+        .expect("counted");
+    let elsewhere = clients[0]
+        .request_json(json!({"op": "message.count", "conversation": cid}))
+        .await
+        .expect("counted");
+    assert_eq!(count, elsewhere);
+    cluster.leave();
+    engine.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

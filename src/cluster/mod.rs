@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use async_nats::jetstream::stream::{Config as StreamConfig, StorageType};
 use oplog::Log;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::engine::Engine;
 
@@ -65,8 +65,8 @@ pub enum ClusterError {
 /// state-changing ops through the cluster's log. Dropping it (or
 /// [`Cluster::leave`]) says goodbye to the other nodes and stops its thread.
 pub struct Cluster {
-    runtime: Option<tokio::runtime::Runtime>,
-    presence: presence::Handle,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -79,37 +79,55 @@ impl Cluster {
     /// Connects to NATS, makes the log stream if it is not there, applies every
     /// entry already in it to `engine` (a fresh one), then routes the engine's
     /// state-changing ops through it. Returns once this node is caught up.
+    /// Blocks the calling thread meanwhile; works from any thread, inside an
+    /// async runtime or not (the cluster runs on a thread of its own).
     pub fn join(engine: &Engine, config: ClusterConfig) -> Result<Cluster, ClusterError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("colloquy-nats")
-            .enable_all()
-            .build()?;
-        let node: Arc<str> = Arc::from(config.node_id.as_str());
-        // This process among the cluster's: a node restarted under the same id,
-        // or two given one id by mistake, never pass for each other.
-        let instance: Arc<str> = Arc::from(format!(
-            "{node}/{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        ));
-        let (log, presence) = runtime.block_on(async {
-            let (reconnected, connections) = watch::channel(0);
-            let client = connect(&config, reconnected).await?;
-            let js = jetstream::new(client.clone());
-            let stream = log_stream(&js).await?;
-            let log = Log::start(engine.clone(), js, stream, &instance, connections).await?;
-            let presence = presence::start(engine, client, instance.clone()).await;
-            Ok::<_, ClusterError>((log, presence))
-        })?;
-        engine.replicate_through(Arc::new(log));
-        ::log::info!(
-            "node {node} joined the cluster at {}",
-            config.urls.join(",")
-        );
-        Ok(Cluster {
-            runtime: Some(runtime),
-            presence,
-        })
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let engine = engine.clone();
+        let thread = std::thread::Builder::new()
+            .name("colloquy-nats".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("colloquy-nats")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(ClusterError::Thread(e)));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match start(&engine, &config).await {
+                        Ok(presence) => {
+                            let _ = ready_tx.send(Ok(()));
+                            // Until Cluster::leave or drop (or its Cluster is gone).
+                            let _ = stopped.await;
+                            presence.leave().await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_secs(2));
+            })?;
+        let joined = ready_rx
+            .recv()
+            .unwrap_or_else(|_| Err(ClusterError::JetStream("the cluster thread stopped".into())));
+        match joined {
+            Ok(()) => Ok(Cluster {
+                stop: Some(stop),
+                thread: Some(thread),
+            }),
+            Err(e) => {
+                let _ = thread.join();
+                Err(e)
+            }
+        }
     }
 
     /// Tells the other nodes this node's users are gone from it, and stops.
@@ -118,9 +136,11 @@ impl Cluster {
     }
 
     fn stop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.block_on(self.presence.leave());
-            rt.shutdown_timeout(Duration::from_secs(2));
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -129,6 +149,30 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Joins on the cluster's runtime: NATS, the log stream, catching up, then
+/// the engine's ops through the log and presence shared.
+async fn start(engine: &Engine, config: &ClusterConfig) -> Result<presence::Handle, ClusterError> {
+    let node = config.node_id.as_str();
+    // This process among the cluster's: a node restarted under the same id,
+    // or two given one id by mistake, never pass for each other.
+    let instance: Arc<str> = Arc::from(format!(
+        "{node}/{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    let (reconnected, connections) = watch::channel(0);
+    let client = connect(config, reconnected).await?;
+    let js = jetstream::new(client.clone());
+    let stream = log_stream(&js).await?;
+    let log = Log::start(engine.clone(), js, stream, &instance, connections).await?;
+    let presence = presence::start(engine, client, instance).await;
+    engine.replicate_through(Arc::new(log));
+    ::log::info!(
+        "node {node} joined the cluster at {}",
+        config.urls.join(",")
+    );
+    Ok(presence)
 }
 
 /// Connects to the listed servers, retrying until [`READY_WITHIN`]: the
