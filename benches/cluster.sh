@@ -33,6 +33,16 @@ node() { # name [flags...]: starts a node, appends its pid to pids and its URL t
   done
   urls+=("$(sed -n 's/listening on //p' "$work/$name.out")")
 }
+acks() { # label url-list: acknowledged messages/s and ack latency (medians of 3)
+  local out=$work/acks.txt
+  : > "$out"
+  for i in 1 2 3; do
+    $LG --url "$2" acks --senders 16 --seconds 5 | tee -a "$out" | sed "s/^/    /"
+  done
+  echo "== $1: acknowledged/s $(sed -n 's/.*acknowledged [0-9]* = \([0-9]*\)\/s.*/\1/p' "$out" | sort -g | sed -n 2p)," \
+    "ack p50 $(sed -n 's/.*p50 \([0-9.]*\) ms, p99.*/\1/p' "$out" | sort -g | sed -n 2p) ms," \
+    "p99 $(sed -n 's/.*p99 \([0-9.]*\) ms, max.*/\1/p' "$out" | sort -g | sed -n 2p) ms"
+}
 run() { # label url-list loadgen-args...
   local label=$1 url=$2; shift 2
   local out=$work/runs.txt hz
@@ -57,6 +67,7 @@ run() { # label url-list loadgen-args...
     "lost at most $(sed -n 's/.*(lost \([0-9]*\)).*/\1/p' "$out" | sort -g | tail -1)"
 }
 loads() { # label url-list
+  acks "$1, 16 senders waiting for each answer" "$2"
   run "$1, max rate (300 subscribers, 16 in flight, 4 publishers)" "$2" \
     fanout --subscribers 300 --window 16 --publishers 4 --messages 6000 --payload 100
   run "$1, 300 subscribers x 50 msg/s" "$2" \
