@@ -234,6 +234,19 @@ async fn every_node_sees_the_same_conversation() {
     let _one = ONE_AT_A_TIME.lock().await;
     let nats = Nats::start();
     let nodes: Vec<Node> = ["a", "b", "c"].iter().map(|id| node(&nats, id)).collect();
+    // A node whose limits differ would decide ops differently: refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_colloquy"))
+        .args(["--bind", "127.0.0.1:0", "--max-participants", "5"])
+        .args(["--nats", &nats.urls.join(",")])
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("limits differ from the cluster's"), "{err}");
+    assert!(out.stdout.is_empty(), "it never listened");
+
     let users = ["u0", "u1", "u2", "u3", "u4", "u5"];
     let mut clients = Vec::new();
     for (i, u) in users.iter().enumerate() {

@@ -32,6 +32,8 @@ const READY_WITHIN: Duration = Duration::from_secs(30);
 /// The stream that is the cluster's log, and its one subject.
 const STREAM: &str = "COLLOQUY";
 const SUBJECT: &str = "colloquy.log";
+/// The stream's metadata key for the limits every node must share.
+const RULES: &str = "colloquy.limits";
 
 /// Where the cluster is and who this node is.
 #[derive(Debug, Clone)]
@@ -56,6 +58,18 @@ pub enum ClusterError {
     /// JetStream did not give us the log stream or its reader.
     #[error("JetStream is not ready: {0}")]
     JetStream(String),
+    /// This node's limits are not the ones the cluster's log was made with.
+    #[error(
+        "this node's limits differ from the cluster's, and nodes with different limits would \
+         decide the same ops differently: give every node the same flags \
+         (this node: {ours}; the cluster: {theirs})"
+    )]
+    Limits {
+        /// This node's limits.
+        ours: String,
+        /// The limits recorded with the cluster's log.
+        theirs: String,
+    },
     /// The node's own thread could not start.
     #[error("cannot start the cluster thread: {0}")]
     Thread(#[from] std::io::Error),
@@ -164,7 +178,8 @@ async fn start(engine: &Engine, config: &ClusterConfig) -> Result<presence::Hand
     let (reconnected, connections) = watch::channel(0);
     let client = connect(config, reconnected).await?;
     let js = jetstream::new(client.clone());
-    let stream = log_stream(&js).await?;
+    let rules = format!("{:?}", engine.config().limits);
+    let stream = log_stream(&js, &rules).await?;
     let log = Log::start(engine.clone(), js, stream, &instance, connections).await?;
     let presence = presence::start(engine, client, instance).await;
     engine.replicate_through(Arc::new(log));
@@ -211,13 +226,35 @@ async fn connect(
 
 /// The log stream: three replicas on file storage, or one on a server that is
 /// not clustered (a single `nats-server -js`, for trying it out).
-async fn log_stream(js: &jetstream::Context) -> Result<jetstream::stream::Stream, ClusterError> {
+///
+/// The stream records the limits of the node that made it (`rules`); a node
+/// with other limits is refused, since the same op would be decided
+/// differently on it.
+async fn log_stream(
+    js: &jetstream::Context,
+    rules: &str,
+) -> Result<jetstream::stream::Stream, ClusterError> {
+    let stream = made_or_found(js, rules).await?;
+    match stream.cached_info().config.metadata.get(RULES) {
+        Some(theirs) if theirs != rules => Err(ClusterError::Limits {
+            ours: rules.to_string(),
+            theirs: theirs.clone(),
+        }),
+        _ => Ok(stream),
+    }
+}
+
+async fn made_or_found(
+    js: &jetstream::Context,
+    rules: &str,
+) -> Result<jetstream::stream::Stream, ClusterError> {
     let config = |replicas| StreamConfig {
         name: STREAM.into(),
         subjects: vec![SUBJECT.into()],
         storage: StorageType::File,
         num_replicas: replicas,
         duplicate_window: Duration::from_secs(120),
+        metadata: [(RULES.to_string(), rules.to_string())].into(),
         ..Default::default()
     };
     let deadline = tokio::time::Instant::now() + READY_WITHIN;
