@@ -4,10 +4,9 @@
 //! spoken to over real sockets.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use colloquy::client::{Client, ClientConfig, ClientEvent, EventKind, EventStream};
@@ -17,15 +16,9 @@ use serde_json::{json, Value};
 /// The clusters of these tests would share two cores: one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A child process, killed (SIGKILL) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+#[path = "support/child.rs"]
+mod child;
+use child::Proc;
 
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -109,41 +102,10 @@ struct Node {
 }
 
 fn node(nats: &Nats, id: &str) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_colloquy"))
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--rate-limit",
-            "0",
-            "--node-id",
-            id,
-        ])
-        .args(["--nats", &nats.urls.join(",")])
-        .env(
-            "RUST_LOG",
-            std::env::var("NODE_LOG").unwrap_or("error".into()),
-        )
-        .env_remove("COLLOQUY_JWT_SECRET")
-        .env_remove("COLLOQUY_ADMIN_KEY")
-        .env_remove("COLLOQUY_DATA_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the binary runs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().expect("stdout"))
-        .read_line(&mut line)
-        .expect("a line");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("node {id} did not start: {line:?}"))
-        .to_string();
-    Node {
-        proc: Proc(child),
-        url,
-    }
+    let log = std::env::var("NODE_LOG").unwrap_or("error".into());
+    let urls = nats.urls.join(",");
+    let (proc, url) = child::colloquy(&["--node-id", id, "--nats", &urls], &log);
+    Node { proc, url }
 }
 
 async fn connect(node: &Node, who: &str) -> Client {

@@ -6,9 +6,7 @@
 //! everything and exits 0.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,40 +18,14 @@ const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
 /// Requests each session keeps in flight.
 const PIPELINE: usize = 4;
 
-/// A server child, killed when dropped: a failing test must not leave one
-/// running (holding the test's output pipe open).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+#[path = "support/child.rs"]
+mod child;
+use child::Proc as Server;
 
 /// A server on a free port over `dir`; answers it and its base URL.
 fn serve(dir: &Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_colloquy"))
-        .args(["--bind", "127.0.0.1:0", "--rate-limit", "0", "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "error")
-        .env_remove("COLLOQUY_JWT_SECRET")
-        .env_remove("COLLOQUY_ADMIN_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the binary runs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().expect("stdout"))
-        .read_line(&mut line)
-        .expect("a line");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (Server(child), url)
+    let dir = dir.to_str().expect("a UTF-8 temp path");
+    child::colloquy(&["--data-dir", dir], "error")
 }
 
 async fn connect(url: &str, who: &str) -> Client {

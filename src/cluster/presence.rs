@@ -12,12 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::engine::Engine;
-use crate::model::{Identity, Millis};
 use crate::registry::{Heartbeat, JoinCluster, LocalPresence, NodePresence, Remote};
 
 const SUBJECT: &str = "colloquy.presence";
@@ -29,53 +27,6 @@ const SILENT: Duration = Duration::from_secs(10);
 /// beat repairs them.
 const QUEUE: usize = 4096;
 
-/// What a node says.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum Said {
-    One {
-        node: Arc<str>,
-        identity: Identity,
-        holds: bool,
-        at: Millis,
-    },
-    All {
-        node: Arc<str>,
-        users: Vec<Identity>,
-        at: Millis,
-    },
-    Bye {
-        node: Arc<str>,
-        at: Millis,
-    },
-}
-
-impl Said {
-    fn node(&self) -> &str {
-        match self {
-            Said::One { node, .. } | Said::All { node, .. } | Said::Bye { node, .. } => node,
-        }
-    }
-
-    fn into_presence(self) -> NodePresence {
-        match self {
-            Said::One {
-                node,
-                identity,
-                holds,
-                at,
-            } => NodePresence::One {
-                node,
-                identity,
-                holds,
-                at,
-            },
-            Said::All { node, users, at } => NodePresence::All { node, users, at },
-            Said::Bye { node, at } => NodePresence::Gone { node, at },
-        }
-    }
-}
-
 /// Says goodbye for the node.
 pub(super) struct Handle {
     client: async_nats::Client,
@@ -86,7 +37,7 @@ pub(super) struct Handle {
 impl Handle {
     pub async fn leave(&self) {
         let at = self.engine.config().clock.now_ms();
-        let bye = Said::Bye {
+        let bye = NodePresence::Gone {
             node: self.node.clone(),
             at,
         };
@@ -95,7 +46,7 @@ impl Handle {
     }
 }
 
-async fn publish(client: &async_nats::Client, said: &Said) {
+async fn publish(client: &async_nats::Client, said: &NodePresence) {
     match serde_json::to_vec(said) {
         Ok(bytes) => {
             if let Err(e) = client.publish(SUBJECT, bytes.into()).await {
@@ -109,7 +60,7 @@ async fn publish(client: &async_nats::Client, said: &Said) {
 /// Starts sharing presence: this node's changes out, the others' in.
 pub(super) async fn start(engine: &Engine, client: async_nats::Client, node: Arc<str>) -> Handle {
     let registry = engine.registry().clone();
-    let (tx, mut changes) = mpsc::channel::<Said>(QUEUE);
+    let (tx, mut changes) = mpsc::channel::<NodePresence>(QUEUE);
     let me = node.clone();
     let tell = move |local: LocalPresence| {
         let node = me.clone();
@@ -118,13 +69,13 @@ pub(super) async fn start(engine: &Engine, client: async_nats::Client, node: Arc
                 identity,
                 holds,
                 at,
-            } => Said::One {
+            } => NodePresence::One {
                 node,
                 identity,
                 holds,
                 at,
             },
-            LocalPresence::All { users, at } => Said::All { node, users, at },
+            LocalPresence::All { users, at } => NodePresence::All { node, users, at },
         };
         // A beat that does not fit is dropped like a change: the next one repairs both.
         if tx.try_send(said).is_err() {
@@ -148,7 +99,7 @@ pub(super) async fn start(engine: &Engine, client: async_nats::Client, node: Arc
                     tokio::select! {
                         m = heard.next() => {
                             let Some(m) = m else { break };
-                            let said: Said = match serde_json::from_slice(&m.payload) {
+                            let said: NodePresence = match serde_json::from_slice(&m.payload) {
                                 Ok(s) => s,
                                 Err(e) => {
                                     ::log::warn!("unreadable presence message: {e}");
@@ -159,12 +110,12 @@ pub(super) async fn start(engine: &Engine, client: async_nats::Client, node: Arc
                                 continue;
                             }
                             let from: Arc<str> = Arc::from(said.node());
-                            if matches!(said, Said::Bye { .. }) {
+                            if matches!(said, NodePresence::Gone { .. }) {
                                 last_heard.remove(&from);
                             } else {
                                 last_heard.insert(from, Instant::now());
                             }
-                            let _ = registry.send(Remote(said.into_presence())).await;
+                            let _ = registry.send(Remote(said)).await;
                         }
                         _ = beat.tick() => {
                             let at = engine.config().clock.now_ms();

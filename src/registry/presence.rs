@@ -38,8 +38,10 @@ pub(crate) type PresenceOut = Box<dyn Fn(LocalPresence) + Send>;
 #[rtype(result = "()")]
 pub(crate) struct JoinCluster(pub PresenceOut);
 
-/// What another node says about the users it holds sessions of.
-#[derive(Debug)]
+/// What a node says about the users it holds sessions of: the registry's
+/// message, and (as JSON) what nodes publish to each other.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum NodePresence {
     /// It holds (or no longer holds) a session of one user.
     One {
@@ -187,6 +189,17 @@ impl Handler<JoinCluster> for Registry {
     type Result = ();
     fn handle(&mut self, msg: JoinCluster, _: &mut Context<Self>) {
         self.cluster = Some(msg.0);
+    }
+}
+
+impl NodePresence {
+    /// The node that says it.
+    pub fn node(&self) -> &str {
+        match self {
+            NodePresence::One { node, .. }
+            | NodePresence::All { node, .. }
+            | NodePresence::Gone { node, .. } => node,
+        }
     }
 }
 
