@@ -93,6 +93,23 @@ impl Registry {
         self.remote.contains_key(identity)
     }
 
+    /// This node's first session of a user opened (`holds`) or its last one
+    /// closed: the cluster hears of it, and the user's peers do too unless
+    /// another node holds a session of theirs.
+    fn local_change(&self, hub: &Arc<UserHub>, holds: bool) {
+        let now = self.shared.config.clock.now_ms();
+        if let Some(tell) = &self.cluster {
+            tell(LocalPresence::One {
+                identity: hub.identity.clone(),
+                holds,
+                at: now,
+            });
+        }
+        if !self.held_elsewhere(&hub.identity) {
+            self.changed(hub, holds, now);
+        }
+    }
+
     /// Notes that `node` holds (or not) a session of `identity`, and tells
     /// this node's sessions if that changes whether the user is online.
     fn set_remote(&mut self, node: &Arc<str>, identity: &Identity, holds: bool, at: Millis) {
@@ -146,18 +163,7 @@ impl Handler<Connect> for Registry {
         if hub.add_session(msg.session, msg.outbox) != 1 {
             return;
         }
-        let now = self.shared.config.clock.now_ms();
-        if let Some(tell) = &self.cluster {
-            tell(LocalPresence::One {
-                identity: msg.identity.clone(),
-                holds: true,
-                at: now,
-            });
-        }
-        if self.held_elsewhere(&msg.identity) {
-            return;
-        }
-        self.changed(&hub, true, now);
+        self.local_change(&hub, true);
     }
 }
 
@@ -170,18 +176,7 @@ impl Handler<Disconnect> for Registry {
         if hub.remove_session(msg.session) != Some(0) {
             return;
         }
-        let now = self.shared.config.clock.now_ms();
-        if let Some(tell) = &self.cluster {
-            tell(LocalPresence::One {
-                identity: msg.identity.clone(),
-                holds: false,
-                at: now,
-            });
-        }
-        if self.held_elsewhere(&msg.identity) {
-            return;
-        }
-        self.changed(&hub, false, now);
+        self.local_change(&hub, false);
     }
 }
 
