@@ -87,7 +87,7 @@ pub struct CreateConversation {
     pub unique_name: Option<String>,
     /// Free JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub attributes: Option<Value>,
     /// Flat object.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,7 +143,7 @@ pub struct AddParticipant {
     pub identity: String,
     /// Free JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub attributes: Option<Value>,
     /// Role; `member` by default.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,7 +162,7 @@ pub struct AddNonChat {
     pub address: String,
     /// Free JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub attributes: Option<Value>,
 }
 
@@ -195,7 +195,7 @@ pub struct SendMessage {
     pub body: Option<String>,
     /// Free JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub attributes: Option<Value>,
     /// Flat object.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -203,7 +203,7 @@ pub struct SendMessage {
     pub metadata: Option<Map<String, Value>>,
     /// Free JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub details: Option<Value>,
     /// Attachments.
     #[serde(skip_serializing_if = "Vec::is_empty")]

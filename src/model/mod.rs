@@ -69,7 +69,7 @@ pub struct Participant {
     /// Chat or non-chat.
     pub kind: ParticipantKind,
     /// Free JSON.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub attributes: Value,
     /// When it joined.
     pub joined_at: Millis,
@@ -158,7 +158,7 @@ pub struct Conversation {
     /// Its picture.
     pub avatar_url: Option<String>,
     /// Free JSON.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub attributes: Value,
     /// A flat object of strings, numbers and booleans.
     #[schema(value_type = Object)]
@@ -266,13 +266,13 @@ pub struct Message {
     /// Its text; null for a log message.
     pub body: Option<String>,
     /// Free JSON.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub attributes: Value,
     /// A flat object of strings, numbers and booleans.
     #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
     /// Free JSON; for a log message, who it is about.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub details: Value,
     /// Always `message`.
     #[serde(rename = "type")]
@@ -321,7 +321,7 @@ pub struct User {
     /// Picture.
     pub avatar_url: Option<String>,
     /// Free JSON.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub attributes: Value,
     /// Whether it has at least one session.
     pub online: bool,
