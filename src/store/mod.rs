@@ -1,5 +1,7 @@
-//! The durable journal behind `--data-dir`: a redb file and one store thread
-//! that commits whatever has queued in one transaction (group commit).
+//! The durable journal behind `--data-dir`: a store thread that appends
+//! whatever has queued to a journal file in one transaction (group commit),
+//! and a fold thread that brings keyed tables in a second file up to date
+//! from it, off the acknowledgement path (`fold.rs`).
 //!
 //! The store knows keys and bytes, not conversations: the conversation layer
 //! encodes its records (`conversation/persist.rs`) and hands over a [`Batch`]
@@ -9,6 +11,7 @@
 //! fails every batch in it and every batch after: the store is then
 //! [`failed`](Store::failed) and the server stops.
 
+mod fold;
 mod journal;
 mod recover;
 #[cfg(test)]
@@ -25,12 +28,16 @@ use tokio::sync::{oneshot, watch};
 
 pub(crate) use recover::{Recovered, RecoveredConversation};
 
-/// The format of what we keep in the file, above redb's own. A store written
-/// by a newer colloquy is refused rather than misread.
-const FORMAT: u64 = 1;
+/// The format of what we keep in the files, above redb's own. A store written
+/// by a newer colloquy is refused rather than misread. Format 1 kept its
+/// journal inside the tables' file; 2 keeps it in a file of its own (which a
+/// colloquy that reads only 1 would not know to read back, hence the bump).
+const FORMAT: u64 = 2;
 
-/// The file inside `--data-dir`.
+/// The keyed tables, inside `--data-dir`.
 const FILE: &str = "colloquy.redb";
+/// The journal, beside them.
+const JOURNAL_FILE: &str = "journal.redb";
 
 /// Batches queued for the store thread before submitters wait: enough for
 /// every conversation actor to have a few ops in flight.
@@ -50,13 +57,13 @@ const PARTICIPANTS: TableDefinition<Key, &[u8]> = TableDefinition::new("particip
 const MESSAGES: TableDefinition<Key, &[u8]> = TableDefinition::new("messages");
 const EVENTS: TableDefinition<Key, &[u8]> = TableDefinition::new("events");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
-/// Commits not yet folded into the tables above, in commit order (`journal.rs`).
+/// Commits not yet folded into the tables above, in commit order (`journal.rs`):
+/// the only table of the journal file (and, in format 1, one of the tables').
 const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
 
-/// Journal records folded at once when the store is idle...
-const FOLD_IDLE: usize = 64;
-/// ...and at most, busy or not: bounds the journal and the batches kept for it.
-const FOLD_MAX: usize = 1024;
+/// Commits handed to the fold thread before the store thread waits for it:
+/// a fold that falls behind slows acknowledgements instead of growing memory.
+const FOLD_QUEUE: usize = 1024;
 
 /// Why the store cannot be opened or written.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -139,12 +146,12 @@ enum Job {
     Commit(Batch, oneshot::Sender<Result<(), StoreError>>),
 }
 
-/// A running store. Dropping it (or [`Store::close`]) lets the thread finish
-/// what is queued and close the file.
+/// A running store. Dropping it (or [`Store::close`]) lets the threads finish
+/// what is queued and close the files.
 pub(crate) struct Store {
     tx: Mutex<Option<SyncSender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    failed: watch::Receiver<Option<StoreError>>,
+    health: Health,
     counts: Arc<Counts>,
 }
 
@@ -155,6 +162,28 @@ struct Counts {
     batches: AtomicU64,
 }
 
+/// Whether the store still works, shared by its two threads: the first
+/// failure of either is the store's, and nothing is acknowledged after it.
+#[derive(Clone)]
+struct Health(Arc<watch::Sender<Option<StoreError>>>);
+
+impl Health {
+    fn fail(&self, e: StoreError) {
+        self.0.send_if_modified(|now| {
+            if now.is_some() {
+                return false;
+            }
+            log::error!("{e}; nothing more is acknowledged");
+            *now = Some(e);
+            true
+        });
+    }
+
+    fn broken(&self) -> Option<StoreError> {
+        self.0.borrow().clone()
+    }
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").finish_non_exhaustive()
@@ -163,8 +192,8 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (or creates) the store in `dir`, reads everything back and hands
-    /// it to `decode`. An existing store is first read through a read-only
-    /// handle: one that is unreadable, of a newer format, or that `decode`
+    /// it to `decode`. An existing store is first read through read-only
+    /// handles: one that is unreadable, of a newer format, or that `decode`
     /// refuses is left exactly as it was. Only then is it opened for writing
     /// (where redb completes its own recovery after an unclean stop).
     pub fn open<T>(
@@ -185,65 +214,92 @@ impl Store {
             Err(e) => return Err(open_err(dir, e.to_string())),
         }
         let path = dir.join(FILE);
+        let log_path = dir.join(JOURNAL_FILE);
         let mut decode = Some(decode);
         let mut decoded = None;
-        if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
-            match Database::builder().open_read_only(&path) {
-                Ok(ro) => {
-                    let r = recover::read_all(&ro, &path, window)?;
-                    drop(ro);
-                    decoded = decode.take().map(|d| d(r)).transpose().map_err(|reason| {
-                        StoreError::Corrupt {
-                            path: path.clone(),
-                            reason,
-                        }
-                    })?;
-                }
+        let exists = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.len() > 0);
+        if exists(&log_path) && !exists(&path) {
+            // Someone removed the tables: starting afresh would lose the
+            // journal's records for good.
+            return Err(StoreError::Corrupt {
+                path: path.clone(),
+                reason: format!("it is missing, and {} is there", log_path.display()),
+            });
+        }
+        if exists(&path) {
+            let ro = |p: &Path| match Database::builder().open_read_only(p) {
+                Ok(db) => Ok(Some(db)),
                 // Not closed cleanly: the writable open below repairs it.
-                Err(redb::DatabaseError::RepairAborted) => {}
-                Err(e) => return Err(open_err(&path, describe(&e))),
+                Err(redb::DatabaseError::RepairAborted) => Ok(None),
+                Err(e) => Err(open_err(p, describe(&e))),
+            };
+            let tables = ro(&path)?;
+            let log = if exists(&log_path) {
+                ro(&log_path)?.map(Some)
+            } else {
+                Some(None)
+            };
+            if let (Some(tables), Some(log)) = (tables, log) {
+                let r = recover::read_all(&tables, log.as_ref(), &path, window)?;
+                drop((tables, log));
+                decoded = decode.take().map(|d| d(r)).transpose().map_err(|reason| {
+                    StoreError::Corrupt {
+                        path: path.clone(),
+                        reason,
+                    }
+                })?;
             }
         }
-        let db = Database::builder()
+        let tables = Database::builder()
             .create(&path)
             .map_err(|e| open_err(&path, describe(&e)))?;
-        Store::start(db, &path, window, decoded, decode)
+        let log = Database::builder()
+            .create(&log_path)
+            .map_err(|e| open_err(&log_path, describe(&e)))?;
+        Store::start(tables, log, &path, window, decoded, decode)
     }
 
-    /// Like [`open`](Store::open), over any redb backend (the power-cut test's).
+    /// Like [`open`](Store::open), over any redb backends (the power-cut
+    /// test's): one for the tables, one for the journal.
     #[cfg(test)]
     pub fn open_backend(
-        backend: impl redb::StorageBackend,
+        tables: impl redb::StorageBackend,
+        log: impl redb::StorageBackend,
         window: usize,
     ) -> Result<(Store, Recovered), StoreError> {
         let path = PathBuf::from("<backend>");
-        let db = Database::builder()
-            .create_with_backend(backend)
-            .map_err(|e| StoreError::Open {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        Store::start(db, &path, window, None, Some(Ok))
+        let open_err = |e: redb::DatabaseError| StoreError::Open {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let tables = Database::builder()
+            .create_with_backend(tables)
+            .map_err(open_err)?;
+        let log = Database::builder()
+            .create_with_backend(log)
+            .map_err(open_err)?;
+        Store::start(tables, log, &path, window, None, Some(Ok))
     }
 
     fn start<T>(
-        db: Database,
+        tables: Database,
+        log: Database,
         path: &Path,
         window: usize,
         decoded: Option<T>,
         decode: Option<impl FnOnce(Recovered) -> Result<T, String>>,
     ) -> Result<(Store, T), StoreError> {
-        recover::stamp_format(&db, path)?;
-        fold_at_start(&db, path)?;
+        recover::stamp_format(&tables, path)?;
+        let next = fold::at_start(&tables, &log, path)?;
         let decoded = match (decoded, decode) {
             (Some(d), _) => d,
             (None, Some(decode)) => {
-                decode(recover::read_all(&db, path, window)?).map_err(|reason| {
-                    StoreError::Corrupt {
+                decode(recover::read_all(&tables, None::<&Database>, path, window)?).map_err(
+                    |reason| StoreError::Corrupt {
                         path: path.to_path_buf(),
                         reason,
-                    }
-                })?
+                    },
+                )?
             }
             (None, None) => {
                 return Err(StoreError::Corrupt {
@@ -253,21 +309,36 @@ impl Store {
             }
         };
         let (tx, rx) = sync_channel(QUEUE);
-        let (fail_tx, failed) = watch::channel(None);
+        let health = Health(Arc::new(watch::channel(None).0));
         let counts = Arc::new(Counts::default());
-        let c = counts.clone();
+        let spawn_err = |e: std::io::Error| StoreError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let (to_fold, folds) = sync_channel(FOLD_QUEUE);
+        let folded = Arc::new(AtomicU64::new(next));
+        let (f, h) = (folded.clone(), health.clone());
+        let folder = std::thread::Builder::new()
+            .name("colloquy-fold".into())
+            .spawn(move || fold::run(tables, folds, f, h))
+            .map_err(spawn_err)?;
+        let committer = Committer {
+            db: log,
+            next,
+            forgotten: next,
+            folded,
+            health: health.clone(),
+            counts: counts.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("colloquy-store".into())
-            .spawn(move || run(db, rx, fail_tx, &c))
-            .map_err(|e| StoreError::Open {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
+            .spawn(move || committer.run(rx, to_fold, folder))
+            .map_err(spawn_err)?;
         Ok((
             Store {
                 tx: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
-                failed,
+                health,
                 counts,
             },
             decoded,
@@ -303,12 +374,13 @@ impl Store {
         )
     }
 
-    /// Resolves with the error once a commit has failed.
+    /// Resolves with the error once a commit (or a fold) has failed.
     pub fn failed(&self) -> watch::Receiver<Option<StoreError>> {
-        self.failed.clone()
+        self.health.0.subscribe()
     }
 
-    /// Commits what is queued, closes the file and joins the thread.
+    /// Commits what is queued, folds it, closes the files and joins the
+    /// threads.
     pub fn close(&self) {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -336,203 +408,116 @@ fn describe(e: &redb::DatabaseError) -> String {
     }
 }
 
-/// The store thread: waits for a batch, takes every batch queued behind it,
-/// commits them in one transaction and answers them all.
-fn run(
+/// The store thread's state: the journal file and where it stands.
+struct Committer {
     db: Database,
-    rx: Receiver<Job>,
-    failed: watch::Sender<Option<StoreError>>,
-    counts: &Counts,
-) {
-    let mut broken: Option<StoreError> = None;
-    let mut next = 0u64;
-    // Committed to the journal, not yet folded into the tables.
-    let mut unfolded: Vec<Batch> = Vec::new();
-    let fail = |e: StoreError, broken: &mut Option<StoreError>| {
-        if broken.is_none() {
-            log::error!("{e}; nothing more is acknowledged");
-            *broken = Some(e.clone());
-            failed.send_replace(Some(e));
-        }
-    };
-    loop {
-        let first = match rx.try_recv() {
-            Ok(j) => j,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                // Idle: a good moment to fold.
-                if broken.is_none() && unfolded.len() >= FOLD_IDLE {
-                    match fold(&db, &unfolded, next) {
-                        Ok(()) => unfolded.clear(),
-                        Err(e) => fail(e, &mut broken),
-                    }
-                }
-                match rx.recv() {
-                    Ok(j) => j,
-                    Err(_) => break,
+    /// The number of the next journal record.
+    next: u64,
+    /// Records below this are deleted from the journal.
+    forgotten: u64,
+    /// Records below this are folded into the tables (published by the fold
+    /// thread once durable there).
+    folded: Arc<AtomicU64>,
+    health: Health,
+    counts: Arc<Counts>,
+}
+
+impl Committer {
+    /// Waits for a batch, takes every batch queued behind it, appends them as
+    /// one journal record in one transaction, answers them all, then hands
+    /// them to the fold thread.
+    fn run(
+        mut self,
+        rx: Receiver<Job>,
+        to_fold: SyncSender<fold::Committed>,
+        folder: JoinHandle<()>,
+    ) {
+        while let Ok(first) = rx.recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < GROUP {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
-        };
-        let mut jobs = vec![first];
-        while jobs.len() < GROUP {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            let result = match self.health.broken() {
+                Some(e) => Err(e),
+                None => self.append(&jobs),
+            };
+            // A failure is announced before anyone hears of it.
+            if let Err(e) = &result {
+                self.health.fail(e.clone());
             }
-        }
-        let result = match &broken {
-            Some(e) => Err(e.clone()),
-            None => append(&db, next, &jobs),
-        };
-        if result.is_ok() {
-            next += 1;
-            counts.commits.fetch_add(1, Relaxed);
-            counts.batches.fetch_add(jobs.len() as u64, Relaxed);
-        }
-        // A failure is announced before anyone hears of it.
-        if let Err(e) = &result {
-            fail(e.clone(), &mut broken);
-        }
-        let ok = result.is_ok();
-        for Job::Commit(batch, done) in jobs {
-            let _ = done.send(result.clone());
-            if ok {
-                unfolded.push(batch);
+            let mut batches = Vec::with_capacity(jobs.len());
+            for Job::Commit(batch, done) in jobs {
+                let _ = done.send(result.clone());
+                batches.push(batch);
             }
-        }
-        if ok && unfolded.len() >= FOLD_MAX {
-            // Busy for long: fold anyway, so that the journal stays short.
-            match fold(&db, &unfolded, next) {
-                Ok(()) => unfolded.clear(),
-                Err(e) => fail(e, &mut broken),
-            }
-        }
-    }
-    if broken.is_none() && !unfolded.is_empty() {
-        if let Err(e) = fold(&db, &unfolded, next) {
-            log::warn!("the journal is folded at the next start: {e}");
-        }
-    }
-    log::debug!("store closed");
-}
-
-/// Appends a group of batches to the journal as record `seq`, durably.
-fn append(db: &Database, seq: u64, jobs: &[Job]) -> Result<(), StoreError> {
-    let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
-    let mut record = Vec::new();
-    for Job::Commit(batch, _) in jobs {
-        for w in &batch.0 {
-            journal::encode(w, &mut record);
-        }
-    }
-    let txn = db.begin_write().map_err(|e| fail(&e))?;
-    txn.open_table(JOURNAL)
-        .and_then(|mut t| {
-            t.insert(seq, record.as_slice())
-                .map(drop)
-                .map_err(Into::into)
-        })
-        .map_err(|e| fail(&e))?;
-    txn.commit().map_err(|e| fail(&e))
-}
-
-/// Applies journaled batches to the tables and empties the journal below
-/// `next`. Not fsynced by itself: until a later append makes it durable, a
-/// crash returns to the journal as it was, which is read back at start.
-fn fold(db: &Database, batches: &[Batch], next: u64) -> Result<(), StoreError> {
-    let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
-    let mut txn = db.begin_write().map_err(|e| fail(&e))?;
-    txn.set_durability(redb::Durability::None)
-        .map_err(|e| fail(&e))?;
-    apply(&txn, batches.iter().flat_map(|b| b.0.iter()))?;
-    txn.open_table(JOURNAL)
-        .and_then(|mut t| t.retain_in(..next, |_, _| false).map_err(Into::into))
-        .map_err(|e| fail(&e))?;
-    txn.commit().map_err(|e| fail(&e))
-}
-
-/// Folds whatever the journal holds (a crash before a fold) into the tables,
-/// durably. Runs at start, before the store takes commits.
-fn fold_at_start(db: &Database, path: &Path) -> Result<(), StoreError> {
-    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let txn = db.begin_write().map_err(|e| corrupt(&e))?;
-    let mut writes = Vec::new();
-    {
-        let t = txn.open_table(JOURNAL).map_err(|e| corrupt(&e))?;
-        for row in redb::ReadableTable::iter(&t).map_err(|e| corrupt(&e))? {
-            let (_, v) = row.map_err(|e| corrupt(&e))?;
-            writes.extend(journal::decode(v.value()).map_err(|e| corrupt(&e))?);
-        }
-    }
-    if writes.is_empty() {
-        return Ok(());
-    }
-    apply(&txn, writes.iter()).map_err(|e| corrupt(&e))?;
-    txn.open_table(JOURNAL)
-        .and_then(|mut t| t.retain(|_, _| false).map_err(Into::into))
-        .map_err(|e| corrupt(&e))?;
-    txn.commit().map_err(|e| corrupt(&e))
-}
-
-/// Applies writes to the keyed tables.
-fn apply<'a>(
-    txn: &redb::WriteTransaction,
-    writes: impl Iterator<Item = &'a Write>,
-) -> Result<(), StoreError> {
-    let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
-    let mut convs = txn.open_table(CONVERSATIONS).map_err(|e| fail(&e))?;
-    let mut counters = txn.open_table(COUNTERS).map_err(|e| fail(&e))?;
-    let mut parts = txn.open_table(PARTICIPANTS).map_err(|e| fail(&e))?;
-    let mut msgs = txn.open_table(MESSAGES).map_err(|e| fail(&e))?;
-    let mut events = txn.open_table(EVENTS).map_err(|e| fail(&e))?;
-    let mut users = txn.open_table(USERS).map_err(|e| fail(&e))?;
-    for w in writes {
-        let r = match w {
-            Write::Conversation { id, record } => convs.insert(id, record.as_slice()).map(drop),
-            Write::Counters { id, counters: c } => counters.insert(id, c).map(drop),
-            Write::DeleteConversation { id } => {
-                let all = (*id, 0)..=(*id, u64::MAX);
-                convs
-                    .remove(id)
-                    .and_then(|_| counters.remove(id))
-                    .and_then(|_| parts.retain_in(all.clone(), |_, _| false))
-                    .and_then(|_| msgs.retain_in(all.clone(), |_, _| false))
-                    .and_then(|_| events.retain_in(all, |_, _| false))
-            }
-            Write::Participant { key, record } => put(&mut parts, key, record),
-            Write::Message { key, record } => put(&mut msgs, key, record),
-            Write::Event {
-                key,
-                record,
-                drop_below,
-            } => {
-                let r = events.insert(key, record.as_slice()).map(drop);
-                if r.is_ok() && *drop_below > 0 {
-                    let old = (key.0, 0)..(key.0, *drop_below);
-                    events.retain_in(old, |_, _| false)
-                } else {
-                    r
+            if result.is_ok() {
+                self.counts.commits.fetch_add(1, Relaxed);
+                self.counts.batches.fetch_add(batches.len() as u64, Relaxed);
+                // Blocks while the fold is FOLD_QUEUE commits behind.
+                if to_fold.send((self.next - 1, batches)).is_err() {
+                    self.health
+                        .fail(StoreError::Commit("the fold thread stopped".into()));
                 }
             }
-            Write::User { identity, record } => {
-                users.insert(identity.as_str(), record.as_slice()).map(drop)
+        }
+        drop(to_fold);
+        let _ = folder.join();
+        if self.health.broken().is_none() {
+            // Leave an empty journal behind a clean stop.
+            if let Err(e) = self.forget() {
+                log::warn!("the journal is emptied at the next start: {e}");
             }
-        };
-        r.map_err(|e| fail(&e))?;
+        }
+        log::debug!("store closed");
     }
-    Ok(())
-}
 
-fn put(
-    t: &mut redb::Table<Key, &[u8]>,
-    key: &Key,
-    record: &Option<Vec<u8>>,
-) -> Result<(), redb::StorageError> {
-    match record {
-        Some(r) => t.insert(key, r.as_slice()).map(drop),
-        None => t.remove(key).map(drop),
+    /// Appends a group of batches as the next journal record, durably, and
+    /// deletes the records the tables now hold.
+    fn append(&mut self, jobs: &[Job]) -> Result<(), StoreError> {
+        let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
+        let mut record = Vec::new();
+        for Job::Commit(batch, _) in jobs {
+            for w in &batch.0 {
+                journal::encode(w, &mut record);
+            }
+        }
+        let folded = self.folded.load(Relaxed);
+        let txn = self.db.begin_write().map_err(|e| fail(&e))?;
+        txn.open_table(JOURNAL)
+            .and_then(|mut t| {
+                if folded > self.forgotten {
+                    t.retain_in(self.forgotten..folded, |_, _| false)?;
+                }
+                t.insert(self.next, record.as_slice())
+                    .map(drop)
+                    .map_err(Into::into)
+            })
+            .map_err(|e| fail(&e))?;
+        txn.commit().map_err(|e| fail(&e))?;
+        self.forgotten = self.forgotten.max(folded);
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Deletes the records the tables hold.
+    fn forget(&mut self) -> Result<(), StoreError> {
+        let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
+        let folded = self.folded.load(Relaxed);
+        if folded <= self.forgotten {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(|e| fail(&e))?;
+        txn.open_table(JOURNAL)
+            .and_then(|mut t| {
+                t.retain_in(self.forgotten..folded, |_, _| false)
+                    .map_err(Into::into)
+            })
+            .map_err(|e| fail(&e))?;
+        txn.commit().map_err(|e| fail(&e))?;
+        self.forgotten = folded;
+        Ok(())
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableError};
 
+use super::fold::FOLDED;
 use super::{
     journal, StoreError, Write, CONVERSATIONS, COUNTERS, EVENTS, FORMAT, JOURNAL, MESSAGES, META,
     PARTICIPANTS, USERS,
@@ -59,7 +60,16 @@ pub(super) fn stamp_format(db: &Database, path: &Path) -> Result<(), StoreError>
         reason: e.to_string(),
     };
     match format(db, path)? {
-        Some(_) => Ok(()),
+        Some(FORMAT) => Ok(()),
+        Some(_older) => {
+            // Format 1's in-file journal is folded at start like the journal
+            // file's; from now on a format-1 reader must not open this store.
+            let w = db.begin_write().map_err(|e| corrupt(&e))?;
+            w.open_table(META)
+                .and_then(|mut t| t.insert("format", FORMAT).map(drop).map_err(Into::into))
+                .map_err(|e| corrupt(&e))?;
+            w.commit().map_err(|e| corrupt(&e))
+        }
         None => {
             let w = db.begin_write().map_err(|e| corrupt(&e))?;
             {
@@ -79,10 +89,13 @@ pub(super) fn stamp_format(db: &Database, path: &Path) -> Result<(), StoreError>
     }
 }
 
-/// Reads every record. Of each conversation's events only the last `window`
-/// are returned.
+/// Reads every record: the tables, then on top of them the journal records
+/// they do not hold yet (the in-file journal of format 1, then those of the
+/// journal file `log` past `meta.folded`). Of each conversation's events only
+/// the last `window` are returned.
 pub(super) fn read_all(
     db: &impl ReadableDatabase,
+    log: Option<&impl ReadableDatabase>,
     path: &Path,
     window: usize,
 ) -> Result<Recovered, StoreError> {
@@ -136,18 +149,28 @@ pub(super) fn read_all(
         users.insert(k.value().to_string(), v.value().to_vec());
     }
     // Commits the tables do not hold yet, in order.
-    let journal = match r.open_table(JOURNAL) {
-        Ok(t) => {
-            let mut all = Vec::new();
-            for row in t.iter().map_err(|e| corrupt(&e))? {
-                let (_, v) = row.map_err(|e| corrupt(&e))?;
-                all.extend(journal::decode(v.value()).map_err(|e| corrupt(&e))?);
-            }
-            all
+    let mut journal = Vec::new();
+    let mut records = |t: Result<redb::ReadOnlyTable<u64, &[u8]>, TableError>, from: u64| {
+        let t = match t {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(corrupt(&e)),
+        };
+        for row in t.range(from..).map_err(|e| corrupt(&e))? {
+            let (_, v) = row.map_err(|e| corrupt(&e))?;
+            journal.extend(journal::decode(v.value()).map_err(|e| corrupt(&e))?);
         }
-        Err(TableError::TableDoesNotExist(_)) => Vec::new(),
-        Err(e) => return Err(corrupt(&e)),
+        Ok(())
     };
+    records(r.open_table(JOURNAL), 0)?;
+    if let Some(log) = log {
+        let folded = r
+            .open_table(META)
+            .and_then(|t| Ok(t.get(FOLDED)?.map(|v| v.value())))
+            .map_err(|e| corrupt(&e))?;
+        let lr = log.begin_read().map_err(|e| corrupt(&e))?;
+        records(lr.open_table(JOURNAL), folded.map_or(0, |f| f + 1))?;
+    }
     for w in journal {
         match w {
             Write::Conversation { id, record } => {

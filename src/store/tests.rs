@@ -80,8 +80,9 @@ type Acks = (Mutex<Vec<(u8, u64)>>, Condvar);
 #[test]
 fn nothing_acknowledged_is_lost_to_a_power_cut() {
     for round in 0..5u64 {
-        let disk = Volatile::default();
-        let (store, recovered) = Store::open_backend(disk.clone(), 10).expect("fresh store");
+        let (tables, log) = (Volatile::default(), Volatile::default());
+        let (store, recovered) =
+            Store::open_backend(tables.clone(), log.clone(), 10).expect("fresh store");
         assert!(recovered.conversations.is_empty());
         let store = Arc::new(store);
         // Acks are recorded under this lock, and the cut is taken under it: an
@@ -119,7 +120,10 @@ fn nothing_acknowledged_is_lost_to_a_power_cut() {
             while a.len() < target {
                 a = acked.1.wait(a).unwrap_or_else(|p| p.into_inner());
             }
-            (disk.after_cut(), a.clone())
+            // The journal's image first: the tables' may only be newer,
+            // as the fold only ever goes ahead of what the journal forgets.
+            let log = log.after_cut();
+            ((tables.after_cut(), log), a.clone())
         };
         for w in writers {
             let _ = w.join();
@@ -128,7 +132,8 @@ fn nothing_acknowledged_is_lost_to_a_power_cut() {
             !before.is_empty(),
             "round {round}: nothing acknowledged before the cut"
         );
-        let (_store, recovered) = Store::open_backend(after, 10).expect("reopens after the cut");
+        let (_store, recovered) =
+            Store::open_backend(after.0, after.1, 10).expect("reopens after the cut");
         let kept: HashSet<(u8, u64)> = recovered
             .conversations
             .iter()
@@ -170,7 +175,8 @@ impl StorageBackend for Failing {
 #[test]
 fn a_failed_fsync_fails_that_commit_and_every_later_one() {
     let disk = Failing::default();
-    let (store, _) = Store::open_backend(disk.clone(), 10).expect("fresh store");
+    let (store, _) =
+        Store::open_backend(Volatile::default(), disk.clone(), 10).expect("fresh store");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -188,4 +194,106 @@ fn a_failed_fsync_fails_that_commit_and_every_later_one() {
     disk.1.store(false, std::sync::atomic::Ordering::SeqCst);
     let r = rt.block_on(store.submit(batch(2))).expect("answered");
     assert!(r.is_err());
+}
+
+#[test]
+fn a_failed_fold_stops_acknowledgements_too() {
+    let tables = Failing::default();
+    let (store, _) =
+        Store::open_backend(tables.clone(), Volatile::default(), 10).expect("fresh store");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let batch = |i: u64| Batch(vec![message(1, i)]);
+    tables.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The journal still commits: this one is acknowledged, and its fold fails.
+    assert!(rt.block_on(store.submit(batch(0))).is_ok_and(|r| r.is_ok()));
+    let mut failed = store.failed();
+    let seen = rt
+        .block_on(failed.wait_for(|f| f.is_some()))
+        .map(|f| f.clone());
+    assert!(matches!(seen, Ok(Some(super::StoreError::Commit(_)))));
+    let r = rt.block_on(store.submit(batch(1))).expect("answered");
+    assert!(r.is_err(), "nothing is acknowledged after a failed fold");
+}
+
+#[test]
+fn a_store_reopened_holds_what_was_folded_and_what_was_not() {
+    let (tables, log) = (Volatile::default(), Volatile::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    {
+        let (store, _) = Store::open_backend(tables.clone(), log.clone(), 10).expect("fresh store");
+        for i in 0..300 {
+            assert!(rt
+                .block_on(store.submit(Batch(vec![message(2, i)])))
+                .is_ok_and(|r| r.is_ok()));
+        }
+        // Dropped: folds the rest and empties the journal.
+    }
+    let (store, recovered) = Store::open_backend(tables.clone(), log.clone(), 10).expect("reopens");
+    assert_eq!(recovered.conversations.len(), 0, "no conversation record");
+    for i in 300..310 {
+        assert!(rt
+            .block_on(store.submit(Batch(vec![
+                Write::Conversation {
+                    id: [2; 16],
+                    record: b"{}".to_vec(),
+                },
+                message(2, i),
+            ])))
+            .is_ok_and(|r| r.is_ok()));
+    }
+    // A crash now: the last ones may be in the journal only.
+    let l = log.after_cut();
+    let t = tables.after_cut();
+    let (_store, recovered) = Store::open_backend(t, l, 10).expect("reopens after a crash");
+    let conv = &recovered.conversations[0];
+    let indexes: Vec<u64> = conv.messages.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indexes, (0..310).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_format_1_store_is_read_with_its_in_file_journal_and_upgraded() {
+    let tables = Volatile::default();
+    {
+        let db = redb::Database::builder()
+            .create_with_backend(tables.clone())
+            .expect("redb");
+        let w = db.begin_write().expect("txn");
+        {
+            let mut meta = w.open_table(super::META).expect("meta");
+            meta.insert("format", 1).expect("insert");
+            let mut record = Vec::new();
+            super::journal::encode(
+                &Write::Conversation {
+                    id: [3; 16],
+                    record: b"{}".to_vec(),
+                },
+                &mut record,
+            );
+            super::journal::encode(&message(3, 0), &mut record);
+            let mut j = w.open_table(super::JOURNAL).expect("journal");
+            j.insert(0, record.as_slice()).expect("insert");
+        }
+        w.commit().expect("commit");
+    }
+    let (store, recovered) =
+        Store::open_backend(tables.clone(), Volatile::default(), 10).expect("opens");
+    assert_eq!(recovered.conversations.len(), 1);
+    assert_eq!(recovered.conversations[0].messages.len(), 1);
+    drop(store);
+    let db = redb::Database::builder()
+        .create_with_backend(tables)
+        .expect("redb");
+    let r = redb::ReadableDatabase::begin_read(&db).expect("read");
+    let meta = r.open_table(super::META).expect("meta");
+    let format = meta.get("format").expect("get").map(|v| v.value());
+    assert_eq!(
+        format,
+        Some(super::FORMAT),
+        "format-1 readers are now refused"
+    );
 }

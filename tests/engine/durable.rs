@@ -273,6 +273,25 @@ fn bad_data_dirs_are_refused_and_left_alone() {
     assert!(why.contains("format 99"), "{why}");
     assert!(contents(&newer) == before, "a newer store was changed");
 
+    // A good store beside a journal file that is not a journal.
+    let journal = root.path().join("journal");
+    durable(&journal).shutdown();
+    std::fs::write(journal.join("journal.redb"), &noise).expect("write");
+    let before = contents(&journal);
+    let why = refused(&journal);
+    assert!(why.contains("journal.redb"), "{why}");
+    assert!(
+        contents(&journal) == before,
+        "a damaged journal was changed"
+    );
+
+    // A journal without the tables it belongs to.
+    std::fs::remove_file(journal.join("colloquy.redb")).expect("rm");
+    let before = contents(&journal);
+    let why = refused(&journal);
+    assert!(why.contains("missing"), "{why}");
+    assert!(contents(&journal) == before, "a lone journal was changed");
+
     // An existing empty directory is a fresh store.
     let empty = root.path().join("empty");
     std::fs::create_dir(&empty).expect("mkdir");
