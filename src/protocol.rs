@@ -5,7 +5,6 @@
 //! [`encode_event`] and [`encode_answer`] produce [`Frame`]s, serialized once and
 //! shared by reference count with every recipient.
 
-use bytestring::ByteString;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -16,9 +15,7 @@ use crate::model::{
     ReactionId, Role, State, User,
 };
 
-/// An encoded text frame. Cloning it bumps a reference count: one event is
-/// serialized once and the same bytes go to every subscriber.
-pub type Frame = ByteString;
+pub use crate::frame::{Encoding, Frame};
 
 /// `conversation`: an id or a unique name.
 pub type ConversationRef = String;
@@ -891,7 +888,7 @@ pub fn encode_event<T: Serialize>(
 /// frame, beyond what outbox budgets count.
 fn frame(mut json: String) -> Frame {
     json.shrink_to_fit();
-    ByteString::from(json)
+    Frame::from(json)
 }
 
 #[derive(Serialize)]
@@ -927,8 +924,13 @@ pub struct Event {
     /// Its place in the conversation's sequence (conversation events only).
     #[serde(default)]
     pub seq: Option<u64>,
-    /// Its payload.
+    /// Its payload (`{}` when a compact frame left it out).
+    #[serde(default = "empty_object")]
     pub data: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
 }
 
 impl Event {

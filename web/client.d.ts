@@ -84,6 +84,8 @@ export interface ConnectOptions {
    * host:port from any page), else the page's host. */
   url?: string; identity?: string; token?: string;
   requestTimeoutMs?: number; reconnect?: boolean; WebSocketImpl?: typeof WebSocket;
+  /** "compact": frames without null, [] and {} members (read them as absent). Default "v1". */
+  encoding?: "v1" | "compact";
 }
 
 export function connect(options?: ConnectOptions): Promise<Client>;

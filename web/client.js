@@ -56,8 +56,11 @@ export async function connect(options = {}) {
 }
 
 export class Client {
-  constructor({ url, identity, token, requestTimeoutMs = 10000, reconnect = true, WebSocketImpl } = {}) {
+  // encoding "compact": frames leave out null, [] and {} members (fewer
+  // bytes on busy rooms); read such fields as `m.media ?? []`.
+  constructor({ url, identity, token, requestTimeoutMs = 10000, reconnect = true, WebSocketImpl, encoding } = {}) {
     this.url = (url || defaultUrl()).replace(/^http/, "ws").replace(/\/$/, "");
+    this.encoding = encoding;
     this.identity = identity;
     this.token = token;
     this.requestTimeoutMs = requestTimeoutMs;
@@ -86,6 +89,7 @@ export class Client {
     const q = new URLSearchParams();
     if (this.token) q.set("token", this.token);
     else if (this.identity) q.set("identity", this.identity);
+    if (this.encoding) q.set("encoding", this.encoding);
     return `${this.url}/v1/ws?${q}`;
   }
 

@@ -51,6 +51,10 @@ struct Args {
     /// or a minimal in-place frame reader (cheaper for the load generator).
     #[arg(long, value_enum, default_value = "tungstenite")]
     reader: ReaderKind,
+    /// colloquy's frame encoding for every connection: v1 JSON or compact
+    /// (no null or empty members).
+    #[arg(long, default_value = "v1")]
+    encoding: String,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -262,7 +266,7 @@ impl Sub {
         room: &str,
     ) -> Result<Sub, Box<dyn std::error::Error + Send + Sync>> {
         let path = match args.protocol {
-            Protocol::Colloquy => format!("/v1/ws?identity={identity}"),
+            Protocol::Colloquy => format!("/v1/ws?identity={identity}&encoding={}", args.encoding),
             Protocol::Socketio => "/socket.io/?EIO=4&transport=websocket".to_string(),
         };
         let mut ws = Reader::connect(args, &path).await?;
@@ -297,7 +301,12 @@ impl Conn {
     ) -> Result<Conn, Box<dyn std::error::Error + Send + Sync>> {
         let base = args.base_for(identity).replacen("http://", "ws://", 1);
         let url = match args.protocol {
-            Protocol::Colloquy => format!("{base}/v1/ws?identity={identity}"),
+            Protocol::Colloquy => {
+                format!(
+                    "{base}/v1/ws?identity={identity}&encoding={}",
+                    args.encoding
+                )
+            }
             Protocol::Socketio => format!("{base}/socket.io/?EIO=4&transport=websocket"),
         };
         // Nagle off, like the servers: pipelined small frames would wait for ACKs.

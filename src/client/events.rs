@@ -25,6 +25,7 @@ pub enum EventKind {
     ConversationAdded(Box<Conversation>),
     ConversationUpdated {
         conversation: Box<Conversation>,
+        #[serde(default)]
         update_reasons: Vec<String>,
     },
     ConversationRemoved {
@@ -35,11 +36,13 @@ pub enum EventKind {
     ParticipantLeft(Box<Participant>),
     ParticipantUpdated {
         participant: Box<Participant>,
+        #[serde(default)]
         update_reasons: Vec<String>,
     },
     MessageAdded(Box<Message>),
     MessageUpdated {
         message: Box<Message>,
+        #[serde(default)]
         update_reasons: Vec<String>,
     },
     MessageRemoved {

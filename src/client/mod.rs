@@ -54,7 +54,7 @@ pub use error::{ClientError, ClientResult};
 pub use events::{ClientEvent, EventKind, EventStream};
 
 use crate::model::{Conversation, Message, Page, User};
-use crate::protocol::{CreateConversation, Event, Feed, Request, UpdateUser};
+use crate::protocol::{CreateConversation, Encoding, Event, Feed, Request, UpdateUser};
 
 /// Requests written but not yet sent to the socket.
 const OUTGOING: usize = 1024;
@@ -79,6 +79,8 @@ pub struct ClientConfig {
     pub max_backoff: Duration,
     /// Events a subscriber may fall behind by before it loses some. Default 4096.
     pub event_buffer: usize,
+    /// The frames' encoding (`?encoding=`). Default v1 JSON.
+    pub encoding: Encoding,
 }
 
 impl ClientConfig {
@@ -92,7 +94,14 @@ impl ClientConfig {
             reconnect: true,
             max_backoff: Duration::from_secs(5),
             event_buffer: 4096,
+            encoding: Encoding::V1,
         }
+    }
+
+    /// Asks for compact frames (or v1 JSON) at connect.
+    pub fn encoding(mut self, e: Encoding) -> Self {
+        self.encoding = e;
+        self
     }
 
     /// Connects as this identity (dev mode).
@@ -135,6 +144,9 @@ impl ClientConfig {
         }
         if let Some(t) = &self.token {
             q.push(format!("token={t}"));
+        }
+        if self.encoding == Encoding::Compact {
+            q.push("encoding=compact".into());
         }
         format!(
             "{base}/v1/ws{}{}",

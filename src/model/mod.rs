@@ -70,6 +70,7 @@ pub struct Participant {
     pub kind: ParticipantKind,
     /// Free JSON.
     #[schema(value_type = Value)]
+    #[serde(default = "empty_object")]
     pub attributes: Value,
     /// When it joined.
     pub joined_at: Millis,
@@ -159,9 +160,11 @@ pub struct Conversation {
     pub avatar_url: Option<String>,
     /// Free JSON.
     #[schema(value_type = Value)]
+    #[serde(default = "empty_object")]
     pub attributes: Value,
     /// A flat object of strings, numbers and booleans.
     #[schema(value_type = Object)]
+    #[serde(default)]
     pub metadata: Map<String, Value>,
     /// Who created it; null when the service did.
     pub created_by: Option<Identity>,
@@ -267,12 +270,15 @@ pub struct Message {
     pub body: Option<String>,
     /// Free JSON.
     #[schema(value_type = Value)]
+    #[serde(default = "empty_object")]
     pub attributes: Value,
     /// A flat object of strings, numbers and booleans.
     #[schema(value_type = Object)]
+    #[serde(default)]
     pub metadata: Map<String, Value>,
     /// Free JSON; for a log message, who it is about.
     #[schema(value_type = Value)]
+    #[serde(default = "empty_object")]
     pub details: Value,
     /// Always `message`.
     #[serde(rename = "type")]
@@ -282,10 +288,12 @@ pub struct Message {
     /// For a log message, what it records.
     pub kind: Option<LogKind>,
     /// Attached media.
+    #[serde(default)]
     pub media: Vec<Media>,
     /// The message it replies to.
     pub reply_to: Option<MessageRefOut>,
     /// Reactions, oldest first.
+    #[serde(default)]
     pub reactions: Vec<Reaction>,
     /// The sender's idempotency key.
     pub client_id: Option<String>,
@@ -322,6 +330,7 @@ pub struct User {
     pub avatar_url: Option<String>,
     /// Free JSON.
     #[schema(value_type = Value)]
+    #[serde(default = "empty_object")]
     pub attributes: Value,
     /// Whether it has at least one session.
     pub online: bool,
@@ -345,6 +354,7 @@ pub struct KnownUser {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items, in the list's order.
+    #[serde(default = "Vec::new")]
     pub items: Vec<T>,
     /// Whether items exist after the last one.
     pub has_next: bool,
@@ -373,4 +383,9 @@ impl Caller {
             Caller::User(i) => Some(i),
         }
     }
+}
+
+/// What a free-JSON field left out of a compact frame stands for.
+fn empty_object() -> Value {
+    Value::Object(Map::new())
 }

@@ -57,7 +57,7 @@ fn bearer(req: &RequestHead) -> Option<&str> {
         .then_some(credential.trim())
 }
 
-fn query_param(req: &RequestHead, name: &str) -> Option<String> {
+pub(crate) fn query_param(req: &RequestHead, name: &str) -> Option<String> {
     let q = web_query(req.uri.query().unwrap_or_default());
     q.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }

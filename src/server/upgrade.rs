@@ -15,9 +15,11 @@ use bytes::BytesMut;
 use futures_util::SinkExt;
 use tokio::net::TcpStream;
 
+use super::auth::query_param;
 use super::rest::ApiError;
 use super::{ws, AppState};
 use crate::error::Error;
+use crate::protocol::Encoding;
 
 /// Where WebSockets connect.
 pub(crate) const WS_PATH: &str = "/v1/ws";
@@ -37,6 +39,18 @@ pub(crate) async fn upgrade(
     let identity = match state.auth.ws_identity(head, &state.engine.config().limits) {
         Ok(identity) => identity,
         Err(e) => return refuse(conn, e).await,
+    };
+    // `?encoding=`: v1 JSON unless the client asks for compact frames.
+    let encoding = match query_param(head, "encoding")
+        .as_deref()
+        .map(Encoding::parse)
+    {
+        None => Encoding::V1,
+        Some(Some(e)) => e,
+        Some(None) => {
+            let e = Error::bad("encoding must be v1 or compact");
+            return refuse(conn, e).await;
+        }
     };
     let response = match actix_http::ws::handshake(head) {
         Ok(mut r) => r.finish().drop_body(),
@@ -73,6 +87,7 @@ pub(crate) async fn upgrade(
         tcp,
         leftover,
         session,
+        encoding,
         state.ws.clone(),
         state.shutdown.clone(),
     );

@@ -233,3 +233,48 @@ async fn resync_when_the_server_no_longer_holds_what_was_missed() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_compact_client_reads_the_same_typed_events_and_answers() {
+    use colloquy::Encoding;
+    let server = TestServer::start();
+    let alice = server.connect("alice").await.unwrap();
+    let v1 = server.connect("bob").await.unwrap();
+    let config = server
+        .client_config("carol")
+        .unwrap()
+        .encoding(Encoding::Compact);
+    let compact = colloquy::client::Client::connect(config).await.unwrap();
+    let c = alice
+        .create_conversation(colloquy::protocol::CreateConversation {
+            participants: vec!["bob".into(), "carol".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let id = c.id.to_string();
+    let (mut on_v1, mut on_compact) = (
+        v1.conversation(&id).subscribe().await.unwrap(),
+        compact.conversation(&id).subscribe().await.unwrap(),
+    );
+    let conv = alice.conversation(&id);
+    conv.send_message("plain").await.unwrap();
+    conv.send_message("edited").await.unwrap();
+    conv.edit_message("1", "now edited").await.unwrap();
+    conv.react("1", "👍").await.unwrap();
+    conv.delete_message("0").await.unwrap();
+    for _ in 0..5 {
+        let (a, b) = (next(&mut on_v1).await, next(&mut on_compact).await);
+        assert_eq!((&a.kind, a.seq), (&b.kind, b.seq));
+    }
+    // Typed answers read the same through either encoding.
+    let (a, b) = (
+        v1.conversation(&id).messages().fetch().await.unwrap(),
+        compact.conversation(&id).messages().fetch().await.unwrap(),
+    );
+    assert_eq!(a.items, b.items);
+    assert_eq!(
+        v1.conversation(&id).get().await.unwrap().attributes,
+        compact.conversation(&id).get().await.unwrap().attributes
+    );
+}

@@ -1,6 +1,7 @@
 //! Server tests: a real server on 127.0.0.1:0, real WebSocket and HTTP clients.
 
 mod auth;
+mod compact;
 mod cors;
 mod durable;
 mod hostile;

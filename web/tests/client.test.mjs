@@ -275,3 +275,24 @@ test("a message list places messages by index, whatever order pages and events c
   assert.deepEqual(list.items.map((x) => x.body), ["one", "two", "four", "five edited", "seven", "eight"]);
   assert.equal(list.apply({ event: "typingStarted", data: {} }), false);
 });
+
+test("encoding compact: the same events without null and empty members", async () => {
+  const [a, b] = [user("a"), user("b")];
+  const alice = await connect({ url, identity: a });
+  const bob = await connect({ url, identity: b, encoding: "compact" });
+  const added = nextEvent(bob, "conversationAdded");
+  const c = await alice.createConversation({ participants: [b] });
+  await added;
+  const got = nextEvent(bob, "messageAdded");
+  await alice.conversation(c.id).send("small");
+  const e = await got;
+  assert.equal(e.data.body, "small");
+  assert.equal(e.seq, 1);
+  assert.equal(e.data.media, undefined, "[] is left out");
+  assert.equal(e.data.reply_to, undefined, "null is left out");
+  const m = await bob.conversation(c.id).message(0);
+  assert.equal(m.body, "small");
+  assert.equal(m.reactions, undefined);
+  alice.close();
+  bob.close();
+});

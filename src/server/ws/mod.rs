@@ -34,6 +34,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::protocol::Encoding;
 use crate::protocol::{encode_answer, request_id};
 use crate::session::{CloseReason, Session};
 use limit::{RateLimiter, Verdict};
@@ -69,12 +70,15 @@ pub(crate) fn spawn(
     tcp: std::net::TcpStream,
     leftover: BytesMut,
     session: Session,
+    encoding: Encoding,
     settings: WsSettings,
     shutdown: watch::Receiver<bool>,
 ) {
     arbiter.spawn(async move {
         match tokio::net::TcpStream::from_std(tcp) {
-            Ok(io) => WsSession::start(Rc::new(io), leftover, session, settings, shutdown),
+            Ok(io) => {
+                WsSession::start(Rc::new(io), leftover, session, encoding, settings, shutdown)
+            }
             Err(e) => {
                 log::warn!("session {}: socket lost on hand-off: {e}", session.id());
                 session.close(CloseReason::ClientClosed).await;
@@ -99,6 +103,7 @@ impl WsSession {
         io: Rc<tokio::net::TcpStream>,
         leftover: BytesMut,
         session: Session,
+        encoding: Encoding,
         settings: WsSettings,
         mut shutdown: watch::Receiver<bool>,
     ) {
@@ -118,6 +123,7 @@ impl WsSession {
             io,
             session.outbox().clone(),
             control.clone(),
+            encoding,
             settings.write_timeout,
         );
         actix_rt::spawn(answer_requests(session.clone(), requests.clone()));

@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::{Decoder, Encoder};
 use tungstenite::protocol::frame::FrameHeader;
 
+use crate::protocol::{Encoding, Frame};
 use crate::session::{CloseReason, Outbox};
 
 /// Control frames (pings, pongs) waiting for the writer: a client that never
@@ -313,7 +314,7 @@ impl ControlQueue {
 pub(crate) struct Batch {
     codec: Codec,
     pub buf: BytesMut,
-    taken: VecDeque<ByteString>,
+    taken: VecDeque<Frame>,
 }
 
 impl Batch {
@@ -325,7 +326,12 @@ impl Batch {
     /// Encodes the control frames, then up to a chunk of the outbox; answers
     /// the close reason once the outbox is closed and drained (its close frame
     /// is then the last thing encoded).
-    pub fn fill(&mut self, outbox: &Outbox, control: &ControlQueue) -> Option<CloseReason> {
+    pub fn fill(
+        &mut self,
+        outbox: &Outbox,
+        control: &ControlQueue,
+        encoding: Encoding,
+    ) -> Option<CloseReason> {
         while let Some(c) = control.pop() {
             self.encode(c);
         }
@@ -337,7 +343,7 @@ impl Batch {
                         .reserve(self.taken.iter().map(|f| f.len() + 10).sum::<usize>());
                     let mut taken = std::mem::take(&mut self.taken);
                     for f in taken.drain(..) {
-                        self.encode(WsMessage::Text(f));
+                        self.encode(WsMessage::Text(f.encoded(encoding)));
                     }
                     self.taken = taken;
                 }

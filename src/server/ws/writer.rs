@@ -25,6 +25,7 @@ use futures_util::task::AtomicWaker;
 use tokio::net::TcpStream;
 
 use super::socket::{Batch, ControlQueue};
+use crate::protocol::Encoding;
 use crate::session::{CloseReason, Outbox};
 
 /// How long a closed connection waits for the client's own close before the
@@ -156,6 +157,8 @@ struct Writer {
     io: Rc<TcpStream>,
     outbox: Arc<Outbox>,
     control: Rc<ControlQueue>,
+    /// The frames' encoding this client asked for at connect.
+    encoding: Encoding,
     /// Registered with the outbox: a push notes this writer with the flusher.
     note: Waker,
     /// Bytes a full socket did not take yet.
@@ -187,7 +190,9 @@ impl Writer {
             loop {
                 // Watch the outbox before taking from it, so no push goes unnoticed.
                 let _ = self.outbox.poll_ready(&mut Context::from_waker(&self.note));
-                let closing = batch.fill(&self.outbox, &self.control).is_some();
+                let closing = batch
+                    .fill(&self.outbox, &self.control, self.encoding)
+                    .is_some();
                 self.closing.set(closing);
                 if batch.buf.is_empty() {
                     return Step::Idle;
@@ -263,6 +268,7 @@ pub(crate) fn start(
     io: Rc<TcpStream>,
     outbox: Arc<Outbox>,
     control: Rc<ControlQueue>,
+    encoding: Encoding,
     write_timeout: Duration,
 ) {
     let key = NEXT_KEY.with(|k| {
@@ -279,6 +285,7 @@ pub(crate) fn start(
         io,
         outbox,
         control,
+        encoding,
         note,
         pending: RefCell::new(BytesMut::new()),
         closing: Cell::new(false),

@@ -1,0 +1,197 @@
+//! An encoded frame, in the encoding every client gets by default (v1 JSON)
+//! and, made on first need and then shared, the compact one (`docs/PROTOCOL.md`,
+//! "Compact frames").
+//!
+//! An event is serialized once however many sessions get it: cloning a
+//! [`Frame`] bumps a reference count. A session that asked for compact frames
+//! takes [`Frame::encoded`]`(Encoding::Compact)`; the first such session
+//! makes that form from the v1 bytes and every later one shares it, so an
+//! event costs one extra encoding only when some recipient wants it.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use bytestring::ByteString;
+use serde_json::Value;
+
+/// How a session wants its frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Encoding {
+    /// The contract's JSON, every field present.
+    #[default]
+    V1,
+    /// The same JSON without members whose value is `null`, `[]` or `{}`.
+    Compact,
+}
+
+impl Encoding {
+    /// Parses `?encoding=`: `v1` or `compact`.
+    pub fn parse(s: &str) -> Option<Encoding> {
+        match s {
+            "v1" | "json" => Some(Encoding::V1),
+            "compact" => Some(Encoding::Compact),
+            _ => None,
+        }
+    }
+}
+
+/// An encoded text frame, shared by every recipient.
+#[derive(Clone)]
+pub struct Frame(Arc<Forms>);
+
+struct Forms {
+    v1: ByteString,
+    compact: OnceLock<ByteString>,
+}
+
+impl Frame {
+    /// The frame in the given encoding.
+    pub fn encoded(&self, e: Encoding) -> ByteString {
+        match e {
+            Encoding::V1 => self.0.v1.clone(),
+            Encoding::Compact => self
+                .0
+                .compact
+                .get_or_init(|| ByteString::from(compact(&self.0.v1)))
+                .clone(),
+        }
+    }
+
+    /// The v1 text.
+    pub fn as_str(&self) -> &str {
+        &self.0.v1
+    }
+}
+
+impl From<String> for Frame {
+    fn from(s: String) -> Frame {
+        Frame(Arc::new(Forms {
+            v1: ByteString::from(s),
+            compact: OnceLock::new(),
+        }))
+    }
+}
+
+impl From<&str> for Frame {
+    fn from(s: &str) -> Frame {
+        Frame::from(s.to_string())
+    }
+}
+
+impl Deref for Frame {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0.v1
+    }
+}
+
+impl AsRef<str> for Frame {
+    fn as_ref(&self) -> &str {
+        &self.0.v1
+    }
+}
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Frame) -> bool {
+        self.0.v1 == other.0.v1
+    }
+}
+
+impl Eq for Frame {}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0.v1, f)
+    }
+}
+
+impl fmt::Display for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.v1)
+    }
+}
+
+/// Members whose value is free JSON of the user's: sent as they are (a
+/// `null` inside, or a `null` attributes, means something), except that an
+/// empty object is left out like any other.
+const FREE_JSON: [&str; 3] = ["attributes", "metadata", "details"];
+
+/// The compact form of a v1 frame: every member whose value is `null`, `[]`
+/// or `{}` (once its own members are compacted) left out. A frame that is not
+/// JSON (never one of ours) is passed on as it is.
+pub fn compact(v1: &str) -> String {
+    let Ok(mut v) = serde_json::from_str::<Value>(v1) else {
+        return v1.to_string();
+    };
+    strip(&mut v);
+    serde_json::to_string(&v).unwrap_or_else(|_| v1.to_string())
+}
+
+fn strip(v: &mut Value) {
+    match v {
+        Value::Object(m) => m.retain(|k, x| {
+            if FREE_JSON.contains(&k.as_str()) {
+                return !matches!(x, Value::Object(o) if o.is_empty());
+            }
+            strip(x);
+            !empty(x)
+        }),
+        Value::Array(a) => a.iter_mut().for_each(strip),
+        _ => {}
+    }
+}
+
+fn empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn empties_go_and_everything_else_stays() {
+        let v1 = json!({
+            "event": "messageAdded", "conversation": "c", "seq": 3,
+            "data": {"message": {
+                "id": "m", "index": 0, "body": null, "kind": null, "media": [],
+                "reactions": [], "edited": false, "ts": 1.5, "reply_to": null,
+                "attributes": {}, "metadata": {}, "details": {"who": null, "a": []},
+                "nested": {"x": null, "y": {}}, "list": [null, {}, 0],
+            }}
+        });
+        let c: Value = serde_json::from_str(&compact(&v1.to_string())).expect("json");
+        assert_eq!(
+            c,
+            json!({
+                "event": "messageAdded", "conversation": "c", "seq": 3,
+                "data": {"message": {
+                    "id": "m", "index": 0, "edited": false, "ts": 1.5,
+                    "details": {"who": null, "a": []},
+                    "list": [null, {}, 0],
+                }}
+            })
+        );
+        // A user's own null attributes are kept: absent would read as {}.
+        let c = compact(r#"{"attributes":null,"x":{"attributes":{"k":null}}}"#);
+        assert_eq!(c, r#"{"attributes":null,"x":{"attributes":{"k":null}}}"#);
+    }
+
+    #[test]
+    fn the_compact_form_is_made_once_and_shared() {
+        let f = Frame::from(r#"{"a":null,"b":1}"#);
+        let g = f.clone();
+        assert_eq!(&*f.encoded(Encoding::Compact), r#"{"b":1}"#);
+        assert_eq!(&*f.encoded(Encoding::V1), r#"{"a":null,"b":1}"#);
+        let (x, y) = (f.encoded(Encoding::Compact), g.encoded(Encoding::Compact));
+        assert_eq!(x.as_bytes().as_ptr(), y.as_bytes().as_ptr());
+        assert_eq!(compact("not json"), "not json");
+    }
+}
