@@ -6,6 +6,8 @@
 # subscribers reading with tokio-tungstenite; its headline is the server's
 # CPU-µs per delivery (median of three runs). The other cases keep the deep
 # window (64 in flight) and minimal reader of earlier figures, for comparison.
+# `shallow` runs colloquy twice: v1 JSON, and compact frames (`--encoding
+# compact`, colloquy-compact); the peer ignores the encoding.
 # Needs taskset (util-linux). Builds what it runs (release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +30,7 @@ run() { # name proto loadgen-args...
   local out=/tmp/compare-runs.txt
   : > "$out"
   for i in 1 2 3; do
-    if [ "$name" = colloquy ]; then start_colloquy; else start_peer; fi
+    case $name in colloquy*) start_colloquy ;; *) start_peer ;; esac
     echo "## $name run $i"
     $LG --protocol "$proto" --url "$URL" --server-pid "$PID" "$@" | tee -a "$out" | sed 's/^/    /'
     # TERM, not INT: background jobs of a script start with SIGINT ignored.
@@ -52,15 +54,18 @@ summary() {
 case_shallow() { # subscribers, messages in flight, publishers sharing them, messages
   for spec in "100 16 4 20000" "1000 8 4 2000" "5000 4 4 400"; do
     set -- $spec
-    for who in colloquy:colloquy socketioxide:socketio; do
-      run ${who%%:*} ${who##*:} --reader tungstenite fanout --subscribers "$1" --window "$2" \
-        --publishers "$3" --messages "$4" --payload 100
+    for who in colloquy:colloquy:v1 colloquy-compact:colloquy:compact socketioxide:socketio:v1; do
+      IFS=: read -r name proto enc <<< "$who"
+      run "$name" "$proto" --reader tungstenite --encoding "$enc" fanout --subscribers "$1" \
+        --window "$2" --publishers "$3" --messages "$4" --payload 100
     done
   done
-  for who in colloquy:colloquy socketioxide:socketio; do
-    run ${who%%:*} ${who##*:} --reader tungstenite fanout --subscribers 1000 --publishers 1 \
-      --rate 40 --messages 400 --payload 100
-    run ${who%%:*} ${who##*:} --reader tungstenite rooms --rooms 2000 --members 5 --rate 1 --seconds 10
+  for who in colloquy:colloquy:v1 colloquy-compact:colloquy:compact socketioxide:socketio:v1; do
+    IFS=: read -r name proto enc <<< "$who"
+    run "$name" "$proto" --reader tungstenite --encoding "$enc" fanout --subscribers 1000 \
+      --publishers 1 --rate 40 --messages 400 --payload 100
+    run "$name" "$proto" --reader tungstenite --encoding "$enc" rooms --rooms 2000 --members 5 \
+      --rate 1 --seconds 10
   done
 }
 case_fanout() {
