@@ -118,36 +118,120 @@ impl fmt::Display for Frame {
 const FREE_JSON: [&str; 3] = ["attributes", "metadata", "details"];
 
 /// The compact form of a v1 frame: every member whose value is `null`, `[]`
-/// or `{}` (once its own members are compacted) left out. A frame that is not
-/// JSON (never one of ours) is passed on as it is.
+/// or `{}` (once its own members are compacted) left out, the others in the
+/// order v1 has them. A frame that is not JSON (never one of ours) is passed
+/// on as it is.
 pub fn compact(v1: &str) -> String {
-    let Ok(mut v) = serde_json::from_str::<Value>(v1) else {
+    let Ok(mut v) = serde_json::from_str::<Json>(v1) else {
         return v1.to_string();
     };
-    strip(&mut v);
+    v.strip();
     serde_json::to_string(&v).unwrap_or_else(|_| v1.to_string())
 }
 
-fn strip(v: &mut Value) {
-    match v {
-        Value::Object(m) => m.retain(|k, x| {
-            if FREE_JSON.contains(&k.as_str()) {
-                return !matches!(x, Value::Object(o) if o.is_empty());
-            }
-            strip(x);
-            !empty(x)
-        }),
-        Value::Array(a) => a.iter_mut().for_each(strip),
-        _ => {}
+/// JSON that keeps its members in order (`serde_json::Value` sorts them
+/// unless the whole build turns on `preserve_order`).
+enum Json {
+    Scalar(Value),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn strip(&mut self) {
+        match self {
+            Json::Object(members) => members.retain_mut(|(k, x)| {
+                if FREE_JSON.contains(&k.as_str()) {
+                    return !matches!(x, Json::Object(o) if o.is_empty());
+                }
+                x.strip();
+                !x.is_empty()
+            }),
+            Json::Array(a) => a.iter_mut().for_each(Json::strip),
+            Json::Scalar(_) => {}
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Json::Scalar(v) => v.is_null(),
+            Json::Array(a) => a.is_empty(),
+            Json::Object(o) => o.is_empty(),
+        }
     }
 }
 
-fn empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        _ => false,
+impl<'de> serde::Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
+        d.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonVisitor {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::Null))
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::Bool(b)))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::from(n)))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::from(n)))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::from(n)))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::String(s.to_string())))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::String(s)))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::new();
+        while let Some(x) = seq.next_element()? {
+            items.push(x);
+        }
+        Ok(Json::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut members = Vec::new();
+        while let Some(kv) = map.next_entry()? {
+            members.push(kv);
+        }
+        Ok(Json::Object(members))
+    }
+}
+
+impl serde::Serialize for Json {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Json::Scalar(v) => v.serialize(s),
+            Json::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for x in items {
+                    seq.serialize_element(x)?;
+                }
+                seq.end()
+            }
+            Json::Object(members) => {
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (k, x) in members {
+                    map.serialize_entry(k, x)?;
+                }
+                map.end()
+            }
+        }
     }
 }
 
@@ -193,5 +277,10 @@ mod tests {
         let (x, y) = (f.encoded(Encoding::Compact), g.encoded(Encoding::Compact));
         assert_eq!(x.as_bytes().as_ptr(), y.as_bytes().as_ptr());
         assert_eq!(compact("not json"), "not json");
+        // Members keep v1's order: `event` (or `re`) still comes first.
+        assert_eq!(
+            compact(r#"{"event":"x","z":null,"data":{"b":1,"a":[]},"conversation":"c"}"#),
+            r#"{"event":"x","data":{"b":1},"conversation":"c"}"#
+        );
     }
 }
