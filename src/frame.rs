@@ -21,7 +21,8 @@ pub enum Encoding {
     /// The contract's JSON, every field present.
     #[default]
     V1,
-    /// The same JSON without members whose value is `null`, `[]` or `{}`.
+    /// The same JSON, members in the same order, without those whose value
+    /// is `null`, `[]` or `{}`.
     Compact,
 }
 
@@ -29,7 +30,7 @@ impl Encoding {
     /// Parses `?encoding=`: `v1` or `compact`.
     pub fn parse(s: &str) -> Option<Encoding> {
         match s {
-            "v1" | "json" => Some(Encoding::V1),
+            "v1" => Some(Encoding::V1),
             "compact" => Some(Encoding::Compact),
             _ => None,
         }
