@@ -925,12 +925,8 @@ pub struct Event {
     #[serde(default)]
     pub seq: Option<u64>,
     /// Its payload (`{}` when a compact frame left it out).
-    #[serde(default = "empty_object")]
+    #[serde(default = "crate::model::empty_object")]
     pub data: Value,
-}
-
-fn empty_object() -> Value {
-    Value::Object(Map::new())
 }
 
 impl Event {

@@ -386,6 +386,6 @@ impl Caller {
 }
 
 /// What a free-JSON field left out of a compact frame stands for.
-fn empty_object() -> Value {
+pub(crate) fn empty_object() -> Value {
     Value::Object(Map::new())
 }

@@ -110,21 +110,15 @@ pub(super) fn at_start(tables: &Database, log: &Database, path: &Path) -> Result
     let mut writes = Vec::new();
     {
         let t = txn.open_table(JOURNAL).map_err(|e| corrupt(&e))?;
-        for row in t.iter().map_err(|e| corrupt(&e))? {
-            let (_, v) = row.map_err(|e| corrupt(&e))?;
-            writes.extend(journal::decode(v.value()).map_err(|e| corrupt(&e))?);
-        }
+        journal::read_from(&t, 0, &mut writes).map_err(|e| corrupt(&e))?;
     }
     let mut last = folded;
     let r = log.begin_read().map_err(|e| corrupt(&e))?;
     match r.open_table(JOURNAL) {
         Ok(t) => {
             let from = folded.map_or(0, |f| f + 1);
-            for row in t.range(from..).map_err(|e| corrupt(&e))? {
-                let (k, v) = row.map_err(|e| corrupt(&e))?;
-                last = Some(k.value());
-                writes.extend(journal::decode(v.value()).map_err(|e| corrupt(&e))?);
-            }
+            let read = journal::read_from(&t, from, &mut writes).map_err(|e| corrupt(&e))?;
+            last = read.or(last);
         }
         Err(redb::TableError::TableDoesNotExist(_)) => {}
         Err(e) => return Err(corrupt(&e)),

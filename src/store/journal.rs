@@ -7,6 +7,8 @@
 //! A record is the batches' writes, one after another: a tag byte, then the
 //! fields, integers little-endian, byte strings with a u32 length.
 
+use redb::ReadableTable;
+
 use super::{Key, Write};
 
 const CONVERSATION: u8 = 1;
@@ -78,6 +80,22 @@ fn bytes(b: &[u8], out: &mut Vec<u8>) {
 fn key(k: &Key, out: &mut Vec<u8>) {
     out.extend_from_slice(&k.0);
     out.extend_from_slice(&k.1.to_le_bytes());
+}
+
+/// Reads the records of a journal table from number `from` on, in order,
+/// into `out`; answers the number of the last one read.
+pub(super) fn read_from(
+    t: &impl ReadableTable<u64, &'static [u8]>,
+    from: u64,
+    out: &mut Vec<Write>,
+) -> Result<Option<u64>, String> {
+    let mut last = None;
+    for row in t.range(from..).map_err(|e| e.to_string())? {
+        let (k, v) = row.map_err(|e| e.to_string())?;
+        out.extend(decode(v.value())?);
+        last = Some(k.value());
+    }
+    Ok(last)
 }
 
 /// Reads a record back; an error names what is wrong with it.

@@ -156,11 +156,9 @@ pub(super) fn read_all(
             Err(TableError::TableDoesNotExist(_)) => return Ok(()),
             Err(e) => return Err(corrupt(&e)),
         };
-        for row in t.range(from..).map_err(|e| corrupt(&e))? {
-            let (_, v) = row.map_err(|e| corrupt(&e))?;
-            journal.extend(journal::decode(v.value()).map_err(|e| corrupt(&e))?);
-        }
-        Ok(())
+        journal::read_from(&t, from, &mut journal)
+            .map(drop)
+            .map_err(|e| corrupt(&e))
     };
     records(r.open_table(JOURNAL), 0)?;
     if let Some(log) = log {
