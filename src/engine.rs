@@ -15,6 +15,7 @@ use futures_util::future::{join_all, BoxFuture};
 use serde_json::{json, Value};
 
 use crate::config::Config;
+use crate::conversation::Records;
 use crate::conversation::{Answer, ConversationHandle, FeedKey, FeedQuery, FeedSide, Window};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
@@ -24,8 +25,8 @@ use crate::model::{
 };
 use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
 use crate::protocol::{ConversationOp, EngineOp, Feed, Reply, Request, Route, UpdateUser};
-use crate::registry::{self, Create, Direct, Registry};
-use crate::store::{Batch, Store, Write};
+use crate::registry::{self, Create, Direct, Recover, Registry};
+use crate::store::{Batch, Recovered, Store, Write};
 use crate::validate;
 
 pub(crate) use crate::conversation::Shared;
@@ -51,6 +52,8 @@ struct Inner {
     /// Set in cluster mode: ops that change state go through it.
     replicator: OnceLock<Arc<dyn Replicator>>,
     registry: Addr<Registry>,
+    /// Why the engine cannot go on, once it cannot ([`Engine::fail`]).
+    fatal: tokio::sync::watch::Sender<Option<String>>,
     /// The arbiters conversations run on; transports run their sockets there too.
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
@@ -151,6 +154,7 @@ impl Engine {
                 shared,
                 replicator: OnceLock::new(),
                 registry,
+                fatal: tokio::sync::watch::channel(None).0,
                 arbiters,
                 next_arbiter: AtomicUsize::new(0),
                 threads: Mutex::new(Threads {
@@ -167,22 +171,42 @@ impl Engine {
         self.inner.stop();
     }
 
-    /// Resolves if the engine's store fails (a commit or fsync that did not
-    /// happen): nothing is acknowledged after it, and a server should stop.
-    /// Never resolves for an in-memory engine.
+    /// Resolves if the engine cannot go on: its store failed (a commit or
+    /// fsync that did not happen), or in a cluster it fell behind what the
+    /// log still holds. Nothing is acknowledged after it, and a server should
+    /// stop. Never resolves for an engine that keeps working.
     pub async fn failed(&self) -> String {
-        let Some(store) = self.inner.shared.store.get() else {
-            return std::future::pending().await;
+        let mut fatal = self.inner.fatal.subscribe();
+        let store = async {
+            let Some(store) = self.inner.shared.store.get() else {
+                return std::future::pending().await;
+            };
+            let mut rx = store.failed();
+            let failed = match rx.wait_for(Option::is_some).await {
+                Ok(e) => e.as_ref().map(ToString::to_string),
+                Err(_) => None,
+            };
+            match failed {
+                Some(e) => e,
+                None => std::future::pending().await,
+            }
         };
-        let mut rx = store.failed();
-        let failed = match rx.wait_for(Option::is_some).await {
-            Ok(e) => e.as_ref().map(ToString::to_string),
-            Err(_) => None,
-        };
-        match failed {
-            Some(e) => e,
-            None => std::future::pending().await,
+        tokio::select! {
+            e = store => e,
+            Ok(e) = fatal.wait_for(Option::is_some) => e.clone().unwrap_or_default(),
         }
+    }
+
+    /// Marks the engine as unable to go on (see [`failed`](Engine::failed)).
+    pub(crate) fn fail(&self, why: String) {
+        ::log::error!("{why}");
+        self.inner.fatal.send_if_modified(|now| {
+            let first = now.is_none();
+            if first {
+                *now = Some(why);
+            }
+            first
+        });
     }
 
     /// The configuration it runs with.
@@ -311,6 +335,38 @@ impl Engine {
     /// From now on, ops that change state go through `log` (cluster mode).
     pub(crate) fn replicate_through(&self, log: Arc<dyn Replicator>) {
         let _ = self.inner.replicator.set(log);
+    }
+
+    /// Every record the engine holds, as a store holding them has them: each
+    /// user's profile, then each conversation's records. A cluster takes it
+    /// between two entries of its log, as its snapshot.
+    pub(crate) async fn records(&self) -> Vec<Write> {
+        let shared = self.shared();
+        let mut writes: Vec<Write> = shared
+            .users
+            .iter()
+            .map(|hub| Write::User {
+                identity: hub.key().to_string(),
+                record: serde_json::to_vec(&*hub.value().profile()).unwrap_or_default(),
+            })
+            .collect();
+        let actors: Vec<_> = shared
+            .conversations
+            .iter()
+            .map(|h| h.addr.clone())
+            .collect();
+        let batches = join_all(actors.iter().map(|a| a.send(Records))).await;
+        for batch in batches.into_iter().flatten().flatten() {
+            writes.extend(batch.0);
+        }
+        writes
+    }
+
+    /// Starts, in a fresh engine, what a cluster's snapshot holds.
+    pub(crate) async fn recover(&self, r: Recovered) -> std::result::Result<(), String> {
+        let states = registry::restore(self.shared(), r)?;
+        let started = self.inner.registry.send(Recover(states)).await;
+        started.map_err(|e| format!("the engine stopped: {e}"))
     }
 
     /// Applies one op of a cluster's log, with the time and ids its entry was

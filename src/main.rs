@@ -90,6 +90,11 @@ struct Serve {
     /// without spaces (default: a random one, printed at start).
     #[arg(long, env = "COLLOQUY_NODE_ID", requires = "nats", value_parser = check_node_id)]
     node_id: Option<String>,
+    /// Cluster mode: snapshot the cluster's state every so many log entries
+    /// and trim the log behind it, so that it does not grow forever and a
+    /// starting node does not apply all of it (0: never).
+    #[arg(long, env = "COLLOQUY_SNAPSHOT_EVERY", default_value_t = ClusterConfig::SNAPSHOT_EVERY)]
+    snapshot_every: u64,
     /// An origin (scheme://host[:port]) whose pages may import /client.js and
     /// call REST; repeat it, or comma-separate in the variable; `*` allows any.
     /// Default: any origin in dev mode, none with --jwt-secret.
@@ -237,6 +242,7 @@ fn serve(s: Serve) -> Result<(), Fatal> {
         let config = ClusterConfig {
             urls: s.nats,
             node_id,
+            snapshot_every: s.snapshot_every,
         };
         Some(Cluster::join(&engine, config)?)
     };

@@ -102,11 +102,20 @@ struct Node {
 }
 
 fn node(nats: &Nats, id: &str) -> Node {
+    node_with(nats, id, &[])
+}
+
+fn node_with(nats: &Nats, id: &str, args: &[&str]) -> Node {
     let log = std::env::var("NODE_LOG").unwrap_or("error".into());
     let urls = nats.urls.join(",");
-    let (proc, url) = child::colloquy(&["--node-id", id, "--nats", &urls], &log);
+    let mut all = vec!["--node-id", id, "--nats", &urls];
+    all.extend(args);
+    let (proc, url) = child::colloquy(&all, &log);
     Node { proc, url }
 }
+
+/// Snapshots this often in the first test: its 1,200 messages cross two.
+const SNAPSHOT_EVERY: u64 = 500;
 
 async fn connect(node: &Node, who: &str) -> Client {
     let config = ClientConfig::new(&node.url)
@@ -195,7 +204,11 @@ fn assert_gap_free(seen: &[(u64, String)]) {
 async fn every_node_sees_the_same_conversation() {
     let _one = ONE_AT_A_TIME.lock().await;
     let nats = Nats::start();
-    let nodes: Vec<Node> = ["a", "b", "c"].iter().map(|id| node(&nats, id)).collect();
+    let every = SNAPSHOT_EVERY.to_string();
+    let nodes: Vec<Node> = ["a", "b", "c"]
+        .iter()
+        .map(|id| node_with(&nats, id, &["--snapshot-every", &every]))
+        .collect();
     // A node whose limits differ would decide ops differently: refused.
     let out = Command::new(env!("CARGO_BIN_EXE_colloquy"))
         .args(["--bind", "127.0.0.1:0", "--max-participants", "5"])
@@ -370,12 +383,27 @@ async fn every_node_sees_the_same_conversation() {
         assert_eq!(retried, 1, "node {} applied the retried append once", i % 3);
     }
 
+    // The log was trimmed behind the snapshots: after the one at 1,000, it
+    // starts past the one at 500.
+    let mut stream = js.get_stream("COLLOQUY").await.expect("the log");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let first = stream.info().await.expect("its state").state.first_sequence;
+        if first == SNAPSHOT_EVERY + 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the log starts at {first}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Embedded: an engine in this process joins the cluster (from inside an
-    // async runtime) and holds the same conversation.
+    // async runtime) and holds the same conversation, started from the
+    // snapshot, as what it lacks is no longer in the log.
     let engine = colloquy::Engine::start(colloquy::Config::default()).expect("engine");
     let config = ClusterConfig {
         urls: nats.urls.clone(),
         node_id: "embedded".into(),
+        snapshot_every: SNAPSHOT_EVERY,
     };
     let cluster = Cluster::join(&engine, config).expect("joins");
     let count = engine
@@ -392,6 +420,24 @@ async fn every_node_sees_the_same_conversation() {
     assert_eq!(count, elsewhere);
     cluster.leave();
     engine.shutdown();
+
+    // A log trimmed past its snapshot (by hand here) is refused at start: the
+    // node would miss what is in neither.
+    let last = stream.info().await.expect("its state").state.last_sequence;
+    stream.purge().sequence(last).await.expect("trimmed");
+    let out = Command::new(env!("CARGO_BIN_EXE_colloquy"))
+        .args(["--bind", "127.0.0.1:0", "--nats", &nats.urls.join(",")])
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the latest snapshot holds only up to"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "it never listened");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

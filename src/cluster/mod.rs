@@ -6,14 +6,17 @@
 //! order the stream gives them. An op asked on any node is appended there and
 //! answered once this node has applied it; every node applies every entry with
 //! the time and id seed of the entry, so each makes the same change, the same
-//! `seq`, and sends its own sessions the same events. Presence crosses nodes on
-//! a plain NATS subject (`presence.rs`).
+//! `seq`, and sends its own sessions the same events. Every so many entries a
+//! snapshot of the state goes to a JetStream object store and the log is
+//! trimmed behind it (`snapshots.rs`). Presence crosses nodes on a plain NATS
+//! subject (`presence.rs`).
 //!
 //! The NATS client runs on this module's own thread and tokio runtime; the
 //! engine and the transports do not know NATS is there.
 
 mod oplog;
 mod presence;
+mod snapshots;
 #[cfg(test)]
 mod tests;
 
@@ -42,6 +45,14 @@ pub struct ClusterConfig {
     pub urls: Vec<String>,
     /// This node's name, unique in the cluster.
     pub node_id: String,
+    /// Take a snapshot every so many log entries and trim the log behind it
+    /// (0: never; see `docs/CLUSTER.md`).
+    pub snapshot_every: u64,
+}
+
+impl ClusterConfig {
+    /// The snapshot interval of the dev server's default.
+    pub const SNAPSHOT_EVERY: u64 = 10_000;
 }
 
 /// Why a node could not join its cluster.
@@ -180,7 +191,20 @@ async fn start(engine: &Engine, config: &ClusterConfig) -> Result<presence::Hand
     let js = jetstream::new(client.clone());
     let rules = format!("{:?}", engine.config().limits);
     let stream = log_stream(&js, &rules).await?;
-    let log = Log::start(engine.clone(), js, stream, &instance, connections).await?;
+    let replicas = stream.cached_info().config.num_replicas;
+    let snapshots = oplog::Snapshots {
+        bucket: snapshots::bucket(&js, replicas).await?,
+        every: config.snapshot_every,
+    };
+    let log = Log::start(
+        engine.clone(),
+        js,
+        stream,
+        &instance,
+        connections,
+        snapshots,
+    )
+    .await?;
     let presence = presence::start(engine, client, instance).await;
     engine.replicate_through(Arc::new(log));
     ::log::info!(

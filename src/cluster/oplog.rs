@@ -5,13 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream::Stream};
+use async_nats::jetstream::{self, consumer, object_store::ObjectStore, stream::Stream};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
+use super::snapshots;
 use super::{ClusterError, READY_WITHIN, SUBJECT};
 use crate::conversation::Answer;
 use crate::engine::{Engine, Replicator};
@@ -69,24 +70,33 @@ impl Log {
         stream: Stream,
         instance: &str,
         connections: watch::Receiver<u64>,
+        snapshots: Snapshots,
     ) -> Result<Log, ClusterError> {
         let origin = instance.to_string();
         let waiting: Arc<Waiting> = Arc::default();
         let appended: Arc<AtomicU64> = Arc::default();
-        let last = stream
+        let (from, last_at) = snapshots::load(&engine, &snapshots.bucket).await?;
+        let state = stream
             .get_info()
             .await
             .map_err(|e| ClusterError::JetStream(e.to_string()))?
-            .state
-            .last_sequence;
-        let (applied_tx, mut applied) = watch::channel(0u64);
+            .state;
+        if state.messages > 0 && state.first_sequence > from + 1 {
+            return Err(ClusterError::JetStream(format!(
+                "the log starts at entry {}, but the latest snapshot holds only up to {from}",
+                state.first_sequence
+            )));
+        }
+        let last = state.last_sequence;
+        let (applied_tx, mut applied) = watch::channel(from);
         let applier = Applier {
             engine,
             origin: origin.clone(),
             waiting: waiting.clone(),
             appended: appended.clone(),
-            last_at: 0,
+            last_at,
             applied: applied_tx,
+            snapshots,
         };
         tokio::spawn(applier.run(stream.clone(), connections));
         let caught_up = applied.wait_for(|&seq| seq >= last);
@@ -212,8 +222,15 @@ fn lock(w: &Waiting) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<R
     w.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Where snapshots go, and how often (every so many log entries; 0: never).
+pub(super) struct Snapshots {
+    pub bucket: ObjectStore,
+    pub every: u64,
+}
+
 /// Applies the log's entries to this node's engine, one at a time, in order.
 struct Applier {
+    snapshots: Snapshots,
     engine: Engine,
     origin: String,
     waiting: Arc<Waiting>,
@@ -221,6 +238,12 @@ struct Applier {
     /// The time of the last entry: times never go back, on any node.
     last_at: u64,
     applied: watch::Sender<u64>,
+}
+
+/// Whether the reader goes on after an entry.
+enum Flow {
+    Go,
+    Stop,
 }
 
 /// What the reader loop waits for.
@@ -264,7 +287,11 @@ impl Applier {
                 Ok(()) = connections.changed() => Next::Reconnected,
             };
             match next {
-                Next::Entry(Some(Ok(message))) => self.handle(*message).await,
+                Next::Entry(Some(Ok(message))) => {
+                    if let Flow::Stop = self.handle(*message, &stream).await {
+                        return;
+                    }
+                }
                 Next::Entry(Some(Err(e))) => ::log::warn!("reading the log: {e}"),
                 Next::Entry(None) => reader = None,
                 Next::Reconnected => {
@@ -319,37 +346,66 @@ impl Applier {
         }
     }
 
-    async fn handle(&mut self, message: jetstream::Message) {
+    async fn handle(&mut self, message: jetstream::Message, stream: &Stream) -> Flow {
         let Ok(info) = message.info() else {
             ::log::error!("a log message without JetStream metadata; skipped");
-            return;
+            return Flow::Go;
         };
         let (seq, published) = (info.stream_sequence, info.published);
+        let applied = *self.applied.borrow();
         // A reopened reader can repeat an entry: each is applied once.
-        if seq <= *self.applied.borrow() {
-            return;
+        if seq <= applied {
+            return Flow::Go;
+        }
+        if seq > applied + 1 {
+            // The entries between were trimmed behind a snapshot while this
+            // node was away: applying on would leave it unlike the others.
+            self.engine.fail(format!(
+                "copy of the cluster's state fell behind the log (entry {seq} came after {applied}; \
+                 the ones between were trimmed behind a snapshot): restart it to start from the snapshot"
+            ));
+            return Flow::Stop;
         }
         let published = u64::try_from(published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         self.last_at = self.last_at.max(published);
-        match serde_json::from_slice::<Entry>(&message.payload) {
+        let ours = match serde_json::from_slice::<Entry>(&message.payload) {
             Ok(entry) => self.apply(entry).await,
             // Every node skips the same entry, so they stay alike.
-            Err(e) => ::log::error!("log entry {seq} cannot be read ({e}); skipped"),
+            Err(e) => {
+                ::log::error!("log entry {seq} cannot be read ({e}); skipped");
+                false
+            }
+        };
+        let every = self.snapshots.every;
+        if ours && every > 0 && seq % every == 0 {
+            // Between this entry and the next: the reader waits for it.
+            snapshots::take(
+                &self.engine,
+                self.snapshots.bucket.clone(),
+                stream.clone(),
+                seq,
+                self.last_at,
+            )
+            .await;
         }
         // send_replace: the value must change even when no one waits for it.
         self.applied.send_replace(seq);
+        Flow::Go
     }
 
-    async fn apply(&self, entry: Entry) {
+    /// Applies an entry; answers whether this node appended it.
+    async fn apply(&self, entry: Entry) -> bool {
         let stamp = Stamp {
             at: self.last_at,
             seed: entry.seed,
         };
         let answer = self.engine.apply(entry.caller, entry.request, stamp).await;
-        if entry.origin == self.origin {
+        let ours = entry.origin == self.origin;
+        if ours {
             if let Some(tx) = lock(&self.waiting).remove(&entry.token) {
                 let _ = tx.send(answer);
             }
         }
+        ours
     }
 }

@@ -315,6 +315,19 @@ impl Handler<FeedQuery> for ConversationActor {
     }
 }
 
+/// Every record of the conversation, for a cluster's snapshot; None once it
+/// is deleted.
+#[derive(Message)]
+#[rtype(result = "Option<Batch>")]
+pub(crate) struct Records;
+
+impl Handler<Records> for ConversationActor {
+    type Result = Option<Batch>;
+    fn handle(&mut self, _: Records, _: &mut Context<Self>) -> Option<Batch> {
+        self.state.records()
+    }
+}
+
 /// A user's last session closed: end its typing here.
 #[derive(Message)]
 #[rtype(result = "()")]

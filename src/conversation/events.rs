@@ -63,6 +63,11 @@ impl EventLog {
         (*s == seq).then_some(e)
     }
 
+    /// The seqs of the kept events, oldest first.
+    pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.kept.iter().map(|(s, _)| *s)
+    }
+
     /// The seqs kept since the last call.
     pub fn take_touched(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.touched)

@@ -152,6 +152,11 @@ impl MessageLog {
         self.content_bytes = self.content_bytes - before + after;
     }
 
+    /// The indexes of the messages held, in order.
+    pub fn indexes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.messages.keys().copied()
+    }
+
     /// The indexes changed since the last call.
     pub fn take_touched(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.touched)

@@ -27,7 +27,7 @@ use std::sync::{Arc, RwLock};
 
 use actix::prelude::*;
 
-pub(crate) use actor::{Ask, ConversationActor, EnsureMembers, UserOffline, ViewFor};
+pub(crate) use actor::{Ask, ConversationActor, EnsureMembers, Records, UserOffline, ViewFor};
 pub(crate) use log::Window;
 pub(crate) use messages::{FeedKey, FeedPart, FeedSide};
 pub(crate) use shared::Shared;

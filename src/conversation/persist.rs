@@ -132,8 +132,34 @@ impl ConversationState {
         {
             return None;
         }
+        let meta = std::mem::take(&mut self.meta_changed);
+        Some(self.writes(meta, dedup(participants), dedup(messages), events))
+    }
+
+    /// Every record of the conversation, as a store that holds it has them
+    /// (a cluster's snapshot); None once it is deleted.
+    pub fn records(&self) -> Option<Batch> {
+        if self.deleted || self.erased {
+            return None;
+        }
+        let indexes = self.log.indexes().collect();
+        let events = self.events.seqs().collect();
+        Some(self.writes(true, self.members.seqs(), indexes, events))
+    }
+
+    /// The records of the description (with `meta`), the counters, and the
+    /// participants, messages and events given (each once, in order); a
+    /// participant or message that is gone is written as removed.
+    fn writes(
+        &self,
+        meta: bool,
+        participants: Vec<u64>,
+        messages: Vec<u64>,
+        events: Vec<u64>,
+    ) -> Batch {
+        let id = *self.id.0.as_bytes();
         let mut b = Vec::with_capacity(participants.len() + messages.len() + events.len() + 2);
-        if std::mem::take(&mut self.meta_changed) {
+        if meta {
             b.push(Write::Conversation {
                 id,
                 record: json(&self.record()),
@@ -149,7 +175,7 @@ impl ConversationState {
                 last_at,
             ),
         });
-        for seq in dedup(participants) {
+        for seq in participants {
             let record = self.members.get(seq).map(|m| {
                 json(&StoredParticipant {
                     participant: m.p.clone(),
@@ -161,7 +187,7 @@ impl ConversationState {
                 record,
             });
         }
-        for index in dedup(messages) {
+        for index in messages {
             let record = self.log.get(index).map(json);
             b.push(Write::Message {
                 key: (id, index),
@@ -178,7 +204,7 @@ impl ConversationState {
                 });
             }
         }
-        Some(Batch(b))
+        Batch(b)
     }
 
     /// Forgets the changes of the ops since the last call (no journal to write).

@@ -177,6 +177,18 @@ impl Handler<Create> for Registry {
     }
 }
 
+/// Starts conversations read back from a cluster's snapshot ([`restore`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Recover(pub Vec<ConversationState>);
+
+impl Handler<Recover> for Registry {
+    type Result = ();
+    fn handle(&mut self, msg: Recover, _: &mut Context<Self>) {
+        self.recover(msg.0);
+    }
+}
+
 /// `conversation.direct`: the one 1:1 conversation of two users.
 #[derive(Message)]
 #[rtype(result = "Result<Reply>")]

@@ -14,6 +14,7 @@
 mod fold;
 mod journal;
 mod recover;
+pub(crate) mod snapshot;
 #[cfg(test)]
 mod tests;
 

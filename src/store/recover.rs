@@ -169,7 +169,24 @@ pub(super) fn read_all(
         let lr = log.begin_read().map_err(|e| corrupt(&e))?;
         records(lr.open_table(JOURNAL), folded.map_or(0, |f| f + 1))?;
     }
+    let mut image = Image { convs, users };
     for w in journal {
+        image.apply(w);
+    }
+    Ok(image.finish(window))
+}
+
+/// Everything a store holds, as read so far: the tables, then on top of them
+/// each journal write (or a cluster snapshot's) in order.
+#[derive(Default)]
+pub(super) struct Image {
+    convs: BTreeMap<[u8; 16], Rows>,
+    users: BTreeMap<String, Vec<u8>>,
+}
+
+impl Image {
+    pub(super) fn apply(&mut self, w: Write) {
+        let convs = &mut self.convs;
         match w {
             Write::Conversation { id, record } => {
                 convs.entry(id).or_default().record = Some(record)
@@ -194,32 +211,36 @@ pub(super) fn read_all(
                 events.retain(|seq, _| *seq >= drop_below);
             }
             Write::User { identity, record } => {
-                users.insert(identity, record);
+                self.users.insert(identity, record);
             }
         }
     }
-    let convs: Vec<RecoveredConversation> = convs
-        .into_iter()
-        .filter_map(|(id, rows)| {
-            let mut events: Vec<(u64, Vec<u8>)> = rows.events.into_iter().collect();
-            // In key order: the last `window` are the newest.
-            let extra = events.len().saturating_sub(window);
-            events.drain(..extra);
-            Some(RecoveredConversation {
-                id,
-                record: rows.record?,
-                counters: rows.counters,
-                participants: rows.participants.into_iter().collect(),
-                messages: rows.messages.into_iter().collect(),
-                events,
+
+    /// What was read, with the last `window` events of each conversation.
+    pub(super) fn finish(self, window: usize) -> Recovered {
+        let conversations = self
+            .convs
+            .into_iter()
+            .filter_map(|(id, rows)| {
+                let mut events: Vec<(u64, Vec<u8>)> = rows.events.into_iter().collect();
+                // In key order: the last `window` are the newest.
+                let extra = events.len().saturating_sub(window);
+                events.drain(..extra);
+                Some(RecoveredConversation {
+                    id,
+                    record: rows.record?,
+                    counters: rows.counters,
+                    participants: rows.participants.into_iter().collect(),
+                    messages: rows.messages.into_iter().collect(),
+                    events,
+                })
             })
-        })
-        .collect();
-    let users: Vec<(String, Vec<u8>)> = users.into_iter().collect();
-    Ok(Recovered {
-        conversations: convs,
-        users,
-    })
+            .collect();
+        Recovered {
+            conversations,
+            users: self.users.into_iter().collect(),
+        }
+    }
 }
 
 /// One conversation's rows while reading: the tables, then the journal on top.
