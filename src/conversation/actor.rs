@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use super::effects::{deliver, Effect};
 use super::state::ConversationState;
 use super::{Answer, FeedPart, FeedQuery};
-use crate::delivery::Outbox;
+use crate::delivery::{Fanout, Outbox};
 use crate::error::{Error, Result};
 use crate::model::{with_stamp, Caller, Conversation, Identity, Stamp};
 use crate::protocol::{ConversationOp, Reply};
@@ -49,6 +49,8 @@ pub(crate) struct ConversationActor {
     failed: Option<StoreError>,
     /// The answer to `conversation.create`, sent once the new conversation is committed.
     created: Option<OnCommit>,
+    /// Where its events go: its members' sessions, flat.
+    fanout: Fanout,
 }
 
 impl ConversationActor {
@@ -66,6 +68,7 @@ impl ConversationActor {
             next_ticket: 0,
             failed: None,
             created: created.map(|tx| reply_with(answer, tx)),
+            fanout: Fanout::default(),
         }
     }
 
@@ -149,7 +152,12 @@ impl ConversationActor {
     fn deliver_now(&mut self, ctx: &mut Context<Self>) {
         // Drained, not taken: the buffer keeps its capacity for the next op.
         let st = &mut self.state;
-        deliver(st.id, st.out.drain(..), &st.shared.metrics);
+        deliver(
+            st.id,
+            st.out.drain(..),
+            &st.shared.metrics,
+            &mut self.fanout,
+        );
         if self.state.deleted {
             ctx.stop();
         }
@@ -214,7 +222,8 @@ impl ConversationActor {
             let Some(w) = self.waiting.pop_front() else {
                 break;
             };
-            deliver(self.state.id, w.effects, &self.state.shared.metrics);
+            let st = &self.state;
+            deliver(st.id, w.effects, &st.shared.metrics, &mut self.fanout);
             if let Some(reply) = w.reply {
                 reply(None);
             }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::delivery::{Outbox, UserHub};
+use crate::delivery::{Fanout, Outbox, UserHub};
 use crate::metrics::Metrics;
 use crate::model::{ConversationId, Identity};
 use crate::protocol::Frame;
@@ -32,10 +32,12 @@ pub(crate) enum Effect {
 }
 
 /// Hands committed effects to sessions, in order, and counts the deliveries.
+/// Conversation events go through the conversation's flat `fanout` list.
 pub(crate) fn deliver(
     c: ConversationId,
     effects: impl IntoIterator<Item = Effect>,
     metrics: &Metrics,
+    fanout: &mut Fanout,
 ) {
     let (mut took, mut refused) = (0, 0);
     let mut count = |(t, r): (usize, usize)| {
@@ -45,9 +47,12 @@ pub(crate) fn deliver(
     for e in effects {
         match e {
             Effect::Event(frame, to) => {
-                for hub in to.iter() {
-                    count(hub.deliver_event(c, &frame));
-                }
+                let outboxes = fanout.outboxes(&to);
+                let took = outboxes
+                    .iter()
+                    .filter(|o| o.push_event(c, frame.clone()))
+                    .count();
+                count((took, outboxes.len() - took));
             }
             Effect::EventTo(hub, frame) => count(hub.deliver_event(c, &frame)),
             Effect::Membership(hub, frame) => count(hub.deliver_membership(c, &frame)),

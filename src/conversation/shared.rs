@@ -29,6 +29,9 @@ pub(crate) struct Shared {
     /// The durable journal (`--data-dir`), set once it is read back; unset
     /// keeps everything in memory.
     pub store: std::sync::OnceLock<Arc<Store>>,
+    /// Session changes in any hub, counted (what tells a conversation's
+    /// fanout list to be built again).
+    sessions_epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How many recent events the inspector sees.
@@ -71,6 +74,7 @@ impl Shared {
             metrics: Metrics::default(),
             recent: RecentEvents::default(),
             store: std::sync::OnceLock::new(),
+            sessions_epoch: Arc::default(),
         }
     }
 
@@ -81,7 +85,10 @@ impl Shared {
         }
         self.users
             .entry(i.clone())
-            .or_insert_with(|| Arc::new(UserHub::new(i.clone(), self.config.clock.now_ms())))
+            .or_insert_with(|| {
+                let now = self.config.clock.now_ms();
+                Arc::new(UserHub::new(i.clone(), now, self.sessions_epoch.clone()))
+            })
             .clone()
     }
 

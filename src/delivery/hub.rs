@@ -1,12 +1,13 @@
 //! A user's hub: its open sessions, its conversations and its profile.
 //!
 //! Conversation actors deliver to users, not to sessions: each chat participant
-//! holds its user's hub, and the hub hands a frame to every session of that user.
-//! So a session that connects is subscribed to all of its user's conversations at
-//! once, without a message to each conversation.
+//! holds its user's hub, and the hub lists every session of that user (which a
+//! conversation's [`Fanout`](super::Fanout) list reads). So a session that
+//! connects is subscribed to all of its user's conversations at once, without a
+//! message to each conversation.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -40,6 +41,10 @@ pub(crate) struct UserHub {
     profile: Mutex<Profile>,
     /// How many other cluster nodes hold a session of this user (set by the registry).
     remote: AtomicUsize,
+    /// The engine's count of session changes, shared by every hub: bumped
+    /// whenever any hub gains or loses a session, so that a fanout list built
+    /// from hubs ([`Fanout`](super::Fanout)) knows when to build it again.
+    epoch: Arc<AtomicU64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -49,8 +54,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl UserHub {
-    pub fn new(identity: Identity, now: Millis) -> Self {
+    pub fn new(identity: Identity, now: Millis, epoch: Arc<AtomicU64>) -> Self {
         UserHub {
+            epoch,
             identity,
             sessions: Mutex::new(Vec::new()),
             conversations: Mutex::new(HashSet::new()),
@@ -89,6 +95,9 @@ impl UserHub {
     pub fn add_session(&self, id: SessionId, outbox: Arc<Outbox>) -> usize {
         let mut s = lock(&self.sessions);
         s.push((id, outbox));
+        // Under the lock: a fanout list that read the epoch before this change
+        // reads the sessions after it, or is built again.
+        self.epoch.fetch_add(1, Ordering::Release);
         s.len()
     }
 
@@ -97,7 +106,18 @@ impl UserHub {
         let mut s = lock(&self.sessions);
         let pos = s.iter().position(|(sid, _)| *sid == id)?;
         s.swap_remove(pos);
+        self.epoch.fetch_add(1, Ordering::Release);
         Some(s.len())
+    }
+
+    /// The engine's count of session changes so far.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Appends the outbox of every session to `out`.
+    pub fn outboxes_into(&self, out: &mut Vec<Arc<Outbox>>) {
+        out.extend(lock(&self.sessions).iter().map(|(_, o)| o.clone()));
     }
 
     pub fn session_count(&self) -> usize {

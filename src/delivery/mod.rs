@@ -1,12 +1,16 @@
 //! Delivery: how encoded frames reach sessions, beneath every actor.
 //!
-//! A conversation actor hands each event to the [`UserHub`] of every
-//! participant; a hub hands it to the [`Outbox`] of each of its user's
-//! sessions; a transport drains the outbox onto its socket. Nothing here knows
-//! conversations or ops: only frames, sessions and users.
+//! Each user has a [`UserHub`] holding the [`Outbox`] of each of its sessions.
+//! A conversation actor hands each event to the outboxes of its participants'
+//! sessions, found through a [`Fanout`] list built from their hubs; personal
+//! events go through a user's hub. A transport drains the outbox onto its
+//! socket. Nothing here knows conversations or ops: only frames, sessions and
+//! users.
 
+mod fanout;
 mod hub;
 mod outbox;
 
+pub(crate) use fanout::Fanout;
 pub(crate) use hub::{Profile, UserHub};
 pub use outbox::{CloseReason, Outbox};
