@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side load test: colloquy and the socketioxide peer, each pinned alone
+# Side-by-side load test: colloquy, the socketioxide peer and (in `shallow`)
+# the floor, a bare broadcaster (benches/peers/floor), each pinned alone
 # to core 0, the load generator on core 1, the same loads, three runs each.
 #   bash benches/compare.sh [shallow|fanout|latency|rooms|conns|all]
 # `shallow` is the case chat traffic has (issue 13): a few messages in flight,
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 cargo build -q --release --bin colloquy --example loadgen
 (cd benches/peers/socketioxide && cargo build -q --release)
+(cd benches/peers/floor && cargo build -q --release)
 LG="taskset -c 1 ./target/release/examples/loadgen"
 
 start_colloquy() {
@@ -25,12 +27,16 @@ start_peer() {
   taskset -c 0 ./benches/peers/socketioxide/target/release/socketioxide-peer 127.0.0.1:0 > /tmp/peer.out 2>&1 &
   PID=$!; sleep 0.5; URL=$(sed -n 's/listening on //p' /tmp/peer.out)
 }
+start_floor() {
+  taskset -c 0 ./benches/peers/floor/target/release/floor-peer 127.0.0.1:0 > /tmp/floor.out 2>&1 &
+  PID=$!; sleep 0.5; URL=$(sed -n 's/listening on //p' /tmp/floor.out)
+}
 run() { # name proto loadgen-args...
   local name=$1 proto=$2; shift 2
   local out=/tmp/compare-runs.txt
   : > "$out"
   for i in 1 2 3; do
-    case $name in colloquy*) start_colloquy ;; *) start_peer ;; esac
+    case $name in colloquy*) start_colloquy ;; floor) start_floor ;; *) start_peer ;; esac
     echo "## $name run $i"
     $LG --protocol "$proto" --url "$URL" --server-pid "$PID" "$@" | tee -a "$out" | sed 's/^/    /'
     # TERM, not INT: background jobs of a script start with SIGINT ignored.
@@ -54,13 +60,13 @@ summary() {
 case_shallow() { # subscribers, messages in flight, publishers sharing them, messages
   for spec in "100 16 4 20000" "1000 8 4 2000" "5000 4 4 400"; do
     set -- $spec
-    for who in colloquy:colloquy:v1 colloquy-compact:colloquy:compact socketioxide:socketio:v1; do
+    for who in colloquy:colloquy:v1 colloquy-compact:colloquy:compact socketioxide:socketio:v1 floor:socketio:v1; do
       IFS=: read -r name proto enc <<< "$who"
       run "$name" "$proto" --reader tungstenite --encoding "$enc" fanout --subscribers "$1" \
         --window "$2" --publishers "$3" --messages "$4" --payload 100
     done
   done
-  for who in colloquy:colloquy:v1 colloquy-compact:colloquy:compact socketioxide:socketio:v1; do
+  for who in colloquy:colloquy:v1 colloquy-compact:colloquy:compact socketioxide:socketio:v1 floor:socketio:v1; do
     IFS=: read -r name proto enc <<< "$who"
     run "$name" "$proto" --reader tungstenite --encoding "$enc" fanout --subscribers 1000 \
       --publishers 1 --rate 40 --messages 400 --payload 100
