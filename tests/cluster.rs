@@ -205,7 +205,7 @@ async fn every_node_sees_the_same_conversation() {
     let _one = ONE_AT_A_TIME.lock().await;
     let nats = Nats::start();
     let every = SNAPSHOT_EVERY.to_string();
-    let nodes: Vec<Node> = ["a", "b", "c"]
+    let mut nodes: Vec<Node> = ["a", "b", "c"]
         .iter()
         .map(|id| node_with(&nats, id, &["--snapshot-every", &every]))
         .collect();
@@ -420,6 +420,54 @@ async fn every_node_sees_the_same_conversation() {
     assert_eq!(count, elsewhere);
     cluster.leave();
     engine.shutdown();
+
+    // A node that falls more than a snapshot interval behind (stopped here
+    // while the others go on) stops once it runs again, with exit 1: applying
+    // on would skip what was trimmed behind the snapshots meanwhile.
+    let behind = stream.info().await.expect("its state").state.last_sequence;
+    let c = &mut nodes[2].proc.0;
+    let signal = |sig: &str, pid: u32| {
+        let ok = Command::new("kill").args([sig, &pid.to_string()]).status();
+        assert!(ok.is_ok_and(|s| s.success()), "kill {sig}");
+    };
+    signal("-STOP", c.id());
+    // Its reader's consumer goes, as the server drops an idle one: nothing
+    // more is pushed to it meanwhile. (The other nodes reopen theirs.)
+    let names: Vec<String> = futures_util::TryStreamExt::try_collect(stream.consumer_names())
+        .await
+        .expect("the log's readers");
+    for name in names {
+        stream.delete_consumer(&name).await.expect("dropped");
+    }
+    let sends = [0, 3].map(|i| {
+        let (client, cid) = (&clients[i], cid.clone());
+        async move {
+            for n in 0..SNAPSHOT_EVERY * 8 / 5 {
+                send(client, &cid, &format!("while c is stopped {i}-{n}")).await;
+            }
+        }
+    });
+    futures_util::future::join_all(sends).await;
+    // Past what node c may have had in its socket when stopped (a reader
+    // pulls 200 entries at a time).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while stream.info().await.expect("its state").state.first_sequence <= behind + SNAPSHOT_EVERY {
+        assert!(
+            Instant::now() < deadline,
+            "the log was not trimmed past node c"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal("-CONT", c.id());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = c.try_wait().expect("waits") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "node c went on after the gap");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.code(), Some(1), "node c stops with exit 1");
 
     // A log trimmed past its snapshot (by hand here) is refused at start: the
     // node would miss what is in neither.
