@@ -214,6 +214,27 @@ async fn start(engine: &Engine, config: &ClusterConfig) -> Result<presence::Hand
     Ok(presence)
 }
 
+/// Runs `ask` until it answers, for at most [`READY_WITHIN`]: while a
+/// cluster starts (or elects a leader), JetStream answers "temporarily
+/// unavailable" for a while.
+async fn until_ready<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut ask: impl FnMut() -> F,
+) -> Result<T, ClusterError> {
+    let deadline = tokio::time::Instant::now() + READY_WITHIN;
+    loop {
+        let err = match ask().await {
+            Ok(t) => return Ok(t),
+            Err(e) => e.to_string(),
+        };
+        if tokio::time::Instant::now() > deadline {
+            return Err(ClusterError::JetStream(format!("{what}: {err}")));
+        }
+        ::log::debug!("{what}: JetStream not ready yet: {err}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Connects to the listed servers, retrying until [`READY_WITHIN`]: the
 /// servers of a cluster often start with its nodes.
 /// `reconnected` counts the client's (re)connections.

@@ -76,11 +76,11 @@ impl Log {
         let waiting: Arc<Waiting> = Arc::default();
         let appended: Arc<AtomicU64> = Arc::default();
         let (from, last_at) = snapshots::load(&engine, &snapshots.bucket).await?;
-        let state = stream
-            .get_info()
-            .await
-            .map_err(|e| ClusterError::JetStream(e.to_string()))?
-            .state;
+        let state = super::until_ready("the log's state", || {
+            let stream = stream.clone();
+            async move { stream.get_info().await.map(|i| i.state) }
+        })
+        .await?;
         if state.messages > 0 && state.first_sequence > from + 1 {
             return Err(ClusterError::JetStream(format!(
                 "the log starts at entry {}, but the latest snapshot holds only up to {from}",

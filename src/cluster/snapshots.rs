@@ -13,12 +13,11 @@
 //! the snapshot.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_nats::jetstream::{self, object_store, stream::Stream};
 use tokio::io::AsyncReadExt;
 
-use super::{ClusterError, READY_WITHIN};
+use super::{until_ready, ClusterError};
 use crate::engine::Engine;
 use crate::store::snapshot;
 
@@ -33,32 +32,21 @@ pub(super) async fn bucket(
     js: &jetstream::Context,
     replicas: usize,
 ) -> Result<object_store::ObjectStore, ClusterError> {
-    let deadline = tokio::time::Instant::now() + READY_WITHIN;
-    loop {
-        let err = match js.get_object_store(BUCKET).await {
-            Ok(b) => return Ok(b),
-            Err(_) => match js
-                .create_object_store(object_store::Config {
-                    bucket: BUCKET.into(),
-                    description: Some("colloquy: the cluster's latest snapshot".into()),
-                    storage: jetstream::stream::StorageType::File,
-                    num_replicas: replicas,
-                    ..Default::default()
-                })
-                .await
-            {
-                Ok(b) => return Ok(b),
-                // Another node may have made it meanwhile: look again.
-                Err(e) => e.to_string(),
-            },
-        };
-        if tokio::time::Instant::now() > deadline {
-            return Err(ClusterError::JetStream(format!(
-                "no snapshot bucket {BUCKET}: {err}"
-            )));
+    until_ready("the snapshot bucket", || async {
+        if let Ok(b) = js.get_object_store(BUCKET).await {
+            return Ok(b);
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        // Another node may make it at the same time: then the next round gets it.
+        js.create_object_store(object_store::Config {
+            bucket: BUCKET.into(),
+            description: Some("colloquy: the cluster's latest snapshot".into()),
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: replicas,
+            ..Default::default()
+        })
+        .await
+    })
+    .await
 }
 
 /// Starts `engine` (a fresh one) from the latest snapshot, if there is one.
@@ -69,27 +57,22 @@ pub(super) async fn load(
     engine: &Engine,
     bucket: &object_store::ObjectStore,
 ) -> Result<(u64, u64), ClusterError> {
-    let deadline = tokio::time::Instant::now() + READY_WITHIN;
-    let bytes = loop {
-        // The object can be replaced while it is read; then read it again.
-        let err = match bucket.get(LATEST).await {
-            Ok(mut object) => {
-                let mut bytes = Vec::with_capacity(object.info.size);
-                match object.read_to_end(&mut bytes).await {
-                    Ok(_) => break bytes,
-                    Err(e) => e.to_string(),
-                }
-            }
-            Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok((0, 0)),
-            Err(e) => e.to_string(),
+    // The object can be replaced while it is read; then it is read again.
+    let read = until_ready("reading the cluster's snapshot", || async {
+        let mut object = match bucket.get(LATEST).await {
+            Ok(object) => object,
+            Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.to_string()),
         };
-        if tokio::time::Instant::now() > deadline {
-            return Err(ClusterError::JetStream(format!(
-                "cannot read the cluster's snapshot: {err}"
-            )));
+        let mut bytes = Vec::with_capacity(object.info.size);
+        match object.read_to_end(&mut bytes).await {
+            Ok(_) => Ok(Some(bytes)),
+            Err(e) => Err(e.to_string()),
         }
-        ::log::warn!("reading the cluster's snapshot failed ({err}); retrying");
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    })
+    .await;
+    let Some(bytes) = read? else {
+        return Ok((0, 0));
     };
     let window = engine.config().limits.replay_window;
     let s = snapshot::decode(&bytes, window)
