@@ -117,6 +117,21 @@ fn node_with(nats: &Nats, id: &str, args: &[&str]) -> Node {
 /// Snapshots this often in the first test: its 1,200 messages cross two.
 const SNAPSHOT_EVERY: u64 = 500;
 
+/// Starts a node with `args` that must refuse to start: exit 1, never
+/// listening. Answers what it said on stderr.
+fn refused(nats: &Nats, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_colloquy"))
+        .args(["--bind", "127.0.0.1:0", "--nats", &nats.urls.join(",")])
+        .args(args)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "it never listened");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 async fn connect(node: &Node, who: &str) -> Client {
     let config = ClientConfig::new(&node.url)
         .identity(who)
@@ -210,17 +225,8 @@ async fn every_node_sees_the_same_conversation() {
         .map(|id| node_with(&nats, id, &["--snapshot-every", &every]))
         .collect();
     // A node whose limits differ would decide ops differently: refused.
-    let out = Command::new(env!("CARGO_BIN_EXE_colloquy"))
-        .args(["--bind", "127.0.0.1:0", "--max-participants", "5"])
-        .args(["--nats", &nats.urls.join(",")])
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary runs");
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&nats, &["--max-participants", "5"]);
     assert!(err.contains("limits differ from the cluster's"), "{err}");
-    assert!(out.stdout.is_empty(), "it never listened");
 
     let users = ["u0", "u1", "u2", "u3", "u4", "u5"];
     let mut clients = Vec::new();
@@ -473,19 +479,11 @@ async fn every_node_sees_the_same_conversation() {
     // node would miss what is in neither.
     let last = stream.info().await.expect("its state").state.last_sequence;
     stream.purge().sequence(last).await.expect("trimmed");
-    let out = Command::new(env!("CARGO_BIN_EXE_colloquy"))
-        .args(["--bind", "127.0.0.1:0", "--nats", &nats.urls.join(",")])
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary runs");
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&nats, &[]);
     assert!(
         err.contains("the latest snapshot holds only up to"),
         "{err}"
     );
-    assert!(out.stdout.is_empty(), "it never listened");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
