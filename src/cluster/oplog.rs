@@ -81,7 +81,8 @@ impl Log {
             async move { stream.get_info().await.map(|i| i.state) }
         })
         .await?;
-        if state.messages > 0 && state.first_sequence > from + 1 {
+        // (An empty stream starts at 0; one emptied by a purge, past its last.)
+        if state.first_sequence > from + 1 {
             return Err(ClusterError::JetStream(format!(
                 "the log starts at entry {}, but the latest snapshot holds only up to {from}",
                 state.first_sequence
