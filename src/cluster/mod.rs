@@ -302,26 +302,20 @@ async fn made_or_found(
         metadata: [(RULES.to_string(), rules.to_string())].into(),
         ..Default::default()
     };
-    let deadline = tokio::time::Instant::now() + READY_WITHIN;
-    loop {
-        let err = match js.get_or_create_stream(config(3)).await {
-            Ok(s) => return Ok(s),
-            Err(e) => e.to_string(),
-        };
-        if err.contains("non-clustered") || err.contains("not supported") {
-            ::log::warn!("NATS is a single server: the log has one replica");
-            return js
-                .get_or_create_stream(config(1))
-                .await
-                .map_err(|e| ClusterError::JetStream(e.to_string()));
+    // All nodes may start at once, before JetStream has elected a leader.
+    until_ready("the log stream", || async {
+        match js.get_or_create_stream(config(3)).await {
+            Err(e)
+                if e.to_string().contains("non-clustered")
+                    || e.to_string().contains("not supported") =>
+            {
+                ::log::warn!("NATS is a single server: the log has one replica");
+                js.get_or_create_stream(config(1)).await
+            }
+            made => made,
         }
-        // All nodes may start at once, before JetStream has elected a leader.
-        if tokio::time::Instant::now() > deadline {
-            return Err(ClusterError::JetStream(err));
-        }
-        ::log::debug!("JetStream not ready yet: {err}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    })
+    .await
 }
 
 pub use async_nats::ServerAddr;
