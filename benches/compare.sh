@@ -4,7 +4,9 @@
 # to core 0, the load generator on core 1, the same loads, three runs each.
 #   bash benches/compare.sh [shallow|fanout|latency|rooms|conns|all]
 # `shallow` is the case chat traffic has (issue 13): a few messages in flight,
-# subscribers reading with tokio-tungstenite; its headline is the server's
+# subscribers reading with tokio-tungstenite (a 4 KiB read buffer: its 128 KiB
+# default is zeroed on every read, which made the readers the bottleneck; see
+# loadgen --read-buffer); its headline is the server's
 # CPU-µs per delivery (median of three runs). The other cases keep the deep
 # window (64 in flight) and minimal reader of earlier figures, for comparison.
 # `shallow` runs colloquy twice: v1 JSON, and compact frames (`--encoding
