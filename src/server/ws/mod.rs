@@ -94,6 +94,10 @@ pub(crate) struct WsSession {
     limiter: RateLimiter,
     /// When the client last sent a frame, on the engine's clock.
     last_heard: Duration,
+    /// When the next heartbeat ping is due, on the engine's clock.
+    next_ping: Duration,
+    /// When the resume window ends, until it has.
+    resume_due: Option<Duration>,
     requests: Rc<RequestQueue>,
     control: Rc<ControlQueue>,
 }
@@ -131,6 +135,8 @@ impl WsSession {
         let actor = WsSession {
             session,
             limiter: RateLimiter::new(settings.rate_limit, now),
+            next_ping: heard + settings.heartbeat,
+            resume_due: Some(heard + settings.resume_window),
             settings,
             last_heard: heard,
             requests,
@@ -138,20 +144,19 @@ impl WsSession {
         };
         WsSession::create(move |ctx| {
             ctx.add_stream(reader);
-            // Server shutdown closes the session with 1001.
+            // Server shutdown closes the session with 1001; a close decided
+            // elsewhere (a slow consumer, a stuck writer) stops the actor at
+            // once. One future for both: each spawned one is held, boxed, for
+            // the socket's life.
             ctx.spawn(
                 async move {
-                    let _ = shutdown.wait_for(|stop| *stop).await;
+                    tokio::select! {
+                        _ = shutdown.wait_for(|stop| *stop) => CloseReason::Shutdown,
+                        reason = outbox.wait_closed() => reason,
+                    }
                 }
                 .into_actor(&actor)
-                .map(|_, act: &mut WsSession, ctx| act.end(CloseReason::Shutdown, ctx)),
-            );
-            // A close decided elsewhere (a slow consumer, a stuck writer) stops
-            // the actor at once.
-            ctx.spawn(
-                async move { outbox.wait_closed().await }
-                    .into_actor(&actor)
-                    .map(|reason, act: &mut WsSession, ctx| act.end(reason, ctx)),
+                .map(|reason, act: &mut WsSession, ctx| act.end(reason, ctx)),
             );
             actor
         });
@@ -212,33 +217,34 @@ impl WsSession {
 }
 
 impl WsSession {
-    /// Pings the client every heartbeat.
-    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
-        let tick = self.settings.clock.sleep(self.settings.heartbeat);
-        ctx.spawn(tick.into_actor(self).map(|_, act, ctx| {
-            act.send_control(WsMessage::Ping(Bytes::new()));
-            act.heartbeat(ctx);
-        }));
-    }
-
-    /// Closes the session (1001) once the client has been silent for the idle
-    /// timeout: sleeps until the first moment that could be, then looks again.
-    fn watch_idle(&mut self, ctx: &mut Context<Self>) {
-        let silent = self
-            .settings
-            .clock
-            .elapsed()
-            .saturating_sub(self.last_heard);
-        let Some(left) = self
-            .settings
-            .idle_timeout
-            .checked_sub(silent)
-            .filter(|l| !l.is_zero())
-        else {
+    /// The session's one timer: it sleeps until the next thing due (a
+    /// heartbeat ping, the idle deadline, the end of the resume window), does
+    /// what is due, and sleeps again. One sleep per socket rather than one per
+    /// duty: each is held, boxed, for the socket's life (~400 bytes).
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let now = self.settings.clock.elapsed();
+        if self.resume_due.is_some_and(|due| now >= due) {
+            // A client that has not resumed by now is not going to: deliver.
+            self.resume_due = None;
+            self.session.outbox().release();
+        }
+        // Closed (1001) once the client has been silent for the idle timeout.
+        let idle_due = self.last_heard + self.settings.idle_timeout;
+        if now >= idle_due {
             return self.end(CloseReason::IdleTimeout, ctx);
-        };
-        let wait = self.settings.clock.sleep(left);
-        ctx.spawn(wait.into_actor(self).map(|_, act, ctx| act.watch_idle(ctx)));
+        }
+        if now >= self.next_ping {
+            self.send_control(WsMessage::Ping(Bytes::new()));
+            self.next_ping = now + self.settings.heartbeat;
+        }
+        // Each is later than now: what was due is done above.
+        let next = [self.next_ping, idle_due]
+            .into_iter()
+            .chain(self.resume_due)
+            .min()
+            .unwrap_or(idle_due);
+        let wait = self.settings.clock.sleep(next.saturating_sub(now));
+        ctx.spawn(wait.into_actor(self).map(|_, act, ctx| act.tick(ctx)));
     }
 }
 
@@ -246,15 +252,7 @@ impl Actor for WsSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // A client that has not resumed by now is not going to: deliver.
-        let resumed = self.settings.clock.sleep(self.settings.resume_window);
-        ctx.spawn(
-            resumed
-                .into_actor(self)
-                .map(|_, act, _| act.session.outbox().release()),
-        );
-        self.heartbeat(ctx);
-        self.watch_idle(ctx);
+        self.tick(ctx);
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
