@@ -51,12 +51,23 @@ impl Frame {
     pub fn encoded(&self, e: Encoding) -> ByteString {
         match e {
             Encoding::V1 => self.0.v1.clone(),
-            Encoding::Compact => self
-                .0
-                .compact
-                .get_or_init(|| ByteString::from(compact(&self.0.v1)))
-                .clone(),
+            Encoding::Compact => self.compact().clone(),
         }
+    }
+
+    /// The frame's text in the given encoding, borrowed: a writer copies it
+    /// into its batch from here, without a reference count to bump and drop.
+    pub fn text(&self, e: Encoding) -> &str {
+        match e {
+            Encoding::V1 => &self.0.v1,
+            Encoding::Compact => self.compact(),
+        }
+    }
+
+    fn compact(&self) -> &ByteString {
+        self.0
+            .compact
+            .get_or_init(|| ByteString::from(compact(&self.0.v1)))
     }
 
     /// The v1 text.
