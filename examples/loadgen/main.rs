@@ -546,7 +546,36 @@ async fn conversation(
     Ok(res["id"].as_str().ok_or("no conversation id")?.to_string())
 }
 
-fn report(label: &str, tally: &Tally, expected: u64, elapsed: Duration, cpu: Option<(u64, u64)>) {
+/// CPU time of the server and of this load generator (µs), and the server's
+/// RSS (KiB), at one moment.
+struct Sample {
+    server: Option<(u64, u64)>,
+    own: Option<u64>,
+}
+
+fn sample(args: &Args) -> Sample {
+    Sample {
+        server: server_stats(args.server_pid),
+        own: server_stats(Some(std::process::id())).map(|(cpu, _)| cpu),
+    }
+}
+
+/// Prints a run's figures. Each side's share of its core says what
+/// saturated: a side near 100 % is what set the rate.
+fn report(
+    label: &str,
+    tally: &Tally,
+    expected: u64,
+    elapsed: Duration,
+    before: Sample,
+    after: Sample,
+) {
+    let cpu = before
+        .server
+        .zip(after.server)
+        .map(|(b, a)| (a.0 - b.0, a.1));
+    let own = before.own.zip(after.own).map(|(b, a)| a - b);
+    let busy = |cpu_us: u64| 100.0 * cpu_us as f64 / elapsed.as_micros().max(1) as f64;
     let got = tally.received.load(Relaxed);
     let h = tally.hist.lock().map(|h| h.clone()).expect("histogram");
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e6;
@@ -568,11 +597,15 @@ fn report(label: &str, tally: &Tally, expected: u64, elapsed: Duration, cpu: Opt
     );
     if let Some((cpu_us, rss)) = cpu {
         println!(
-            "  server CPU      {:.3} µs per delivery ({} ms over the run)",
+            "  server CPU      {:.3} µs per delivery ({} ms over the run, {:.0} % of a core)",
             cpu_us as f64 / got.max(1) as f64,
-            cpu_us / 1000
+            cpu_us / 1000,
+            busy(cpu_us)
         );
         println!("  server RSS      {} KiB", rss);
+    }
+    if let Some(own) = own {
+        println!("  load gen CPU    {:.0} % of a core", busy(own));
     }
 }
 
@@ -604,7 +637,7 @@ async fn fanout(
     }
     // Let joins and presence settle before measuring.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = server_stats(args.server_pid);
+    let before = sample(&args);
     let start = t0.elapsed();
     let sent = Arc::new(AtomicU64::new(0));
     let mut writers = Vec::new();
@@ -656,7 +689,7 @@ async fn fanout(
     while tally.received.load(Relaxed) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let after = server_stats(args.server_pid);
+    let after = sample(&args);
     let elapsed = Duration::from_nanos(tally.last_ns.load(Relaxed)).saturating_sub(start);
     finished.notify_waiters();
     for w in writers {
@@ -685,11 +718,10 @@ async fn fanout(
     if !short.is_empty() {
         eprintln!("subscribers short of messages: {}", short.join(", "));
     }
-    let cpu = before.zip(after).map(|(b, a)| (a.0 - b.0, a.1));
     let how = rate.map_or(format!("max rate, window {window}"), |r| {
         format!("{r} msg/s per publisher")
     });
-    report(&format!("fanout: {subscribers} subscribers, {publishers} publisher(s), {} messages of {size} B, {how}", per * publishers), &tally, expected, elapsed, cpu);
+    report(&format!("fanout: {subscribers} subscribers, {publishers} publisher(s), {} messages of {size} B, {how}", per * publishers), &tally, expected, elapsed, before, after);
     Ok(())
 }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{
-    conversation, payload, publish_frame, report, sent_at, server_stats, Args, Protocol, Recorder,
-    Stop, Sub, Tally,
+    conversation, payload, publish_frame, report, sample, sent_at, Args, Protocol, Recorder, Stop,
+    Sub, Tally,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -57,7 +57,7 @@ pub async fn rooms(
         }
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = server_stats(args.server_pid);
+    let before = sample(&args);
     let start = t0.elapsed();
     let sent = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -93,19 +93,19 @@ pub async fn rooms(
     while Instant::now() < deadline && tally.received.load(Relaxed) < expected() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let after = server_stats(args.server_pid);
+    let after = sample(&args);
     let elapsed = Duration::from_nanos(tally.last_ns.load(Relaxed)).saturating_sub(start);
     let _ = stop_all.send(true);
     for t in tasks {
         let _ = t.await;
     }
-    let cpu = before.zip(after).map(|(b, a)| (a.0 - b.0, a.1));
     report(
         &format!("rooms: {rooms} x {members} members, {rate} msg/s each, {seconds} s"),
         &tally,
         expected(),
         elapsed,
-        cpu,
+        before,
+        after,
     );
     Ok(())
 }
