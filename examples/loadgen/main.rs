@@ -77,7 +77,6 @@ impl Args {
         urls[(hash % urls.len() as u64) as usize]
     }
 
-    /// The first node: for REST and metrics.
     /// The WebSocket client's configuration: see `read_buffer`.
     fn ws_config(&self) -> Option<tokio_tungstenite::tungstenite::protocol::WebSocketConfig> {
         Some(
@@ -86,6 +85,7 @@ impl Args {
         )
     }
 
+    /// The first node: for REST and metrics.
     fn first(&self) -> &str {
         self.url.split(',').next().unwrap_or(&self.url)
     }
