@@ -40,7 +40,9 @@ pub(crate) struct Slice<'a> {
 
 #[derive(Debug, Default)]
 pub(crate) struct MessageLog {
-    messages: BTreeMap<u64, Message>,
+    /// Boxed: a B-tree node of inline messages is kilobytes, which glibc's
+    /// allocator serves slowly; a node of pointers is small.
+    messages: BTreeMap<u64, Box<Message>>,
     by_id: HashMap<MessageId, u64>,
     client_ids: HashMap<(Identity, String), u64>,
     reactions: HashMap<ReactionId, u64>,
@@ -97,7 +99,7 @@ impl MessageLog {
         let idx = self
             .client_ids
             .get(&(author.clone(), client_id.to_string()))?;
-        self.messages.get(idx)
+        self.messages.get(idx).map(|m| &**m)
     }
 
     /// Appends a message (its index must be [`next_index`]) and evicts past the
@@ -115,7 +117,7 @@ impl MessageLog {
             };
             self.forget(&old);
             self.touched.push(old.index);
-            evicted.push(old);
+            evicted.push(*old);
         }
         evicted
     }
@@ -132,7 +134,7 @@ impl MessageLog {
         for r in &m.reactions {
             self.reactions.insert(r.id, m.index);
         }
-        self.messages.insert(m.index, m);
+        self.messages.insert(m.index, Box::new(m));
     }
 
     /// The counters a store keeps: the next index and the last message time.
@@ -187,7 +189,7 @@ impl MessageLog {
         let m = self.messages.remove(&index)?;
         self.touched.push(index);
         self.forget(&m);
-        Some(m)
+        Some(*m)
     }
 
     /// Drops idempotency keys of messages no longer held (after eviction).
@@ -205,14 +207,14 @@ impl MessageLog {
     }
 
     pub fn get(&self, index: u64) -> Option<&Message> {
-        self.messages.get(&index)
+        self.messages.get(&index).map(|m| &**m)
     }
 
     /// A message to change: noted for the journal.
     pub fn get_mut(&mut self, index: u64) -> Option<&mut Message> {
         let m = self.messages.get_mut(&index)?;
         self.touched.push(index);
-        Some(m)
+        Some(&mut **m)
     }
 
     pub fn note_reaction(&mut self, id: ReactionId, index: u64) {
@@ -273,7 +275,7 @@ impl MessageLog {
                     .messages
                     .range(..=anchor.unwrap_or(u64::MAX))
                     .rev()
-                    .map(|(_, m)| m)
+                    .map(|(_, m)| &**m)
                     .take_while(|m| !w.before_start(m.created_at))
                     .filter(|m| w.contains(m.created_at))
                     .take(size)
@@ -284,7 +286,7 @@ impl MessageLog {
             Direction::Forward => self
                 .messages
                 .range(anchor.unwrap_or(0)..)
-                .map(|(_, m)| m)
+                .map(|(_, m)| &**m)
                 .take_while(|m| !w.after_end(m.created_at))
                 .filter(|m| w.contains(m.created_at))
                 .take(size)
@@ -315,6 +317,7 @@ impl MessageLog {
     pub fn scan<'a>(&'a self, w: Window) -> impl DoubleEndedIterator<Item = &'a Message> + 'a {
         self.messages
             .values()
+            .map(|m| &**m)
             .filter(move |m| w.contains(m.created_at))
     }
 }

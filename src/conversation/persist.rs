@@ -69,9 +69,9 @@ const REASONS: [&str; 6] = [
 const SHARED_FRAME: u8 = 0;
 const UPDATED: u8 = 1;
 
+/// Our own model types always serialize; an empty record would be caught on reading.
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
-    // Our own model types always serialize; an empty record would be caught on reading.
-    serde_json::to_vec(v).unwrap_or_default()
+    crate::protocol::json_exact(v)
 }
 
 fn encode_event(e: &Stored) -> Vec<u8> {

@@ -262,10 +262,13 @@ impl futures_util::Stream for Reader {
                 this.done = true;
                 return Poll::Ready(Some(Err(CloseReason::ClientClosed)));
             }
-            this.buf.reserve(READ_BYTES);
-            match this.io.try_read_buf(&mut this.buf) {
+            // Read on the stack, kept at the size read: a 4 KiB buffer per
+            // request was a request glibc serves only after merging all its
+            // small free chunks, on every request of a chatty client.
+            let mut chunk = [0u8; READ_BYTES];
+            match this.io.try_read(&mut chunk) {
                 Ok(0) => this.done = true,
-                Ok(_) => {}
+                Ok(n) => this.buf.extend_from_slice(&chunk[..n.min(READ_BYTES)]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(_) => {
                     this.done = true;
