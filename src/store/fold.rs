@@ -11,6 +11,7 @@
 //! those records from the journal. A crash anywhere in between leaves
 //! records that are in both, which the start skips by that number.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -148,10 +149,19 @@ pub(super) fn at_start(tables: &Database, log: &Database, path: &Path) -> Result
 }
 
 /// Applies writes to the keyed tables.
+///
+/// A group holds many ops of the same conversations, so most of its writes
+/// are replaced by a later one of the group (the counters change with every
+/// op): only the last write of each record is applied. Likewise, events that
+/// left the replay window are dropped once per conversation, at the end,
+/// rather than once per event.
 fn apply<'a>(
     txn: &redb::WriteTransaction,
     writes: impl Iterator<Item = &'a Write>,
 ) -> Result<(), StoreError> {
+    let writes: Vec<&Write> = writes.collect();
+    let last = last_of_each(&writes);
+    let mut drop_below: HashMap<[u8; 16], u64> = HashMap::new();
     let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
     let mut convs = txn.open_table(CONVERSATIONS).map_err(|e| fail(&e))?;
     let mut counters = txn.open_table(COUNTERS).map_err(|e| fail(&e))?;
@@ -159,11 +169,15 @@ fn apply<'a>(
     let mut msgs = txn.open_table(MESSAGES).map_err(|e| fail(&e))?;
     let mut events = txn.open_table(EVENTS).map_err(|e| fail(&e))?;
     let mut users = txn.open_table(USERS).map_err(|e| fail(&e))?;
-    for w in writes {
+    for (w, last) in writes.into_iter().zip(last) {
+        if !last {
+            continue;
+        }
         let r = match w {
             Write::Conversation { id, record } => convs.insert(id, record.as_slice()).map(drop),
             Write::Counters { id, counters: c } => counters.insert(id, c).map(drop),
             Write::DeleteConversation { id } => {
+                drop_below.remove(id);
                 let all = (*id, 0)..=(*id, u64::MAX);
                 convs
                     .remove(id)
@@ -177,15 +191,13 @@ fn apply<'a>(
             Write::Event {
                 key,
                 record,
-                drop_below,
+                drop_below: below,
             } => {
-                let r = events.insert(key, record.as_slice()).map(drop);
-                if r.is_ok() && *drop_below > 0 {
-                    let old = (key.0, 0)..(key.0, *drop_below);
-                    events.retain_in(old, |_, _| false)
-                } else {
-                    r
+                if *below > 0 {
+                    let d = drop_below.entry(key.0).or_default();
+                    *d = (*d).max(*below);
                 }
+                events.insert(key, record.as_slice()).map(drop)
             }
             Write::User { identity, record } => {
                 users.insert(identity.as_str(), record.as_slice()).map(drop)
@@ -193,7 +205,44 @@ fn apply<'a>(
         };
         r.map_err(|e| fail(&e))?;
     }
+    for (id, below) in drop_below {
+        events
+            .retain_in((id, 0)..(id, below), |_, _| false)
+            .map_err(|e| fail(&e))?;
+    }
     Ok(())
+}
+
+/// Which record a write replaces (None: it adds or deletes, and always applies).
+#[derive(PartialEq, Eq, Hash)]
+enum Record<'a> {
+    Conversation(&'a [u8; 16]),
+    Counters(&'a [u8; 16]),
+    Participant(&'a super::Key),
+    Message(&'a super::Key),
+    User(&'a str),
+}
+
+/// For each write, whether no later write of the group replaces its record.
+fn last_of_each(writes: &[&Write]) -> Vec<bool> {
+    let mut seen = HashSet::new();
+    let mut last: Vec<bool> = writes
+        .iter()
+        .rev()
+        .map(|w| {
+            let record = match w {
+                Write::Conversation { id, .. } => Record::Conversation(id),
+                Write::Counters { id, .. } => Record::Counters(id),
+                Write::Participant { key, .. } => Record::Participant(key),
+                Write::Message { key, .. } => Record::Message(key),
+                Write::User { identity, .. } => Record::User(identity),
+                Write::DeleteConversation { .. } | Write::Event { .. } => return true,
+            };
+            seen.insert(record)
+        })
+        .collect();
+    last.reverse();
+    last
 }
 
 fn put(

@@ -330,6 +330,7 @@ impl Store {
             folded,
             health: health.clone(),
             counts: counts.clone(),
+            record: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("colloquy-store".into())
@@ -421,7 +422,12 @@ struct Committer {
     folded: Arc<AtomicU64>,
     health: Health,
     counts: Arc<Counts>,
+    /// The record being encoded, kept between commits.
+    record: Vec<u8>,
 }
+
+/// A record buffer grown past this (by a burst of large media) is let go.
+const RECORD_KEEP: usize = 4 * 1024 * 1024;
 
 impl Committer {
     /// Waits for a batch, takes every batch queued behind it, appends them as
@@ -479,10 +485,13 @@ impl Committer {
     /// deletes the records the tables now hold.
     fn append(&mut self, jobs: &[Job]) -> Result<(), StoreError> {
         let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
-        let mut record = Vec::new();
+        // One buffer for every commit: grown afresh, a record of tens of
+        // kilobytes was reallocated and copied a dozen times per commit.
+        let record = &mut self.record;
+        record.clear();
         for Job::Commit(batch, _) in jobs {
             for w in &batch.0 {
-                journal::encode(w, &mut record);
+                journal::encode(w, record);
             }
         }
         let folded = self.folded.load(Relaxed);
@@ -492,12 +501,15 @@ impl Committer {
                 if folded > self.forgotten {
                     t.retain_in(self.forgotten..folded, |_, _| false)?;
                 }
-                t.insert(self.next, record.as_slice())
+                t.insert(self.next, self.record.as_slice())
                     .map(drop)
                     .map_err(Into::into)
             })
             .map_err(|e| fail(&e))?;
         txn.commit().map_err(|e| fail(&e))?;
+        if self.record.capacity() > RECORD_KEEP {
+            self.record = Vec::new();
+        }
         self.forgotten = self.forgotten.max(folded);
         self.next += 1;
         Ok(())

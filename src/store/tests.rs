@@ -297,3 +297,60 @@ fn a_format_1_store_is_read_with_its_in_file_journal_and_upgraded() {
         "format-1 readers are now refused"
     );
 }
+
+#[test]
+fn a_fold_keeps_the_last_write_of_each_record_and_the_replay_window() {
+    let (tables, log) = (Volatile::default(), Volatile::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let id = [3; 16];
+    let window = 4;
+    {
+        let (store, _) =
+            Store::open_backend(tables.clone(), log.clone(), window).expect("fresh store");
+        let mut pending = Vec::new();
+        // Queued together, so that the fold meets them in one group.
+        for seq in 1..=10u64 {
+            let mut b = vec![
+                Write::Conversation {
+                    id,
+                    record: format!("{{\"v\":{seq}}}").into_bytes(),
+                },
+                Write::Counters {
+                    id,
+                    counters: (seq, seq, 1, seq),
+                },
+                message(3, seq),
+                Write::Event {
+                    key: (id, seq),
+                    record: format!("e{seq}").into_bytes(),
+                    drop_below: (seq + 1).saturating_sub(window as u64),
+                },
+            ];
+            // Message 2 is edited at each op, then removed at the last.
+            b.push(Write::Message {
+                key: (id, 2),
+                record: (seq < 10).then(|| format!("edit {seq}").into_bytes()),
+            });
+            pending.push(store.submit(Batch(b)));
+        }
+        for p in pending {
+            assert!(rt.block_on(p).is_ok_and(|r| r.is_ok()));
+        }
+        // Dropped: folds everything.
+    }
+    // Read back with a wider window: what the fold dropped is not there.
+    let (_store, recovered) = Store::open_backend(tables, log, 100).expect("reopens");
+    let conv = &recovered.conversations[0];
+    assert_eq!(conv.record, b"{\"v\":10}");
+    assert_eq!(conv.counters, (10, 10, 1, 10));
+    let indexes: Vec<u64> = conv.messages.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indexes, [1, 3, 4, 5, 6, 7, 8, 9, 10], "message 2 removed");
+    let events: Vec<u64> = conv.events.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        events,
+        [7, 8, 9, 10],
+        "only the last {window} events are kept"
+    );
+}
