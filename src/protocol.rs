@@ -845,11 +845,11 @@ pub fn request_id(text: &[u8]) -> RequestId {
 /// can still name it (`re`), or null.
 pub fn parse_request(text: &[u8]) -> Result<(RequestId, Request), (RequestId, Error)> {
     let id = request_id(text);
-    // Straight from the bytes first: going through a `Value` cost eight
-    // allocations per request, a tenth of the server's time at 64 senders.
-    // Only what this refuses takes the way below, which words the error
-    // (and reads a key written twice as its last value, as a `Value` does).
-    // Only an object: serde would also read a tagged enum from an array.
+    // Straight from the bytes first: through a `Value` costs eight more
+    // allocations per request. Only what this refuses takes the way below,
+    // which words the error (and reads a key written twice as its last value,
+    // as a `Value` does). Only an object: serde would also read a tagged enum
+    // from an array.
     if text.trim_ascii_start().first() == Some(&b'{') {
         if let Ok(req) = serde_json::from_slice::<Request>(text) {
             return Ok((id, req));
@@ -905,7 +905,7 @@ fn frame<T: Serialize>(v: &T) -> Frame {
 /// It is written into a buffer each thread keeps, then copied once. A fresh
 /// buffer grew 128 → 256 → 512 → 1,024 bytes for a typical event, and glibc
 /// serves a request of 1 KiB or more only after merging all its small free
-/// chunks: a tenth of the server's time at 64 senders went there.
+/// chunks, which slows every small allocation after it.
 pub(crate) fn json_exact<T: Serialize>(v: &T) -> Vec<u8> {
     /// A buffer grown past this by a large frame is let go, not kept.
     const KEEP: usize = 64 * 1024;
@@ -947,7 +947,6 @@ pub fn encode_answer(re: &RequestId, result: &Result<Reply, Error>) -> Frame {
         data: result.as_ref().ok(),
         error: result.as_ref().err().map(Error::to_json),
     };
-    // Serializing our own types to a String cannot fail (no non-string map keys).
     frame(&out)
 }
 

@@ -213,7 +213,8 @@ fn apply<'a>(
     Ok(())
 }
 
-/// Which record a write replaces (None: it adds or deletes, and always applies).
+/// The record a write replaces. Writes that add (an event) or delete (a
+/// conversation) replace none and always apply.
 #[derive(PartialEq, Eq, Hash)]
 enum Record<'a> {
     Conversation(&'a [u8; 16]),
