@@ -560,6 +560,32 @@ fn sample(args: &Args) -> Sample {
     }
 }
 
+/// Waits until the server has done the work the connections brought before
+/// a run is measured. In colloquy each connection's `userStatus` goes to every
+/// co-member's sessions: for 5,000 subscribers that is 12.5 M deliveries,
+/// whose tail a fixed pause left inside the measured run in some runs and not
+/// in others. Settled: the server used at most 5 % of a core over 200 ms
+/// (its CPU clock counts in 10 ms ticks). Without `--server-pid`, 300 ms.
+async fn settle(args: &Args) {
+    const QUIET_US: u64 = 10_000;
+    const STEP: Duration = Duration::from_millis(200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = server_stats(args.server_pid);
+    while let Some((cpu, _)) = last {
+        tokio::time::sleep(STEP).await;
+        let now = server_stats(args.server_pid);
+        match now {
+            Some((later, _)) if later.saturating_sub(cpu) <= QUIET_US => return,
+            _ if Instant::now() > deadline => {
+                eprintln!("server still busy after 60 s: measuring anyway");
+                return;
+            }
+            _ => last = now,
+        }
+    }
+}
+
 /// Prints a run's figures. Each side's share of its core says what
 /// saturated: a side near 100 % is what set the rate.
 fn report(
@@ -635,8 +661,7 @@ async fn fanout(
     for p in &pubs {
         pub_conns.push(Conn::open(&args, p, Some(&room)).await?);
     }
-    // Let joins and presence settle before measuring.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    settle(&args).await;
     let before = sample(&args);
     let start = t0.elapsed();
     let sent = Arc::new(AtomicU64::new(0));

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{
-    conversation, payload, publish_frame, report, sample, sent_at, Args, Protocol, Recorder, Stop,
-    Sub, Tally,
+    conversation, payload, publish_frame, report, sample, sent_at, settle, Args, Protocol,
+    Recorder, Stop, Sub, Tally,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -56,7 +56,7 @@ pub async fn rooms(
             joined.push((Sub::open(&args, n, &room).await?, room.clone()));
         }
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    settle(&args).await;
     let before = sample(&args);
     let start = t0.elapsed();
     let sent = Arc::new(AtomicU64::new(0));
