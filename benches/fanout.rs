@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use colloquy::{Caller, Config, Engine, Session};
+use colloquy::{Caller, Config, Encoding, Engine, Frame, Session};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::json;
 
@@ -269,11 +269,38 @@ fn parallel_rooms(c: &mut Criterion) {
     group.finish();
 }
 
+/// What a compact session's first copy of an event costs: the compact form
+/// made from a `messageAdded` frame (100-byte body) as the engine wrote it.
+/// In rooms of five it is shared by few deliveries, so it shows up per delivery.
+fn compact_frame(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let room = room(&rt, 2);
+    let body = "x".repeat(100);
+    let req = colloquy::Request::from_json(
+        &json!({"op": "message.send", "conversation": room.id, "body": body}),
+    )
+    .expect("request");
+    rt.block_on(room.sender.request(req)).expect("send");
+    let added = room.sessions[0].outbox().try_recv().expect("messageAdded");
+    let v1 = added.as_str().to_string();
+    let mut group = c.benchmark_group("compact_frame");
+    group.throughput(Throughput::Bytes(v1.len() as u64));
+    group.bench_function("messageAdded", |b| {
+        b.iter(|| Frame::from(v1.as_str()).encoded(Encoding::Compact))
+    });
+    group.finish();
+    room.engine.shutdown();
+}
+
 criterion_group!(
     benches,
     message_fanout,
     typing_fanout,
     presence_fanout,
-    parallel_rooms
+    parallel_rooms,
+    compact_frame
 );
 criterion_main!(benches);

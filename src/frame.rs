@@ -280,6 +280,33 @@ mod tests {
         assert_eq!(c, r#"{"attributes":null,"x":{"attributes":{"k":null}}}"#);
     }
 
+    /// Text that looks like an empty member inside a string, escapes in
+    /// names and strings, spacing and nesting: only real empty members go.
+    #[test]
+    fn only_empty_members_go_whatever_the_text_holds() {
+        for (v1, want) in [
+            (
+                r#"{"body":"{\"a\":null} []","n":null,"t":"null"}"#,
+                r#"{"body":"{\"a\":null} []","t":"null"}"#,
+            ),
+            (r#"{"k\"ey":1,"\u00e9":null}"#, r#"{"k\"ey":1}"#),
+            (
+                r#" { "a" : [ { "b" : null } , [ ] ] , "c" : { } , "attributes" : { } } "#,
+                r#"{"a":[{},[]]}"#,
+            ),
+            (
+                r#"{"details":{"x":null},"d":[{"e":{"f":[]}}],"n":-1.5}"#,
+                r#"{"details":{"x":null},"d":[{}],"n":-1.5}"#,
+            ),
+            (r#"{"a":{"b":{"c":null}}}"#, "{}"),
+            (r#"[null,{"a":null}]"#, "[null,{}]"),
+            ("12", "12"),
+            (r#"{"a":1} trailing"#, r#"{"a":1} trailing"#),
+        ] {
+            assert_eq!(compact(v1), want, "{v1}");
+        }
+    }
+
     #[test]
     fn the_compact_form_is_made_once_and_shared() {
         let f = Frame::from(r#"{"a":null,"b":1}"#);
