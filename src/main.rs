@@ -12,6 +12,12 @@ use colloquy::cluster::{Cluster, ClusterConfig, ClusterError};
 use colloquy::server::{self, ServerConfig};
 use colloquy::{Config, Engine, Limits};
 
+// jemalloc, not glibc's malloc: see the comment on it in Cargo.toml. Only the
+// binary chooses it; an embedding application keeps its own allocator.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "colloquy",
