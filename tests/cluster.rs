@@ -209,6 +209,12 @@ async fn send(client: &Client, conversation: &str, body: &str) -> String {
     }
 }
 
+/// Sends a signal (`-STOP`, `-CONT`) to a child process.
+fn signal(sig: &str, pid: u32) {
+    let ok = Command::new("kill").args([sig, &pid.to_string()]).status();
+    assert!(ok.is_ok_and(|s| s.success()), "kill {sig}");
+}
+
 fn assert_gap_free(seen: &[(u64, String)]) {
     for w in seen.windows(2) {
         assert_eq!(w[1].0, w[0].0 + 1, "seq must go up by one: {w:?}");
@@ -432,10 +438,6 @@ async fn every_node_sees_the_same_conversation() {
     // on would skip what was trimmed behind the snapshots meanwhile.
     let behind = stream.info().await.expect("its state").state.last_sequence;
     let c = &mut nodes[2].proc.0;
-    let signal = |sig: &str, pid: u32| {
-        let ok = Command::new("kill").args([sig, &pid.to_string()]).status();
-        assert!(ok.is_ok_and(|s| s.success()), "kill {sig}");
-    };
     signal("-STOP", c.id());
     // Its reader's consumer goes, as the server drops an idle one: nothing
     // more is pushed to it meanwhile. (The other nodes reopen theirs.)
@@ -506,7 +508,35 @@ async fn nothing_acknowledged_is_lost_when_a_node_or_a_nats_server_dies() {
     for n in 0..20 {
         acked.push(send(&alice, &cid, &format!("before {n}")).await);
     }
-    let carol_saw = messages(&mut carols, &cid, 20).await;
+    messages(&mut carols, &cid, 20).await;
+
+    // Where another design would have two owners of a conversation: a node
+    // whose view is stale (stopped while alice's messages go on) is asked to
+    // send. What it is asked is decided where it lands in the log, never from
+    // its view: carol's message comes after alice's, with the next index and
+    // seq, the same for everyone, and nothing else claims that seq.
+    signal("-STOP", b.proc.0.id());
+    for n in 0..10 {
+        acked.push(send(&alice, &cid, &format!("while b is stopped {n}")).await);
+    }
+    let req = json!({"op": "message.send", "conversation": cid, "body": "from the stale node"});
+    let (answer, ()) = tokio::join!(carol.request_json(req), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        signal("-CONT", b.proc.0.id());
+    });
+    let answer = answer.expect("the stale node's send is acknowledged");
+    assert_eq!(answer["index"], json!(30), "decided after alice's 30");
+    let stale_id = answer["id"].as_str().expect("an id").to_string();
+    acked.push(stale_id.clone());
+    let carol_saw = messages(&mut carols, &cid, 11).await;
+    let bob_saw_now = messages(&mut bobs, &cid, 31).await;
+    assert_gap_free(&bob_saw_now);
+    assert_eq!(
+        &bob_saw_now[20..],
+        &carol_saw[..],
+        "one order on both nodes"
+    );
+    assert_eq!(carol_saw.last().map(|m| &m.1), Some(&stale_id));
 
     // Node b dies: the others go on, and its user goes offline for them.
     drop(b);
