@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
-use super::{conversation, server_stats, Args, Conn};
+use super::{conversation, sample, Args, Conn};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -34,7 +34,7 @@ pub async fn acks(
         }
     }
     let commits_before = store_counts(&args).await;
-    let cpu0 = server_stats(args.server_pid);
+    let before = sample(&args);
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -76,7 +76,7 @@ pub async fn acks(
         all.add(t.await??)?;
     }
     let elapsed = t0.elapsed();
-    let cpu1 = server_stats(args.server_pid);
+    let after = sample(&args);
     let commits_after = store_counts(&args).await;
     let acked = all.len();
     println!(
@@ -106,10 +106,23 @@ pub async fn acks(
             b1.saturating_sub(b0) as f64 / commits.max(1) as f64
         );
     }
-    if let (Some((u0, _)), Some((u1, rss))) = (cpu0, cpu1) {
+    let busy = |cpu_us: u64| 100.0 * cpu_us as f64 / elapsed.as_micros().max(1) as f64;
+    if let (Some((u0, _)), Some((u1, rss))) = (before.server, after.server) {
+        let used = u1.saturating_sub(u0);
         println!(
-            "  server CPU {:.1} µs per ack, RSS {rss} KiB",
-            u1.saturating_sub(u0) as f64 / acked.max(1) as f64
+            "  server CPU {:.1} µs per ack ({:.0} % of a core), RSS {rss} KiB",
+            used as f64 / acked.max(1) as f64,
+            busy(used)
+        );
+    }
+    // On a machine the two share, what the load generator spends is what the
+    // server cannot have: say it.
+    if let (Some(u0), Some(u1)) = (before.own, after.own) {
+        let used = u1.saturating_sub(u0);
+        println!(
+            "  load gen CPU {:.1} µs per ack ({:.0} % of a core)",
+            used as f64 / acked.max(1) as f64,
+            busy(used)
         );
     }
     Ok(())
