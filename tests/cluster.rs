@@ -521,6 +521,7 @@ async fn nothing_acknowledged_is_lost_when_a_node_or_a_nats_server_dies() {
     }
     let req = json!({"op": "message.send", "conversation": cid, "body": "from the stale node"});
     let (answer, ()) = tokio::join!(carol.request_json(req), async {
+        // Time for the request to reach b's socket while b cannot read it.
         tokio::time::sleep(Duration::from_millis(300)).await;
         signal("-CONT", b.proc.0.id());
     });

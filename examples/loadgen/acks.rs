@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
-use super::{conversation, sample, Args, Conn};
+use super::{conversation, sample, share_of_core, Args, Conn};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -106,7 +106,7 @@ pub async fn acks(
             b1.saturating_sub(b0) as f64 / commits.max(1) as f64
         );
     }
-    let busy = |cpu_us: u64| 100.0 * cpu_us as f64 / elapsed.as_micros().max(1) as f64;
+    let busy = |cpu_us: u64| share_of_core(cpu_us, elapsed);
     if let (Some((u0, _)), Some((u1, rss))) = (before.server, after.server) {
         let used = u1.saturating_sub(u0);
         println!(

@@ -553,6 +553,11 @@ struct Sample {
     own: Option<u64>,
 }
 
+/// CPU time over a wall-clock span, as a percentage of one core.
+fn share_of_core(cpu_us: u64, elapsed: Duration) -> f64 {
+    100.0 * cpu_us as f64 / elapsed.as_micros().max(1) as f64
+}
+
 fn sample(args: &Args) -> Sample {
     Sample {
         server: server_stats(args.server_pid),
@@ -601,7 +606,7 @@ fn report(
         .zip(after.server)
         .map(|(b, a)| (a.0 - b.0, a.1));
     let own = before.own.zip(after.own).map(|(b, a)| a - b);
-    let busy = |cpu_us: u64| 100.0 * cpu_us as f64 / elapsed.as_micros().max(1) as f64;
+    let busy = |cpu_us: u64| share_of_core(cpu_us, elapsed);
     let got = tally.received.load(Relaxed);
     let h = tally.hist.lock().map(|h| h.clone()).expect("histogram");
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e6;
