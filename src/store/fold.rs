@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::{
-    journal, Batch, Health, StoreError, Write, CONVERSATIONS, COUNTERS, EVENTS, JOURNAL, MESSAGES,
-    META, PARTICIPANTS, USERS,
+    event_rows, journal, Batch, Health, StoreError, Write, CONVERSATIONS, COUNTERS, EVENTS,
+    EVENT_ROWS, JOURNAL, MESSAGES, META, PARTICIPANTS, USERS,
 };
 
 /// Ops folded at once at most: bounds a fold's transaction and memory.
@@ -152,22 +152,27 @@ pub(super) fn at_start(tables: &Database, log: &Database, path: &Path) -> Result
 ///
 /// A group holds many ops of the same conversations, so most of its writes
 /// are replaced by a later one of the group (the counters change with every
-/// op): only the last write of each record is applied. Likewise, events that
+/// op): only the last write of each record is applied. Likewise, a
+/// conversation's events go in as one row (`event_rows.rs`), and those that
 /// left the replay window are dropped once per conversation, at the end,
 /// rather than once per event.
-fn apply<'a>(
+pub(super) fn apply<'a>(
     txn: &redb::WriteTransaction,
     writes: impl Iterator<Item = &'a Write>,
 ) -> Result<(), StoreError> {
     let writes: Vec<&Write> = writes.collect();
     let last = last_of_each(&writes);
     let mut drop_below: HashMap<[u8; 16], u64> = HashMap::new();
+    let mut new_events: HashMap<[u8; 16], Vec<(u64, &[u8])>> = HashMap::new();
     let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
     let mut convs = txn.open_table(CONVERSATIONS).map_err(|e| fail(&e))?;
     let mut counters = txn.open_table(COUNTERS).map_err(|e| fail(&e))?;
     let mut parts = txn.open_table(PARTICIPANTS).map_err(|e| fail(&e))?;
     let mut msgs = txn.open_table(MESSAGES).map_err(|e| fail(&e))?;
-    let mut events = txn.open_table(EVENTS).map_err(|e| fail(&e))?;
+    // Rows of one event each, as store format 2 wrote them: only ever
+    // dropped now, as the window moves past them.
+    let mut old_events = txn.open_table(EVENTS).map_err(|e| fail(&e))?;
+    let mut events = txn.open_table(EVENT_ROWS).map_err(|e| fail(&e))?;
     let mut users = txn.open_table(USERS).map_err(|e| fail(&e))?;
     for (w, last) in writes.into_iter().zip(last) {
         if !last {
@@ -178,12 +183,14 @@ fn apply<'a>(
             Write::Counters { id, counters: c } => counters.insert(id, c).map(drop),
             Write::DeleteConversation { id } => {
                 drop_below.remove(id);
+                new_events.remove(id);
                 let all = (*id, 0)..=(*id, u64::MAX);
                 convs
                     .remove(id)
                     .and_then(|_| counters.remove(id))
                     .and_then(|_| parts.retain_in(all.clone(), |_, _| false))
                     .and_then(|_| msgs.retain_in(all.clone(), |_, _| false))
+                    .and_then(|_| old_events.retain_in(all.clone(), |_, _| false))
                     .and_then(|_| events.retain_in(all, |_, _| false))
             }
             Write::Participant { key, record } => put(&mut parts, key, record),
@@ -197,7 +204,11 @@ fn apply<'a>(
                     let d = drop_below.entry(key.0).or_default();
                     *d = (*d).max(*below);
                 }
-                events.insert(key, record.as_slice()).map(drop)
+                new_events
+                    .entry(key.0)
+                    .or_default()
+                    .push((key.1, record.as_slice()));
+                Ok(())
             }
             Write::User { identity, record } => {
                 users.insert(identity.as_str(), record.as_slice()).map(drop)
@@ -205,10 +216,22 @@ fn apply<'a>(
         };
         r.map_err(|e| fail(&e))?;
     }
+    for (id, new) in new_events {
+        let below = drop_below.get(&id).copied().unwrap_or(0);
+        let kept = || new.iter().copied().filter(|(seq, _)| *seq >= below);
+        if let Some((last, _)) = kept().next_back() {
+            let row = event_rows::encode(below, kept());
+            events
+                .insert((id, last), row.as_slice())
+                .map_err(|e| fail(&e))?;
+        }
+    }
     for (id, below) in drop_below {
-        events
-            .retain_in((id, 0)..(id, below), |_, _| false)
-            .map_err(|e| fail(&e))?;
+        // A row goes once its last event has left the window.
+        for t in [&mut events, &mut old_events] {
+            t.retain_in((id, 0)..(id, below), |_, _| false)
+                .map_err(|e| fail(&e))?;
+        }
     }
     Ok(())
 }

@@ -11,6 +11,7 @@
 //! fails every batch in it and every batch after: the store is then
 //! [`failed`](Store::failed) and the server stops.
 
+mod event_rows;
 mod fold;
 mod journal;
 mod recover;
@@ -32,8 +33,10 @@ pub(crate) use recover::{Recovered, RecoveredConversation};
 /// The format of what we keep in the files, above redb's own. A store written
 /// by a newer colloquy is refused rather than misread. Format 1 kept its
 /// journal inside the tables' file; 2 keeps it in a file of its own (which a
-/// colloquy that reads only 1 would not know to read back, hence the bump).
-const FORMAT: u64 = 2;
+/// colloquy that reads only 1 would not know to read back, hence the bump);
+/// 3 keeps the replay window in `event_rows`, several events a row, where 2
+/// would not look.
+const FORMAT: u64 = 3;
 
 /// The keyed tables, inside `--data-dir`.
 const FILE: &str = "colloquy.redb";
@@ -56,7 +59,12 @@ const CONVERSATIONS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("co
 const COUNTERS: TableDefinition<[u8; 16], (u64, u64, u64, u64)> = TableDefinition::new("counters");
 const PARTICIPANTS: TableDefinition<Key, &[u8]> = TableDefinition::new("participants");
 const MESSAGES: TableDefinition<Key, &[u8]> = TableDefinition::new("messages");
+/// The replay window as store format 2 kept it, one event a row, keyed by seq:
+/// read back, and emptied as the window moves on.
 const EVENTS: TableDefinition<Key, &[u8]> = TableDefinition::new("events");
+/// The replay window: a conversation's events of one fold a row, keyed by the
+/// last one's seq (`event_rows.rs`).
+const EVENT_ROWS: TableDefinition<Key, &[u8]> = TableDefinition::new("event_rows");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// Commits not yet folded into the tables above, in commit order (`journal.rs`):
 /// the only table of the journal file (and, in format 1, one of the tables').

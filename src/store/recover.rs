@@ -8,8 +8,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableError};
 
 use super::fold::FOLDED;
 use super::{
-    journal, StoreError, Write, CONVERSATIONS, COUNTERS, EVENTS, FORMAT, JOURNAL, MESSAGES, META,
-    PARTICIPANTS, USERS,
+    event_rows, journal, StoreError, Write, CONVERSATIONS, COUNTERS, EVENTS, EVENT_ROWS, FORMAT,
+    JOURNAL, MESSAGES, META, PARTICIPANTS, USERS,
 };
 
 /// One conversation as it was stored.
@@ -63,11 +63,13 @@ pub(super) fn stamp_format(db: &Database, path: &Path) -> Result<(), StoreError>
         Some(FORMAT) => Ok(()),
         Some(_older) => {
             // Format 1's in-file journal is folded at start like the journal
-            // file's; from now on a format-1 reader must not open this store.
+            // file's, format 2's event rows are read beside the new ones; from
+            // now on an older reader must not open this store.
             let w = db.begin_write().map_err(|e| corrupt(&e))?;
             w.open_table(META)
                 .and_then(|mut t| t.insert("format", FORMAT).map(drop).map_err(Into::into))
                 .map_err(|e| corrupt(&e))?;
+            w.open_table(EVENT_ROWS).map_err(|e| corrupt(&e))?;
             w.commit().map_err(|e| corrupt(&e))
         }
         None => {
@@ -81,6 +83,7 @@ pub(super) fn stamp_format(db: &Database, path: &Path) -> Result<(), StoreError>
                 w.open_table(PARTICIPANTS).map_err(|e| corrupt(&e))?;
                 w.open_table(MESSAGES).map_err(|e| corrupt(&e))?;
                 w.open_table(EVENTS).map_err(|e| corrupt(&e))?;
+                w.open_table(EVENT_ROWS).map_err(|e| corrupt(&e))?;
                 w.open_table(USERS).map_err(|e| corrupt(&e))?;
                 w.open_table(JOURNAL).map_err(|e| corrupt(&e))?;
             }
@@ -137,6 +140,20 @@ pub(super) fn read_all(
                 .table(which)
                 .insert(n, v.value().to_vec());
         }
+    }
+    match r.open_table(EVENT_ROWS) {
+        Ok(t) => {
+            for row in t.iter().map_err(|e| corrupt(&e))? {
+                let (k, v) = row.map_err(|e| corrupt(&e))?;
+                let (below, events) = event_rows::decode(v.value()).map_err(|e| corrupt(&e))?;
+                let rows = convs.entry(k.value().0).or_default();
+                rows.drop_below = rows.drop_below.max(below);
+                rows.events.extend(events);
+            }
+        }
+        // A store of an older format, read before its first start as 3.
+        Err(TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(corrupt(&e)),
     }
     let mut users = BTreeMap::new();
     for row in r
@@ -206,9 +223,16 @@ impl Image {
                 record,
                 drop_below,
             } => {
-                let events = convs.entry(key.0).or_default().table(2);
-                events.insert(key.1, record);
-                events.retain(|seq, _| *seq >= drop_below);
+                let rows = convs.entry(key.0).or_default();
+                rows.drop_below = rows.drop_below.max(drop_below);
+                rows.events.insert(key.1, record);
+                // Keeps a long journal's events to the window as it goes.
+                while let Some(e) = rows.events.first_entry() {
+                    if *e.key() >= rows.drop_below {
+                        break;
+                    }
+                    e.remove();
+                }
             }
             Write::User { identity, record } => {
                 self.users.insert(identity, record);
@@ -222,7 +246,11 @@ impl Image {
             .convs
             .into_iter()
             .filter_map(|(id, rows)| {
-                let mut events: Vec<(u64, Vec<u8>)> = rows.events.into_iter().collect();
+                let mut events: Vec<(u64, Vec<u8>)> = rows
+                    .events
+                    .into_iter()
+                    .filter(|(seq, _)| *seq >= rows.drop_below)
+                    .collect();
                 // In key order: the last `window` are the newest.
                 let extra = events.len().saturating_sub(window);
                 events.drain(..extra);
@@ -251,6 +279,9 @@ struct Rows {
     participants: BTreeMap<u64, Vec<u8>>,
     messages: BTreeMap<u64, Vec<u8>>,
     events: BTreeMap<u64, Vec<u8>>,
+    /// Events below this left the replay window (an event row may still hold
+    /// some of them: `event_rows.rs`).
+    drop_below: u64,
 }
 
 impl Rows {

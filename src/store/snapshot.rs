@@ -2,13 +2,18 @@
 //! journal's encoding, and read back through the same code as a store
 //! (`recover.rs`), so a node started from one holds what `--data-dir` would.
 //!
-//! Layout: 8 magic bytes, the store format, the log position it was taken
+//! Layout: 8 magic bytes, the snapshot's format, the log position it was taken
 //! after and that entry's time (u64 little-endian each), then the writes.
 
 use super::recover::Image;
-use super::{journal, Recovered, Write, FORMAT};
+use super::{journal, Recovered, Write};
 
 const MAGIC: &[u8; 8] = b"CLQSNAP\0";
+
+/// The version of the layout below. It was the store's format number, 2, when
+/// snapshots began; the store's tables have changed since, the journal's
+/// encoding that a snapshot holds has not.
+const FORMAT: u64 = 2;
 
 /// A snapshot read back.
 #[derive(Debug)]
@@ -48,7 +53,7 @@ pub(crate) fn decode(bytes: &[u8], window: usize) -> Result<Snapshot, String> {
     let (format, position, at) = (n(1), n(2), n(3));
     if format > FORMAT {
         return Err(format!(
-            "written in store format {format}; this colloquy reads format {FORMAT} (upgrade colloquy)"
+            "written in snapshot format {format}; this colloquy reads format {FORMAT} (upgrade colloquy)"
         ));
     }
     let mut image = Image::default();

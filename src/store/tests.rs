@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex};
 
-use redb::StorageBackend;
+use redb::{ReadableDatabase, ReadableTableMetadata, StorageBackend};
 
 use super::{Batch, Store, Write};
 
@@ -353,4 +353,108 @@ fn a_fold_keeps_the_last_write_of_each_record_and_the_replay_window() {
         [7, 8, 9, 10],
         "only the last {window} events are kept"
     );
+}
+
+fn event(id: [u8; 16], seq: u64, drop_below: u64) -> Write {
+    Write::Event {
+        key: (id, seq),
+        record: format!("e{seq}").into_bytes(),
+        drop_below,
+    }
+}
+
+/// Folds each group in a transaction of its own, as the fold thread does.
+fn fold_groups(db: &redb::Database, groups: &[Vec<Write>]) {
+    for g in groups {
+        let w = db.begin_write().expect("txn");
+        super::fold::apply(&w, g.iter()).expect("folds");
+        w.commit().expect("commit");
+    }
+}
+
+fn seqs_read_back(db: &redb::Database, window: usize) -> Vec<u64> {
+    let r = super::recover::read_all(db, None::<&redb::Database>, "<test>".as_ref(), window)
+        .expect("reads back");
+    r.conversations
+        .iter()
+        .flat_map(|c| c.events.iter().map(|(s, _)| *s))
+        .collect()
+}
+
+fn conversation(id: [u8; 16]) -> Write {
+    Write::Conversation {
+        id,
+        record: b"{}".to_vec(),
+    }
+}
+
+#[test]
+fn events_that_left_the_window_stay_gone_though_their_row_remains() {
+    let db = redb::Database::builder()
+        .create_with_backend(Volatile::default())
+        .expect("redb");
+    super::recover::stamp_format(&db, "<test>".as_ref()).expect("stamped");
+    let id = [4; 16];
+    // A window of 4: the first fold's row holds 2..=5, the second's 6 and 7,
+    // after which 2 and 3 have left the window but their row has not.
+    fold_groups(
+        &db,
+        &[
+            std::iter::once(conversation(id))
+                .chain((1..=5).map(|s| event(id, s, (s + 1).saturating_sub(4))))
+                .collect(),
+            (6..=7).map(|s| event(id, s, s + 1 - 4)).collect(),
+        ],
+    );
+    // Read back with a wider window: still only what the window held.
+    assert_eq!(seqs_read_back(&db, 100), [4, 5, 6, 7]);
+    assert_eq!(seqs_read_back(&db, 3), [5, 6, 7]);
+    // Once its last event has left the window, the row goes.
+    fold_groups(&db, &[(8..=10).map(|s| event(id, s, s + 1 - 4)).collect()]);
+    let r = db.begin_read().expect("read");
+    let rows =
+        ReadableTableMetadata::len(&r.open_table(super::EVENT_ROWS).expect("table")).expect("len");
+    assert_eq!(rows, 2, "the rows ending at 7 and 10");
+    assert_eq!(seqs_read_back(&db, 100), [7, 8, 9, 10]);
+}
+
+#[test]
+fn a_format_2_store_keeps_its_event_rows_until_the_window_passes_them() {
+    let db = redb::Database::builder()
+        .create_with_backend(Volatile::default())
+        .expect("redb");
+    let id = [5; 16];
+    {
+        // Store format 2: one row per event, in `events`.
+        let w = db.begin_write().expect("txn");
+        {
+            w.open_table(super::META)
+                .expect("meta")
+                .insert("format", 2)
+                .expect("insert");
+            w.open_table(super::CONVERSATIONS)
+                .expect("conversations")
+                .insert(id, b"{}".as_slice())
+                .expect("insert");
+            w.open_table(super::COUNTERS).expect("counters");
+            for t in [super::PARTICIPANTS, super::MESSAGES] {
+                w.open_table(t).expect("table");
+            }
+            w.open_table(super::USERS).expect("users");
+            let mut t = w.open_table(super::EVENTS).expect("events");
+            for seq in 1..=3u64 {
+                t.insert((id, seq), format!("e{seq}").as_bytes())
+                    .expect("insert");
+            }
+        }
+        w.commit().expect("commit");
+    }
+    assert_eq!(seqs_read_back(&db, 4), [1, 2, 3]);
+    super::recover::stamp_format(&db, "<test>".as_ref()).expect("upgraded");
+    fold_groups(&db, &[(4..=6).map(|s| event(id, s, s + 1 - 4)).collect()]);
+    assert_eq!(seqs_read_back(&db, 4), [3, 4, 5, 6]);
+    let r = db.begin_read().expect("read");
+    let old =
+        ReadableTableMetadata::len(&r.open_table(super::EVENTS).expect("events")).expect("len");
+    assert_eq!(old, 1, "the old rows below the window are gone");
 }

@@ -1,0 +1,84 @@
+//! The replay window in the tables: each fold writes the new events of a
+//! conversation as one row of `event_rows`, keyed by the last one's seq.
+//!
+//! One row per event (store format 2) cost each durable ack about 6 µs of
+//! B-tree work in the fold, most of a redb insert being per row rather than
+//! per byte; a row per conversation per fold costs about half of that
+//! (`docs/BENCHMARKS.md`, "Which of the fold's writes cost what").
+//!
+//! Keyed by its last seq, a row leaves the table when that event leaves the
+//! window, so a row can outlive some of its events. It therefore carries the
+//! conversation's `drop_below` as it was written, and reading back skips the
+//! events below the highest one of the conversation's rows: what was dropped
+//! stays dropped, whatever window the next start has.
+//!
+//! A row: `drop_below`, then each event's seq, length and bytes (u64, u32,
+//! bytes; integers little-endian).
+
+/// Encodes a row of events (in seq order) under a conversation's `drop_below`.
+pub(super) fn encode<'a>(
+    drop_below: u64,
+    events: impl Iterator<Item = (u64, &'a [u8])>,
+) -> Vec<u8> {
+    let mut row = drop_below.to_le_bytes().to_vec();
+    for (seq, record) in events {
+        row.extend_from_slice(&seq.to_le_bytes());
+        // Records are far below 4 GiB: a frame is at most 256 KiB.
+        row.extend_from_slice(&(record.len() as u32).to_le_bytes());
+        row.extend_from_slice(record);
+    }
+    row
+}
+
+/// A row read back: its `drop_below` and its events.
+pub(super) type Decoded = (u64, Vec<(u64, Vec<u8>)>);
+
+/// Reads a row back; an error says what is wrong with it.
+pub(super) fn decode(mut b: &[u8]) -> Result<Decoded, String> {
+    let drop_below = u64_of(&mut b)?;
+    let mut events = Vec::new();
+    while !b.is_empty() {
+        let seq = u64_of(&mut b)?;
+        let len = take::<4>(&mut b).map(u32::from_le_bytes)? as usize;
+        if b.len() < len {
+            return Err("an event row ends early".into());
+        }
+        let (record, rest) = b.split_at(len);
+        events.push((seq, record.to_vec()));
+        b = rest;
+    }
+    Ok((drop_below, events))
+}
+
+fn take<const N: usize>(b: &mut &[u8]) -> Result<[u8; N], String> {
+    let (head, rest) = b
+        .split_first_chunk::<N>()
+        .ok_or("an event row ends early")?;
+    *b = rest;
+    Ok(*head)
+}
+
+fn u64_of(b: &mut &[u8]) -> Result<u64, String> {
+    take::<8>(b).map(u64::from_le_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_reads_back_as_written_and_a_cut_one_is_an_error() {
+        let events = [(7, &b"seven"[..]), (8, &b""[..]), (9, &b"nine"[..])];
+        let row = encode(5, events.iter().copied());
+        let (below, back) = decode(&row).expect("reads back");
+        assert_eq!(below, 5);
+        let back: Vec<(u64, &[u8])> = back.iter().map(|(s, r)| (*s, r.as_slice())).collect();
+        assert_eq!(back, events);
+        for cut in 0..row.len() {
+            let r = decode(&row[..cut]);
+            // Cut between two events, a row is shorter but still a row.
+            let at_boundary = cut == 8 || cut == 8 + 12 + 5 || cut == 8 + 12 + 5 + 12;
+            assert_eq!(r.is_ok(), at_boundary, "cut at {cut}");
+        }
+    }
+}
