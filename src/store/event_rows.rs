@@ -12,8 +12,11 @@
 //! events below the highest one of the conversation's rows: what was dropped
 //! stays dropped, whatever window the next start has.
 //!
-//! A row: `drop_below`, then each event's seq, length and bytes (u64, u32,
-//! bytes; integers little-endian).
+//! A row: `drop_below`, then each event's seq and bytes, in the journal's
+//! encoding (`journal.rs`: u64, then a u32 length and the bytes; integers
+//! little-endian).
+
+use super::journal::{bytes, u64_of, vec_of};
 
 /// Encodes a row of events (in seq order) under a conversation's `drop_below`.
 pub(super) fn encode<'a>(
@@ -23,9 +26,7 @@ pub(super) fn encode<'a>(
     let mut row = drop_below.to_le_bytes().to_vec();
     for (seq, record) in events {
         row.extend_from_slice(&seq.to_le_bytes());
-        // Records are far below 4 GiB: a frame is at most 256 KiB.
-        row.extend_from_slice(&(record.len() as u32).to_le_bytes());
-        row.extend_from_slice(record);
+        bytes(record, &mut row);
     }
     row
 }
@@ -38,28 +39,9 @@ pub(super) fn decode(mut b: &[u8]) -> Result<Decoded, String> {
     let drop_below = u64_of(&mut b)?;
     let mut events = Vec::new();
     while !b.is_empty() {
-        let seq = u64_of(&mut b)?;
-        let len = take::<4>(&mut b).map(u32::from_le_bytes)? as usize;
-        if b.len() < len {
-            return Err("an event row ends early".into());
-        }
-        let (record, rest) = b.split_at(len);
-        events.push((seq, record.to_vec()));
-        b = rest;
+        events.push((u64_of(&mut b)?, vec_of(&mut b)?));
     }
     Ok((drop_below, events))
-}
-
-fn take<const N: usize>(b: &mut &[u8]) -> Result<[u8; N], String> {
-    let (head, rest) = b
-        .split_first_chunk::<N>()
-        .ok_or("an event row ends early")?;
-    *b = rest;
-    Ok(*head)
-}
-
-fn u64_of(b: &mut &[u8]) -> Result<u64, String> {
-    take::<8>(b).map(u64::from_le_bytes)
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ pub(super) fn encode(w: &Write, out: &mut Vec<u8>) {
     }
 }
 
-fn bytes(b: &[u8], out: &mut Vec<u8>) {
+pub(super) fn bytes(b: &[u8], out: &mut Vec<u8>) {
     // Records are bounded far below 4 GiB by the contract's limits.
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
     out.extend_from_slice(b);
@@ -148,7 +148,7 @@ pub(super) fn decode(mut b: &[u8]) -> Result<Vec<Write>, String> {
 
 fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
     if b.len() < n {
-        return Err("a journal record ends early".into());
+        return Err("a record ends early".into());
     }
     let (head, rest) = b.split_at(n);
     *b = rest;
@@ -161,13 +161,13 @@ fn id(b: &mut &[u8]) -> Result<[u8; 16], String> {
     Ok(id)
 }
 
-fn u64_of(b: &mut &[u8]) -> Result<u64, String> {
+pub(super) fn u64_of(b: &mut &[u8]) -> Result<u64, String> {
     let mut n = [0; 8];
     n.copy_from_slice(take(b, 8)?);
     Ok(u64::from_le_bytes(n))
 }
 
-fn vec_of(b: &mut &[u8]) -> Result<Vec<u8>, String> {
+pub(super) fn vec_of(b: &mut &[u8]) -> Result<Vec<u8>, String> {
     let mut n = [0; 4];
     n.copy_from_slice(take(b, 4)?);
     let len = u32::from_le_bytes(n) as usize;
