@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::{
     event_rows, journal, Batch, Health, StoreError, Write, CONVERSATIONS, COUNTERS, EVENTS,
@@ -172,6 +172,8 @@ pub(super) fn apply<'a>(
     // Rows of one event each, as store format 2 wrote them: only ever
     // dropped now, as the window moves past them.
     let mut old_events = txn.open_table(EVENTS).map_err(|e| fail(&e))?;
+    // Once they are all gone (or never were), no fold need look there again.
+    let old_left = !old_events.is_empty().map_err(|e| fail(&e))?;
     let mut events = txn.open_table(EVENT_ROWS).map_err(|e| fail(&e))?;
     let mut users = txn.open_table(USERS).map_err(|e| fail(&e))?;
     for (w, last) in writes.into_iter().zip(last) {
@@ -228,8 +230,12 @@ pub(super) fn apply<'a>(
     }
     for (id, below) in drop_below {
         // A row goes once its last event has left the window.
-        for t in [&mut events, &mut old_events] {
-            t.retain_in((id, 0)..(id, below), |_, _| false)
+        events
+            .retain_in((id, 0)..(id, below), |_, _| false)
+            .map_err(|e| fail(&e))?;
+        if old_left {
+            old_events
+                .retain_in((id, 0)..(id, below), |_, _| false)
                 .map_err(|e| fail(&e))?;
         }
     }

@@ -97,10 +97,7 @@ fn nothing_acknowledged_is_lost_to_a_power_cut() {
                         .expect("runtime");
                     for i in 0..400u64 {
                         let mut b = Batch::default();
-                        b.0.push(Write::Conversation {
-                            id: [w; 16],
-                            record: b"{}".to_vec(),
-                        });
+                        b.0.push(conversation([w; 16]));
                         b.0.push(message(w, i));
                         let done = store.submit(b);
                         if rt.block_on(done).is_ok_and(|r| r.is_ok()) {
@@ -237,13 +234,7 @@ fn a_store_reopened_holds_what_was_folded_and_what_was_not() {
     assert_eq!(recovered.conversations.len(), 0, "no conversation record");
     for i in 300..310 {
         assert!(rt
-            .block_on(store.submit(Batch(vec![
-                Write::Conversation {
-                    id: [2; 16],
-                    record: b"{}".to_vec(),
-                },
-                message(2, i),
-            ])))
+            .block_on(store.submit(Batch(vec![conversation([2; 16]), message(2, i)])))
             .is_ok_and(|r| r.is_ok()));
     }
     // A crash now: the last ones may be in the journal only.
@@ -267,13 +258,7 @@ fn a_format_1_store_is_read_with_its_in_file_journal_and_upgraded() {
             let mut meta = w.open_table(super::META).expect("meta");
             meta.insert("format", 1).expect("insert");
             let mut record = Vec::new();
-            super::journal::encode(
-                &Write::Conversation {
-                    id: [3; 16],
-                    record: b"{}".to_vec(),
-                },
-                &mut record,
-            );
+            super::journal::encode(&conversation([3; 16]), &mut record);
             super::journal::encode(&message(3, 0), &mut record);
             let mut j = w.open_table(super::JOURNAL).expect("journal");
             j.insert(0, record.as_slice()).expect("insert");
