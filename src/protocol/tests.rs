@@ -1,0 +1,146 @@
+use super::*;
+
+#[test]
+fn parses_ops_and_keeps_id() {
+    let (id, req) =
+        parse_request(br#"{"id":7,"op":"message.send","conversation":"c","body":"hi","extra":1}"#)
+            .unwrap();
+    assert_eq!(id.unwrap().get(), "7");
+    assert!(
+        matches!(req, Request::MessageSend(SendMessage { body: Some(ref b), .. }) if b == "hi")
+    );
+    let (_, req) = parse_request(br#"{"op":"ping"}"#).unwrap();
+    assert!(matches!(req, Request::Ping {}));
+}
+
+#[test]
+fn bad_frames_are_bad_requests() {
+    for bad in [
+        &br#"nope"#[..],
+        br#"[1]"#,
+        br#"{"id":1}"#,
+        br#"{"id":1,"op":"nope"}"#,
+        br#"{"id":1,"op":5}"#,
+        br#"{"id":"x","op":"read.advance","conversation":"c","index":"a"}"#,
+    ] {
+        let (_, e) = parse_request(bad).unwrap_err();
+        assert_eq!(
+            e.code(),
+            crate::error::ErrorCode::BadRequest,
+            "{:?}",
+            std::str::from_utf8(bad)
+        );
+    }
+    let (id, _) = parse_request(br#"{"id":"x","op":"nope"}"#).unwrap_err();
+    assert_eq!(id.unwrap().get(), r#""x""#);
+}
+
+#[test]
+fn ids_are_echoed_exactly() {
+    for id in [
+        "123456789012345678901234567890",
+        "-1.50",
+        "1e300",
+        r#""a\"b""#,
+        "18446744073709551617",
+    ] {
+        let text = format!(r#"{{"id":{id},"op":"ping"}}"#);
+        let (re, _) = parse_request(text.as_bytes()).unwrap();
+        let answer = encode_answer(&re, &Ok(Reply::Pong { pong: true }));
+        assert!(
+            answer.starts_with(&format!(r#"{{"re":{id},"ok":true"#)),
+            "{answer}"
+        );
+    }
+    for not_an_id in [
+        r#"{"id":null,"op":"ping"}"#,
+        r#"{"id":[1],"op":"ping"}"#,
+        "[1]",
+    ] {
+        assert!(request_id(not_an_id.as_bytes()).is_none(), "{not_an_id}");
+    }
+    let answer = encode_answer(&None, &Err(Error::bad("no")));
+    assert!(
+        answer.starts_with(r#"{"re":null,"ok":false,"error":{"#),
+        "{answer}"
+    );
+}
+
+/// The direct parse and the one through a `Value` read every request alike.
+#[test]
+fn direct_parse_reads_as_the_value_one() {
+    for text in [
+        r#"{"op":"ping","id":1}"#,
+        r#"{"op":"conversation.create","friendly_name":"a\u00e9\"b","attributes":{"x":[1,2.5,{"y":null}]},"metadata":{"k":"v"},"participants":["bob"]}"#,
+        r#"{"op":"conversation.update","conversation":"c","unique_name":null,"avatar_url":"u"}"#,
+        r#"{"op":"conversation.list","page_size":5,"cursor":"z"}"#,
+        r#"{"op":"participant.add","conversation":"c","identity":"bob","role":"admin","attributes":{}}"#,
+        r#"{"op":"message.send","conversation":"c","body":"hi","client_id":"k","reply_to":3,"media":[{"content_type":"image/png","data":"AA=="}]}"#,
+        r#"{"op":"message.edit","conversation":"c","message":"m1","body":"b"}"#,
+        r#"{"op":"message.list","conversation":"c","anchor":7,"page_size":2,"direction":"forward","since":1500}"#,
+        r#"{"op":"reaction.add","conversation":"c","message":0,"reaction":"\ud83d\ude00"}"#,
+        r#"{"op":"read.advance","conversation":"c","index":18446744073709551615}"#,
+        r#"{"op":"events.replay","conversation":"c","since_seq":1}"#,
+        r#"{"op":"presence.get","identities":["a","b"]}"#,
+        r#"{"op":"user.update","friendly_name":"x","attributes":{"deep":{"a":[true,false]}}}"#,
+    ] {
+        let direct = parse_request(text.as_bytes()).map(|(_, r)| format!("{r:?}"));
+        assert!(direct.is_ok(), "{text}: {:?}", direct.map_err(|e| e.1));
+        let value: Value = serde_json::from_str(text).unwrap();
+        let via_value = Request::from_json(&value).map(|r| format!("{r:?}"));
+        assert_eq!(
+            direct.map_err(|(_, e)| e.to_string()),
+            via_value.map_err(|e| e.to_string()),
+            "{text}"
+        );
+    }
+    // A key written twice is read as its last value, as before.
+    let (_, req) =
+        parse_request(br#"{"op":"message.send","conversation":"a","conversation":"b","body":"x"}"#)
+            .unwrap();
+    assert!(
+        matches!(req, Request::MessageSend(SendMessage { ref conversation, .. }) if conversation == "b")
+    );
+    // A tagged array is not a request.
+    assert!(parse_request(br#"["ping"]"#).is_err());
+}
+
+#[test]
+fn absent_and_null_differ() {
+    let (_, req) =
+        parse_request(br#"{"op":"conversation.update","conversation":"c","unique_name":null}"#)
+            .unwrap();
+    let Request::ConversationUpdate(u) = req else {
+        panic!()
+    };
+    assert_eq!(u.unique_name, Some(None));
+    assert_eq!(u.friendly_name, None);
+}
+
+#[test]
+fn message_ref_forms() {
+    for index in ["3", "3.0"] {
+        let text = format!(r#"{{"op":"message.get","conversation":"c","message":{index}}}"#);
+        let (_, req) = parse_request(text.as_bytes()).unwrap();
+        assert!(matches!(
+            req,
+            Request::MessageGet {
+                message: MessageRef::Index(3),
+                ..
+            }
+        ));
+    }
+    for bad in ["3.5", "-1", "true", "null"] {
+        let text = format!(r#"{{"op":"message.get","conversation":"c","message":{bad}}}"#);
+        assert!(parse_request(text.as_bytes()).is_err(), "{bad}");
+    }
+    let (_, req) =
+        parse_request(br#"{"op":"message.get","conversation":"c","message":"abc"}"#).unwrap();
+    assert!(matches!(
+        req,
+        Request::MessageGet {
+            message: MessageRef::Id(_),
+            ..
+        }
+    ));
+}
