@@ -4,7 +4,12 @@
 //! [`Engine::start`] spawns a system thread hosting the registry actor and
 //! `config.arbiters` arbiter threads hosting conversation actors. An engine owns
 //! no globals: two engines can run in one process. Every transport (in-process
-//! `Session`, WebSocket, REST) calls [`Engine::execute`].
+//! `Session`, WebSocket, REST) calls [`Engine::execute`]. The ops the engine
+//! runs itself over many conversations are in `lists.rs`, those about users in
+//! `users.rs`.
+
+mod lists;
+mod users;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -16,17 +21,14 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::conversation::Records;
-use crate::conversation::{Answer, ConversationHandle, FeedKey, FeedQuery, FeedSide, Window};
+use crate::conversation::{Answer, ConversationHandle};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::metrics::MetricsSnapshot;
-use crate::model::{
-    ConversationId, Identity, KnownUser, Message, Millis, Page, ReactionId, Stamp, User,
-};
-use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
-use crate::protocol::{ConversationOp, EngineOp, Feed, Reply, Request, Route, UpdateUser};
+use crate::model::{ReactionId, Stamp};
+use crate::protocol::{ConversationOp, EngineOp, Reply, Request, Route};
 use crate::registry::{self, Create, Direct, Recover, Registry};
-use crate::store::{Batch, Recovered, Store, Write};
+use crate::store::{Recovered, Store, Write};
 use crate::validate;
 
 pub(crate) use crate::conversation::Shared;
@@ -94,17 +96,6 @@ impl std::fmt::Debug for Engine {
             .field("conversations", &self.inner.shared.conversations.len())
             .finish()
     }
-}
-
-/// A `message.feed` cursor.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct FeedCursor {
-    list: String,
-    side: FeedSide,
-    bound: FeedKey,
-    limit: usize,
-    since: Option<Millis>,
-    until: Option<Millis>,
 }
 
 impl Engine {
@@ -279,20 +270,6 @@ impl Engine {
         }})
     }
 
-    /// Every user the engine knows (connected, updated, or made a participant),
-    /// in the order it came to know them.
-    pub fn users(&self) -> Vec<KnownUser> {
-        let mut all: Vec<KnownUser> = self.shared().users.iter().map(|h| known_user(&h)).collect();
-        all.sort_by(|a, b| (a.created_at, &a.user.identity).cmp(&(b.created_at, &b.user.identity)));
-        all
-    }
-
-    /// One user the engine knows, or None.
-    pub fn user(&self, identity: &str) -> Option<KnownUser> {
-        let identity = validate::identity(identity, &self.config().limits).ok()?;
-        self.shared().users.get(&identity).map(|h| known_user(&h))
-    }
-
     /// Runs a request given as JSON (`{"op": …, …}`) for a caller; answers
     /// JSON, as the wire would.
     pub async fn request_as(&self, caller: Caller, request: Value) -> Result<Value> {
@@ -446,272 +423,6 @@ impl Engine {
             EngineOp::UpdateUser(u) => self.update_user(caller, u, stamp).await,
         };
         engine_op.map(Answer::from)
-    }
-
-    /// Whose data a list is about: the caller's own, or for the service the
-    /// user it names (None: everyone).
-    fn subject(&self, caller: &Caller, named: Option<&str>) -> Result<Option<Identity>> {
-        match (caller, named) {
-            (Caller::User(i), _) => Ok(Some(i.clone())),
-            (Caller::Service, Some(n)) => validate::identity(n, &self.config().limits).map(Some),
-            (Caller::Service, None) => Ok(None),
-        }
-    }
-
-    /// The conversations `subject` takes part in (all of them when None), most
-    /// recent activity first, each as `caller` sees it.
-    async fn list_conversations(
-        &self,
-        caller: Caller,
-        subject: Option<Identity>,
-        size: Option<u64>,
-        cursor: Option<String>,
-    ) -> Result<Reply> {
-        let shared = self.shared();
-        let size = page_size(size, 50, 100, "page_size")?;
-        let (from, size) =
-            keyset_request::<(u64, ConversationId)>("conversations", cursor.as_deref(), size)?;
-        let handles: Vec<ConversationHandle> = match &subject {
-            Some(i) => shared
-                .users
-                .get(i)
-                .map(|h| h.conversations())
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|c| shared.conversations.get(c).map(|h| h.clone()))
-                .collect(),
-            None => shared.conversations.iter().map(|h| h.clone()).collect(),
-        };
-        // Newest activity first; the key inverts the time so that ascending order lists it.
-        let mut keys: Vec<(u64, ConversationId)> = handles
-            .iter()
-            .map(|h| (u64::MAX - h.info.last_activity(), h.id))
-            .collect();
-        keys.sort_unstable();
-        let page = keyset_page("conversations", &keys, &from, size, |k| Some(k.1));
-        let views = join_all(page.items.iter().filter_map(|id| {
-            let h = handles.iter().find(|h| h.id == *id)?.clone();
-            let caller = caller.clone();
-            Some(async move { h.view(caller).await })
-        }))
-        .await;
-        let items: Vec<_> = views.into_iter().filter_map(Result::ok).collect();
-        let page = Page {
-            items,
-            has_next: page.has_next,
-            has_prev: page.has_prev,
-            next_cursor: page.next_cursor,
-            prev_cursor: page.prev_cursor,
-        };
-        Ok(Reply::Conversations(page))
-    }
-
-    /// The newest messages over the caller's conversations (see `message.feed`).
-    async fn feed(&self, caller: Caller, f: Feed) -> Result<Reply> {
-        let Some(identity) = self.subject(&caller, f.identity.as_deref())? else {
-            return Err(Error::bad(
-                "message.feed needs a user (the service names one with identity)",
-            ));
-        };
-        // Checked even when a cursor overrides it: out of range is bad_request.
-        let asked = page_size(f.limit, 50, 100, "limit")?;
-        let (side, bound, limit, window) = match &f.cursor {
-            Some(c) => {
-                let c: FeedCursor = decode_cursor(c)?;
-                if c.list != "feed" || c.limit == 0 || c.limit > 100 {
-                    return Err(Error::bad("invalid cursor"));
-                }
-                (
-                    c.side,
-                    Some(c.bound),
-                    c.limit,
-                    Window {
-                        since: c.since,
-                        until: c.until,
-                    },
-                )
-            }
-            None => (
-                FeedSide::Before,
-                None,
-                asked,
-                Window {
-                    since: f.since,
-                    until: f.until,
-                },
-            ),
-        };
-        let shared = self.shared();
-        let convs = shared
-            .users
-            .get(&identity)
-            .map(|h| h.conversations())
-            .unwrap_or_default();
-        let parts = join_all(
-            convs
-                .iter()
-                .filter_map(|c| shared.conversations.get(c).map(|h| h.clone()))
-                .map(|h| {
-                    let q = FeedQuery {
-                        identity: identity.clone(),
-                        side,
-                        bound,
-                        limit,
-                        window,
-                    };
-                    async move { h.feed(q).await }
-                }),
-        )
-        .await;
-        let mut beyond = false;
-        let mut all: Vec<Message> = Vec::new();
-        for p in parts.into_iter().flatten() {
-            beyond |= p.beyond;
-            all.extend(p.messages);
-        }
-        let key = |m: &Message| (m.created_at, m.conversation_id, m.index);
-        all.sort_by_key(key);
-        let more = all.len() > limit;
-        let items: Vec<Message> = match side {
-            FeedSide::Before => all.split_off(all.len().saturating_sub(limit)),
-            FeedSide::After => {
-                all.truncate(limit);
-                all
-            }
-        };
-        let (has_prev, has_next) = match side {
-            FeedSide::Before => (more, beyond),
-            FeedSide::After => (beyond, more),
-        };
-        let cursor = |side, bound| {
-            encode_cursor(&FeedCursor {
-                list: "feed".into(),
-                side,
-                bound,
-                limit,
-                since: window.since,
-                until: window.until,
-            })
-        };
-        let page = Page {
-            prev_cursor: if has_prev {
-                items
-                    .first()
-                    .map(key)
-                    .or(bound)
-                    .map(|b| cursor(FeedSide::Before, b))
-            } else {
-                None
-            },
-            next_cursor: if has_next {
-                items
-                    .last()
-                    .map(key)
-                    .or(bound)
-                    .map(|b| cursor(FeedSide::After, b))
-            } else {
-                None
-            },
-            has_prev,
-            has_next,
-            items,
-        };
-        Ok(Reply::Messages(page))
-    }
-
-    fn presence(&self, identities: &[String]) -> Result<Reply> {
-        const MAX_IDENTITIES: usize = 1000;
-        if identities.len() > MAX_IDENTITIES {
-            return Err(Error::bad(format!(
-                "presence.get takes at most {MAX_IDENTITIES} identities"
-            )));
-        }
-        let limits = &self.config().limits;
-        let items = identities
-            .iter()
-            .map(|i| {
-                let identity = validate::identity(i, limits)?;
-                Ok(match self.shared().users.get(&identity) {
-                    Some(h) => h.user(),
-                    None => User {
-                        identity,
-                        friendly_name: None,
-                        avatar_url: None,
-                        attributes: json!({}),
-                        online: false,
-                        last_seen_at: None,
-                    },
-                })
-            })
-            .collect::<Result<Vec<User>>>()?;
-        Ok(Reply::Presence { items })
-    }
-
-    async fn update_user(
-        &self,
-        caller: Caller,
-        u: UpdateUser,
-        stamp: Option<Stamp>,
-    ) -> Result<Reply> {
-        let Caller::User(identity) = caller else {
-            return Err(Error::bad("user.update needs a user"));
-        };
-        let limits = &self.config().limits;
-        if let Some(Some(n)) = &u.friendly_name {
-            validate::name("friendly_name", n, limits)?;
-        }
-        if let Some(Some(url)) = &u.avatar_url {
-            if url.chars().count() > 2048 {
-                return Err(Error::bad("avatar_url is longer than 2048 characters"));
-            }
-        }
-        if let Some(a) = &u.attributes {
-            validate::json_field("attributes", a, limits)?;
-        }
-        let hub = self.shared().hub(&identity);
-        let committed = {
-            let mut p = hub.profile();
-            if let Some(n) = u.friendly_name {
-                p.friendly_name = n;
-            }
-            if let Some(url) = u.avatar_url {
-                p.avatar_url = url;
-            }
-            if let Some(a) = u.attributes {
-                p.attributes = Some(a);
-            }
-            p.updated_at = Some(stamp.map_or_else(|| self.config().clock.now_ms(), |s| s.at));
-            // Submitted under the profile's lock: two updates commit in the
-            // order they changed it.
-            self.shared().store.get().map(|s| {
-                let record = serde_json::to_vec(&*p).unwrap_or_default();
-                s.submit(Batch(vec![Write::User {
-                    identity: identity.to_string(),
-                    record,
-                }]))
-            })
-        };
-        if let Some(done) = committed {
-            match done.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(Error::Internal(format!("not acknowledged: {e}"))),
-                Err(_) => return Err(Error::Internal("the store stopped".into())),
-            }
-        }
-        Ok(Reply::User(Box::new(hub.user())))
-    }
-}
-
-fn known_user(hub: &crate::delivery::UserHub) -> KnownUser {
-    let (created_at, updated_at) = {
-        let p = hub.profile();
-        let created = p.created_at.unwrap_or(0);
-        (created, p.updated_at.unwrap_or(created))
-    };
-    KnownUser {
-        user: hub.user(),
-        created_at,
-        updated_at,
     }
 }
 

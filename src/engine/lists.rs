@@ -1,0 +1,195 @@
+//! Lists over many conversations: `conversation.list` and `message.feed`.
+
+use futures_util::future::join_all;
+
+use super::Engine;
+use crate::conversation::{ConversationHandle, FeedKey, FeedQuery, FeedSide, Window};
+use crate::error::{Error, Result};
+use crate::model::{Caller, ConversationId, Identity, Message, Millis, Page};
+use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
+use crate::protocol::{Feed, Reply};
+use crate::validate;
+
+/// A `message.feed` cursor.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FeedCursor {
+    list: String,
+    side: FeedSide,
+    bound: FeedKey,
+    limit: usize,
+    since: Option<Millis>,
+    until: Option<Millis>,
+}
+
+impl Engine {
+    /// Whose data a list is about: the caller's own, or for the service the
+    /// user it names (None: everyone).
+    pub(super) fn subject(&self, caller: &Caller, named: Option<&str>) -> Result<Option<Identity>> {
+        match (caller, named) {
+            (Caller::User(i), _) => Ok(Some(i.clone())),
+            (Caller::Service, Some(n)) => validate::identity(n, &self.config().limits).map(Some),
+            (Caller::Service, None) => Ok(None),
+        }
+    }
+
+    /// The conversations `subject` takes part in (all of them when None), most
+    /// recent activity first, each as `caller` sees it.
+    pub(super) async fn list_conversations(
+        &self,
+        caller: Caller,
+        subject: Option<Identity>,
+        size: Option<u64>,
+        cursor: Option<String>,
+    ) -> Result<Reply> {
+        let shared = self.shared();
+        let size = page_size(size, 50, 100, "page_size")?;
+        let (from, size) =
+            keyset_request::<(u64, ConversationId)>("conversations", cursor.as_deref(), size)?;
+        let handles: Vec<ConversationHandle> = match &subject {
+            Some(i) => shared
+                .users
+                .get(i)
+                .map(|h| h.conversations())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| shared.conversations.get(c).map(|h| h.clone()))
+                .collect(),
+            None => shared.conversations.iter().map(|h| h.clone()).collect(),
+        };
+        // Newest activity first; the key inverts the time so that ascending order lists it.
+        let mut keys: Vec<(u64, ConversationId)> = handles
+            .iter()
+            .map(|h| (u64::MAX - h.info.last_activity(), h.id))
+            .collect();
+        keys.sort_unstable();
+        let page = keyset_page("conversations", &keys, &from, size, |k| Some(k.1));
+        let views = join_all(page.items.iter().filter_map(|id| {
+            let h = handles.iter().find(|h| h.id == *id)?.clone();
+            let caller = caller.clone();
+            Some(async move { h.view(caller).await })
+        }))
+        .await;
+        let items: Vec<_> = views.into_iter().filter_map(Result::ok).collect();
+        let page = Page {
+            items,
+            has_next: page.has_next,
+            has_prev: page.has_prev,
+            next_cursor: page.next_cursor,
+            prev_cursor: page.prev_cursor,
+        };
+        Ok(Reply::Conversations(page))
+    }
+
+    /// The newest messages over the caller's conversations (see `message.feed`).
+    pub(super) async fn feed(&self, caller: Caller, f: Feed) -> Result<Reply> {
+        let Some(identity) = self.subject(&caller, f.identity.as_deref())? else {
+            return Err(Error::bad(
+                "message.feed needs a user (the service names one with identity)",
+            ));
+        };
+        // Checked even when a cursor overrides it: out of range is bad_request.
+        let asked = page_size(f.limit, 50, 100, "limit")?;
+        let (side, bound, limit, window) = match &f.cursor {
+            Some(c) => {
+                let c: FeedCursor = decode_cursor(c)?;
+                if c.list != "feed" || c.limit == 0 || c.limit > 100 {
+                    return Err(Error::bad("invalid cursor"));
+                }
+                (
+                    c.side,
+                    Some(c.bound),
+                    c.limit,
+                    Window {
+                        since: c.since,
+                        until: c.until,
+                    },
+                )
+            }
+            None => (
+                FeedSide::Before,
+                None,
+                asked,
+                Window {
+                    since: f.since,
+                    until: f.until,
+                },
+            ),
+        };
+        let shared = self.shared();
+        let convs = shared
+            .users
+            .get(&identity)
+            .map(|h| h.conversations())
+            .unwrap_or_default();
+        let parts = join_all(
+            convs
+                .iter()
+                .filter_map(|c| shared.conversations.get(c).map(|h| h.clone()))
+                .map(|h| {
+                    let q = FeedQuery {
+                        identity: identity.clone(),
+                        side,
+                        bound,
+                        limit,
+                        window,
+                    };
+                    async move { h.feed(q).await }
+                }),
+        )
+        .await;
+        let mut beyond = false;
+        let mut all: Vec<Message> = Vec::new();
+        for p in parts.into_iter().flatten() {
+            beyond |= p.beyond;
+            all.extend(p.messages);
+        }
+        let key = |m: &Message| (m.created_at, m.conversation_id, m.index);
+        all.sort_by_key(key);
+        let more = all.len() > limit;
+        let items: Vec<Message> = match side {
+            FeedSide::Before => all.split_off(all.len().saturating_sub(limit)),
+            FeedSide::After => {
+                all.truncate(limit);
+                all
+            }
+        };
+        let (has_prev, has_next) = match side {
+            FeedSide::Before => (more, beyond),
+            FeedSide::After => (beyond, more),
+        };
+        let cursor = |side, bound| {
+            encode_cursor(&FeedCursor {
+                list: "feed".into(),
+                side,
+                bound,
+                limit,
+                since: window.since,
+                until: window.until,
+            })
+        };
+        let page = Page {
+            prev_cursor: if has_prev {
+                items
+                    .first()
+                    .map(key)
+                    .or(bound)
+                    .map(|b| cursor(FeedSide::Before, b))
+            } else {
+                None
+            },
+            next_cursor: if has_next {
+                items
+                    .last()
+                    .map(key)
+                    .or(bound)
+                    .map(|b| cursor(FeedSide::After, b))
+            } else {
+                None
+            },
+            has_prev,
+            has_next,
+            items,
+        };
+        Ok(Reply::Messages(page))
+    }
+}

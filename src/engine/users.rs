@@ -1,0 +1,122 @@
+//! Users: profiles (`user.update`), presence (`presence.get`), and the users
+//! the engine knows.
+
+use serde_json::json;
+
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::model::{Caller, KnownUser, Stamp, User};
+use crate::protocol::{Reply, UpdateUser};
+use crate::store::{Batch, Write};
+use crate::validate;
+
+impl Engine {
+    /// Every user the engine knows (connected, updated, or made a participant),
+    /// in the order it came to know them.
+    pub fn users(&self) -> Vec<KnownUser> {
+        let mut all: Vec<KnownUser> = self.shared().users.iter().map(|h| known_user(&h)).collect();
+        all.sort_by(|a, b| (a.created_at, &a.user.identity).cmp(&(b.created_at, &b.user.identity)));
+        all
+    }
+
+    /// One user the engine knows, or None.
+    pub fn user(&self, identity: &str) -> Option<KnownUser> {
+        let identity = validate::identity(identity, &self.config().limits).ok()?;
+        self.shared().users.get(&identity).map(|h| known_user(&h))
+    }
+
+    pub(super) fn presence(&self, identities: &[String]) -> Result<Reply> {
+        const MAX_IDENTITIES: usize = 1000;
+        if identities.len() > MAX_IDENTITIES {
+            return Err(Error::bad(format!(
+                "presence.get takes at most {MAX_IDENTITIES} identities"
+            )));
+        }
+        let limits = &self.config().limits;
+        let items = identities
+            .iter()
+            .map(|i| {
+                let identity = validate::identity(i, limits)?;
+                Ok(match self.shared().users.get(&identity) {
+                    Some(h) => h.user(),
+                    None => User {
+                        identity,
+                        friendly_name: None,
+                        avatar_url: None,
+                        attributes: json!({}),
+                        online: false,
+                        last_seen_at: None,
+                    },
+                })
+            })
+            .collect::<Result<Vec<User>>>()?;
+        Ok(Reply::Presence { items })
+    }
+
+    pub(super) async fn update_user(
+        &self,
+        caller: Caller,
+        u: UpdateUser,
+        stamp: Option<Stamp>,
+    ) -> Result<Reply> {
+        let Caller::User(identity) = caller else {
+            return Err(Error::bad("user.update needs a user"));
+        };
+        let limits = &self.config().limits;
+        if let Some(Some(n)) = &u.friendly_name {
+            validate::name("friendly_name", n, limits)?;
+        }
+        if let Some(Some(url)) = &u.avatar_url {
+            if url.chars().count() > 2048 {
+                return Err(Error::bad("avatar_url is longer than 2048 characters"));
+            }
+        }
+        if let Some(a) = &u.attributes {
+            validate::json_field("attributes", a, limits)?;
+        }
+        let hub = self.shared().hub(&identity);
+        let committed = {
+            let mut p = hub.profile();
+            if let Some(n) = u.friendly_name {
+                p.friendly_name = n;
+            }
+            if let Some(url) = u.avatar_url {
+                p.avatar_url = url;
+            }
+            if let Some(a) = u.attributes {
+                p.attributes = Some(a);
+            }
+            p.updated_at = Some(stamp.map_or_else(|| self.config().clock.now_ms(), |s| s.at));
+            // Submitted under the profile's lock: two updates commit in the
+            // order they changed it.
+            self.shared().store.get().map(|s| {
+                let record = serde_json::to_vec(&*p).unwrap_or_default();
+                s.submit(Batch(vec![Write::User {
+                    identity: identity.to_string(),
+                    record,
+                }]))
+            })
+        };
+        if let Some(done) = committed {
+            match done.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Error::Internal(format!("not acknowledged: {e}"))),
+                Err(_) => return Err(Error::Internal("the store stopped".into())),
+            }
+        }
+        Ok(Reply::User(Box::new(hub.user())))
+    }
+}
+
+fn known_user(hub: &crate::delivery::UserHub) -> KnownUser {
+    let (created_at, updated_at) = {
+        let p = hub.profile();
+        let created = p.created_at.unwrap_or(0);
+        (created, p.updated_at.unwrap_or(created))
+    };
+    KnownUser {
+        user: hub.user(),
+        created_at,
+        updated_at,
+    }
+}
