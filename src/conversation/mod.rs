@@ -13,6 +13,7 @@ mod events;
 mod log;
 mod members;
 mod messages;
+mod ops;
 mod participants;
 mod persist;
 mod shared;
