@@ -10,24 +10,15 @@ fn creation_checks_everything_and_announces_to_each_member() {
         participants: vec!["bob".into(), "carol".into()],
         ..Default::default()
     };
-    let err = ConversationState::create(
-        sh.clone(),
-        ConversationId::new(),
-        Some(Identity::from_stored("alice")),
-        too_many,
-        false,
-        T0,
-    )
-    .err()
-    .map(|e| e.code());
+    let err = create(sh.clone(), Some("alice"), too_many, false)
+        .err()
+        .map(|e| e.code());
     assert_eq!(err, Some(ErrorCode::Conflict));
     let empty_name = CreateConversation {
         unique_name: Some(String::new()),
         ..Default::default()
     };
-    let err = ConversationState::create(sh, ConversationId::new(), None, empty_name, false, T0)
-        .err()
-        .map(|e| e.code());
+    let err = create(sh, None, empty_name, false).err().map(|e| e.code());
     assert_eq!(err, Some(ErrorCode::BadRequest));
 
     let sh = shared(|_| {});
@@ -35,15 +26,7 @@ fn creation_checks_everything_and_announces_to_each_member() {
         participants: vec!["bob".into(), "bob".into(), "alice".into()],
         ..Default::default()
     };
-    let mut st = ConversationState::create(
-        sh,
-        ConversationId::new(),
-        Some(Identity::from_stored("alice")),
-        req,
-        false,
-        T0,
-    )
-    .expect("created");
+    let mut st = create(sh, Some("alice"), req, false).expect("created");
     assert_eq!(st.members.len(), 2, "duplicates and the creator collapse");
     st.announce_created();
     assert_eq!(events(&mut st), ["conversationAdded", "conversationAdded"]);

@@ -89,18 +89,11 @@ fn joining_and_leaving_follow_the_conversation_kind() {
         ErrorCode::Forbidden
     );
     let sh = shared(|_| {});
-    let mut direct = ConversationState::create(
-        sh,
-        ConversationId::new(),
-        Some(Identity::from_stored("alice")),
-        CreateConversation {
-            participants: vec!["bob".into()],
-            ..Default::default()
-        },
-        true,
-        T0,
-    )
-    .expect("direct");
+    let req = CreateConversation {
+        participants: vec!["bob".into()],
+        ..Default::default()
+    };
+    let mut direct = create(sh, Some("alice"), req, true).expect("direct");
     assert_eq!(
         code(
             &mut direct,

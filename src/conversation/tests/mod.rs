@@ -33,6 +33,17 @@ fn user(s: &str) -> Caller {
     Caller::User(Identity::from_stored(s))
 }
 
+/// A new conversation made by `creator` (None: the service) at `T0`.
+fn create(
+    sh: Arc<Shared>,
+    creator: Option<&str>,
+    req: CreateConversation,
+    direct: bool,
+) -> Result<ConversationState> {
+    let creator = creator.map(Identity::from_stored);
+    ConversationState::create(sh, ConversationId::new(), creator, req, direct, T0)
+}
+
 /// A group made by alice with bob and carol, its creation effects taken.
 fn group() -> ConversationState {
     group_in(shared(|_| {}))
@@ -44,15 +55,7 @@ fn group_in(sh: Arc<Shared>) -> ConversationState {
         participants: vec!["bob".into(), "carol".into()],
         ..Default::default()
     };
-    let mut st = ConversationState::create(
-        sh,
-        ConversationId::new(),
-        Some(Identity::from_stored("alice")),
-        req,
-        false,
-        T0,
-    )
-    .expect("created");
+    let mut st = create(sh, Some("alice"), req, false).expect("created");
     st.announce_created();
     st.out.clear();
     st.discard_changes();
