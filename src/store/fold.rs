@@ -11,7 +11,7 @@
 //! those records from the journal. A crash anywhere in between leaves
 //! records that are in both, which the start skips by that number.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::{
-    event_rows, journal, Batch, Health, StoreError, Write, CONVERSATIONS, COUNTERS, EVENTS,
-    EVENT_ROWS, JOURNAL, MESSAGES, META, PARTICIPANTS, USERS,
+    event_rows, journal, message_rows, Batch, Health, StoreError, Write, CONVERSATIONS, COUNTERS,
+    EVENTS, EVENT_ROWS, JOURNAL, MESSAGE_ROWS, META, PARTICIPANTS, USERS,
 };
 
 /// Ops folded at once at most: bounds a fold's transaction and memory.
@@ -155,7 +155,8 @@ pub(super) fn at_start(tables: &Database, log: &Database, path: &Path) -> Result
 /// op): only the last write of each record is applied. Likewise, a
 /// conversation's events go in as one row (`event_rows.rs`), and those that
 /// left the replay window are dropped once per conversation, at the end,
-/// rather than once per event.
+/// rather than once per event; its new messages go in rows of many
+/// (`message_rows.rs`).
 pub(super) fn apply<'a>(
     txn: &redb::WriteTransaction,
     writes: impl Iterator<Item = &'a Write>,
@@ -164,11 +165,12 @@ pub(super) fn apply<'a>(
     let last = last_of_each(&writes);
     let mut drop_below: HashMap<[u8; 16], u64> = HashMap::new();
     let mut new_events: HashMap<[u8; 16], Vec<(u64, &[u8])>> = HashMap::new();
+    let mut messages: HashMap<[u8; 16], BTreeMap<u64, Option<&[u8]>>> = HashMap::new();
     let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
     let mut convs = txn.open_table(CONVERSATIONS).map_err(|e| fail(&e))?;
     let mut counters = txn.open_table(COUNTERS).map_err(|e| fail(&e))?;
     let mut parts = txn.open_table(PARTICIPANTS).map_err(|e| fail(&e))?;
-    let mut msgs = txn.open_table(MESSAGES).map_err(|e| fail(&e))?;
+    let mut msgs = txn.open_table(MESSAGE_ROWS).map_err(|e| fail(&e))?;
     // Rows of one event each, as store format 2 wrote them: only ever
     // dropped now, as the window moves past them.
     let mut old_events = txn.open_table(EVENTS).map_err(|e| fail(&e))?;
@@ -186,6 +188,7 @@ pub(super) fn apply<'a>(
             Write::DeleteConversation { id } => {
                 drop_below.remove(id);
                 new_events.remove(id);
+                messages.remove(id);
                 let all = (*id, 0)..=(*id, u64::MAX);
                 convs
                     .remove(id)
@@ -196,7 +199,13 @@ pub(super) fn apply<'a>(
                     .and_then(|_| events.retain_in(all, |_, _| false))
             }
             Write::Participant { key, record } => put(&mut parts, key, record),
-            Write::Message { key, record } => put(&mut msgs, key, record),
+            Write::Message { key, record } => {
+                messages
+                    .entry(key.0)
+                    .or_default()
+                    .insert(key.1, record.as_deref());
+                Ok(())
+            }
             Write::Event {
                 key,
                 record,
@@ -217,6 +226,9 @@ pub(super) fn apply<'a>(
             }
         };
         r.map_err(|e| fail(&e))?;
+    }
+    for (id, writes) in messages {
+        message_rows::apply(&mut msgs, id, writes).map_err(|e| fail(&e))?;
     }
     for (id, new) in new_events {
         let below = drop_below.get(&id).copied().unwrap_or(0);

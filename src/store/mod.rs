@@ -14,6 +14,7 @@
 mod event_rows;
 mod fold;
 mod journal;
+mod message_rows;
 mod recover;
 pub(crate) mod snapshot;
 #[cfg(test)]
@@ -35,8 +36,8 @@ pub(crate) use recover::{Recovered, RecoveredConversation};
 /// journal inside the tables' file; 2 keeps it in a file of its own (which a
 /// colloquy that reads only 1 would not know to read back, hence the bump);
 /// 3 keeps the replay window in `event_rows`, several events a row, where 2
-/// would not look.
-const FORMAT: u64 = 3;
+/// would not look; 4 keeps messages in `message_rows`, several a row.
+const FORMAT: u64 = 4;
 
 /// The keyed tables, inside `--data-dir`.
 const FILE: &str = "colloquy.redb";
@@ -58,7 +59,12 @@ const CONVERSATIONS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("co
 /// last message time. Written with every change, so counters never go back.
 const COUNTERS: TableDefinition<[u8; 16], (u64, u64, u64, u64)> = TableDefinition::new("counters");
 const PARTICIPANTS: TableDefinition<Key, &[u8]> = TableDefinition::new("participants");
+/// Messages as store format 3 and before kept them, one a row: moved into
+/// `message_rows` when such a store is first opened as format 4.
 const MESSAGES: TableDefinition<Key, &[u8]> = TableDefinition::new("messages");
+/// Messages: several of a conversation a row, keyed by the highest index the
+/// row covers (`message_rows.rs`).
+const MESSAGE_ROWS: TableDefinition<Key, &[u8]> = TableDefinition::new("message_rows");
 /// The replay window as store format 2 kept it, one event a row, keyed by seq:
 /// read back, and emptied as the window moves on.
 const EVENTS: TableDefinition<Key, &[u8]> = TableDefinition::new("events");

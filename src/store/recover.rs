@@ -8,8 +8,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableError};
 
 use super::fold::FOLDED;
 use super::{
-    event_rows, journal, StoreError, Write, CONVERSATIONS, COUNTERS, EVENTS, EVENT_ROWS, FORMAT,
-    JOURNAL, MESSAGES, META, PARTICIPANTS, USERS,
+    event_rows, journal, message_rows, StoreError, Write, CONVERSATIONS, COUNTERS, EVENTS,
+    EVENT_ROWS, FORMAT, JOURNAL, MESSAGES, MESSAGE_ROWS, META, PARTICIPANTS, USERS,
 };
 
 /// One conversation as it was stored.
@@ -63,13 +63,15 @@ pub(super) fn stamp_format(db: &Database, path: &Path) -> Result<(), StoreError>
         Some(FORMAT) => Ok(()),
         Some(_older) => {
             // Format 1's in-file journal is folded at start like the journal
-            // file's, format 2's event rows are read beside the new ones; from
-            // now on an older reader must not open this store.
+            // file's, format 2's event rows are read beside the new ones,
+            // messages of one a row move into rows of many; from now on an
+            // older reader must not open this store.
             let w = db.begin_write().map_err(|e| corrupt(&e))?;
             w.open_table(META)
                 .and_then(|mut t| t.insert("format", FORMAT).map(drop).map_err(Into::into))
                 .map_err(|e| corrupt(&e))?;
             w.open_table(EVENT_ROWS).map_err(|e| corrupt(&e))?;
+            move_messages_into_rows(&w).map_err(|e| corrupt(&e))?;
             w.commit().map_err(|e| corrupt(&e))
         }
         None => {
@@ -81,7 +83,7 @@ pub(super) fn stamp_format(db: &Database, path: &Path) -> Result<(), StoreError>
                 w.open_table(CONVERSATIONS).map_err(|e| corrupt(&e))?;
                 w.open_table(COUNTERS).map_err(|e| corrupt(&e))?;
                 w.open_table(PARTICIPANTS).map_err(|e| corrupt(&e))?;
-                w.open_table(MESSAGES).map_err(|e| corrupt(&e))?;
+                w.open_table(MESSAGE_ROWS).map_err(|e| corrupt(&e))?;
                 w.open_table(EVENTS).map_err(|e| corrupt(&e))?;
                 w.open_table(EVENT_ROWS).map_err(|e| corrupt(&e))?;
                 w.open_table(USERS).map_err(|e| corrupt(&e))?;
@@ -90,6 +92,32 @@ pub(super) fn stamp_format(db: &Database, path: &Path) -> Result<(), StoreError>
             w.commit().map_err(|e| corrupt(&e))
         }
     }
+}
+
+/// Moves the messages of store format 3 and before (one a row, in `messages`)
+/// into rows of many, as the fold writes new ones: each conversation's in
+/// index order, so that each row covers the indexes up to its key.
+fn move_messages_into_rows(w: &redb::WriteTransaction) -> Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| e.to_string();
+    let mut old = w.open_table(MESSAGES).map_err(|e| fail(&e))?;
+    let mut rows = w.open_table(MESSAGE_ROWS).map_err(|e| fail(&e))?;
+    let mut by_conversation: BTreeMap<[u8; 16], BTreeMap<u64, Vec<u8>>> = BTreeMap::new();
+    for row in old.iter().map_err(|e| fail(&e))? {
+        let (k, v) = row.map_err(|e| fail(&e))?;
+        let (id, index) = k.value();
+        by_conversation
+            .entry(id)
+            .or_default()
+            .insert(index, v.value().to_vec());
+    }
+    for (id, messages) in &by_conversation {
+        let writes = messages
+            .iter()
+            .map(|(i, r)| (*i, Some(r.as_slice())))
+            .collect();
+        message_rows::apply(&mut rows, *id, writes).map_err(|e| fail(&e))?;
+    }
+    old.retain(|_, _| false).map_err(|e| fail(&e))
 }
 
 /// Reads every record: the tables, then on top of them the journal records
@@ -129,8 +157,30 @@ pub(super) fn read_all(
         let (k, v) = row.map_err(|e| corrupt(&e))?;
         convs.entry(k.value()).or_default().counters = v.value();
     }
+    match r.open_table(MESSAGE_ROWS) {
+        Ok(t) => {
+            for row in t.iter().map_err(|e| corrupt(&e))? {
+                let (k, v) = row.map_err(|e| corrupt(&e))?;
+                let messages = message_rows::decode(v.value()).map_err(|e| corrupt(&e))?;
+                convs
+                    .entry(k.value().0)
+                    .or_default()
+                    .messages
+                    .extend(messages);
+            }
+        }
+        // A store of an older format, read before its first start as 4.
+        Err(TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(corrupt(&e)),
+    }
+    // Rows of one message each (format 3 and before), and of one participant
+    // or one event each; an older store may lack the table of messages.
     for (def, which) in [(PARTICIPANTS, 0), (MESSAGES, 1), (EVENTS, 2)] {
-        let t = r.open_table(def).map_err(|e| corrupt(&e))?;
+        let t = match r.open_table(def) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) if which == 1 => continue,
+            Err(e) => return Err(corrupt(&e)),
+        };
         for row in t.iter().map_err(|e| corrupt(&e))? {
             let (k, v) = row.map_err(|e| corrupt(&e))?;
             let (id, n) = k.value();

@@ -443,3 +443,128 @@ fn a_format_2_store_keeps_its_event_rows_until_the_window_passes_them() {
         ReadableTableMetadata::len(&r.open_table(super::EVENTS).expect("events")).expect("len");
     assert_eq!(old, 1, "the old rows below the window are gone");
 }
+
+fn messages_read_back(db: &redb::Database) -> Vec<(u64, Vec<u8>)> {
+    let r = super::recover::read_all(db, None::<&redb::Database>, "<test>".as_ref(), 10)
+        .expect("reads back");
+    r.conversations
+        .into_iter()
+        .flat_map(|c| c.messages)
+        .collect()
+}
+
+fn message_rows(db: &redb::Database) -> Vec<u64> {
+    let r = db.begin_read().expect("read");
+    let t = r.open_table(super::MESSAGE_ROWS).expect("rows");
+    let keys = redb::ReadableTable::iter(&t).expect("iter");
+    keys.map(|row| row.expect("row").0.value().1).collect()
+}
+
+fn set(id: [u8; 16], index: u64, record: Option<&str>) -> Write {
+    Write::Message {
+        key: (id, index),
+        record: record.map(|r| r.as_bytes().to_vec()),
+    }
+}
+
+#[test]
+fn messages_go_in_rows_of_many_and_a_change_rewrites_the_row_that_holds_it() {
+    let db = redb::Database::builder()
+        .create_with_backend(Volatile::default())
+        .expect("redb");
+    super::recover::stamp_format(&db, "<test>".as_ref()).expect("stamped");
+    let id = [6; 16];
+    let row = super::message_rows::ROW_MESSAGES as u64;
+    // One fold of 2½ rows' worth, then one of a single message.
+    let first: Vec<Write> = std::iter::once(conversation(id))
+        .chain((0..row * 5 / 2).map(|i| set(id, i, Some(&format!("m{i}")))))
+        .collect();
+    fold_groups(&db, &[first, vec![set(id, row * 5 / 2, Some("last"))]]);
+    assert_eq!(
+        message_rows(&db),
+        [row - 1, 2 * row - 1, row * 5 / 2 - 1, row * 5 / 2]
+    );
+    // The oldest row's messages evicted, one in the second row edited and one
+    // removed, a new message added: one fold.
+    let mut change: Vec<Write> = (0..row).map(|i| set(id, i, None)).collect();
+    change.push(set(id, row + 1, Some("edited")));
+    change.push(set(id, row + 2, None));
+    change.push(set(id, row * 5 / 2 + 1, Some("new")));
+    fold_groups(&db, &[change]);
+    assert_eq!(
+        message_rows(&db),
+        [2 * row - 1, row * 5 / 2 - 1, row * 5 / 2, row * 5 / 2 + 1],
+        "the emptied row is gone, the new message has a row of its own"
+    );
+    let back = messages_read_back(&db);
+    let mut expected: Vec<(u64, Vec<u8>)> = (row..row * 5 / 2)
+        .filter(|i| *i != row + 2)
+        .map(|i| (i, format!("m{i}").into_bytes()))
+        .collect();
+    expected[1].1 = b"edited".to_vec();
+    expected.push((row * 5 / 2, b"last".to_vec()));
+    expected.push((row * 5 / 2 + 1, b"new".to_vec()));
+    assert_eq!(back, expected);
+    // A message added and removed within one fold is never written.
+    fold_groups(
+        &db,
+        &[vec![
+            set(id, row * 3, Some("brief")),
+            set(id, row * 3, None),
+        ]],
+    );
+    assert_eq!(messages_read_back(&db).len(), expected.len());
+    // Deleting the conversation takes its rows.
+    fold_groups(&db, &[vec![Write::DeleteConversation { id }]]);
+    assert!(message_rows(&db).is_empty());
+}
+
+#[test]
+fn a_format_3_store_has_its_messages_moved_into_rows_at_its_first_open() {
+    let db = redb::Database::builder()
+        .create_with_backend(Volatile::default())
+        .expect("redb");
+    let (a, b) = ([7; 16], [8; 16]);
+    {
+        let w = db.begin_write().expect("txn");
+        {
+            w.open_table(super::META)
+                .expect("meta")
+                .insert("format", 3)
+                .expect("insert");
+            let mut convs = w.open_table(super::CONVERSATIONS).expect("conversations");
+            let mut msgs = w.open_table(super::MESSAGES).expect("messages");
+            for id in [a, b] {
+                convs.insert(id, b"{}".as_slice()).expect("insert");
+                for i in (0..100).filter(|i| i % 7 != 3) {
+                    msgs.insert((id, i), format!("m{i}").as_bytes())
+                        .expect("insert");
+                }
+            }
+            w.open_table(super::COUNTERS).expect("counters");
+            w.open_table(super::PARTICIPANTS).expect("participants");
+            w.open_table(super::EVENTS).expect("events");
+            w.open_table(super::EVENT_ROWS).expect("event rows");
+            w.open_table(super::USERS).expect("users");
+        }
+        w.commit().expect("commit");
+    }
+    super::recover::stamp_format(&db, "<test>".as_ref()).expect("upgraded");
+    let expected: Vec<(u64, Vec<u8>)> = (0..100)
+        .filter(|i| i % 7 != 3)
+        .map(|i| (i, format!("m{i}").into_bytes()))
+        .collect();
+    let twice: Vec<_> = expected.iter().chain(&expected).cloned().collect();
+    assert_eq!(messages_read_back(&db), twice);
+    assert_eq!(message_rows(&db).len(), 4, "two rows a conversation");
+    let r = db.begin_read().expect("read");
+    let old =
+        ReadableTableMetadata::len(&r.open_table(super::MESSAGES).expect("old")).expect("len");
+    assert_eq!(old, 0, "the old table is emptied");
+    // The moved rows take changes like any other.
+    drop(r);
+    fold_groups(&db, &[vec![set(a, 0, None), set(a, 99, Some("edited"))]]);
+    let back = messages_read_back(&db);
+    assert_eq!(back.first().map(|m| m.0), Some(1));
+    assert!(back.contains(&(99, b"edited".to_vec())));
+}
