@@ -8,9 +8,12 @@
 //! read leaves before it is on disk. Commits are released from the front:
 //! answers and events leave in the order the ops ran.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::Arc;
 
+use actix::dev::{MessageResponse, OneshotSender};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
@@ -100,32 +103,29 @@ impl ConversationActor {
         ctx: &mut Context<Self>,
         answer: T,
         unstored: fn(&StoreError) -> T,
-    ) -> Response<T> {
+    ) -> Deferred<T> {
         self.arm_timers(ctx);
         if self.immediate() {
             self.deliver_now(ctx);
-            return Response::reply(answer);
+            return Deferred::Now(answer);
         }
         let batch = self.state.take_changes();
         if batch.is_none() && self.waiting.is_empty() && self.failed.is_none() {
             self.deliver_now(ctx);
-            return Response::reply(answer);
+            return Deferred::Now(answer);
         }
-        let (tx, rx) = oneshot::channel();
+        let slot: Slot<T> = Rc::new(Cell::new(None));
+        let to = slot.clone();
         let reply: OnCommit = Box::new(move |e| {
-            let _ = tx.send(match e {
-                None => answer,
-                Some(e) => unstored(e),
-            });
+            if let Some(tx) = to.take() {
+                let _ = tx.send(match e {
+                    None => answer,
+                    Some(e) => unstored(e),
+                });
+            }
         });
         self.enqueue(ctx, batch, Some(reply));
-        Response::fut(async move {
-            match rx.await {
-                Ok(a) => a,
-                // The actor stopped (its engine shutting down) before the commit.
-                Err(_) => unstored(&StoreError::Commit("the engine stopped".into())),
-            }
-        })
+        Deferred::Later(slot)
     }
 
     /// Sends what ops without an asker did (a typing timer, a user going offline).
@@ -234,6 +234,38 @@ impl ConversationActor {
     }
 }
 
+/// Where an asker's channel waits for its answer.
+type Slot<T> = Rc<Cell<Option<OneshotSender<T>>>>;
+
+/// An op's answer: now, or once its changes are committed.
+///
+/// A deferred answer goes straight into the asker's channel: actix's
+/// `Response::fut` would spawn a task per op to wait on a channel of our own,
+/// one more task, wake-up and two allocations per durable acknowledgement.
+/// Actix hands a handler's result its channel right after the handler
+/// returns, in the same turn, so the channel is in the slot long before any
+/// commit can come back.
+pub(crate) enum Deferred<T> {
+    Now(T),
+    Later(Slot<T>),
+}
+
+impl<M> MessageResponse<ConversationActor, M> for Deferred<M::Result>
+where
+    M: Message,
+    M::Result: 'static,
+{
+    fn handle(self, _: &mut Context<ConversationActor>, tx: Option<OneshotSender<M::Result>>) {
+        match (self, tx) {
+            (Deferred::Now(answer), Some(tx)) => {
+                let _ = tx.send(answer);
+            }
+            (Deferred::Later(slot), tx) => slot.set(tx),
+            (Deferred::Now(_), None) => {}
+        }
+    }
+}
+
 /// A reply that sends `answer` once committed, `internal` if not.
 fn reply_with(answer: Result<Reply>, tx: oneshot::Sender<Result<Reply>>) -> OnCommit {
     Box::new(move |e| {
@@ -265,6 +297,14 @@ impl Actor for ConversationActor {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        // The engine shutting down before their commits came back: they may
+        // not be on disk, so they are not acknowledged.
+        let gone = StoreError::Commit("the engine stopped".into());
+        for w in self.waiting.drain(..) {
+            if let Some(reply) = w.reply {
+                reply(Some(&gone));
+            }
+        }
         // An arbiter shutting down stops us without a delete: still forget us.
         self.state.forget_everywhere();
         ::log::debug!("conversation {} stopped", self.state.id);
@@ -284,11 +324,11 @@ pub(crate) struct Ask {
 }
 
 impl Handler<Ask> for ConversationActor {
-    type Result = Response<Result<Answer>>;
+    type Result = Deferred<Result<Answer>>;
 
     fn handle(&mut self, msg: Ask, ctx: &mut Context<Self>) -> Self::Result {
         if self.state.deleted {
-            return Response::reply(Err(Error::not_found("conversation not found")));
+            return Deferred::Now(Err(Error::not_found("conversation not found")));
         }
         let clock = &self.state.shared.config.clock;
         let at = msg.stamp.map_or_else(|| clock.now_ms(), |s| s.at);
@@ -307,7 +347,7 @@ impl Handler<Ask> for ConversationActor {
 pub(crate) struct ViewFor(pub Caller);
 
 impl Handler<ViewFor> for ConversationActor {
-    type Result = Response<Option<Conversation>>;
+    type Result = Deferred<Option<Conversation>>;
     fn handle(&mut self, msg: ViewFor, ctx: &mut Context<Self>) -> Self::Result {
         let view = (!self.state.deleted).then(|| self.state.view(&msg.0));
         self.finish(ctx, view, |_| None)
@@ -315,7 +355,7 @@ impl Handler<ViewFor> for ConversationActor {
 }
 
 impl Handler<FeedQuery> for ConversationActor {
-    type Result = Response<FeedPart>;
+    type Result = Deferred<FeedPart>;
     fn handle(&mut self, q: FeedQuery, ctx: &mut Context<Self>) -> Self::Result {
         let part = self
             .state
@@ -360,10 +400,10 @@ pub(crate) struct EnsureMembers {
 }
 
 impl Handler<EnsureMembers> for ConversationActor {
-    type Result = Response<Result<Reply>>;
+    type Result = Deferred<Result<Reply>>;
     fn handle(&mut self, msg: EnsureMembers, ctx: &mut Context<Self>) -> Self::Result {
         if self.state.deleted {
-            return Response::reply(Err(Error::not_found("conversation not found")));
+            return Deferred::Now(Err(Error::not_found("conversation not found")));
         }
         let now = msg
             .stamp
