@@ -209,6 +209,59 @@ async fn after_a_restart_replay_holds_exactly_the_window() {
     e.shutdown();
 }
 
+#[tokio::test]
+async fn past_the_history_cap_a_restart_keeps_exactly_what_the_log_held() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cap = |c: &mut Config| c.limits.max_history = 100;
+    let e = durable_with(dir.path(), cap);
+    let alice = e.connect("alice").await.expect("alice");
+    let conv = alice
+        .ok(json!({"op": "conversation.create", "friendly_name": "capped"}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let c = conv.as_str();
+    // Stored many to a row: the oldest are evicted row by row, and edits
+    // and a delete land in rows written by earlier folds.
+    for i in 0..250 {
+        alice
+            .ok(json!({"op": "message.send", "conversation": c, "body": format!("m{i}")}))
+            .await;
+    }
+    for i in [150, 199, 200, 249] {
+        alice
+            .ok(
+                json!({"op": "message.edit", "conversation": c, "message": i,
+                       "body": format!("m{i}, edited")}),
+            )
+            .await;
+    }
+    alice
+        .ok(json!({"op": "message.delete", "conversation": c, "message": 180}))
+        .await;
+    let list = json!({"op": "message.list", "conversation": c, "page_size": 100});
+    let before = alice.ok(list.clone()).await;
+    e.shutdown();
+
+    let e = durable_with(dir.path(), cap);
+    let alice = e.connect("alice").await.expect("alice");
+    let after = alice.ok(list).await;
+    assert_eq!(after, before);
+    let items = after["items"].as_array().expect("items");
+    let first = items.iter().map(|m| m["index"].as_u64()).min().flatten();
+    assert_eq!(first, Some(150), "the evicted messages stay gone");
+    assert!(items
+        .iter()
+        .any(|m| m["index"] == 199 && m["body"] == "m199, edited"));
+    let next = alice
+        .ok(json!({"op": "message.send", "conversation": c, "body": "after"}))
+        .await;
+    assert_eq!(next["index"], 250);
+    quiet(&[&alice]);
+    e.shutdown();
+}
+
 /// Every byte of every file under `dir`, to check nothing was touched.
 fn contents(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut all: Vec<_> = std::fs::read_dir(dir)
