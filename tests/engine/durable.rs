@@ -6,7 +6,7 @@ use std::path::Path;
 use colloquy::{Config, Engine, ErrorCode};
 use serde_json::{json, Value};
 
-use crate::util::{quiet, SessionExt};
+use crate::util::{group, quiet, send, SessionExt};
 
 fn durable(dir: &Path) -> Engine {
     durable_with(dir, |_| {})
@@ -94,12 +94,7 @@ async fn a_clean_restart_keeps_everything_and_counters_continue() {
         .ok(json!({"op": "conversation.direct", "identity": "carol"}))
         .await["id"]
         .clone();
-    let gone = alice
-        .ok(json!({"op": "conversation.create", "friendly_name": "gone"}))
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let gone = group(&alice, &[]).await;
     alice
         .ok(json!({"op": "conversation.delete", "conversation": gone}))
         .await;
@@ -169,16 +164,9 @@ async fn after_a_restart_replay_holds_exactly_the_window() {
     let dir = tempfile::tempdir().expect("temp dir");
     let e = durable_with(dir.path(), |c| c.limits.replay_window = 5);
     let alice = e.connect("alice").await.expect("alice");
-    let conv = alice
-        .ok(json!({"op": "conversation.create", "friendly_name": "w"}))
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let conv = group(&alice, &[]).await;
     for i in 0..10 {
-        alice
-            .ok(json!({"op": "message.send", "conversation": conv, "body": format!("m{i}")}))
-            .await;
+        send(&alice, &conv, &format!("m{i}")).await;
     }
     let live: Vec<_> = alice
         .drain()
@@ -215,19 +203,12 @@ async fn past_the_history_cap_a_restart_keeps_exactly_what_the_log_held() {
     let cap = |c: &mut Config| c.limits.max_history = 100;
     let e = durable_with(dir.path(), cap);
     let alice = e.connect("alice").await.expect("alice");
-    let conv = alice
-        .ok(json!({"op": "conversation.create", "friendly_name": "capped"}))
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let conv = group(&alice, &[]).await;
     let c = conv.as_str();
     // Stored many to a row: the oldest are evicted row by row, and edits
     // and a delete land in rows written by earlier folds.
     for i in 0..250 {
-        alice
-            .ok(json!({"op": "message.send", "conversation": c, "body": format!("m{i}")}))
-            .await;
+        send(&alice, c, &format!("m{i}")).await;
     }
     for i in [150, 199, 200, 249] {
         alice
@@ -254,10 +235,7 @@ async fn past_the_history_cap_a_restart_keeps_exactly_what_the_log_held() {
     assert!(items
         .iter()
         .any(|m| m["index"] == 199 && m["body"] == "m199, edited"));
-    let next = alice
-        .ok(json!({"op": "message.send", "conversation": c, "body": "after"}))
-        .await;
-    assert_eq!(next["index"], 250);
+    assert_eq!(send(&alice, c, "after").await, 250);
     quiet(&[&alice]);
     e.shutdown();
 }
