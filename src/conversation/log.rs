@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::model::{Identity, LastMessage, Message, MessageId, Millis, ReactionId};
-use crate::protocol::{Direction, MessageRef};
+use crate::protocol::{event_data, Direction, Frame, MessageRef};
 
 /// A time window on `created_at`, both ends inclusive.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,6 +27,19 @@ impl Window {
     }
     fn after_end(&self, t: Millis) -> bool {
         self.until.is_some_and(|u| t > u)
+    }
+}
+
+/// Messages as their `messageAdded` frames carried them: see
+/// [`MessageLog::take_announced`].
+#[derive(Debug, Default)]
+pub(crate) struct Announced(Vec<(u64, Frame, usize)>);
+
+impl Announced {
+    /// The JSON of message `index`, if it is among these.
+    pub fn json(&self, index: u64) -> Option<&[u8]> {
+        let (_, frame, at) = self.0.iter().find(|(i, ..)| *i == index)?;
+        event_data(frame, *at).filter(|j| !j.is_empty())
     }
 }
 
@@ -53,6 +66,10 @@ pub(crate) struct MessageLog {
     max_bytes: usize,
     /// Indexes appended, changed or removed since the journal last looked.
     touched: Vec<u64>,
+    /// Of those, messages unchanged since the `messageAdded` frame that
+    /// announced them, with where the message starts in it: their record for
+    /// the journal is that JSON, not a second serialization.
+    announced: Vec<(u64, Frame, usize)>,
 }
 
 impl MessageLog {
@@ -104,9 +121,11 @@ impl MessageLog {
 
     /// Appends a message (its index must be [`next_index`]) and evicts past the
     /// caps. Returns the evicted messages, so that their reactions can be forgotten.
-    pub fn append(&mut self, m: Message) -> Vec<Message> {
+    /// `announced` is the `messageAdded` frame of `m` and where `m` starts in it.
+    pub fn append(&mut self, m: Message, announced: (Frame, usize)) -> Vec<Message> {
         debug_assert_eq!(m.index, self.next_index);
         self.touched.push(m.index);
+        self.announced.push((m.index, announced.0, announced.1));
         self.restore(m);
         let mut evicted = Vec::new();
         while self.messages.len() > self.max_messages
@@ -164,9 +183,16 @@ impl MessageLog {
         std::mem::take(&mut self.touched)
     }
 
-    /// Forgets the changed indexes, keeping the buffer.
+    /// Forgets the changed indexes, keeping the buffers.
     pub fn clear_touched(&mut self) {
         self.touched.clear();
+        self.announced.clear();
+    }
+
+    /// The messages appended since the last call and unchanged since, each
+    /// with its `messageAdded` frame and where the message starts in it.
+    pub fn take_announced(&mut self) -> Announced {
+        Announced(std::mem::take(&mut self.announced))
     }
 
     fn forget(&mut self, m: &Message) {
@@ -212,9 +238,16 @@ impl MessageLog {
 
     /// A message to change: noted for the journal.
     pub fn get_mut(&mut self, index: u64) -> Option<&mut Message> {
+        self.unannounce(index);
         let m = self.messages.get_mut(&index)?;
         self.touched.push(index);
         Some(&mut **m)
+    }
+
+    fn unannounce(&mut self, index: u64) {
+        if !self.announced.is_empty() {
+            self.announced.retain(|(i, ..)| *i != index);
+        }
     }
 
     pub fn note_reaction(&mut self, id: ReactionId, index: u64) {
@@ -361,9 +394,35 @@ mod tests {
                 1000 + i * 10,
                 false,
             );
-            l.append(m);
+            add(&mut l, m);
         }
         l
+    }
+
+    /// Appends `m` as a conversation does, with its `messageAdded` frame.
+    fn add(l: &mut MessageLog, m: Message) -> Vec<Message> {
+        let frame = crate::protocol::encode_event_at("messageAdded", None, Some(m.index), &m);
+        l.append(m, frame)
+    }
+
+    #[test]
+    fn a_new_message_is_journaled_as_its_frame_carried_it_until_it_changes() {
+        let mut l = filled(3);
+        let json = |l: &MessageLog, i| crate::protocol::json_exact(l.get(i).unwrap());
+        let announced = l.take_announced();
+        for i in 0..3 {
+            assert_eq!(announced.json(i), Some(&json(&l, i)[..]));
+        }
+        assert_eq!(l.take_announced().json(0), None, "taken once");
+
+        let m = msg(&l, "alice", 2000, false);
+        add(&mut l, m);
+        let m = msg(&l, "bob", 2010, false);
+        add(&mut l, m);
+        l.get_mut(3).unwrap().body = Some("edited".into());
+        let announced = l.take_announced();
+        assert_eq!(announced.json(3), None, "changed after its frame");
+        assert_eq!(announced.json(4), Some(&json(&l, 4)[..]));
     }
 
     fn idx(s: &Slice<'_>) -> Vec<u64> {
@@ -407,7 +466,7 @@ mod tests {
     fn unread_skips_own_and_log() {
         let mut l = filled(4); // alice 0, bob 1, alice 2, bob 3
         let m = msg(&l, "", 2000, true);
-        l.append(m);
+        add(&mut l, m);
         let alice = Identity::parse("alice", 256).unwrap();
         assert_eq!(l.unread(&alice, None), 2);
         assert_eq!(l.unread(&alice, Some(1)), 1);
@@ -419,7 +478,7 @@ mod tests {
         let mut l = MessageLog::new(3, 1 << 20);
         for _ in 0..5 {
             let m = msg(&l, "alice", 1, false);
-            l.append(m);
+            add(&mut l, m);
         }
         assert_eq!(l.len(), 3);
         assert_eq!(l.resolve(&MessageRef::Index(1)), None);
@@ -435,7 +494,7 @@ mod tests {
         let mut l = MessageLog::new(100, 12);
         for _ in 0..4 {
             let m = msg(&l, "alice", 1, false); // 5 bytes each
-            l.append(m);
+            add(&mut l, m);
         }
         assert_eq!(l.len(), 2);
     }

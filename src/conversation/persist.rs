@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::events::{EventLog, Stored};
-use super::log::MessageLog;
+use super::log::{Announced, MessageLog};
 use super::members::Members;
 use super::state::{ConversationState, Meta};
 use super::typing::Typing;
@@ -124,6 +124,7 @@ impl ConversationState {
         let participants = self.members.take_touched();
         let messages = self.log.take_touched();
         let events = self.events.take_touched();
+        let announced = self.log.take_announced();
         if self.erased {
             self.meta_changed = false;
             return Some(Batch(vec![Write::DeleteConversation { id }]));
@@ -133,7 +134,13 @@ impl ConversationState {
             return None;
         }
         let meta = std::mem::take(&mut self.meta_changed);
-        Some(self.writes(meta, dedup(participants), dedup(messages), events))
+        Some(self.writes(
+            meta,
+            dedup(participants),
+            dedup(messages),
+            events,
+            &announced,
+        ))
     }
 
     /// Every record of the conversation, as a store that holds it has them
@@ -144,18 +151,21 @@ impl ConversationState {
         }
         let indexes = self.log.indexes().collect();
         let events = self.events.seqs().collect();
-        Some(self.writes(true, self.members.seqs(), indexes, events))
+        let none = Announced::default();
+        Some(self.writes(true, self.members.seqs(), indexes, events, &none))
     }
 
     /// The records of the description (with `meta`), the counters, and the
     /// participants, messages and events given (each once, in order); a
-    /// participant or message that is gone is written as removed.
+    /// participant or message that is gone is written as removed. A message
+    /// among `announced` is written as its frame carried it.
     fn writes(
         &self,
         meta: bool,
         participants: Vec<u64>,
         messages: Vec<u64>,
         events: Vec<u64>,
+        announced: &Announced,
     ) -> Batch {
         let id = *self.id.0.as_bytes();
         let mut b = Vec::with_capacity(participants.len() + messages.len() + events.len() + 2);
@@ -188,7 +198,10 @@ impl ConversationState {
             });
         }
         for index in messages {
-            let record = self.log.get(index).map(json);
+            let record = self.log.get(index).map(|m| match announced.json(index) {
+                Some(j) => j.to_vec(),
+                None => json(m),
+            });
             b.push(Write::Message {
                 key: (id, index),
                 record,

@@ -28,7 +28,7 @@ use crate::model::{
     NotificationLevel, Participant, ParticipantId, ParticipantKind, Role, State, StateInfo, Status,
     Subtype,
 };
-use crate::protocol::{encode_event, ConversationOp, CreateConversation, Frame};
+use crate::protocol::{encode_event, encode_event_at, ConversationOp, CreateConversation, Frame};
 use crate::validate;
 
 /// Longest `avatar_url`, in characters: long enough for signed URLs.
@@ -361,11 +361,11 @@ impl ConversationState {
     pub fn append(&mut self, m: Message) {
         // Encoded from the message before it moves into the log: no copy of it.
         let seq = self.events.next_seq();
-        let frame = encode_event("messageAdded", Some(self.id), Some(seq), &m);
+        let (frame, at) = encode_event_at("messageAdded", Some(self.id), Some(seq), &m);
         if !m.is_log() {
             self.info.touch(m.created_at);
         }
-        let evicted = self.log.append(m);
+        let evicted = self.log.append(m, (frame.clone(), at));
         self.log.forget_evicted(&evicted);
         for old in &evicted {
             for r in &old.reactions {

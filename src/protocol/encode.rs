@@ -10,16 +10,6 @@ use crate::model::ConversationId;
 
 use super::{Frame, Reply, RequestId};
 
-#[derive(Serialize)]
-struct EventOut<'a, T: Serialize> {
-    event: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    conversation: Option<ConversationId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seq: Option<u64>,
-    data: &'a T,
-}
-
 /// Encodes an event frame. Conversation events carry `conversation` and `seq`;
 /// personal events carry neither, except the conversation they concern when any.
 pub fn encode_event<T: Serialize>(
@@ -28,49 +18,98 @@ pub fn encode_event<T: Serialize>(
     seq: Option<u64>,
     data: &T,
 ) -> Frame {
-    let out = EventOut {
-        event,
-        conversation,
-        seq,
-        data,
-    };
-    frame(&out)
+    encode_event_at(event, conversation, seq, data).0
+}
+
+/// [`encode_event`], and where the frame's `data` starts in it (it runs to
+/// the closing brace): a journal that stores a new message takes its record
+/// from the `messageAdded` frame, rather than serializing the message twice.
+///
+/// The frame is `{"event":…,"conversation":…,"seq":…,"data":…}`, written a
+/// field at a time so that the place of `data` is known.
+pub fn encode_event_at<T: Serialize>(
+    event: &str,
+    conversation: Option<ConversationId>,
+    seq: Option<u64>,
+    data: &T,
+) -> (Frame, usize) {
+    let mut at = 0;
+    let json = exact(|buf| {
+        buf.extend_from_slice(b"{\"event\":");
+        serde_json::to_writer(&mut *buf, event)?;
+        if let Some(c) = conversation {
+            buf.extend_from_slice(b",\"conversation\":");
+            serde_json::to_writer(&mut *buf, &c)?;
+        }
+        if let Some(seq) = seq {
+            buf.extend_from_slice(b",\"seq\":");
+            serde_json::to_writer(&mut *buf, &seq)?;
+        }
+        buf.extend_from_slice(b",\"data\":");
+        at = buf.len();
+        serde_json::to_writer(&mut *buf, data)?;
+        buf.push(b'}');
+        Ok(())
+    });
+    (utf8_frame(json), at)
+}
+
+/// The `data` of a frame made by [`encode_event_at`], given where it starts.
+pub fn event_data(frame: &Frame, at: usize) -> Option<&[u8]> {
+    let bytes = frame.as_str().as_bytes();
+    bytes.get(at..bytes.len().checked_sub(1)?)
 }
 
 /// A frame of exactly its bytes: spare capacity would stay allocated as long
 /// as any outbox holds the frame, beyond what outbox budgets count.
 fn frame<T: Serialize>(v: &T) -> Frame {
-    let json = json_exact(v);
+    utf8_frame(json_exact(v))
+}
+
+fn utf8_frame(json: Vec<u8>) -> Frame {
     // serde_json writes UTF-8 only.
     Frame::from(String::from_utf8(json).unwrap_or_default())
 }
 
 /// The JSON of `v`, in an allocation of exactly its size.
+pub(crate) fn json_exact<T: Serialize>(v: &T) -> Vec<u8> {
+    exact(|buf| serde_json::to_writer(buf, v))
+}
+
+/// What `write` puts in a buffer, copied into an allocation of exactly its
+/// size (empty if writing failed, which serializing our own types cannot:
+/// they have no non-string map keys).
 ///
 /// It is written into a buffer each thread keeps, then copied once. A fresh
 /// buffer grew 128 → 256 → 512 → 1,024 bytes for a typical event, and glibc
 /// serves a request of 1 KiB or more only after merging all its small free
 /// chunks, which slows every small allocation after it.
-pub(crate) fn json_exact<T: Serialize>(v: &T) -> Vec<u8> {
+fn exact(write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>) -> Vec<u8> {
     /// A buffer grown past this by a large frame is let go, not kept.
     const KEEP: usize = 64 * 1024;
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    // Serializing our own types cannot fail (no non-string map keys).
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             buf.clear();
-            if serde_json::to_writer(&mut *buf, v).is_err() {
-                buf.clear();
-            }
-            let out = buf.to_vec();
+            let out = match write(&mut buf) {
+                Ok(()) => buf.to_vec(),
+                Err(_) => Vec::new(),
+            };
             if buf.capacity() > KEEP {
                 *buf = Vec::new();
             }
             out
         }
-        Err(_) => serde_json::to_vec(v).unwrap_or_default(),
+        // The scratch buffer is in use further up this thread's stack.
+        Err(_) => {
+            let mut buf = Vec::new();
+            match write(&mut buf) {
+                Ok(()) => buf,
+                Err(_) => Vec::new(),
+            }
+        }
     })
 }
 

@@ -14,8 +14,8 @@ mod reply;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use encode::json_exact;
 pub use encode::{encode_answer, encode_event};
+pub(crate) use encode::{encode_event_at, event_data, json_exact};
 pub use fields::*;
 pub use ops::*;
 pub use reply::*;

@@ -144,3 +144,33 @@ fn message_ref_forms() {
         }
     ));
 }
+
+#[test]
+fn event_frames_are_laid_out_as_the_contract_shows_and_know_where_data_starts() {
+    let c = crate::model::ConversationId(uuid::Uuid::nil());
+    let data = serde_json::json!({"a": "x\"y", "n": [1, 2]});
+    let (f, at) = encode::encode_event_at("messageAdded", Some(c), Some(7), &data);
+    assert_eq!(
+        f.as_str(),
+        r#"{"event":"messageAdded","conversation":"00000000-0000-0000-0000-000000000000","seq":7,"data":{"a":"x\"y","n":[1,2]}}"#
+    );
+    assert_eq!(
+        encode::event_data(&f, at),
+        Some(&serde_json::to_vec(&data).unwrap()[..])
+    );
+    let personal = encode_event(
+        "userStatus",
+        None,
+        None,
+        &serde_json::json!({"online": true}),
+    );
+    assert_eq!(
+        personal.as_str(),
+        r#"{"event":"userStatus","data":{"online":true}}"#
+    );
+    let about = encode_event("typingStarted", Some(c), None, &1);
+    assert_eq!(
+        about.as_str(),
+        r#"{"event":"typingStarted","conversation":"00000000-0000-0000-0000-000000000000","data":1}"#
+    );
+}
