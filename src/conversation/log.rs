@@ -30,8 +30,8 @@ impl Window {
     }
 }
 
-/// Messages as their `messageAdded` frames carried them: see
-/// [`MessageLog::take_announced`].
+/// Messages as their `messageAdded` frames carried them, each with where
+/// the message starts in its frame: see [`MessageLog::take_announced`].
 #[derive(Debug, Default)]
 pub(crate) struct Announced(Vec<(u64, Frame, usize)>);
 
@@ -67,9 +67,9 @@ pub(crate) struct MessageLog {
     /// Indexes appended, changed or removed since the journal last looked.
     touched: Vec<u64>,
     /// Of those, messages unchanged since the `messageAdded` frame that
-    /// announced them, with where the message starts in it: their record for
-    /// the journal is that JSON, not a second serialization.
-    announced: Vec<(u64, Frame, usize)>,
+    /// announced them: their record for the journal is that JSON, not a
+    /// second serialization.
+    announced: Announced,
 }
 
 impl MessageLog {
@@ -125,7 +125,7 @@ impl MessageLog {
     pub fn append(&mut self, m: Message, announced: (Frame, usize)) -> Vec<Message> {
         debug_assert_eq!(m.index, self.next_index);
         self.touched.push(m.index);
-        self.announced.push((m.index, announced.0, announced.1));
+        self.announced.0.push((m.index, announced.0, announced.1));
         self.restore(m);
         let mut evicted = Vec::new();
         while self.messages.len() > self.max_messages
@@ -186,13 +186,13 @@ impl MessageLog {
     /// Forgets the changed indexes, keeping the buffers.
     pub fn clear_touched(&mut self) {
         self.touched.clear();
-        self.announced.clear();
+        self.announced.0.clear();
     }
 
     /// The messages appended since the last call and unchanged since, each
     /// with its `messageAdded` frame and where the message starts in it.
     pub fn take_announced(&mut self) -> Announced {
-        Announced(std::mem::take(&mut self.announced))
+        std::mem::take(&mut self.announced)
     }
 
     fn forget(&mut self, m: &Message) {
@@ -238,16 +238,10 @@ impl MessageLog {
 
     /// A message to change: noted for the journal.
     pub fn get_mut(&mut self, index: u64) -> Option<&mut Message> {
-        self.unannounce(index);
+        self.announced.0.retain(|(i, ..)| *i != index);
         let m = self.messages.get_mut(&index)?;
         self.touched.push(index);
         Some(&mut **m)
-    }
-
-    fn unannounce(&mut self, index: u64) {
-        if !self.announced.is_empty() {
-            self.announced.retain(|(i, ..)| *i != index);
-        }
     }
 
     pub fn note_reaction(&mut self, id: ReactionId, index: u64) {
