@@ -430,6 +430,42 @@ async fn every_node_sees_the_same_conversation() {
         .await
         .expect("counted");
     assert_eq!(count, elsewhere);
+
+    // Ops asked at once on one node share log entries: fifty sends at once
+    // grow the log by fewer entries than that, and each op is applied once,
+    // on every node, with its own answer.
+    let before = stream.info().await.expect("its state").state.last_sequence;
+    let burst = (0..50).map(|n| {
+        engine.request_as(
+            colloquy::Caller::Service,
+            json!({"op": "message.send", "conversation": cid, "body": format!("burst {n}"), "author": "bot"}),
+        )
+    });
+    let ids: HashSet<String> = futures_util::future::join_all(burst)
+        .await
+        .into_iter()
+        .map(|sent| {
+            sent.expect("sent")["id"]
+                .as_str()
+                .expect("an id")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 50);
+    let after = stream.info().await.expect("its state").state.last_sequence;
+    assert!(
+        after - before < 50,
+        "50 ops took {} entries",
+        after - before
+    );
+    let count = &count["count"];
+    for client in [&clients[0], &clients[4], &clients[2]] {
+        let there = client
+            .request_json(json!({"op": "message.count", "conversation": cid}))
+            .await
+            .expect("counted");
+        assert_eq!(there["count"].as_u64(), count.as_u64().map(|c| c + 50));
+    }
     cluster.leave();
     engine.shutdown();
 
@@ -447,24 +483,26 @@ async fn every_node_sees_the_same_conversation() {
     for name in names {
         stream.delete_consumer(&name).await.expect("dropped");
     }
-    let sends = [0, 3].map(|i| {
-        let (client, cid) = (&clients[i], cid.clone());
-        async move {
-            for n in 0..SNAPSHOT_EVERY * 8 / 5 {
-                send(client, &cid, &format!("while c is stopped {i}-{n}")).await;
-            }
-        }
-    });
-    futures_util::future::join_all(sends).await;
-    // Past what node c may have had in its socket when stopped (a reader
-    // pulls 200 entries at a time).
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // The others send until the log is trimmed past what node c may have had
+    // in its socket when stopped (a reader pulls 200 entries at a time). In
+    // rounds: an entry may hold several ops, so ops do not count entries.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut round = 0;
     while stream.info().await.expect("its state").state.first_sequence <= behind + SNAPSHOT_EVERY {
         assert!(
             Instant::now() < deadline,
             "the log was not trimmed past node c"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let sends = [0, 3].map(|i| {
+            let (client, cid) = (&clients[i], cid.clone());
+            async move {
+                for n in 0..SNAPSHOT_EVERY / 5 {
+                    send(client, &cid, &format!("while c is stopped {i}-{round}-{n}")).await;
+                }
+            }
+        });
+        futures_util::future::join_all(sends).await;
+        round += 1;
     }
     signal("-CONT", c.id());
     let deadline = Instant::now() + Duration::from_secs(20);

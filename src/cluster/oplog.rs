@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, object_store::ObjectStore, stream::Stream};
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use super::appender::{Appender, Queued, APPLY_WITHIN};
 use super::snapshots;
 use super::{ClusterError, READY_WITHIN, SUBJECT};
 use crate::conversation::Answer;
@@ -20,10 +20,6 @@ use crate::error::{Error, Result};
 use crate::model::{Caller, Stamp};
 use crate::protocol::Request;
 
-/// How long appending an op may retry while NATS fails over; twice this, and
-/// its caller gets `internal` (the op may still be applied: a resend with the
-/// same `client_id` then answers it).
-const APPLY_WITHIN: Duration = Duration::from_secs(15);
 /// How long a read waits for this node to apply what the stream held when it
 /// was asked (twice: once for the question, once for the applying).
 const CAUGHT_UP_WITHIN: Duration = Duration::from_secs(2);
@@ -32,11 +28,13 @@ const CAUGHT_UP_WITHIN: Duration = Duration::from_secs(2);
 const STALL_CHECK: Duration = Duration::from_secs(1);
 const STALLED: Duration = Duration::from_secs(3);
 
-/// One op, as the log holds it.
+/// One op, as the log holds it. A log entry (one stream message) holds one or
+/// more, as a JSON array ([`decode`]).
 #[derive(Serialize, Deserialize)]
-struct Entry {
+struct Op {
     /// The process that appended it (node id and a random suffix), and its
     /// number there: how that process finds its caller when it applies it.
+    /// (Every op of an entry has the same origin.)
     origin: String,
     token: u64,
     caller: Caller,
@@ -45,16 +43,16 @@ struct Entry {
     seed: u64,
 }
 
-type Waiting = Mutex<HashMap<u64, oneshot::Sender<Result<Answer>>>>;
+pub(super) type Waiting = Mutex<HashMap<u64, oneshot::Sender<Result<Answer>>>>;
 
 /// This node's end of the log.
 pub(super) struct Log {
-    js: jetstream::Context,
     origin: String,
     next: AtomicU64,
     waiting: Arc<Waiting>,
-    /// The last place in the stream this node appended to.
-    appended: Arc<AtomicU64>,
+    /// Ops for the [`Appender`]. Unbounded, but it holds at
+    /// most one op per caller waiting for its answer: a session asks one at a time.
+    queue: mpsc::UnboundedSender<Queued>,
     /// The stream, and the last place in it this node applied.
     stream: Stream,
     applied: watch::Receiver<u64>,
@@ -110,12 +108,14 @@ impl Log {
             }
         }
         ::log::info!("applied the log's {last} entries");
+        let (queue, queued) = mpsc::unbounded_channel();
+        let appender = Appender::new(js, origin.clone(), waiting.clone(), appended);
+        tokio::spawn(appender.run(queued));
         Ok(Log {
-            js,
             origin,
             next: AtomicU64::new(0),
             waiting,
-            appended,
+            queue,
             stream,
             applied,
             runtime: tokio::runtime::Handle::current(),
@@ -143,7 +143,7 @@ impl Replicator for Log {
 
     fn propose(&self, caller: Caller, request: Request) -> BoxFuture<'static, Result<Answer>> {
         let token = self.next.fetch_add(1, Ordering::Relaxed);
-        let entry = Entry {
+        let op = Op {
             origin: self.origin.clone(),
             token,
             caller,
@@ -152,26 +152,14 @@ impl Replicator for Log {
         };
         let (tx, rx) = oneshot::channel();
         let waiting = self.waiting.clone();
-        let js = self.js.clone();
-        let id = format!("{}-{token}", self.origin);
-        match serde_json::to_vec(&entry) {
-            Ok(bytes) => {
+        match serde_json::to_vec(&op) {
+            Ok(json) => {
                 lock(&waiting).insert(token, tx);
-                let w = waiting.clone();
-                let appended = self.appended.clone();
-                self.runtime.spawn(async move {
-                    match append(&js, &id, bytes.into()).await {
-                        Ok(seq) => {
-                            appended.fetch_max(seq, Ordering::Relaxed);
-                        }
-                        Err(why) => {
-                            if let Some(tx) = lock(&w).remove(&token) {
-                                let why = format!("not acknowledged: {why}");
-                                let _ = tx.send(Err(Error::Internal(why)));
-                            }
-                        }
+                if self.queue.send(Queued { token, json }).is_err() {
+                    if let Some(tx) = lock(&waiting).remove(&token) {
+                        let _ = tx.send(Err(Error::Internal("the cluster stopped".into())));
                     }
-                });
+                }
             }
             Err(e) => {
                 let _ = tx.send(Err(Error::Internal(format!("cannot encode the op: {e}"))));
@@ -192,33 +180,18 @@ impl Replicator for Log {
     }
 }
 
-/// Appends one entry, retrying (with the same message id, which JetStream
-/// de-duplicates) while the servers fail over.
-/// Answers the entry's place in the stream.
-async fn append(js: &jetstream::Context, id: &str, payload: Bytes) -> Result<u64, String> {
-    let deadline = tokio::time::Instant::now() + APPLY_WITHIN;
-    loop {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", id);
-        let err = match js
-            .publish_with_headers(SUBJECT, headers, payload.clone())
-            .await
-        {
-            Ok(ack) => match ack.await {
-                Ok(ack) => return Ok(ack.sequence),
-                Err(e) => e.to_string(),
-            },
-            Err(e) => e.to_string(),
-        };
-        if tokio::time::Instant::now() > deadline {
-            return Err(err);
-        }
-        ::log::warn!("appending to the log failed ({err}); retrying");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+/// The ops of a log entry: a JSON array of them, or (as a colloquy before
+/// entries held several wrote it) one op alone.
+fn decode(entry: &[u8]) -> serde_json::Result<Vec<Op>> {
+    match entry.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice(entry),
+        _ => serde_json::from_slice(entry).map(|op| vec![op]),
     }
 }
 
-fn lock(w: &Waiting) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Answer>>>> {
+pub(super) fn lock(
+    w: &Waiting,
+) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Answer>>>> {
     // Inserts and removes leave the map whole: a poisoned lock still holds it.
     w.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -369,8 +342,14 @@ impl Applier {
         }
         let published = u64::try_from(published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         self.last_at = self.last_at.max(published);
-        let ours = match serde_json::from_slice::<Entry>(&message.payload) {
-            Ok(entry) => self.apply(entry).await,
+        let ours = match decode(&message.payload) {
+            Ok(ops) => {
+                let mut ours = false;
+                for op in ops {
+                    ours |= self.apply(op).await;
+                }
+                ours
+            }
             // Every node skips the same entry, so they stay alike.
             Err(e) => {
                 ::log::error!("log entry {seq} cannot be read ({e}); skipped");
@@ -394,19 +373,55 @@ impl Applier {
         Flow::Go
     }
 
-    /// Applies an entry; answers whether this node appended it.
-    async fn apply(&self, entry: Entry) -> bool {
+    /// Applies an op; answers whether this node appended it.
+    async fn apply(&self, op: Op) -> bool {
         let stamp = Stamp {
             at: self.last_at,
-            seed: entry.seed,
+            seed: op.seed,
         };
-        let answer = self.engine.apply(entry.caller, entry.request, stamp).await;
-        let ours = entry.origin == self.origin;
+        let answer = self.engine.apply(op.caller, op.request, stamp).await;
+        let ours = op.origin == self.origin;
         if ours {
-            if let Some(tx) = lock(&self.waiting).remove(&entry.token) {
+            if let Some(tx) = lock(&self.waiting).remove(&op.token) {
                 let _ = tx.send(answer);
             }
         }
         ours
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(token: u64) -> Op {
+        let request = Request::from_json(&serde_json::json!({"op": "ping"})).expect("an op");
+        Op {
+            origin: "a/1234".into(),
+            token,
+            caller: Caller::Service,
+            request,
+            seed: 9,
+        }
+    }
+
+    fn tokens(entry: &[u8]) -> Vec<u64> {
+        decode(entry)
+            .expect("decodes")
+            .iter()
+            .map(|op| op.token)
+            .collect()
+    }
+
+    #[test]
+    fn an_entry_holds_its_ops_in_order_or_one_op_as_earlier_nodes_wrote_it() {
+        let json = |token| serde_json::to_string(&op(token)).expect("encodes");
+        assert_eq!(
+            tokens(format!("[{},{}]", json(3), json(4)).as_bytes()),
+            [3, 4]
+        );
+        assert_eq!(tokens(json(5).as_bytes()), [5]);
+        assert!(decode(b"[{\"origin\":1}]").is_err());
+        assert!(decode(b"").is_err());
     }
 }

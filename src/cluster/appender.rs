@@ -1,0 +1,220 @@
+//! Appending to the cluster's log: the ops asked on this node, gathered into
+//! entries.
+//!
+//! JetStream's work, and every node's reading, is per entry (one stream
+//! message), not per op. So while this node's appends are on their way, the
+//! ops asked meanwhile queue, and the next append carries all of them: under
+//! load a node appends a few large entries rather than many small ones; when
+//! idle, each op goes at once, alone.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use bytes::Bytes;
+use tokio::sync::{mpsc, Semaphore};
+
+use super::oplog::{lock, Waiting};
+use super::SUBJECT;
+use crate::error::Error;
+
+/// How long appending an entry may retry while NATS fails over; twice this,
+/// and its callers get `internal` (the op may still be applied: a resend with
+/// the same `client_id` then answers it).
+pub(super) const APPLY_WITHIN: Duration = Duration::from_secs(15);
+/// Appends on their way at once, per node.
+const APPENDS_IN_FLIGHT: usize = 2;
+/// An entry's size at most: well under NATS's default 1 MiB message limit.
+/// (One op larger than this still goes, alone.)
+const ENTRY_BYTES: usize = 256 * 1024;
+
+/// An op waiting for the appender: its number here and its JSON.
+pub(super) struct Queued {
+    pub token: u64,
+    pub json: Vec<u8>,
+}
+
+/// This node's appends to the log.
+pub(super) struct Appender {
+    js: jetstream::Context,
+    origin: String,
+    waiting: Arc<Waiting>,
+    /// The last place in the stream this node appended to.
+    appended: Arc<AtomicU64>,
+}
+
+impl Appender {
+    pub fn new(
+        js: jetstream::Context,
+        origin: String,
+        waiting: Arc<Waiting>,
+        appended: Arc<AtomicU64>,
+    ) -> Self {
+        Appender {
+            js,
+            origin,
+            waiting,
+            appended,
+        }
+    }
+
+    /// Appends what queues, as entries of as many ops as have queued, with at
+    /// most [`APPENDS_IN_FLIGHT`] appends on their way. Ends with the log
+    /// (when the queue closes).
+    pub async fn run(self, mut queue: mpsc::UnboundedReceiver<Queued>) {
+        let this = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(APPENDS_IN_FLIGHT));
+        let mut next: Option<Queued> = None;
+        loop {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let first = match next.take() {
+                Some(op) => op,
+                None => match queue.recv().await {
+                    Some(op) => op,
+                    None => return,
+                },
+            };
+            let (gathered, rest) = gather(first, &mut queue, ENTRY_BYTES);
+            next = rest;
+            let this = this.clone();
+            tokio::spawn(async move {
+                this.append(gathered).await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// Appends one entry; on failure, answers its ops' callers `internal`.
+    async fn append(&self, Gathered { tokens, entry }: Gathered) {
+        // The first op's number names the entry: a retry is de-duplicated.
+        let id = format!(
+            "{}-{}",
+            self.origin,
+            tokens.first().copied().unwrap_or_default()
+        );
+        match append_retrying(&self.js, &id, entry.into()).await {
+            Ok(seq) => {
+                self.appended.fetch_max(seq, Ordering::Relaxed);
+            }
+            Err(why) => {
+                let mut waiting = lock(&self.waiting);
+                for token in tokens {
+                    if let Some(tx) = waiting.remove(&token) {
+                        let why = format!("not acknowledged: {why}");
+                        let _ = tx.send(Err(Error::Internal(why)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Ops gathered into one log entry: their numbers here, and the entry.
+struct Gathered {
+    tokens: Vec<u64>,
+    entry: Vec<u8>,
+}
+
+/// Gathers `first` and the ops queued behind it into one entry of at most
+/// `max` bytes (`first` goes whatever its size). Returns the entry, and the
+/// op that did not fit in it, if one was taken.
+fn gather(
+    first: Queued,
+    queue: &mut mpsc::UnboundedReceiver<Queued>,
+    max: usize,
+) -> (Gathered, Option<Queued>) {
+    let mut tokens = vec![first.token];
+    let mut entry = Vec::with_capacity(first.json.len() + 2);
+    entry.push(b'[');
+    entry.extend_from_slice(&first.json);
+    let mut rest = None;
+    while let Ok(op) = queue.try_recv() {
+        if entry.len() + op.json.len() + 2 > max {
+            rest = Some(op);
+            break;
+        }
+        entry.push(b',');
+        entry.extend_from_slice(&op.json);
+        tokens.push(op.token);
+    }
+    entry.push(b']');
+    (Gathered { tokens, entry }, rest)
+}
+
+/// Appends one entry, retrying (with the same message id, which JetStream
+/// de-duplicates) while the servers fail over.
+/// Answers the entry's place in the stream.
+async fn append_retrying(js: &jetstream::Context, id: &str, payload: Bytes) -> Result<u64, String> {
+    let deadline = tokio::time::Instant::now() + APPLY_WITHIN;
+    loop {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", id);
+        let err = match js
+            .publish_with_headers(SUBJECT, headers, payload.clone())
+            .await
+        {
+            Ok(ack) => match ack.await {
+                Ok(ack) => return Ok(ack.sequence),
+                Err(e) => e.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
+        if tokio::time::Instant::now() > deadline {
+            return Err(err);
+        }
+        ::log::warn!("appending to the log failed ({err}); retrying");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(token: u64, len: usize) -> Queued {
+        // A JSON string of `len` bytes, quotes included.
+        let json = format!("\"{}\"", "x".repeat(len - 2)).into_bytes();
+        Queued { token, json }
+    }
+
+    #[test]
+    fn an_entry_carries_every_op_queued_in_order_up_to_its_size() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for token in 1..=4 {
+            tx.send(op(token, 100)).expect("queued");
+        }
+        // Room for four ops of 100 bytes (brackets and commas count), not five.
+        let (entry, rest) = gather(op(0, 100), &mut rx, 405);
+        assert_eq!(entry.tokens, [0, 1, 2, 3]);
+        assert_eq!(entry.entry.len(), 405);
+        let ops: Vec<String> = serde_json::from_slice(&entry.entry).expect("a JSON array");
+        assert_eq!(ops.len(), 4);
+        assert_eq!(rest.map(|op| op.token), Some(4));
+        assert!(
+            rx.try_recv().is_err(),
+            "what did not fit is handed back, not lost"
+        );
+    }
+
+    #[test]
+    fn an_op_larger_than_an_entry_goes_alone() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tx.send(op(1, 10)).expect("queued");
+        let (entry, rest) = gather(op(0, 1000), &mut rx, 100);
+        assert_eq!(entry.tokens, [0]);
+        assert_eq!(entry.entry.len(), 1002);
+        assert_eq!(rest.map(|op| op.token), Some(1));
+    }
+
+    #[test]
+    fn an_idle_node_appends_an_op_at_once() {
+        let (_tx, mut rx) = mpsc::unbounded_channel();
+        let (entry, rest) = gather(op(7, 10), &mut rx, ENTRY_BYTES);
+        assert_eq!(entry.tokens, [7]);
+        assert_eq!(entry.entry, format!("[\"{}\"]", "x".repeat(8)).into_bytes());
+        assert!(rest.is_none());
+    }
+}
