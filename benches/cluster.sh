@@ -33,15 +33,25 @@ node() { # name [flags...]: starts a node, appends its pid to pids and its URL t
   done
   urls+=("$(sed -n 's/listening on //p' "$work/$name.out")")
 }
-acks() { # label url-list: acknowledged messages/s and ack latency (medians of 3)
-  local out=$work/acks.txt
+acks() { # label url-list: acknowledged messages/s, ack latency, CPU per ack (medians of 3)
+  local out=$work/acks.txt hz before after run
+  hz=$(getconf CLK_TCK)
   : > "$out"
   for i in 1 2 3; do
-    $LG --url "$2" acks --senders 16 --seconds 5 | tee -a "$out" | sed "s/^/    /"
+    before=$(ticks "${pids[@]}")
+    run=$($LG --url "$2" acks --senders 16 --seconds 5)
+    after=$(ticks "${pids[@]}")
+    echo "$run" | sed "s/^/    /"
+    echo "$run" >> "$out"
+    awk -v t=$((after - before)) -v hz="$hz" \
+      -v n="$(echo "$run" | sed -n 's/.*acknowledged \([0-9]*\) = .*/\1/p')" \
+      'BEGIN { printf "  CPU all processes %.0f µs per ack\n", t * 1e6 / hz / (n > 0 ? n : 1) }' |
+      tee -a "$out" | sed "s/^/    /"
   done
   echo "== $1: acknowledged/s $(sed -n 's/.*acknowledged [0-9]* = \([0-9]*\)\/s.*/\1/p' "$out" | sort -g | sed -n 2p)," \
     "ack p50 $(sed -n 's/.*p50 \([0-9.]*\) ms, p99.*/\1/p' "$out" | sort -g | sed -n 2p) ms," \
-    "p99 $(sed -n 's/.*p99 \([0-9.]*\) ms, max.*/\1/p' "$out" | sort -g | sed -n 2p) ms"
+    "p99 $(sed -n 's/.*p99 \([0-9.]*\) ms, max.*/\1/p' "$out" | sort -g | sed -n 2p) ms," \
+    "$(sed -n 's/.*all processes \([0-9]*\) µs per ack/\1/p' "$out" | sort -g | sed -n 2p) CPU-µs per ack"
 }
 run() { # label url-list loadgen-args...
   local label=$1 url=$2; shift 2
