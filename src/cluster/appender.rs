@@ -7,17 +7,18 @@
 //! load a node appends a few large entries rather than many small ones; when
 //! idle, each op goes at once, alone.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_nats::jetstream;
 use bytes::Bytes;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::oplog::{lock, Waiting};
 use super::SUBJECT;
-use crate::error::Error;
+use crate::conversation::Answer;
+use crate::error::{Error, Result};
 
 /// How long appending an entry may retry while NATS fails over; twice this,
 /// and its callers get `internal` (the op may still be applied: a resend with
@@ -28,6 +29,14 @@ const APPENDS_IN_FLIGHT: usize = 2;
 /// An entry's size at most: well under NATS's default 1 MiB message limit.
 /// (One op larger than this still goes, alone.)
 const ENTRY_BYTES: usize = 256 * 1024;
+
+/// The callers on this node waiting for their ops to be applied, by op number.
+pub(super) type Waiting = Mutex<HashMap<u64, oneshot::Sender<Result<Answer>>>>;
+
+pub(super) fn lock(w: &Waiting) -> MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Answer>>>> {
+    // Inserts and removes leave the map whole: a poisoned lock still holds it.
+    w.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// An op waiting for the appender: its number here and its JSON.
 pub(super) struct Queued {
@@ -147,7 +156,11 @@ fn gather(
 /// Appends one entry, retrying (with the same message id, which JetStream
 /// de-duplicates) while the servers fail over.
 /// Answers the entry's place in the stream.
-async fn append_retrying(js: &jetstream::Context, id: &str, payload: Bytes) -> Result<u64, String> {
+async fn append_retrying(
+    js: &jetstream::Context,
+    id: &str,
+    payload: Bytes,
+) -> std::result::Result<u64, String> {
     let deadline = tokio::time::Instant::now() + APPLY_WITHIN;
     loop {
         let mut headers = async_nats::HeaderMap::new();

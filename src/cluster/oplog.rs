@@ -1,8 +1,7 @@
 //! The cluster's log: appending an op, and applying every entry in order.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, object_store::ObjectStore, stream::Stream};
@@ -11,7 +10,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::appender::{Appender, Queued, APPLY_WITHIN};
+use super::appender::{lock, Appender, Queued, Waiting, APPLY_WITHIN};
 use super::snapshots;
 use super::{ClusterError, READY_WITHIN, SUBJECT};
 use crate::conversation::Answer;
@@ -43,15 +42,13 @@ struct Op {
     seed: u64,
 }
 
-pub(super) type Waiting = Mutex<HashMap<u64, oneshot::Sender<Result<Answer>>>>;
-
 /// This node's end of the log.
 pub(super) struct Log {
     origin: String,
     next: AtomicU64,
     waiting: Arc<Waiting>,
-    /// Ops for the [`Appender`]. Unbounded, but it holds at
-    /// most one op per caller waiting for its answer: a session asks one at a time.
+    /// Ops for the [`Appender`]. Unbounded, but it holds at most one op per
+    /// caller waiting for its answer: a session asks one at a time.
     queue: mpsc::UnboundedSender<Queued>,
     /// The stream, and the last place in it this node applied.
     stream: Stream,
@@ -187,13 +184,6 @@ fn decode(entry: &[u8]) -> serde_json::Result<Vec<Op>> {
         Some(b'[') => serde_json::from_slice(entry),
         _ => serde_json::from_slice(entry).map(|op| vec![op]),
     }
-}
-
-pub(super) fn lock(
-    w: &Waiting,
-) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Answer>>>> {
-    // Inserts and removes leave the map whole: a poisoned lock still holds it.
-    w.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Where snapshots go, and how often (every so many log entries; 0: never).
