@@ -1,4 +1,5 @@
-//! The cluster's log: appending an op, and applying every entry in order.
+//! The cluster's log: an op asked here goes to the appender (`appender.rs`),
+//! and every entry is applied here in order, each op of it in turn.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
