@@ -109,11 +109,11 @@ impl Appender {
                 self.appended.fetch_max(seq, Ordering::Relaxed);
             }
             Err(why) => {
+                let why = format!("not acknowledged: {why}");
                 let mut waiting = lock(&self.waiting);
                 for token in tokens {
                     if let Some(tx) = waiting.remove(&token) {
-                        let why = format!("not acknowledged: {why}");
-                        let _ = tx.send(Err(Error::Internal(why)));
+                        let _ = tx.send(Err(Error::Internal(why.clone())));
                     }
                 }
             }
