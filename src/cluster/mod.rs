@@ -15,6 +15,7 @@
 //! engine and the transports do not know NATS is there.
 
 mod appender;
+mod lanes;
 mod oplog;
 mod presence;
 mod snapshots;

@@ -1,5 +1,6 @@
 //! The cluster's log: an op asked here goes to the appender (`appender.rs`),
-//! and every entry is applied here in order, each op of it in turn.
+//! and every entry is applied here in order, its ops to the same end as one
+//! after another (`lanes.rs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::appender::{lock, Appender, Queued, Waiting, APPLY_WITHIN};
-use super::snapshots;
+use super::{lanes, snapshots};
 use super::{ClusterError, READY_WITHIN, SUBJECT};
 use crate::conversation::Answer;
 use crate::engine::{Engine, Replicator};
 use crate::error::{Error, Result};
-use crate::model::{Caller, Stamp};
+use crate::model::{Caller, ConversationId, Stamp};
 use crate::protocol::Request;
 
 /// How long a read waits for this node to apply what the stream held when it
@@ -187,6 +188,14 @@ fn decode(entry: &[u8]) -> serde_json::Result<Vec<Op>> {
     }
 }
 
+/// The lane of an op (`lanes.rs`): its conversation, if the op changes
+/// nothing beyond it. A conversation unknown here is unknown on every node:
+/// the op runs alone, to its `not_found`, like any other.
+pub(super) fn lane(engine: &Engine, request: &Request) -> Option<ConversationId> {
+    let r = request.confined_to()?;
+    engine.shared().resolve(r).ok().map(|h| h.id)
+}
+
 /// Where snapshots go, and how often (every so many log entries; 0: never).
 pub(super) struct Snapshots {
     pub bucket: ObjectStore,
@@ -334,13 +343,7 @@ impl Applier {
         let published = u64::try_from(published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         self.last_at = self.last_at.max(published);
         let ours = match decode(&message.payload) {
-            Ok(ops) => {
-                let mut ours = false;
-                for op in ops {
-                    ours |= self.apply(op).await;
-                }
-                ours
-            }
+            Ok(ops) => self.apply_all(ops).await,
             // Every node skips the same entry, so they stay alike.
             Err(e) => {
                 ::log::error!("log entry {seq} cannot be read ({e}); skipped");
@@ -362,6 +365,14 @@ impl Applier {
         // send_replace: the value must change even when no one waits for it.
         self.applied.send_replace(seq);
         Flow::Go
+    }
+
+    /// Applies an entry's ops, those [confined](Request::confined_to) to
+    /// one conversation in a lane per conversation (`lanes.rs`). Answers
+    /// whether this node appended any.
+    async fn apply_all(&self, ops: Vec<Op>) -> bool {
+        let lane = |op: &Op| lane(&self.engine, &op.request);
+        lanes::apply(ops, lane, |op| self.apply(op)).await
     }
 
     /// Applies an op; answers whether this node appended it.

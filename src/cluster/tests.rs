@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::model::{Caller, Identity, Stamp};
 use crate::protocol::Request;
-use crate::store::snapshot;
+use crate::store::{snapshot, Write};
 
 fn user(name: &str) -> Caller {
     Caller::User(Identity::from_stored(name))
@@ -298,4 +298,152 @@ async fn snapshot_cost() {
         fresh.shutdown();
     }
     engine.shutdown();
+}
+
+/// An entry's ops applied in lanes (`lanes.rs`) leave the engine as applied
+/// one by one: answers, messages and every event's `seq`.
+#[tokio::test]
+async fn ops_applied_in_lanes_end_as_one_after_another() {
+    let setup = [
+        (
+            user("alice"),
+            json!({"op": "conversation.create", "friendly_name": "a", "participants": ["bob"]}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "conversation.create", "unique_name": "bee", "participants": ["bob"]}),
+        ),
+    ];
+    let send = |who: &str, to: &Value, body: &str| {
+        (
+            user(who),
+            json!({"op": "message.send", "conversation": to, "body": body}),
+        )
+    };
+    let one_by_one = Engine::start(Config::default()).expect("engine");
+    let in_lanes = Engine::start(Config::default()).expect("engine");
+    let mut ids = Vec::new();
+    for engine in [&one_by_one, &in_lanes] {
+        let made = apply(engine, &setup, 0, &mut json!("none")).await;
+        ids = made.iter().map(|m| m["id"].clone()).collect();
+    }
+    let (a, bee) = (&ids[0], &json!("bee"));
+    let entry = vec![
+        send("alice", a, "a1"),
+        send("bob", bee, "b1"),
+        send("bob", a, "a2"),
+        (
+            user("alice"),
+            json!({"op": "message.edit", "conversation": a, "message": 0, "body": "a1!"}),
+        ),
+        (
+            user("bob"),
+            json!({"op": "reaction.add", "conversation": bee, "message": 0, "reaction": "👍"}),
+        ),
+        (
+            user("bob"),
+            json!({"op": "typing.start", "conversation": a}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "read.advance", "conversation": bee, "index": 0}),
+        ),
+        // Alone: the name moves, and the sends after it follow it.
+        (
+            user("alice"),
+            json!({"op": "conversation.update", "conversation": bee, "unique_name": "cee"}),
+        ),
+        send("alice", &json!("cee"), "b2"),
+        send("alice", bee, "nowhere"),
+        (
+            Caller::Service,
+            json!({"op": "participant.add", "conversation": a, "identity": "carol"}),
+        ),
+        send("carol", a, "a3"),
+        send("mallory", a, "refused"),
+    ];
+    let requests = |entry: &[(Caller, Value)]| -> Vec<(usize, Caller, Request)> {
+        entry
+            .iter()
+            .enumerate()
+            .map(|(n, (c, op))| (n, c.clone(), Request::from_json(op).expect("an op")))
+            .collect()
+    };
+    let stamp = |n: usize| Stamp {
+        at: 1_700_000_000_100,
+        seed: 100 + n as u64,
+    };
+    let answer = |a: Result<crate::conversation::Answer, crate::error::Error>| match a {
+        Ok(a) => a.data.to_json(),
+        Err(e) => json!({"error": e.code()}),
+    };
+    let mut here = Vec::new();
+    for (n, caller, request) in requests(&entry) {
+        here.push(answer(one_by_one.apply(caller, request, stamp(n)).await));
+    }
+    let there = std::sync::Mutex::new(vec![Value::Null; entry.len()]);
+    super::lanes::apply(
+        requests(&entry),
+        |(_, _, request)| super::oplog::lane(&in_lanes, request),
+        |(n, caller, request)| {
+            let (there, engine) = (&there, &in_lanes);
+            async move {
+                let a = answer(engine.apply(caller, request, stamp(n)).await);
+                there.lock().expect("answers")[n] = a;
+                false
+            }
+        },
+    )
+    .await;
+    let there = there.into_inner().expect("answers");
+    assert_eq!(here, there);
+    // What was compared went somewhere: the name moved, the stranger was refused.
+    assert_eq!(here[8]["index"], json!(1), "{}", here[8]);
+    assert_eq!(here[9], json!({"error": "not_found"}));
+    // Index 2 is carol's add, logged.
+    assert_eq!(here[11]["index"], json!(3), "{}", here[11]);
+    assert_eq!(here[12], json!({"error": "forbidden"}));
+
+    // The conversations' whole state alike, their replay windows (every
+    // event and its seq) with it. (Users are left out: an engine stamps a
+    // user it first meets with its own clock.)
+    let state = |records: Vec<Write>| {
+        let kept: Vec<Write> = records
+            .into_iter()
+            .filter(|w| !matches!(w, Write::User { .. }))
+            .collect();
+        snapshot::encode(1, 1, &kept)
+    };
+    let (here, there) = (
+        state(one_by_one.records().await),
+        state(in_lanes.records().await),
+    );
+    assert!(here == there, "the two engines' states differ");
+    let lists = [a, &json!("cee")].map(|c| {
+        (
+            user("alice"),
+            json!({"op": "message.list", "conversation": c}),
+        )
+    });
+    let bodies: Vec<Vec<Value>> = apply(&in_lanes, &lists, 50, &mut json!("none"))
+        .await
+        .iter()
+        .map(|page| {
+            page["items"]
+                .as_array()
+                .expect("a page")
+                .iter()
+                .map(|m| m["body"].clone())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            vec![json!("a1!"), json!("a2"), Value::Null, json!("a3")],
+            vec![json!("b1"), json!("b2")]
+        ]
+    );
+    one_by_one.shutdown();
+    in_lanes.shutdown();
 }

@@ -411,6 +411,47 @@ impl Request {
         }
     }
 
+    /// The conversation a state-changing op changes, when it changes nothing
+    /// beyond it but entries keyed by ids the op makes (reactions) and
+    /// counters: two such ops of different conversations end the same
+    /// whichever is applied first, so a cluster node may apply them at once.
+    /// None for every op that can touch more (creating, deleting or renaming
+    /// a conversation, membership, user profiles, a reaction found by its id).
+    pub fn confined_to(&self) -> Option<&ConversationRef> {
+        use Request::*;
+        match self {
+            MessageSend(m) => Some(&m.conversation),
+            MessageEdit(e) => Some(&e.conversation),
+            MessageDelete { conversation, .. }
+            | ReactionAdd { conversation, .. }
+            | ReadAdvance { conversation, .. }
+            | ReadSet { conversation, .. }
+            | ReadAll { conversation }
+            | ReadNone { conversation }
+            | ReadMark { conversation, .. }
+            | TypingStart { conversation }
+            | TypingStop { conversation } => Some(conversation),
+            // Listed, not `_`: a new op is placed here by a person.
+            Ping {} | ConversationGet { .. } | ConversationList { .. } => None,
+            ParticipantGet { .. } | ParticipantList { .. } | ParticipantCount { .. } => None,
+            MessageGet { .. } | MessageList(_) | MessageCount { .. } | MessageFeed(_) => None,
+            UnreadCount { .. } | PresenceGet { .. } | EventsReplay { .. } => None,
+            ConversationCreate(_)
+            | ConversationDirect { .. }
+            | ConversationUpdate(_)
+            | ConversationDelete { .. }
+            | ConversationJoin { .. }
+            | ConversationLeave { .. }
+            | SetNotificationLevel { .. }
+            | ParticipantAdd(_)
+            | ParticipantAddNonChat(_)
+            | ParticipantRemove { .. }
+            | ParticipantUpdate(_)
+            | ReactionRemove { .. }
+            | UserUpdate(_) => None,
+        }
+    }
+
     /// Parses a request from a JSON object that carries `op` and its fields.
     pub fn from_json(value: &Value) -> Result<Request, Error> {
         let Value::Object(map) = value else {
