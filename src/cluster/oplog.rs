@@ -2,6 +2,7 @@
 //! and every entry is applied here in order, its ops to the same end as one
 //! after another (`lanes.rs`).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use super::{ClusterError, READY_WITHIN, SUBJECT};
 use crate::conversation::Answer;
 use crate::engine::{Engine, Replicator};
 use crate::error::{Error, Result};
-use crate::model::{Caller, ConversationId, Stamp};
+use crate::model::{Caller, Stamp};
 use crate::protocol::Request;
 
 /// How long a read waits for this node to apply what the stream held when it
@@ -186,14 +187,6 @@ fn decode(entry: &[u8]) -> serde_json::Result<Vec<Op>> {
         Some(b'[') => serde_json::from_slice(entry),
         _ => serde_json::from_slice(entry).map(|op| vec![op]),
     }
-}
-
-/// The lane of an op (`lanes.rs`): its conversation, if the op changes
-/// nothing beyond it. A conversation unknown here is unknown on every node:
-/// the op runs alone, to its `not_found`, like any other.
-pub(super) fn lane(engine: &Engine, request: &Request) -> Option<ConversationId> {
-    let r = request.confined_to()?;
-    engine.shared().resolve(r).ok().map(|h| h.id)
 }
 
 /// Where snapshots go, and how often (every so many log entries; 0: never).
@@ -368,27 +361,32 @@ impl Applier {
     }
 
     /// Applies an entry's ops, those [confined](Request::confined_to) to
-    /// one conversation in a lane per conversation (`lanes.rs`). Answers
-    /// whether this node appended any.
+    /// one conversation started at once (`lanes.rs`). Answers whether this
+    /// node appended any.
     async fn apply_all(&self, ops: Vec<Op>) -> bool {
-        let lane = |op: &Op| lane(&self.engine, &op.request);
-        lanes::apply(ops, lane, |op| self.apply(op)).await
+        let at_once = |op: &Op| op.request.confined_to().is_some();
+        lanes::apply(ops, at_once, |op| self.start(op)).await
     }
 
-    /// Applies an op; answers whether this node appended it.
-    async fn apply(&self, op: Op) -> bool {
+    /// Starts applying an op (at once, if it is confined to its
+    /// conversation); the future ends once it is applied, answering whether
+    /// this node appended it.
+    fn start(&self, op: Op) -> impl Future<Output = bool> + '_ {
         let stamp = Stamp {
             at: self.last_at,
             seed: op.seed,
         };
-        let answer = self.engine.apply(op.caller, op.request, stamp).await;
-        let ours = op.origin == self.origin;
-        if ours {
-            if let Some(tx) = lock(&self.waiting).remove(&op.token) {
-                let _ = tx.send(answer);
+        let applied = self.engine.apply_in_order(op.caller, op.request, stamp);
+        let (ours, token) = (op.origin == self.origin, op.token);
+        async move {
+            let answer = applied.await;
+            if ours {
+                if let Some(tx) = lock(&self.waiting).remove(&token) {
+                    let _ = tx.send(answer);
+                }
             }
+            ours
         }
-        ours
     }
 }
 

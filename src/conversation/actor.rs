@@ -341,6 +341,26 @@ impl Handler<Ask> for ConversationActor {
     }
 }
 
+/// An [`Ask`] whose answer goes to the asker's own channel. Sent with
+/// `do_send`, it joins the mailbox when it is sent, not when its future is
+/// first polled (nor later, as `send` defers a message to a full mailbox), so
+/// asks sent one after another are handled in that order without waiting for
+/// each answer: a cluster node applying a log entry (`cluster/lanes.rs`).
+pub(crate) struct AskInOrder(pub Ask, pub OneshotSender<Result<Answer>>);
+
+impl Message for AskInOrder {
+    type Result = ();
+}
+
+impl Handler<AskInOrder> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, AskInOrder(ask, tx): AskInOrder, ctx: &mut Context<Self>) {
+        let answer = Handler::<Ask>::handle(self, ask, ctx);
+        MessageResponse::<Self, Ask>::handle(answer, ctx, Some(tx));
+    }
+}
+
 /// The conversation as a caller sees it (for `conversation.list`).
 #[derive(Message)]
 #[rtype(result = "Option<Conversation>")]

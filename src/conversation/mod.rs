@@ -28,7 +28,9 @@ use std::sync::{Arc, RwLock};
 
 use actix::prelude::*;
 
-pub(crate) use actor::{Ask, ConversationActor, EnsureMembers, Records, UserOffline, ViewFor};
+pub(crate) use actor::{
+    Ask, AskInOrder, ConversationActor, EnsureMembers, Records, UserOffline, ViewFor,
+};
 pub(crate) use log::Window;
 pub(crate) use messages::{FeedKey, FeedPart, FeedSide};
 pub(crate) use shared::Shared;
@@ -145,6 +147,26 @@ impl ConversationHandle {
                 stamp,
             })
             .await?
+    }
+
+    /// Runs an op from a cluster's log: it joins the mailbox now, so ops
+    /// asked one after another run in that order, each answer awaited later.
+    pub fn ask_in_order(
+        &self,
+        caller: Caller,
+        op: ConversationOp,
+        stamp: Stamp,
+    ) -> impl std::future::Future<Output = Result<Answer>> + 'static {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let ask = Ask {
+            caller,
+            op,
+            outbox: None,
+            stamp: Some(stamp),
+        };
+        self.addr.do_send(AskInOrder(ask, tx));
+        // A conversation deleted meanwhile drops the ask: as `ask` answers.
+        async move { rx.await.map_err(|_| Error::from(MailboxError::Closed))? }
     }
 
     pub async fn view(&self, caller: Caller) -> Result<Conversation> {

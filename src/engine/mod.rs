@@ -352,6 +352,32 @@ impl Engine {
         self.route(caller, req, None, Some(stamp)).await
     }
 
+    /// Like [`apply`](Engine::apply), for an op [confined](Request::confined_to)
+    /// to its conversation: it joins that conversation's mailbox now, so ops
+    /// started one after another are applied in that order, their answers
+    /// awaited together. Any other op starts when the future is first polled.
+    pub(crate) fn apply_in_order(
+        &self,
+        caller: Caller,
+        req: Request,
+        stamp: Stamp,
+    ) -> BoxFuture<'static, Result<Answer>> {
+        if req.confined_to().is_none() {
+            let engine = self.clone();
+            return Box::pin(async move { engine.apply(caller, req, stamp).await });
+        }
+        let started = match req.route() {
+            Route::Conversation(r, op) => self
+                .shared()
+                .resolve(&r)
+                .map(|h| h.ask_in_order(caller, op, stamp)),
+            _ => Err(Error::Internal(
+                "an op confined to a conversation routes to it".into(),
+            )),
+        };
+        Box::pin(async move { started?.await })
+    }
+
     async fn route(
         &self,
         caller: Caller,
