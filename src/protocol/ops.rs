@@ -378,37 +378,7 @@ impl Request {
     /// events); a cluster puts these through its log and runs the rest where
     /// they are asked.
     pub fn changes_state(&self) -> bool {
-        use Request::*;
-        match self {
-            Ping {} | ConversationGet { .. } | ConversationList { .. } => false,
-            ParticipantGet { .. } | ParticipantList { .. } | ParticipantCount { .. } => false,
-            MessageGet { .. } | MessageList(_) | MessageCount { .. } | MessageFeed(_) => false,
-            UnreadCount { .. } | PresenceGet { .. } | EventsReplay { .. } => false,
-            ConversationCreate(_)
-            | ConversationDirect { .. }
-            | ConversationUpdate(_)
-            | ConversationDelete { .. }
-            | ConversationJoin { .. }
-            | ConversationLeave { .. }
-            | SetNotificationLevel { .. }
-            | ParticipantAdd(_)
-            | ParticipantAddNonChat(_)
-            | ParticipantRemove { .. }
-            | ParticipantUpdate(_)
-            | MessageSend(_)
-            | MessageEdit(_)
-            | MessageDelete { .. }
-            | ReactionAdd { .. }
-            | ReactionRemove { .. }
-            | ReadAdvance { .. }
-            | ReadSet { .. }
-            | ReadAll { .. }
-            | ReadNone { .. }
-            | ReadMark { .. }
-            | TypingStart { .. }
-            | TypingStop { .. }
-            | UserUpdate(_) => true,
-        }
+        !matches!(self.reach(), Reach::Nothing)
     }
 
     /// The conversation a state-changing op changes, when it changes nothing
@@ -418,10 +388,27 @@ impl Request {
     /// None for every op that can touch more (creating, deleting or renaming
     /// a conversation, membership, user profiles, a reaction found by its id).
     pub fn confined_to(&self) -> Option<&ConversationRef> {
+        match self.reach() {
+            Reach::Conversation(c) => Some(c),
+            Reach::Nothing | Reach::Beyond => None,
+        }
+    }
+
+    /// What the op can change. One match, exhaustive: a new op is placed by
+    /// a person, not by a default.
+    fn reach(&self) -> Reach<'_> {
         use Request::*;
         match self {
-            MessageSend(m) => Some(&m.conversation),
-            MessageEdit(e) => Some(&e.conversation),
+            Ping {} | ConversationGet { .. } | ConversationList { .. } => Reach::Nothing,
+            ParticipantGet { .. } | ParticipantList { .. } | ParticipantCount { .. } => {
+                Reach::Nothing
+            }
+            MessageGet { .. } | MessageList(_) | MessageCount { .. } | MessageFeed(_) => {
+                Reach::Nothing
+            }
+            UnreadCount { .. } | PresenceGet { .. } | EventsReplay { .. } => Reach::Nothing,
+            MessageSend(m) => Reach::Conversation(&m.conversation),
+            MessageEdit(e) => Reach::Conversation(&e.conversation),
             MessageDelete { conversation, .. }
             | ReactionAdd { conversation, .. }
             | ReadAdvance { conversation, .. }
@@ -430,12 +417,7 @@ impl Request {
             | ReadNone { conversation }
             | ReadMark { conversation, .. }
             | TypingStart { conversation }
-            | TypingStop { conversation } => Some(conversation),
-            // Listed, not `_`: a new op is placed here by a person.
-            Ping {} | ConversationGet { .. } | ConversationList { .. } => None,
-            ParticipantGet { .. } | ParticipantList { .. } | ParticipantCount { .. } => None,
-            MessageGet { .. } | MessageList(_) | MessageCount { .. } | MessageFeed(_) => None,
-            UnreadCount { .. } | PresenceGet { .. } | EventsReplay { .. } => None,
+            | TypingStop { conversation } => Reach::Conversation(conversation),
             ConversationCreate(_)
             | ConversationDirect { .. }
             | ConversationUpdate(_)
@@ -448,7 +430,7 @@ impl Request {
             | ParticipantRemove { .. }
             | ParticipantUpdate(_)
             | ReactionRemove { .. }
-            | UserUpdate(_) => None,
+            | UserUpdate(_) => Reach::Beyond,
         }
     }
 
@@ -464,4 +446,14 @@ impl Request {
         }
         Request::deserialize(value).map_err(|e| Error::bad(e.to_string()))
     }
+}
+
+/// What an op can change ([`Request::changes_state`], [`Request::confined_to`]).
+enum Reach<'a> {
+    /// Nothing: it only reads.
+    Nothing,
+    /// Its conversation, and nothing another op reads.
+    Conversation(&'a ConversationRef),
+    /// More than its conversation, or what other ops read.
+    Beyond,
 }

@@ -174,3 +174,37 @@ fn event_frames_are_laid_out_as_the_contract_shows_and_know_where_data_starts() 
         r#"{"event":"typingStarted","conversation":"00000000-0000-0000-0000-000000000000","data":1}"#
     );
 }
+
+/// What an op can change decides where a cluster runs it and with what.
+#[test]
+fn each_op_says_what_it_can_change() {
+    let req = |v: serde_json::Value| Request::from_json(&v).expect("an op");
+    let reads = req(serde_json::json!({"op": "message.list", "conversation": "c"}));
+    assert!(!reads.changes_state());
+    assert_eq!(reads.confined_to(), None);
+    for confined in [
+        serde_json::json!({"op": "message.send", "conversation": "c", "body": "hi"}),
+        serde_json::json!({"op": "reaction.add", "conversation": "c", "message": 0, "reaction": "x"}),
+        serde_json::json!({"op": "typing.start", "conversation": "c"}),
+        serde_json::json!({"op": "read.advance", "conversation": "c", "index": 1}),
+    ] {
+        let op = req(confined.clone());
+        assert!(op.changes_state(), "{confined}");
+        assert_eq!(
+            op.confined_to().map(String::as_str),
+            Some("c"),
+            "{confined}"
+        );
+    }
+    for beyond in [
+        serde_json::json!({"op": "conversation.create"}),
+        serde_json::json!({"op": "conversation.update", "conversation": "c", "unique_name": "n"}),
+        serde_json::json!({"op": "participant.add", "conversation": "c", "identity": "bob"}),
+        serde_json::json!({"op": "reaction.remove", "reaction": "r"}),
+        serde_json::json!({"op": "user.update", "friendly_name": "B"}),
+    ] {
+        let op = req(beyond.clone());
+        assert!(op.changes_state(), "{beyond}");
+        assert_eq!(op.confined_to(), None, "{beyond}");
+    }
+}
