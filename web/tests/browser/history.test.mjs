@@ -3,6 +3,7 @@
 // refused actions, and keyboard use with readable contrast.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import { url, artifacts, launch, signIn, openGroup, dataDir, startServer, relay } from "./harness.mjs";
 
 let browser;
@@ -80,6 +81,7 @@ test("a server restart: the page says so, sends what was typed meanwhile once, a
   } finally {
     r.close();
     await server.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
