@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::appender::{lock, Appender, Queued, Waiting, APPLY_WITHIN};
 use super::{lanes, snapshots};
 use super::{ClusterError, READY_WITHIN, SUBJECT};
-use crate::conversation::Answer;
+use crate::conversation::{Answer, Answering};
 use crate::engine::{Engine, Replicator};
 use crate::error::{Error, Result};
 use crate::model::{Caller, Stamp};
@@ -370,21 +370,22 @@ impl Applier {
 
     /// Starts applying an op (at once, if it is confined to its
     /// conversation); the future ends once it is applied, answering whether
-    /// this node appended it.
-    fn start(&self, op: Op) -> impl Future<Output = bool> + '_ {
+    /// this node appended it. Such an op's answer goes to its asker from the
+    /// conversation's actor, in the same turn as its events.
+    fn start(&self, op: Op) -> impl Future<Output = bool> + 'static {
         let stamp = Stamp {
             at: self.last_at,
             seed: op.seed,
         };
-        let applied = self.engine.apply_in_order(op.caller, op.request, stamp);
-        let (ours, token) = (op.origin == self.origin, op.token);
+        let ours = op.origin == self.origin;
+        let asker = ours
+            .then(|| lock(&self.waiting).remove(&op.token))
+            .flatten();
+        let applied = self
+            .engine
+            .apply_in_order(op.caller, op.request, stamp, Answering(asker));
         async move {
-            let answer = applied.await;
-            if ours {
-                if let Some(tx) = lock(&self.waiting).remove(&token) {
-                    let _ = tx.send(answer);
-                }
-            }
+            applied.await;
             ours
         }
     }

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::config::Config;
+use crate::conversation::Answering;
 use crate::engine::Engine;
 use crate::model::{Caller, Identity, Stamp};
 use crate::protocol::Request;
@@ -386,15 +387,19 @@ async fn ops_applied_in_lanes_end_as_one_after_another() {
         requests(&entry),
         |(_, _, request)| request.confined_to().is_some(),
         |(n, caller, request)| {
-            let applied = in_lanes.apply_in_order(caller, request, stamp(n));
+            let (reply, answered) = tokio::sync::oneshot::channel();
+            let applied =
+                in_lanes.apply_in_order(caller, request, stamp(n), Answering(Some(reply)));
             let (there, later) = (&there, entry.len() - n);
             async move {
-                // The later an op, the sooner its answer is awaited: the
-                // order of applying must come from the starts alone.
+                // The later an op, the sooner its end is awaited: the order
+                // of applying must come from the starts alone.
                 for _ in 0..later {
                     tokio::task::yield_now().await;
                 }
-                there.lock().expect("answers")[n] = answer(applied.await);
+                applied.await;
+                let answered = answered.await.expect("answered once applied");
+                there.lock().expect("answers")[n] = answer(answered);
                 false
             }
         },

@@ -341,12 +341,21 @@ impl Handler<Ask> for ConversationActor {
     }
 }
 
-/// An [`Ask`] whose answer goes to the asker's own channel. Sent with
-/// `do_send`, it joins the mailbox when it is sent, not when its future is
-/// first polled (nor later, as `send` defers a message to a full mailbox), so
-/// asks sent one after another are handled in that order without waiting for
-/// each answer: a cluster node applying a log entry (`cluster/lanes.rs`).
-pub(crate) struct AskInOrder(pub Ask, pub OneshotSender<Result<Answer>>);
+/// An [`Ask`] from a cluster's log. Sent with `do_send`, it joins the
+/// mailbox when it is sent, not when its future is first polled (nor later,
+/// as `send` defers a message to a full mailbox), so asks sent one after
+/// another are handled in that order without waiting for each answer: a
+/// cluster node applying a log entry (`cluster/lanes.rs`).
+///
+/// The answer goes straight to the session that asked the op, when it was
+/// asked on this node: through the node's applier it came a hop later than
+/// the op's events, so the two left in separate writes. `done` then tells the
+/// applier that the op is applied.
+pub(crate) struct AskInOrder {
+    pub ask: Ask,
+    pub reply: Answering,
+    pub done: oneshot::Sender<()>,
+}
 
 impl Message for AskInOrder {
     type Result = ();
@@ -355,9 +364,31 @@ impl Message for AskInOrder {
 impl Handler<AskInOrder> for ConversationActor {
     type Result = ();
 
-    fn handle(&mut self, AskInOrder(ask, tx): AskInOrder, ctx: &mut Context<Self>) {
-        let answer = Handler::<Ask>::handle(self, ask, ctx);
-        MessageResponse::<Self, Ask>::handle(answer, ctx, Some(tx));
+    fn handle(&mut self, mut msg: AskInOrder, ctx: &mut Context<Self>) {
+        let answer = Handler::<Ask>::handle(self, msg.ask, ctx);
+        MessageResponse::<Self, Ask>::handle(answer, ctx, msg.reply.0.take());
+        let _ = msg.done.send(());
+    }
+}
+
+/// Who hears an op's answer: its asker, or no one (an op asked on another
+/// node). Dropped unanswered, as when the conversation stopped before the op
+/// reached it, it answers as a closed mailbox does for [`Ask`].
+pub(crate) struct Answering(pub Option<OneshotSender<Result<Answer>>>);
+
+impl Answering {
+    pub fn answer(mut self, answer: Result<Answer>) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(answer);
+        }
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(Err(Error::from(MailboxError::Closed)));
+        }
     }
 }
 

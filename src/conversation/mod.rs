@@ -29,7 +29,7 @@ use std::sync::{Arc, RwLock};
 use actix::prelude::*;
 
 pub(crate) use actor::{
-    Ask, AskInOrder, ConversationActor, EnsureMembers, Records, UserOffline, ViewFor,
+    Answering, Ask, AskInOrder, ConversationActor, EnsureMembers, Records, UserOffline, ViewFor,
 };
 pub(crate) use log::Window;
 pub(crate) use messages::{FeedKey, FeedPart, FeedSide};
@@ -150,23 +150,27 @@ impl ConversationHandle {
     }
 
     /// Runs an op from a cluster's log: it joins the mailbox now, so ops
-    /// asked one after another run in that order, each answer awaited later.
+    /// asked one after another run in that order. The answer goes to `reply`;
+    /// the future ends once the op is applied.
     pub fn ask_in_order(
         &self,
         caller: Caller,
         op: ConversationOp,
         stamp: Stamp,
-    ) -> impl std::future::Future<Output = Result<Answer>> + 'static {
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        reply: Answering,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let (done, applied) = tokio::sync::oneshot::channel();
         let ask = Ask {
             caller,
             op,
             outbox: None,
             stamp: Some(stamp),
         };
-        self.addr.do_send(AskInOrder(ask, tx));
-        // A conversation deleted meanwhile drops the ask: as `ask` answers.
-        async move { rx.await.map_err(|_| Error::from(MailboxError::Closed))? }
+        self.addr.do_send(AskInOrder { ask, reply, done });
+        // A conversation deleted meanwhile drops the ask, and with it `done`.
+        async move {
+            let _ = applied.await;
+        }
     }
 
     pub async fn view(&self, caller: Caller) -> Result<Conversation> {

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::conversation::Records;
-use crate::conversation::{Answer, ConversationHandle};
+use crate::conversation::{Answer, Answering, ConversationHandle};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::metrics::MetricsSnapshot;
@@ -352,30 +352,37 @@ impl Engine {
         self.route(caller, req, None, Some(stamp)).await
     }
 
-    /// Like [`apply`](Engine::apply), for an op [confined](Request::confined_to)
-    /// to its conversation: it joins that conversation's mailbox now, so ops
-    /// started one after another are applied in that order, their answers
-    /// awaited together. Any other op starts when the future is first polled.
+    /// Like [`apply`](Engine::apply), for an op of a log entry. One
+    /// [confined](Request::confined_to) to its conversation joins that
+    /// conversation's mailbox now, so ops started one after another are
+    /// applied in that order, without waiting for each other; any other op
+    /// starts when the future is first polled. The answer goes to `reply`
+    /// (from a conversation's actor straight to its asker); the future ends
+    /// once the op is applied.
     pub(crate) fn apply_in_order(
         &self,
         caller: Caller,
         req: Request,
         stamp: Stamp,
-    ) -> BoxFuture<'static, Result<Answer>> {
+        reply: Answering,
+    ) -> BoxFuture<'static, ()> {
         if req.confined_to().is_none() {
             let engine = self.clone();
-            return Box::pin(async move { engine.apply(caller, req, stamp).await });
+            return Box::pin(async move { reply.answer(engine.apply(caller, req, stamp).await) });
         }
         let started = match req.route() {
-            Route::Conversation(r, op) => self
-                .shared()
-                .resolve(&r)
-                .map(|h| h.ask_in_order(caller, op, stamp)),
+            Route::Conversation(r, op) => self.shared().resolve(&r).map(|h| (h, op)),
             _ => Err(Error::Internal(
                 "an op confined to a conversation routes to it".into(),
             )),
         };
-        Box::pin(async move { started?.await })
+        match started {
+            Ok((h, op)) => Box::pin(h.ask_in_order(caller, op, stamp, reply)),
+            Err(e) => {
+                reply.answer(Err(e));
+                Box::pin(std::future::ready(()))
+            }
+        }
     }
 
     async fn route(
