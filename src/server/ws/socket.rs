@@ -17,6 +17,8 @@ use actix_http::ws::CloseCode;
 use actix_http::ws::{Codec, Frame as WsFrame, Item, Message as WsMessage, ProtocolError};
 use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
+use socket2::SockRef;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio_util::codec::{Decoder, Encoder};
 use tungstenite::protocol::frame::FrameHeader;
@@ -266,7 +268,7 @@ impl futures_util::Stream for Reader {
             // request was a request glibc serves only after merging all its
             // small free chunks, on every request of a chatty client.
             let mut chunk = [0u8; READ_BYTES];
-            match this.io.try_read(&mut chunk) {
+            match read_some(&this.io, &mut chunk) {
                 Ok(0) => this.done = true,
                 Ok(n) => this.buf.extend_from_slice(&chunk[..n.min(READ_BYTES)]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
@@ -276,6 +278,29 @@ impl futures_util::Stream for Reader {
                 }
             }
         }
+    }
+}
+
+/// Reads what the socket holds, up to `chunk`'s size. A short read means the
+/// socket is drained: it is then marked not readable, as tokio's own
+/// `poll_read` does, so the next poll waits for the next edge instead of
+/// asking the kernel again only to hear `EAGAIN` (a second `recvfrom` per
+/// request of a client that waits for each answer). `try_read` cannot do
+/// this; `try_io` clears the readiness it saw before the read, so bytes that
+/// came after the read still wake the reader.
+fn read_some(io: &TcpStream, chunk: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    let read = io.try_io(Interest::READABLE, || {
+        got = std::io::Read::read(&mut &*SockRef::from(io), chunk)?;
+        if 0 < got && got < chunk.len() {
+            Err(ErrorKind::WouldBlock.into())
+        } else {
+            Ok(got)
+        }
+    });
+    match read {
+        Err(e) if e.kind() == ErrorKind::WouldBlock && got > 0 => Ok(got),
+        read => read,
     }
 }
 
