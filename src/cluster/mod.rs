@@ -14,6 +14,7 @@
 //! The NATS client runs on this module's own thread and tokio runtime; the
 //! engine and the transports do not know NATS is there.
 
+mod ahead;
 mod appender;
 mod lanes;
 mod oplog;

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, object_store::ObjectStore, stream::Stream};
@@ -13,10 +13,11 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::ahead::Ahead;
 use super::appender::{lock, Appender, Queued, Waiting, APPLY_WITHIN};
 use super::{lanes, snapshots};
 use super::{ClusterError, READY_WITHIN, SUBJECT};
-use crate::conversation::{Answer, Answering};
+use crate::conversation::{Answer, Answering, Applied};
 use crate::engine::{Engine, Replicator};
 use crate::error::{Error, Result};
 use crate::model::{Caller, Stamp};
@@ -29,6 +30,9 @@ const CAUGHT_UP_WITHIN: Duration = Duration::from_secs(2);
 /// it may stay behind it without applying anything before it is reopened.
 const STALL_CHECK: Duration = Duration::from_secs(1);
 const STALLED: Duration = Duration::from_secs(3);
+/// How many entries the reader may start ahead of the last one applied (their
+/// ops wait in their conversations' mailboxes).
+const AHEAD: usize = 64;
 
 /// One op, as the log holds it. A log entry (one stream message) holds one or
 /// more, as a JSON array ([`decode`]).
@@ -94,7 +98,11 @@ impl Log {
             waiting: waiting.clone(),
             appended: appended.clone(),
             last_at,
-            applied: applied_tx,
+            started: from,
+            progress: Arc::new(Progress {
+                ahead: Mutex::default(),
+                applied: applied_tx,
+            }),
             snapshots,
         };
         tokio::spawn(applier.run(stream.clone(), connections));
@@ -195,7 +203,7 @@ pub(super) struct Snapshots {
     pub every: u64,
 }
 
-/// Applies the log's entries to this node's engine, one at a time, in order.
+/// Applies the log's entries to this node's engine, in order.
 struct Applier {
     snapshots: Snapshots,
     engine: Engine,
@@ -204,7 +212,41 @@ struct Applier {
     appended: Arc<AtomicU64>,
     /// The time of the last entry: times never go back, on any node.
     last_at: u64,
+    /// The last entry started, applied or not.
+    started: u64,
+    progress: Arc<Progress>,
+}
+
+/// The last entry applied, and the entries started ahead of it.
+struct Progress {
+    ahead: Mutex<Ahead>,
     applied: watch::Sender<u64>,
+}
+
+impl Progress {
+    fn ahead(&self) -> MutexGuard<'_, Ahead> {
+        // Each change leaves it whole: a poisoned lock still holds it.
+        self.ahead.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// An op of entry `seq`, started ahead, was applied.
+    fn one_applied(&self, seq: u64) {
+        let mut ahead = self.ahead();
+        // Under the lock, so that ops ending on two threads at once cannot
+        // move the last place applied back.
+        if let Some(applied) = ahead.one_applied(seq) {
+            self.applied.send_replace(applied);
+        }
+    }
+
+    /// Waits until the last place applied is at least `seq`.
+    async fn reached(&self, seq: u64) {
+        let _ = self.applied.subscribe().wait_for(|&a| a >= seq).await;
+    }
 }
 
 /// Whether the reader goes on after an entry.
@@ -237,7 +279,7 @@ impl Applier {
                 let opened = tokio::time::timeout(STALLED, self.open(&stream)).await;
                 match opened.unwrap_or_else(|_| Err("no answer".into())) {
                     Ok(r) => {
-                        ::log::info!("reading the log after entry {}", *self.applied.borrow());
+                        ::log::info!("reading the log after entry {}", self.started);
                         reader = Some(r);
                     }
                     Err(e) => {
@@ -266,7 +308,7 @@ impl Applier {
                     reader = None;
                 }
                 Next::Check => {
-                    let applied = *self.applied.borrow();
+                    let applied = self.progress.applied();
                     if applied != seen {
                         (seen, progress) = (applied, tokio::time::Instant::now());
                     } else if progress.elapsed() > STALLED && self.behind(&stream, applied).await {
@@ -280,10 +322,9 @@ impl Applier {
         }
     }
 
-    /// A reader from the first entry not applied yet.
+    /// A reader from the first entry not started yet.
     async fn open(&self, stream: &Stream) -> std::result::Result<consumer::pull::Ordered, String> {
-        let applied = *self.applied.borrow();
-        let deliver_policy = match applied {
+        let deliver_policy = match self.started {
             0 => consumer::DeliverPolicy::All,
             n => consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: n + 1,
@@ -319,32 +360,47 @@ impl Applier {
             return Flow::Go;
         };
         let (seq, published) = (info.stream_sequence, info.published);
-        let applied = *self.applied.borrow();
+        let started = self.started;
         // A reopened reader can repeat an entry: each is applied once.
-        if seq <= applied {
+        if seq <= started {
             return Flow::Go;
         }
-        if seq > applied + 1 {
+        if seq > started + 1 {
             // The entries between were trimmed behind a snapshot while this
             // node was away: applying on would leave it unlike the others.
             self.engine.fail(format!(
-                "copy of the cluster's state fell behind the log (entry {seq} came after {applied}; \
+                "copy of the cluster's state fell behind the log (entry {seq} came after {started}; \
                  the ones between were trimmed behind a snapshot): restart it to start from the snapshot"
             ));
             return Flow::Stop;
         }
         let published = u64::try_from(published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         self.last_at = self.last_at.max(published);
-        let ours = match decode(&message.payload) {
-            Ok(ops) => self.apply_all(ops).await,
+        let every = self.snapshots.every;
+        let snapshot_here = every > 0 && seq % every == 0;
+        let ops = match decode(&message.payload) {
+            Ok(ops) => ops,
             // Every node skips the same entry, so they stay alike.
             Err(e) => {
                 ::log::error!("log entry {seq} cannot be read ({e}); skipped");
-                false
+                Vec::new()
             }
         };
-        let every = self.snapshots.every;
-        if ours && every > 0 && seq % every == 0 {
+        self.started = seq;
+        let confined = |op: &Op| op.request.confined_to().is_some();
+        if !snapshot_here && !ops.is_empty() && ops.iter().all(confined) {
+            if self.progress.ahead().len() >= AHEAD {
+                self.progress
+                    .reached(seq.saturating_sub(1 + AHEAD as u64 / 2))
+                    .await;
+            }
+            self.start_ahead(seq, ops);
+            return Flow::Go;
+        }
+        // Anything else runs after every entry before it.
+        self.progress.reached(seq - 1).await;
+        let ours = self.apply_all(ops).await;
+        if ours && snapshot_here {
             // Between this entry and the next: the reader waits for it.
             snapshots::take(
                 &self.engine,
@@ -356,8 +412,24 @@ impl Applier {
             .await;
         }
         // send_replace: the value must change even when no one waits for it.
-        self.applied.send_replace(seq);
+        self.progress.applied.send_replace(seq);
         Flow::Go
+    }
+
+    /// Starts every op of entry `seq` (each confined to its conversation) and
+    /// returns: each reports its end to [`Progress`] from the conversation's
+    /// thread.
+    fn start_ahead(&self, seq: u64, ops: Vec<Op>) {
+        self.progress.ahead().started(seq, ops.len());
+        for op in ops {
+            let progress = self.progress.clone();
+            let done = Applied::then(move || progress.one_applied(seq));
+            if let Some(left) = self.begin(op, done) {
+                // Not so for an op confined to its conversation; if it were,
+                // it would still be applied, and reported.
+                tokio::spawn(left);
+            }
+        }
     }
 
     /// Applies an entry's ops, those [confined](Request::confined_to) to
@@ -373,21 +445,35 @@ impl Applier {
     /// this node appended it. Such an op's answer goes to its asker from the
     /// conversation's actor, in the same turn as its events.
     fn start(&self, op: Op) -> impl Future<Output = bool> + 'static {
+        let ours = op.origin == self.origin;
+        let (tx, applied) = oneshot::channel();
+        let left = self.begin(
+            op,
+            Applied::then(move || {
+                let _ = tx.send(());
+            }),
+        );
+        async move {
+            if let Some(left) = left {
+                left.await;
+            }
+            let _ = applied.await;
+            ours
+        }
+    }
+
+    /// Starts applying an op as [`Engine::apply_in_order`] does, with its
+    /// stamp and, if it was asked here, its asker.
+    fn begin(&self, op: Op, done: Applied) -> Option<BoxFuture<'static, ()>> {
         let stamp = Stamp {
             at: self.last_at,
             seed: op.seed,
         };
-        let ours = op.origin == self.origin;
-        let asker = ours
+        let asker = (op.origin == self.origin)
             .then(|| lock(&self.waiting).remove(&op.token))
             .flatten();
-        let applied = self
-            .engine
-            .apply_in_order(op.caller, op.request, stamp, Answering(asker));
-        async move {
-            applied.await;
-            ours
-        }
+        self.engine
+            .apply_in_order(op.caller, op.request, stamp, Answering(asker), done)
     }
 }
 

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::conversation::Answering;
+use crate::conversation::{Answering, Applied};
 use crate::engine::Engine;
 use crate::model::{Caller, Identity, Stamp};
 use crate::protocol::Request;
@@ -388,8 +388,12 @@ async fn ops_applied_in_lanes_end_as_one_after_another() {
         |(_, _, request)| request.confined_to().is_some(),
         |(n, caller, request)| {
             let (reply, answered) = tokio::sync::oneshot::channel();
-            let applied =
-                in_lanes.apply_in_order(caller, request, stamp(n), Answering(Some(reply)));
+            let (done, applied) = tokio::sync::oneshot::channel();
+            let done = Applied::then(move || {
+                let _ = done.send(());
+            });
+            let left =
+                in_lanes.apply_in_order(caller, request, stamp(n), Answering(Some(reply)), done);
             let (there, later) = (&there, entry.len() - n);
             async move {
                 // The later an op, the sooner its end is awaited: the order
@@ -397,7 +401,10 @@ async fn ops_applied_in_lanes_end_as_one_after_another() {
                 for _ in 0..later {
                     tokio::task::yield_now().await;
                 }
-                applied.await;
+                if let Some(left) = left {
+                    left.await;
+                }
+                applied.await.expect("told once applied");
                 let answered = answered.await.expect("answered once applied");
                 there.lock().expect("answers")[n] = answer(answered);
                 false

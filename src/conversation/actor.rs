@@ -354,7 +354,7 @@ impl Handler<Ask> for ConversationActor {
 pub(crate) struct AskInOrder {
     pub ask: Ask,
     pub reply: Answering,
-    pub done: oneshot::Sender<()>,
+    pub done: Applied,
 }
 
 impl Message for AskInOrder {
@@ -367,7 +367,33 @@ impl Handler<AskInOrder> for ConversationActor {
     fn handle(&mut self, mut msg: AskInOrder, ctx: &mut Context<Self>) {
         let answer = Handler::<Ask>::handle(self, msg.ask, ctx);
         MessageResponse::<Self, Ask>::handle(answer, ctx, msg.reply.0.take());
-        let _ = msg.done.send(());
+        msg.done.now();
+    }
+}
+
+/// What to do once an op from a cluster's log is applied, called on the
+/// thread that applied it, so that the log's reader is not woken for each
+/// op. Dropped unapplied (its conversation stopped before the op reached
+/// it), it is called then: the op is as applied as it will be.
+pub(crate) struct Applied(Option<Box<dyn FnOnce() + Send>>);
+
+impl Applied {
+    pub fn then(f: impl FnOnce() + Send + 'static) -> Applied {
+        Applied(Some(Box::new(f)))
+    }
+
+    pub fn now(mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+impl Drop for Applied {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
     }
 }
 

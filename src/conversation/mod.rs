@@ -29,7 +29,8 @@ use std::sync::{Arc, RwLock};
 use actix::prelude::*;
 
 pub(crate) use actor::{
-    Answering, Ask, AskInOrder, ConversationActor, EnsureMembers, Records, UserOffline, ViewFor,
+    Answering, Applied, Ask, AskInOrder, ConversationActor, EnsureMembers, Records, UserOffline,
+    ViewFor,
 };
 pub(crate) use log::Window;
 pub(crate) use messages::{FeedKey, FeedPart, FeedSide};
@@ -150,27 +151,24 @@ impl ConversationHandle {
     }
 
     /// Runs an op from a cluster's log: it joins the mailbox now, so ops
-    /// asked one after another run in that order. The answer goes to `reply`;
-    /// the future ends once the op is applied.
+    /// asked one after another run in that order. The answer goes to `reply`,
+    /// and `done` is called once the op is applied.
     pub fn ask_in_order(
         &self,
         caller: Caller,
         op: ConversationOp,
         stamp: Stamp,
         reply: Answering,
-    ) -> impl std::future::Future<Output = ()> + 'static {
-        let (done, applied) = tokio::sync::oneshot::channel();
+        done: Applied,
+    ) {
         let ask = Ask {
             caller,
             op,
             outbox: None,
             stamp: Some(stamp),
         };
-        self.addr.do_send(AskInOrder { ask, reply, done });
         // A conversation deleted meanwhile drops the ask, and with it `done`.
-        async move {
-            let _ = applied.await;
-        }
+        self.addr.do_send(AskInOrder { ask, reply, done });
     }
 
     pub async fn view(&self, caller: Caller) -> Result<Conversation> {

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::conversation::Records;
-use crate::conversation::{Answer, Answering, ConversationHandle};
+use crate::conversation::{Answer, Answering, Applied, ConversationHandle};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::metrics::MetricsSnapshot;
@@ -355,20 +355,25 @@ impl Engine {
     /// Like [`apply`](Engine::apply), for an op of a log entry. One
     /// [confined](Request::confined_to) to its conversation joins that
     /// conversation's mailbox now, so ops started one after another are
-    /// applied in that order, without waiting for each other; any other op
-    /// starts when the future is first polled. The answer goes to `reply`
-    /// (from a conversation's actor straight to its asker); the future ends
-    /// once the op is applied.
+    /// applied in that order, without waiting for each other, and nothing is
+    /// left to drive (`None`). Any other op is the future returned, which
+    /// starts when first polled. The answer goes to `reply` (from a
+    /// conversation's actor straight to its asker), and `done` is called once
+    /// the op is applied.
     pub(crate) fn apply_in_order(
         &self,
         caller: Caller,
         req: Request,
         stamp: Stamp,
         reply: Answering,
-    ) -> BoxFuture<'static, ()> {
+        done: Applied,
+    ) -> Option<BoxFuture<'static, ()>> {
         if req.confined_to().is_none() {
             let engine = self.clone();
-            return Box::pin(async move { reply.answer(engine.apply(caller, req, stamp).await) });
+            return Some(Box::pin(async move {
+                reply.answer(engine.apply(caller, req, stamp).await);
+                done.now();
+            }));
         }
         let started = match req.route() {
             Route::Conversation(r, op) => self.shared().resolve(&r).map(|h| (h, op)),
@@ -377,12 +382,13 @@ impl Engine {
             )),
         };
         match started {
-            Ok((h, op)) => Box::pin(h.ask_in_order(caller, op, stamp, reply)),
+            Ok((h, op)) => h.ask_in_order(caller, op, stamp, reply, done),
             Err(e) => {
                 reply.answer(Err(e));
-                Box::pin(std::future::ready(()))
+                done.now();
             }
         }
+        None
     }
 
     async fn route(
