@@ -425,8 +425,9 @@ impl Applier {
             let progress = self.progress.clone();
             let done = Applied::then(move || progress.one_applied(seq));
             if let Some(left) = self.begin(op, done) {
-                // Not so for an op confined to its conversation; if it were,
-                // it would still be applied, and reported.
+                // Every op here is confined to its conversation and leaves
+                // nothing to drive; anything that did would still run to
+                // its end and report it.
                 tokio::spawn(left);
             }
         }
