@@ -447,13 +447,8 @@ impl Applier {
     /// conversation's actor, in the same turn as its events.
     fn start(&self, op: Op) -> impl Future<Output = bool> + 'static {
         let ours = op.origin == self.origin;
-        let (tx, applied) = oneshot::channel();
-        let left = self.begin(
-            op,
-            Applied::then(move || {
-                let _ = tx.send(());
-            }),
-        );
+        let (done, applied) = Applied::awaited();
+        let left = self.begin(op, done);
         async move {
             if let Some(left) = left {
                 left.await;

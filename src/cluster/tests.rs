@@ -388,10 +388,7 @@ async fn ops_applied_in_lanes_end_as_one_after_another() {
         |(_, _, request)| request.confined_to().is_some(),
         |(n, caller, request)| {
             let (reply, answered) = tokio::sync::oneshot::channel();
-            let (done, applied) = tokio::sync::oneshot::channel();
-            let done = Applied::then(move || {
-                let _ = done.send(());
-            });
+            let (done, applied) = Applied::awaited();
             let left =
                 in_lanes.apply_in_order(caller, request, stamp(n), Answering(Some(reply)), done);
             let (there, later) = (&there, entry.len() - n);

@@ -382,10 +382,18 @@ impl Applied {
         Applied(Some(Box::new(f)))
     }
 
-    pub fn now(mut self) {
-        if let Some(f) = self.0.take() {
-            f();
-        }
+    /// One that the returned receiver hears from, for a caller that waits.
+    pub fn awaited() -> (Applied, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        let applied = Applied::then(move || {
+            let _ = tx.send(());
+        });
+        (applied, rx)
+    }
+
+    /// Calls it now (dropping it does).
+    pub fn now(self) {
+        drop(self);
     }
 }
 
