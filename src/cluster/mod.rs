@@ -7,8 +7,9 @@
 //! answered once this node has applied it; every node applies every entry with
 //! the time and id seed of the entry, so each makes the same change, the same
 //! `seq`, and sends its own sessions the same events. Every so many entries a
-//! snapshot of the state goes to a JetStream object store and the log is
-//! trimmed behind it (`snapshots.rs`). Presence crosses nodes on a plain NATS
+//! snapshot of the state goes to a JetStream object store, a KV key names the
+//! latest (moved by compare-and-set), and the log is trimmed behind it
+//! (`snapshots.rs`). Presence crosses nodes on a plain NATS
 //! subject (`presence.rs`).
 //!
 //! The NATS client runs on this module's own thread and tokio runtime; the
@@ -29,6 +30,8 @@ use std::time::Duration;
 use async_nats::jetstream;
 use async_nats::jetstream::stream::{Config as StreamConfig, StorageType};
 use oplog::Log;
+#[doc(hidden)]
+pub use snapshots::SnapshotHold;
 use tokio::sync::{oneshot, watch};
 
 use crate::engine::Engine;
@@ -93,6 +96,7 @@ pub enum ClusterError {
 /// state-changing ops through the cluster's log. Dropping it (or
 /// [`Cluster::leave`]) says goodbye to the other nodes and stops its thread.
 pub struct Cluster {
+    snapshot_hold: SnapshotHold,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -113,6 +117,8 @@ impl Cluster {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let engine = engine.clone();
+        let snapshot_hold = SnapshotHold::default();
+        let hold = snapshot_hold.clone();
         let thread = std::thread::Builder::new()
             .name("colloquy-nats".into())
             .spawn(move || {
@@ -129,7 +135,7 @@ impl Cluster {
                     }
                 };
                 runtime.block_on(async move {
-                    match start(&engine, &config).await {
+                    match start(&engine, &config, hold).await {
                         Ok(presence) => {
                             let _ = ready_tx.send(Ok(()));
                             // Until Cluster::leave or drop (or its Cluster is gone).
@@ -148,6 +154,7 @@ impl Cluster {
             .unwrap_or_else(|_| Err(ClusterError::JetStream("the cluster thread stopped".into())));
         match joined {
             Ok(()) => Ok(Cluster {
+                snapshot_hold,
                 stop: Some(stop),
                 thread: Some(thread),
             }),
@@ -156,6 +163,14 @@ impl Cluster {
                 Err(e)
             }
         }
+    }
+
+    /// A test hook: holds this node's snapshots at the point where a node
+    /// stopped at the wrong moment would hold them (`docs/CLUSTER.md`,
+    /// "Snapshots").
+    #[doc(hidden)]
+    pub fn snapshot_hold(&self) -> &SnapshotHold {
+        &self.snapshot_hold
     }
 
     /// Tells the other nodes this node's users are gone from it, and stops.
@@ -181,7 +196,11 @@ impl Drop for Cluster {
 
 /// Joins on the cluster's runtime: NATS, the log stream, catching up, then
 /// the engine's ops through the log and presence shared.
-async fn start(engine: &Engine, config: &ClusterConfig) -> Result<presence::Handle, ClusterError> {
+async fn start(
+    engine: &Engine,
+    config: &ClusterConfig,
+    hold: SnapshotHold,
+) -> Result<presence::Handle, ClusterError> {
     let node = config.node_id.as_str();
     // This process among the cluster's: a node restarted under the same id,
     // or two given one id by mistake, never pass for each other.
@@ -196,7 +215,7 @@ async fn start(engine: &Engine, config: &ClusterConfig) -> Result<presence::Hand
     let stream = log_stream(&js, &rules).await?;
     let replicas = stream.cached_info().config.num_replicas;
     let snapshots = oplog::Snapshots {
-        bucket: snapshots::bucket(&js, replicas).await?,
+        shelf: snapshots::Shelf::open(&js, replicas, hold).await?,
         every: config.snapshot_every,
     };
     let log = Log::start(

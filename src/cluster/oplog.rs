@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, object_store::ObjectStore, stream::Stream};
+use async_nats::jetstream::{self, consumer, stream::Stream};
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -77,7 +77,7 @@ impl Log {
         let origin = instance.to_string();
         let waiting: Arc<Waiting> = Arc::default();
         let appended: Arc<AtomicU64> = Arc::default();
-        let (from, last_at) = snapshots::load(&engine, &snapshots.bucket).await?;
+        let (from, last_at) = snapshots::load(&engine, &snapshots.shelf).await?;
         let state = super::until_ready("the log's state", || {
             let stream = stream.clone();
             async move { stream.get_info().await.map(|i| i.state) }
@@ -199,7 +199,7 @@ fn decode(entry: &[u8]) -> serde_json::Result<Vec<Op>> {
 
 /// Where snapshots go, and how often (every so many log entries; 0: never).
 pub(super) struct Snapshots {
-    pub bucket: ObjectStore,
+    pub shelf: snapshots::Shelf,
     pub every: u64,
 }
 
@@ -404,7 +404,7 @@ impl Applier {
             // Between this entry and the next: the reader waits for it.
             snapshots::take(
                 &self.engine,
-                self.snapshots.bucket.clone(),
+                self.snapshots.shelf.clone(),
                 stream.clone(),
                 seq,
                 self.last_at,
