@@ -226,10 +226,18 @@ async fn every_node_sees_the_same_conversation() {
     let _one = ONE_AT_A_TIME.lock().await;
     let nats = Nats::start();
     let every = SNAPSHOT_EVERY.to_string();
-    let mut nodes: Vec<Node> = ["a", "b", "c"]
-        .iter()
-        .map(|id| node_with(&nats, id, &["--snapshot-every", &every]))
-        .collect();
+    // All three at once, on NATS servers just started: each makes the log,
+    // buckets and key, or finds them made by another.
+    let mut nodes: Vec<Node> = std::thread::scope(|s| {
+        let starting: Vec<_> = ["a", "b", "c"]
+            .map(|id| s.spawn(|| node_with(&nats, id, &["--snapshot-every", &every])))
+            .into_iter()
+            .collect();
+        starting
+            .into_iter()
+            .map(|node| node.join().expect("a node started"))
+            .collect()
+    });
     // A node whose limits differ would decide ops differently: refused.
     let err = refused(&nats, &["--max-participants", "5"]);
     assert!(err.contains("limits differ from the cluster's"), "{err}");
