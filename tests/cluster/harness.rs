@@ -1,0 +1,262 @@
+//! What the cluster tests share: a NATS cluster, colloquy nodes on it, and
+//! clients that wait for events.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use colloquy::client::{Client, ClientConfig, ClientEvent, EventKind, EventStream};
+use serde_json::{json, Value};
+
+use super::child::{self, Proc};
+
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    l.local_addr().expect("its address").port()
+}
+
+/// The pinned nats-server, installed once by the project's script.
+pub fn nats_server() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("scripts/nats-server"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("scripts/nats-server runs (it needs python3)");
+    assert!(out.status.success(), "scripts/nats-server failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Three NATS servers in one cluster, with JetStream on temporary storage.
+pub struct Nats {
+    servers: Vec<Option<Proc>>,
+    pub urls: Vec<String>,
+    /// Each server's HTTP monitoring port.
+    monitor: Vec<u16>,
+    dir: PathBuf,
+}
+
+impl Nats {
+    pub fn start() -> Nats {
+        let bin = nats_server();
+        let dir = std::env::temp_dir().join(format!("colloquy-nats-{}", uuid::Uuid::new_v4()));
+        let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let cluster: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let monitor: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let routes = cluster
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let servers = (0..3)
+            .map(|i| {
+                let child = Command::new(&bin)
+                    .args(["--name", &format!("n{i}"), "-a", "127.0.0.1"])
+                    .args(["-p", &client[i].to_string(), "--cluster_name", "test"])
+                    .args(["-m", &monitor[i].to_string()])
+                    .args(["--cluster", &format!("nats://127.0.0.1:{}", cluster[i])])
+                    .args(["--routes", &routes, "-js", "--store_dir"])
+                    .arg(dir.join(format!("n{i}")))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("nats-server starts");
+                Some(Proc(child))
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for p in &client {
+            while TcpStream::connect(("127.0.0.1", *p)).is_err() {
+                assert!(Instant::now() < deadline, "nats-server did not listen");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let urls = client
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect();
+        Nats {
+            servers,
+            urls,
+            monitor,
+            dir,
+        }
+    }
+
+    pub fn kill(&mut self, i: usize) {
+        self.servers[i] = None;
+    }
+
+    /// The server that the NATS client named `name` is connected to, from
+    /// each live server's list of connections (`/connz`).
+    pub fn serving(&self, name: &str) -> usize {
+        for (i, port) in self.monitor.iter().enumerate() {
+            if self.servers[i].is_none() {
+                continue;
+            }
+            let (_, connz) = http(&format!("127.0.0.1:{port}"), "GET /connz", None, "");
+            let mut connections = connz["connections"].as_array().into_iter().flatten();
+            if connections.any(|c| c["name"] == name) {
+                return i;
+            }
+        }
+        panic!("no NATS server serves {name}")
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.servers.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One HTTP/1.0 request (`line`: method and path) to `addr`, with the admin
+/// key as a bearer token if given; answers the status and the JSON body.
+pub fn http(addr: &str, line: &str, key: Option<&str>, body: &str) -> (u16, Value) {
+    let mut conn = TcpStream::connect(addr).expect("connects");
+    let auth = key.map_or(String::new(), |k| format!("authorization: Bearer {k}\r\n"));
+    let head = format!(
+        "{line} HTTP/1.0\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).expect("asked");
+    conn.write_all(body.as_bytes()).expect("asked");
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).expect("answered");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    (status, serde_json::from_str(body).expect("a JSON body"))
+}
+
+/// A colloquy node of the cluster.
+pub struct Node {
+    pub proc: Proc,
+    pub url: String,
+}
+
+pub fn node(nats: &Nats, id: &str) -> Node {
+    node_with(nats, id, &[])
+}
+
+pub fn node_with(nats: &Nats, id: &str, args: &[&str]) -> Node {
+    let log = std::env::var("NODE_LOG").unwrap_or("error".into());
+    let urls = nats.urls.join(",");
+    let mut all = vec!["--node-id", id, "--nats", &urls];
+    all.extend(args);
+    let (proc, url) = child::colloquy(&all, &log);
+    Node { proc, url }
+}
+
+/// Starts a node with `args` that must refuse to start: exit 1, never
+/// listening. Answers what it said on stderr.
+pub fn refused(nats: &Nats, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_colloquy"))
+        .args(["--bind", "127.0.0.1:0", "--nats", &nats.urls.join(",")])
+        .args(args)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "it never listened");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub async fn connect(node: &Node, who: &str) -> Client {
+    let config = ClientConfig::new(&node.url)
+        .identity(who)
+        .reconnect(false)
+        .request_timeout(Duration::from_secs(40));
+    Client::connect(config).await.expect("connects")
+}
+
+/// The next event `pick` takes, within `wait`; panics with `what` otherwise.
+pub async fn expect<T>(
+    events: &mut EventStream,
+    wait: Duration,
+    what: &str,
+    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match events.next_within(left).await {
+            Some(e) => {
+                if let Some(t) = pick(&e) {
+                    return t;
+                }
+            }
+            None => panic!("no {what} within {wait:?}"),
+        }
+    }
+}
+
+/// `(seq, message id)` of the next `n` messageAdded of `conversation`.
+pub async fn messages(
+    events: &mut EventStream,
+    conversation: &str,
+    n: usize,
+) -> Vec<(u64, String)> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        let m = expect(events, Duration::from_secs(60), "messageAdded", |e| match (
+            &e.kind,
+            &e.conversation,
+            e.seq,
+        ) {
+            (EventKind::MessageAdded(m), Some(c), Some(seq)) if c == conversation => {
+                Some((seq, m.id.to_string()))
+            }
+            (EventKind::Lagged(n), _, _) => panic!("the client lagged by {n}"),
+            _ => None,
+        })
+        .await;
+        got.push(m);
+    }
+    got
+}
+
+pub fn status_of(who: &'static str) -> impl FnMut(&ClientEvent) -> Option<String> {
+    move |e| match &e.kind {
+        EventKind::UserStatus {
+            identity, status, ..
+        } if identity.as_str() == who => Some(status.clone()),
+        _ => None,
+    }
+}
+
+/// Sends until acknowledged, with one `client_id`, so that a retry across a
+/// failover is never stored twice; answers the message's id.
+pub async fn send(client: &Client, conversation: &str, body: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let client_id = uuid::Uuid::new_v4().to_string();
+    loop {
+        let req = json!({"op": "message.send", "conversation": conversation,
+                         "body": body, "client_id": client_id});
+        match client.request_json(req).await {
+            Ok(v) => return v["id"].as_str().expect("an id").to_string(),
+            Err(e) => {
+                assert!(Instant::now() < deadline, "{body} never acknowledged: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// Sends a signal (`-STOP`, `-CONT`) to a child process.
+pub fn signal(sig: &str, pid: u32) {
+    let ok = Command::new("kill").args([sig, &pid.to_string()]).status();
+    assert!(ok.is_ok_and(|s| s.success()), "kill {sig}");
+}
+
+pub fn assert_gap_free(seen: &[(u64, String)]) {
+    for w in seen.windows(2) {
+        assert_eq!(w[1].0, w[0].0 + 1, "seq must go up by one: {w:?}");
+    }
+}

