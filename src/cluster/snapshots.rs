@@ -119,7 +119,10 @@ impl Shelf {
     /// Puts the snapshot after `position` and names it the latest, unless a
     /// later one is; then trims the log and deletes the snapshots it replaced.
     async fn put(&self, stream: &Stream, position: u64, bytes: Vec<u8>) -> Result<(), String> {
-        let (mut before, mut revision) = self.latest().await?;
+        let (mut before, mut revision) = self
+            .latest()
+            .await
+            .map_err(|e| format!("not stored: {e}"))?;
         self.hold.pass().await;
         if before.is_some_and(|b| b >= position) {
             return Ok(());
@@ -129,7 +132,7 @@ impl Shelf {
         self.objects
             .put(name.as_str(), &mut bytes.as_slice())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("not stored: {e}"))?;
         // Named only over the revision read: a node that read the key, then
         // was held up while others named later snapshots and trimmed the log
         // behind them, must not name its older one.
@@ -147,12 +150,16 @@ impl Shelf {
                             "snapshot after log entry {position} dropped: the one after {later} \
                              was named while this node was held up"
                         );
-                        return self.objects.delete(&name).await.map_err(|e| e.to_string());
+                        return self
+                            .objects
+                            .delete(&name)
+                            .await
+                            .map_err(|e| format!("dropped, but not deleted: {e}"));
                     }
                 }
                 // The write may still have happened, so the object stays; the
                 // next snapshot deletes it if it was not named.
-                Err(e) => return Err(format!("snapshot {position} not named the latest: {e}")),
+                Err(e) => return Err(format!("not named the latest: {e}")),
             }
         }
         ::log::info!("snapshot after log entry {position} ({size} bytes)");
@@ -162,12 +169,14 @@ impl Shelf {
                 .purge()
                 .sequence(before.min(position) + 1)
                 .await
-                .map_err(|e| format!("the log was not trimmed: {e}"))?;
+                .map_err(|e| format!("stored, but the log was not trimmed: {e}"))?;
             ::log::info!("trimmed {} log entries up to {before}", purged.purged);
         }
         match tokio::time::timeout(SWEEP_WITHIN, self.sweep(position)).await {
-            Ok(swept) => swept,
-            Err(_) => Err("the replaced snapshots were not deleted in time".into()),
+            Ok(swept) => {
+                swept.map_err(|e| format!("stored, but the ones it replaced were not deleted: {e}"))
+            }
+            Err(_) => Err("stored, but the ones it replaced were not deleted in time".into()),
         }
     }
 
@@ -246,7 +255,7 @@ pub(super) async fn take(engine: &Engine, shelf: Shelf, stream: Stream, position
         let bytes = snapshot::encode(position, at, &records);
         drop(records);
         if let Err(e) = shelf.put(&stream, position, bytes).await {
-            ::log::warn!("no snapshot after log entry {position}: {e}");
+            ::log::warn!("snapshot after log entry {position}: {e}");
         }
         shelf.hold.end();
     });
