@@ -38,6 +38,9 @@ use crate::engine::Engine;
 
 /// How long a node waits at start for NATS and JetStream to be ready.
 const READY_WITHIN: Duration = Duration::from_secs(30);
+/// How long one JetStream request at start (making or finding the log and
+/// buckets) may go unanswered before it is asked again.
+const ATTEMPT: Duration = Duration::from_secs(2);
 /// The stream that is the cluster's log, and its one subject.
 const STREAM: &str = "COLLOQUY";
 const SUBJECT: &str = "colloquy.log";
@@ -238,16 +241,21 @@ async fn start(
 
 /// Runs `ask` until it answers, for at most [`READY_WITHIN`]: while a
 /// cluster starts (or elects a leader), JetStream answers "temporarily
-/// unavailable" for a while.
+/// unavailable" for a while, or not at all. An attempt that has no answer
+/// within `attempt` is given up and made again: a JetStream request sent
+/// before the servers agreed on a leader can go unanswered, and the client's
+/// own timeout for it is 10 s.
 async fn until_ready<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
     what: &str,
+    attempt: Duration,
     mut ask: impl FnMut() -> F,
 ) -> Result<T, ClusterError> {
     let deadline = tokio::time::Instant::now() + READY_WITHIN;
     loop {
-        let err = match ask().await {
-            Ok(t) => return Ok(t),
-            Err(e) => e.to_string(),
+        let err = match tokio::time::timeout(attempt, ask()).await {
+            Ok(Ok(t)) => return Ok(t),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {attempt:?}"),
         };
         if tokio::time::Instant::now() > deadline {
             return Err(ClusterError::JetStream(format!("{what}: {err}")));
@@ -325,7 +333,7 @@ async fn made_or_found(
         ..Default::default()
     };
     // All nodes may start at once, before JetStream has elected a leader.
-    until_ready("the log stream", || async {
+    until_ready("the log stream", ATTEMPT, || async {
         match js.get_or_create_stream(config(3)).await {
             Err(e)
                 if e.to_string().contains("non-clustered")

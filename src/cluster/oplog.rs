@@ -78,7 +78,7 @@ impl Log {
         let waiting: Arc<Waiting> = Arc::default();
         let appended: Arc<AtomicU64> = Arc::default();
         let (from, last_at) = snapshots::load(&engine, &snapshots.shelf).await?;
-        let state = super::until_ready("the log's state", || {
+        let state = super::until_ready("the log's state", super::ATTEMPT, || {
             let stream = stream.clone();
             async move { stream.get_info().await.map(|i| i.state) }
         })

@@ -27,7 +27,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
-use super::{until_ready, ClusterError};
+use super::{until_ready, ClusterError, ATTEMPT, READY_WITHIN};
 use crate::engine::Engine;
 use crate::store::snapshot;
 
@@ -62,7 +62,7 @@ impl Shelf {
         hold: SnapshotHold,
     ) -> Result<Shelf, ClusterError> {
         // Another node may make either at the same time: then the next round gets it.
-        let objects = until_ready("the snapshot bucket", || async {
+        let objects = until_ready("the snapshot bucket", ATTEMPT, || async {
             if let Ok(b) = js.get_object_store(OBJECTS).await {
                 return Ok(b);
             }
@@ -76,7 +76,7 @@ impl Shelf {
             .await
         })
         .await?;
-        let latest = until_ready("the snapshot key", || async {
+        let latest = until_ready("the snapshot key", ATTEMPT, || async {
             if let Ok(kv) = js.get_key_value(POINTER).await {
                 return Ok(kv);
             }
@@ -211,7 +211,9 @@ impl Shelf {
 pub(super) async fn load(engine: &Engine, shelf: &Shelf) -> Result<(u64, u64), ClusterError> {
     // A later snapshot can replace (and delete) the one named while it is
     // read; then the key is read again.
-    let read = until_ready("reading the cluster's snapshot", || async {
+    // A large snapshot takes a while to read: an attempt may take until the
+    // node's whole wait is over.
+    let read = until_ready("reading the cluster's snapshot", READY_WITHIN, || async {
         let (Some(position), _) = shelf.latest().await? else {
             return Ok(None);
         };
