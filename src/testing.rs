@@ -212,12 +212,7 @@ impl TestServer {
     /// A REST client of this server, acting as the service (with the admin key
     /// when the server has one).
     pub fn rest(&self) -> Rest {
-        Rest {
-            base: self.url(),
-            http: reqwest::Client::new(),
-            admin_key: self.server_config.admin_key.clone(),
-            identity: None,
-        }
+        Rest::new(&self.url()).admin_key(self.server_config.admin_key.as_deref())
     }
 
     /// The engine behind it, to act as the service or read metrics.
@@ -279,6 +274,18 @@ pub struct Rest {
 }
 
 impl Rest {
+    /// A REST client of the server at `base` (`http://host:port`), such as a
+    /// colloquy started in another process, acting as the service without an
+    /// admin key.
+    pub fn new(base: &str) -> Rest {
+        Rest {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            admin_key: None,
+            identity: None,
+        }
+    }
+
     /// Acts as this user (`X-Identity`).
     pub fn as_user(&self, identity: &str) -> Rest {
         Rest {

@@ -93,7 +93,7 @@ async fn nothing_acknowledged_is_lost_when_a_node_or_a_nats_server_dies() {
     // The NATS server alice's node is connected to dies: the node fails over
     // to another listed server, alice's session stays open (her client does
     // not reconnect), and every message she had acknowledged is kept.
-    nats.kill(nats.serving("colloquy a"));
+    nats.kill(nats.serving("colloquy a").await);
     let killed = Instant::now();
     acked.push(send(&alice, &cid, "after the kill").await);
     let back = killed.elapsed();

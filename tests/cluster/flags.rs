@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use colloquy::client::{Client, ClientConfig, ClientEvent, EventKind};
+use colloquy::testing::Rest;
 use serde_json::json;
 
 use super::harness::*;
@@ -26,20 +27,23 @@ async fn the_single_node_flags_hold_on_every_node() {
         "300",
     ];
     let (a, b) = (node_with(&nats, "a", &flags), node_with(&nats, "b", &flags));
-    let addr = |n: &Node| n.url.trim_start_matches("http://").to_string();
-    let mint = |at: &Node, key: Option<&str>, who: &str| {
-        let body = json!({"identity": who}).to_string();
-        http(&addr(at), "POST /v1/tokens", key, &body)
+    let mint = |at: &Node, key: Option<&'static str>, who: &str| {
+        let rest = Rest::new(&at.url).admin_key(key);
+        let body = json!({"identity": who});
+        async move { rest.post("/v1/tokens", body).await.expect("answered") }
     };
     for node in [&a, &b] {
-        let (status, body) = mint(node, None, "mallory");
-        assert_eq!(status, 401, "{body}");
-        assert_eq!(body["error"]["code"], "unauthorized");
+        let refused = mint(node, None, "mallory").await;
+        assert_eq!(refused.status, 401, "{}", refused.body);
+        assert_eq!(refused.body["error"]["code"], "unauthorized");
     }
     let token = |at: &Node, who: &str| {
-        let (status, body) = mint(at, Some("the cluster's key"), who);
-        assert_eq!(status, 200, "{body}");
-        body["token"].as_str().expect("a token").to_string()
+        let minted = mint(at, Some("the cluster's key"), who);
+        async move {
+            let minted = minted.await;
+            assert_eq!(minted.status, 200, "{}", minted.body);
+            minted.body["token"].as_str().expect("a token").to_string()
+        }
     };
     let session = |on: &Node, token: Option<String>| {
         let mut config = ClientConfig::new(&on.url).reconnect(false);
@@ -49,10 +53,10 @@ async fn the_single_node_flags_hold_on_every_node() {
         };
         Client::connect(config)
     };
-    let alice = session(&a, Some(token(&b, "alice")))
+    let alice = session(&a, Some(token(&b, "alice").await))
         .await
         .expect("alice on a, with a token from b");
-    let bob = session(&b, Some(token(&a, "bob")))
+    let bob = session(&b, Some(token(&a, "bob").await))
         .await
         .expect("bob on b, with a token from a");
     assert!(

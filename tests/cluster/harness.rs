@@ -1,14 +1,14 @@
 //! What the cluster tests share: a NATS cluster, colloquy nodes on it, and
 //! clients that wait for events.
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use colloquy::client::{Client, ClientConfig, ClientEvent, EventKind, EventStream};
-use serde_json::{json, Value};
+use colloquy::testing::Rest;
+use serde_json::json;
 
 use super::child::{self, Proc};
 
@@ -90,12 +90,16 @@ impl Nats {
 
     /// The server that the NATS client named `name` is connected to, from
     /// each live server's list of connections (`/connz`).
-    pub fn serving(&self, name: &str) -> usize {
+    pub async fn serving(&self, name: &str) -> usize {
         for (i, port) in self.monitor.iter().enumerate() {
             if self.servers[i].is_none() {
                 continue;
             }
-            let (_, connz) = http(&format!("127.0.0.1:{port}"), "GET /connz", None, "");
+            let connz = Rest::new(&format!("http://127.0.0.1:{port}"))
+                .get("/connz")
+                .await
+                .expect("the monitor answers")
+                .body;
             let mut connections = connz["connections"].as_array().into_iter().flatten();
             if connections.any(|c| c["name"] == name) {
                 return i;
@@ -110,28 +114,6 @@ impl Drop for Nats {
         self.servers.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// One HTTP/1.0 request (`line`: method and path) to `addr`, with the admin
-/// key as a bearer token if given; answers the status and the JSON body.
-pub fn http(addr: &str, line: &str, key: Option<&str>, body: &str) -> (u16, Value) {
-    let mut conn = TcpStream::connect(addr).expect("connects");
-    let auth = key.map_or(String::new(), |k| format!("authorization: Bearer {k}\r\n"));
-    let head = format!(
-        "{line} HTTP/1.0\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    conn.write_all(head.as_bytes()).expect("asked");
-    conn.write_all(body.as_bytes()).expect("asked");
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).expect("answered");
-    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status");
-    (status, serde_json::from_str(body).expect("a JSON body"))
 }
 
 /// A colloquy node of the cluster.
