@@ -30,16 +30,22 @@ impl Window {
     }
 }
 
-/// Messages as their `messageAdded` frames carried them, each with where
-/// the message starts in its frame: see [`MessageLog::take_announced`].
+/// Messages as their `messageAdded` frames carried them: each message's
+/// index, its event's seq, the frame and where the message starts in it.
+/// See [`MessageLog::take_announced`].
 #[derive(Debug, Default)]
-pub(crate) struct Announced(Vec<(u64, Frame, usize)>);
+pub(crate) struct Announced(Vec<(u64, u64, Frame, usize)>);
 
 impl Announced {
     /// The JSON of message `index`, if it is among these.
     pub fn json(&self, index: u64) -> Option<&[u8]> {
-        let (_, frame, at) = self.0.iter().find(|(i, ..)| *i == index)?;
+        let (_, _, frame, at) = self.0.iter().find(|(i, ..)| *i == index)?;
         event_data(frame, *at).filter(|j| !j.is_empty())
+    }
+
+    /// The index of the message that event `seq` announced, if it is among these.
+    pub fn index_of(&self, seq: u64) -> Option<u64> {
+        self.0.iter().find(|(_, s, ..)| *s == seq).map(|(i, ..)| *i)
     }
 }
 
@@ -121,11 +127,13 @@ impl MessageLog {
 
     /// Appends a message (its index must be [`next_index`]) and evicts past the
     /// caps. Returns the evicted messages, so that their reactions can be forgotten.
-    /// `announced` is the `messageAdded` frame of `m` and where `m` starts in it.
-    pub fn append(&mut self, m: Message, announced: (Frame, usize)) -> Vec<Message> {
+    /// `announced` is the seq of the `messageAdded` event of `m`, its frame
+    /// and where `m` starts in it.
+    pub fn append(&mut self, m: Message, announced: (u64, Frame, usize)) -> Vec<Message> {
         debug_assert_eq!(m.index, self.next_index);
         self.touched.push(m.index);
-        self.announced.0.push((m.index, announced.0, announced.1));
+        let (seq, frame, at) = announced;
+        self.announced.0.push((m.index, seq, frame, at));
         self.restore(m);
         let mut evicted = Vec::new();
         while self.messages.len() > self.max_messages
@@ -395,8 +403,9 @@ mod tests {
 
     /// Appends `m` as a conversation does, with its `messageAdded` frame.
     fn add(l: &mut MessageLog, m: Message) -> Vec<Message> {
-        let frame = crate::protocol::encode_event_at("messageAdded", None, Some(m.index), &m);
-        l.append(m, frame)
+        let seq = m.index + 1;
+        let (frame, at) = crate::protocol::encode_event_at("messageAdded", None, Some(seq), &m);
+        l.append(m, (seq, frame, at))
     }
 
     #[test]
@@ -417,6 +426,8 @@ mod tests {
         let announced = l.take_announced();
         assert_eq!(announced.json(3), None, "changed after its frame");
         assert_eq!(announced.json(4), Some(&json(&l, 4)[..]));
+        assert_eq!(announced.index_of(4), None, "changed after its frame");
+        assert_eq!(announced.index_of(5), Some(4));
     }
 
     fn idx(s: &Slice<'_>) -> Vec<u64> {

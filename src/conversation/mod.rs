@@ -9,6 +9,7 @@
 
 mod actor;
 mod effects;
+mod event_records;
 mod events;
 mod log;
 mod members;

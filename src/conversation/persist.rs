@@ -12,17 +12,16 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::events::{EventLog, Stored};
+use super::event_records::{self, AddedRefs, Decoded};
+use super::events::EventLog;
 use super::log::{Announced, MessageLog};
 use super::members::Members;
 use super::state::{ConversationState, Meta};
 use super::typing::Typing;
 use super::{ConvInfo, Shared};
 use crate::model::{
-    Conversation, ConversationId, Identity, Message, Millis, NotificationLevel, Participant,
-    StateInfo,
+    ConversationId, Identity, Message, Millis, NotificationLevel, Participant, StateInfo,
 };
-use crate::protocol::Frame;
 use crate::store::{Batch, RecoveredConversation, Write};
 
 /// The description of a conversation as stored.
@@ -49,72 +48,9 @@ struct StoredParticipant {
     notification_level: NotificationLevel,
 }
 
-/// A kept `conversationUpdated`, as stored.
-#[derive(Serialize, Deserialize)]
-struct Updated {
-    conversation: Conversation,
-    reasons: Vec<String>,
-}
-
-/// The update reasons of `conversationUpdated`, as the static strings events carry.
-const REASONS: [&str; 6] = [
-    "friendly_name",
-    "unique_name",
-    "attributes",
-    "metadata",
-    "avatar_url",
-    "state",
-];
-
-const SHARED_FRAME: u8 = 0;
-const UPDATED: u8 = 1;
-
 /// Our own model types always serialize; an empty record would be caught on reading.
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
     crate::protocol::json_exact(v)
-}
-
-fn encode_event(e: &Stored) -> Vec<u8> {
-    match e {
-        Stored::Shared(f) => {
-            let mut v = Vec::with_capacity(f.len() + 1);
-            v.push(SHARED_FRAME);
-            v.extend_from_slice(f.as_bytes());
-            v
-        }
-        Stored::ConversationUpdated {
-            conversation,
-            reasons,
-        } => {
-            let mut v = vec![UPDATED];
-            v.extend(json(&Updated {
-                conversation: (**conversation).clone(),
-                reasons: reasons.iter().map(|r| r.to_string()).collect(),
-            }));
-            v
-        }
-    }
-}
-
-fn decode_event(b: &[u8]) -> Result<Stored, String> {
-    match b.split_first() {
-        Some((&SHARED_FRAME, rest)) => {
-            let s = std::str::from_utf8(rest).map_err(|e| e.to_string())?;
-            Ok(Stored::Shared(Frame::from(s)))
-        }
-        Some((&UPDATED, rest)) => {
-            let u: Updated = serde_json::from_slice(rest).map_err(|e| e.to_string())?;
-            Ok(Stored::ConversationUpdated {
-                conversation: Box::new(u.conversation),
-                reasons: u
-                    .reasons
-                    .iter()
-                    .filter_map(|r| REASONS.iter().find(|k| *k == r).copied())
-                    .collect(),
-            })
-        }
-        _ => Err("an event record of unknown kind".into()),
-    }
 }
 
 impl ConversationState {
@@ -134,13 +70,16 @@ impl ConversationState {
             return None;
         }
         let meta = std::mem::take(&mut self.meta_changed);
-        Some(self.writes(
+        let mut refs = std::mem::take(&mut self.added_refs);
+        let batch = self.writes(
             meta,
             dedup(participants),
             dedup(messages),
             events,
-            &announced,
-        ))
+            (&announced, Some(&mut refs)),
+        );
+        self.added_refs = refs;
+        Some(batch)
     }
 
     /// Every record of the conversation, as a store that holds it has them
@@ -152,20 +91,23 @@ impl ConversationState {
         let indexes = self.log.indexes().collect();
         let events = self.events.seqs().collect();
         let none = Announced::default();
-        Some(self.writes(true, self.members.seqs(), indexes, events, &none))
+        Some(self.writes(true, self.members.seqs(), indexes, events, (&none, None)))
     }
 
     /// The records of the description (with `meta`), the counters, and the
     /// participants, messages and events given (each once, in order); a
     /// participant or message that is gone is written as removed. A message
-    /// among `announced` is written as its frame carried it.
+    /// among `announced` is written as its frame carried it; with `refs`,
+    /// its `messageAdded` then as a reference to that record, and the
+    /// events `refs` holds so whose message changed are written out whole
+    /// (`event_records.rs`).
     fn writes(
         &self,
         meta: bool,
         participants: Vec<u64>,
         messages: Vec<u64>,
         events: Vec<u64>,
-        announced: &Announced,
+        (announced, mut refs): (&Announced, Option<&mut AddedRefs>),
     ) -> Batch {
         let id = *self.id.0.as_bytes();
         let mut b = Vec::with_capacity(participants.len() + messages.len() + events.len() + 2);
@@ -197,25 +139,55 @@ impl ConversationState {
                 record,
             });
         }
+        let window = self.events.window() as u64;
+        let below = (self.events.last_seq() + 1).saturating_sub(window);
+        if let Some(r) = refs.as_deref_mut() {
+            r.forget_below(below);
+        }
         for index in messages {
-            let record = self.log.get(index).map(|m| match announced.json(index) {
-                Some(j) => j.to_vec(),
-                None => json(m),
-            });
+            let m = self.log.get(index);
+            let as_announced = m.and(announced.json(index));
+            let record = m.map(|m| as_announced.map_or_else(|| json(m), <[u8]>::to_vec));
             b.push(Write::Message {
                 key: (id, index),
                 record,
             });
-        }
-        let window = self.events.window() as u64;
-        for seq in events {
-            if let Some(e) = self.events.get(seq) {
-                b.push(Write::Event {
-                    key: (id, seq),
-                    record: encode_event(e),
-                    drop_below: (seq + 1).saturating_sub(window),
-                });
+            let Some(r) = refs.as_deref_mut() else {
+                continue;
+            };
+            if as_announced.is_none() {
+                let event = r
+                    .take(index)
+                    .and_then(|seq| Some((seq, self.events.get(seq)?)));
+                if let Some((seq, e)) = event {
+                    b.push(Write::Event {
+                        key: (id, seq),
+                        record: event_records::encode(e),
+                        drop_below: below,
+                    });
+                }
             }
+        }
+        for seq in events {
+            let Some(e) = self.events.get(seq) else {
+                continue;
+            };
+            let message = announced
+                .index_of(seq)
+                .filter(|i| self.log.get(*i).is_some())
+                .and_then(|i| Some((i, announced.json(i)?)));
+            let record = match (refs.as_deref_mut(), message) {
+                (Some(r), Some((index, json))) => {
+                    r.push(seq, index);
+                    event_records::encode_added(index, json)
+                }
+                _ => event_records::encode(e),
+            };
+            b.push(Write::Event {
+                key: (id, seq),
+                record,
+                drop_below: (seq + 1).saturating_sub(window),
+            });
         }
         Batch(b)
     }
@@ -270,15 +242,36 @@ impl ConversationState {
         members.set_next_seq(next_place);
         members.take_touched();
         let mut log = MessageLog::new(limits.max_history, limits.max_history_bytes);
-        for (_, bytes) in c.messages {
-            let m: Message = serde_json::from_slice(&bytes).map_err(|e| bad("message", &e))?;
+        for (_, bytes) in &c.messages {
+            let m: Message = serde_json::from_slice(bytes).map_err(|e| bad("message", &e))?;
             log.restore(m);
         }
         log.set_counters(next_index, last_at);
         let mut events = EventLog::new(limits.replay_window);
         let mut kept = Vec::with_capacity(c.events.len());
-        for (seq, bytes) in c.events {
-            kept.push((seq, decode_event(&bytes).map_err(|e| bad("event", &e))?));
+        let mut added_refs = AddedRefs::default();
+        let message = |index| {
+            let at = c.messages.binary_search_by_key(&index, |(i, _)| *i).ok()?;
+            Some(c.messages[at].1.as_slice())
+        };
+        for (seq, bytes) in &c.events {
+            match event_records::decode(bytes, id, *seq, message).map_err(|e| bad("event", &e))? {
+                Decoded::Event(e) => kept.push((*seq, e)),
+                Decoded::Added(index, e) => {
+                    added_refs.push(*seq, index);
+                    kept.push((*seq, e));
+                }
+                Decoded::Unmatched(index) => {
+                    // Never replay bytes that were not delivered: the
+                    // window starts after this event.
+                    log::warn!(
+                        "conversation {id}: event {seq} refers to message {index}, which \
+                         is not stored as announced; events.replay starts after it"
+                    );
+                    kept.clear();
+                    added_refs.clear();
+                }
+            }
         }
         events.restore(last_seq, kept);
         let info = Arc::new(ConvInfo::new(r.created_at));
@@ -316,6 +309,7 @@ impl ConversationState {
             meta_changed: false,
             timers: Vec::new(),
             out: Vec::new(),
+            added_refs,
         })
     }
 }

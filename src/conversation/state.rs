@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::effects::Effect;
+use super::event_records::AddedRefs;
 use super::events::{EventLog, Stored};
 use super::log::MessageLog;
 use super::members::{Member, Members};
@@ -95,6 +96,8 @@ pub(crate) struct ConversationState {
     pub timers: Vec<(Identity, std::time::Duration)>,
     /// What the ops since the actor last looked send, in order.
     pub out: Vec<Effect>,
+    /// `messageAdded` events the store holds as a reference to their message.
+    pub added_refs: AddedRefs,
 }
 
 pub(crate) fn empty() -> Value {
@@ -201,6 +204,7 @@ impl ConversationState {
             meta_changed: true,
             timers: Vec::new(),
             out: Vec::new(),
+            added_refs: AddedRefs::default(),
         };
         if let Some(c) = creator {
             st.insert_chat(c, Role::Admin, None, now);
@@ -365,7 +369,7 @@ impl ConversationState {
         if !m.is_log() {
             self.info.touch(m.created_at);
         }
-        let evicted = self.log.append(m, (frame.clone(), at));
+        let evicted = self.log.append(m, (seq, frame.clone(), at));
         self.log.forget_evicted(&evicted);
         for old in &evicted {
             for r in &old.reactions {

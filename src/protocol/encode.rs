@@ -35,23 +35,53 @@ pub fn encode_event_at<T: Serialize>(
 ) -> (Frame, usize) {
     let mut at = 0;
     let json = exact(|buf| {
-        buf.extend_from_slice(b"{\"event\":");
-        serde_json::to_writer(&mut *buf, event)?;
-        if let Some(c) = conversation {
-            buf.extend_from_slice(b",\"conversation\":");
-            serde_json::to_writer(&mut *buf, &c)?;
-        }
-        if let Some(seq) = seq {
-            buf.extend_from_slice(b",\"seq\":");
-            serde_json::to_writer(&mut *buf, &seq)?;
-        }
-        buf.extend_from_slice(b",\"data\":");
+        head(buf, event, conversation, seq)?;
         at = buf.len();
         serde_json::to_writer(&mut *buf, data)?;
         buf.push(b'}');
         Ok(())
     });
     (utf8_frame(json), at)
+}
+
+/// The frame [`encode_event_at`] made, given the bytes its `data` had: how a
+/// store that kept a `messageAdded` event as a reference to its message
+/// gives back the very bytes first delivered. None if `data` is not UTF-8.
+pub fn event_around(
+    event: &str,
+    conversation: Option<ConversationId>,
+    seq: Option<u64>,
+    data: &[u8],
+) -> Option<Frame> {
+    let data = std::str::from_utf8(data).ok()?;
+    let json = exact(|buf| {
+        head(buf, event, conversation, seq)?;
+        buf.extend_from_slice(data.as_bytes());
+        buf.push(b'}');
+        Ok(())
+    });
+    Some(utf8_frame(json))
+}
+
+/// An event frame up to its `data`: `{"event":…,"conversation":…,"seq":…,"data":`.
+fn head(
+    buf: &mut Vec<u8>,
+    event: &str,
+    conversation: Option<ConversationId>,
+    seq: Option<u64>,
+) -> serde_json::Result<()> {
+    buf.extend_from_slice(b"{\"event\":");
+    serde_json::to_writer(&mut *buf, event)?;
+    if let Some(c) = conversation {
+        buf.extend_from_slice(b",\"conversation\":");
+        serde_json::to_writer(&mut *buf, &c)?;
+    }
+    if let Some(seq) = seq {
+        buf.extend_from_slice(b",\"seq\":");
+        serde_json::to_writer(&mut *buf, &seq)?;
+    }
+    buf.extend_from_slice(b",\"data\":");
+    Ok(())
 }
 
 /// The `data` of a frame made by [`encode_event_at`], given where it starts.

@@ -158,6 +158,13 @@ fn event_frames_are_laid_out_as_the_contract_shows_and_know_where_data_starts() 
         encode::event_data(&f, at),
         Some(&serde_json::to_vec(&data).unwrap()[..])
     );
+    let data_bytes = encode::event_data(&f, at).unwrap();
+    let again = encode::event_around("messageAdded", Some(c), Some(7), data_bytes);
+    assert_eq!(
+        again.map(|g| g.as_str().to_string()),
+        Some(f.as_str().to_string())
+    );
+    assert!(encode::event_around("messageAdded", Some(c), Some(7), b"\xff").is_none());
     let personal = encode_event(
         "userStatus",
         None,

@@ -12,11 +12,75 @@
 //! events below the highest one of the conversation's rows: what was dropped
 //! stays dropped, whatever window the next start has.
 //!
+//! An event already in a row is written again when the conversation layer
+//! replaces its record (a `messageAdded` kept as a reference to its message,
+//! written out whole once the message changes: `conversation/event_records.rs`):
+//! that rewrites the one row that holds it, found as the first row keyed at or
+//! above its seq.
+//!
 //! A row: `drop_below`, then each event's seq and bytes, in the journal's
 //! encoding (`journal.rs`: u64, then a u32 length and the bytes; integers
 //! little-endian).
 
+use std::collections::BTreeMap;
+
+use redb::{ReadableTable, Table};
+
 use super::journal::{bytes, u64_of, vec_of};
+use super::message_rows::RowError;
+use super::Key;
+
+/// Applies a fold's event writes of one conversation (seq to its record,
+/// each the last of its seq), `below` being the conversation's `drop_below`:
+/// new events go in as one row, events already in a row replace theirs there.
+pub(super) fn apply(
+    rows: &mut Table<Key, &[u8]>,
+    id: [u8; 16],
+    mut writes: BTreeMap<u64, &[u8]>,
+    below: u64,
+) -> Result<(), RowError> {
+    let top = rows
+        .range((id, 0)..=(id, u64::MAX))?
+        .next_back()
+        .transpose()?
+        .map(|(k, _)| k.value().1);
+    let new = match top {
+        Some(top) => writes.split_off(&top.saturating_add(1)),
+        None => std::mem::take(&mut writes),
+    };
+    let kept = || {
+        new.iter()
+            .map(|(s, r)| (*s, *r))
+            .filter(|(s, _)| *s >= below)
+    };
+    if let Some((last, _)) = kept().next_back() {
+        rows.insert((id, last), encode(below, kept()).as_slice())?;
+    }
+    // Events already in a row: one rewrite per row touched. One that left
+    // the window is not written; it is dropped on reading back.
+    let mut changes = writes.into_iter().filter(|(s, _)| *s >= below).peekable();
+    while let Some(&(seq, _)) = changes.peek() {
+        let found = rows
+            .range((id, seq)..=(id, u64::MAX))?
+            .next()
+            .transpose()?
+            .map(|(k, v)| (k.value().1, decode(v.value())));
+        let Some((key, row)) = found else {
+            changes.next();
+            continue;
+        };
+        let (row_below, mut events) = row.map_err(RowError::Damaged)?;
+        while let Some((s, record)) = changes.next_if(|(s, _)| *s <= key) {
+            // Only an event the row holds: one the window dropped stays out.
+            if let Some(e) = events.iter_mut().find(|(held, _)| *held == s) {
+                e.1 = record.to_vec();
+            }
+        }
+        let encoded = encode(row_below, events.iter().map(|(s, r)| (*s, r.as_slice())));
+        rows.insert((id, key), encoded.as_slice())?;
+    }
+    Ok(())
+}
 
 /// Encodes a row of events (in seq order) under a conversation's `drop_below`.
 pub(super) fn encode<'a>(

@@ -153,7 +153,7 @@ pub(super) fn at_start(tables: &Database, log: &Database, path: &Path) -> Result
 /// A group holds many ops of the same conversations, so most of its writes
 /// are replaced by a later one of the group (the counters change with every
 /// op): only the last write of each record is applied. Likewise, a
-/// conversation's events go in as one row (`event_rows.rs`), and those that
+/// conversation's new events go in as one row (`event_rows.rs`), and those that
 /// left the replay window are dropped once per conversation, at the end,
 /// rather than once per event; its new messages go in rows of many
 /// (`message_rows.rs`).
@@ -164,7 +164,7 @@ pub(super) fn apply<'a>(
     let writes: Vec<&Write> = writes.collect();
     let last = last_of_each(&writes);
     let mut drop_below: HashMap<[u8; 16], u64> = HashMap::new();
-    let mut new_events: HashMap<[u8; 16], Vec<(u64, &[u8])>> = HashMap::new();
+    let mut new_events: HashMap<[u8; 16], BTreeMap<u64, &[u8]>> = HashMap::new();
     let mut messages: HashMap<[u8; 16], BTreeMap<u64, Option<&[u8]>>> = HashMap::new();
     let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
     let mut convs = txn.open_table(CONVERSATIONS).map_err(|e| fail(&e))?;
@@ -218,7 +218,7 @@ pub(super) fn apply<'a>(
                 new_events
                     .entry(key.0)
                     .or_default()
-                    .push((key.1, record.as_slice()));
+                    .insert(key.1, record.as_slice());
                 Ok(())
             }
             Write::User { identity, record } => {
@@ -230,15 +230,9 @@ pub(super) fn apply<'a>(
     for (id, writes) in messages {
         message_rows::apply(&mut msgs, id, writes).map_err(|e| fail(&e))?;
     }
-    for (id, new) in new_events {
+    for (id, writes) in new_events {
         let below = drop_below.get(&id).copied().unwrap_or(0);
-        let kept = || new.iter().copied().filter(|(seq, _)| *seq >= below);
-        if let Some((last, _)) = kept().next_back() {
-            let row = event_rows::encode(below, kept());
-            events
-                .insert((id, last), row.as_slice())
-                .map_err(|e| fail(&e))?;
-        }
+        event_rows::apply(&mut events, id, writes, below).map_err(|e| fail(&e))?;
     }
     for (id, below) in drop_below {
         // A row goes once its last event has left the window.

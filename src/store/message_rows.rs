@@ -51,12 +51,12 @@ pub(super) fn decode(mut b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, String> {
     Ok(messages)
 }
 
-/// Why a fold could not write a conversation's messages.
+/// Why a fold could not write a conversation's messages or events.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum RowError {
     #[error(transparent)]
     Storage(#[from] redb::StorageError),
-    #[error("a message row of the tables is damaged: {0}")]
+    #[error("a row of the tables is damaged: {0}")]
     Damaged(String),
 }
 

@@ -36,8 +36,10 @@ pub(crate) use recover::{Recovered, RecoveredConversation};
 /// journal inside the tables' file; 2 keeps it in a file of its own (which a
 /// colloquy that reads only 1 would not know to read back, hence the bump);
 /// 3 keeps the replay window in `event_rows`, several events a row, where 2
-/// would not look; 4 keeps messages in `message_rows`, several a row.
-const FORMAT: u64 = 4;
+/// would not look; 4 keeps messages in `message_rows`, several a row; 5 may
+/// keep a `messageAdded` event as a reference to its message's record, which
+/// 4 would not know how to read.
+const FORMAT: u64 = 5;
 
 /// The keyed tables, inside `--data-dir`.
 const FILE: &str = "colloquy.redb";

@@ -403,6 +403,74 @@ fn events_that_left_the_window_stay_gone_though_their_row_remains() {
     assert_eq!(seqs_read_back(&db, 100), [7, 8, 9, 10]);
 }
 
+fn events_read_back(db: &redb::Database) -> Vec<(u64, String)> {
+    let r = super::recover::read_all(db, None::<&redb::Database>, "<test>".as_ref(), 100)
+        .expect("reads back");
+    r.conversations
+        .iter()
+        .flat_map(|c| c.events.iter())
+        .map(|(s, r)| (*s, String::from_utf8_lossy(r).into_owned()))
+        .collect()
+}
+
+fn rewrite(id: [u8; 16], seq: u64, drop_below: u64) -> Write {
+    Write::Event {
+        key: (id, seq),
+        record: format!("e{seq}, whole").into_bytes(),
+        drop_below,
+    }
+}
+
+#[test]
+fn an_event_written_again_replaces_its_record_in_the_row_that_holds_it() {
+    let db = redb::Database::builder()
+        .create_with_backend(Volatile::default())
+        .expect("redb");
+    super::recover::stamp_format(&db, "<test>".as_ref()).expect("stamped");
+    let id = [6; 16];
+    // A window of 7. Rows end at 3 and 6; 8 is written and written again in
+    // the fold that adds it; then 2 (which has left the window by then, and
+    // so stays out) and 4, in a row of an earlier fold, with 9; then 6 alone
+    // (the key of its row: written as a new row, it would replace the row
+    // and lose 5); then 10.
+    fold_groups(
+        &db,
+        &[
+            std::iter::once(conversation(id))
+                .chain((1..=3).map(|s| event(id, s, 0)))
+                .collect(),
+            (4..=6).map(|s| event(id, s, 0)).collect(),
+            vec![event(id, 7, 1), event(id, 8, 2), rewrite(id, 8, 2)],
+            vec![rewrite(id, 2, 3), rewrite(id, 4, 3), event(id, 9, 3)],
+            vec![rewrite(id, 6, 3)],
+            vec![event(id, 10, 4), rewrite(id, 1, 4)],
+        ],
+    );
+    let rows = |db: &redb::Database| {
+        let r = db.begin_read().expect("read");
+        let t = r.open_table(super::EVENT_ROWS).expect("table");
+        ReadableTableMetadata::len(&t).expect("len")
+    };
+    assert_eq!(
+        rows(&db),
+        4,
+        "rows end at 6, 8, 9 and 10: no rewrite adds one"
+    );
+    let seq = |s: u64, whole: bool| (s, format!("e{s}{}", if whole { ", whole" } else { "" }));
+    assert_eq!(
+        events_read_back(&db),
+        [
+            seq(4, true),
+            seq(5, false),
+            seq(6, true),
+            seq(7, false),
+            seq(8, true),
+            seq(9, false),
+            seq(10, false)
+        ]
+    );
+}
+
 #[test]
 fn a_format_2_store_keeps_its_event_rows_until_the_window_passes_them() {
     let db = redb::Database::builder()

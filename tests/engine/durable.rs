@@ -198,6 +198,79 @@ async fn after_a_restart_replay_holds_exactly_the_window() {
 }
 
 #[tokio::test]
+async fn replay_across_restarts_resends_each_message_as_first_delivered() {
+    // A new message's event is stored as a reference to the message; it must
+    // come back as first delivered after the message is edited, reacted to,
+    // deleted or evicted, before a restart and after one.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let limits = |c: &mut Config| {
+        c.limits.replay_window = 100;
+        c.limits.max_history = 4;
+    };
+    let mut live = Vec::new();
+    let e = durable_with(dir.path(), limits);
+    let alice = e.connect("alice").await.expect("alice");
+    let conv = group(&alice, &[]).await;
+    let c = conv.as_str();
+    let op = |op: &str, extra: Value| {
+        let mut v = json!({"op": op, "conversation": c});
+        if let (Some(v), Value::Object(m)) = (v.as_object_mut(), extra) {
+            v.extend(m);
+        }
+        v
+    };
+    for i in 0..6 {
+        send(&alice, c, &format!("m{i}")).await;
+    }
+    alice
+        .ok(op(
+            "message.edit",
+            json!({"message": 4, "body": "m4, edited"}),
+        ))
+        .await;
+    alice
+        .ok(op("reaction.add", json!({"message": 3, "reaction": "👍"})))
+        .await;
+    alice.ok(op("message.delete", json!({"message": 5}))).await;
+    live.extend(alice.drain());
+    e.shutdown();
+
+    let e = durable_with(dir.path(), limits);
+    let alice = e.connect("alice").await.expect("alice");
+    alice
+        .ok(op(
+            "message.edit",
+            json!({"message": 2, "body": "m2, edited"}),
+        ))
+        .await;
+    send(&alice, c, "m6").await;
+    live.extend(alice.drain());
+    e.shutdown();
+
+    let e = durable_with(dir.path(), limits);
+    let alice = e.connect("alice").await.expect("alice");
+    let first = live.iter().find_map(|e| e.seq).expect("a seq");
+    let r = alice
+        .ok(op("events.replay", json!({"since_seq": first - 1})))
+        .await;
+    assert_eq!(r["recovered"], true);
+    let replayed = alice.drain();
+    let seqs = |v: &[colloquy::Event]| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+    let live: Vec<_> = live.into_iter().filter(|e| e.seq.is_some()).collect();
+    assert_eq!(seqs(&replayed), seqs(&live));
+    for (got, was) in replayed.iter().zip(&live) {
+        assert_eq!(
+            (&got.event, &got.data),
+            (&was.event, &was.data),
+            "seq {:?}",
+            was.seq
+        );
+    }
+    assert!(live.iter().filter(|e| e.event == "messageAdded").count() == 7);
+    e.shutdown();
+}
+
+#[tokio::test]
 async fn past_the_history_cap_a_restart_keeps_exactly_what_the_log_held() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cap = |c: &mut Config| c.limits.max_history = 100;

@@ -6,6 +6,7 @@
 mod lifecycle;
 mod members;
 mod messages;
+mod stored_events;
 
 use std::sync::Arc;
 use std::time::Duration;
