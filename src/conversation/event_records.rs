@@ -3,10 +3,11 @@
 //!
 //! A `messageAdded` frame is its head (event, conversation, seq) around the
 //! message's JSON, and the message's record is that same JSON. Written out
-//! whole, every new message went to disk twice; the second copy cost about 7 %
-//! of the durable acknowledgement rate (`docs/BENCHMARKS.md`, "Each message
-//! written once"). So the event is written as the message's index, and read
-//! back as the head around the message's record.
+//! whole, every new message went to disk twice: the data dir was twice its
+//! size, and the fold spent a fifth of its work on the copy
+//! (`docs/BENCHMARKS.md`, "Each message written once"). So the event is
+//! written as the message's index, and read back as the head around the
+//! message's record.
 //!
 //! That holds only while the record is what the event announced. When a
 //! message changes, is deleted or is evicted while its `messageAdded` is
