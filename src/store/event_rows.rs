@@ -24,10 +24,10 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableTable, Table};
+use redb::Table;
 
 use super::journal::{bytes, u64_of, vec_of};
-use super::message_rows::RowError;
+use super::rows::{rewrite, take_new, RowError};
 use super::Key;
 
 /// Applies a fold's event writes of one conversation (seq to its record,
@@ -39,15 +39,7 @@ pub(super) fn apply(
     mut writes: BTreeMap<u64, &[u8]>,
     below: u64,
 ) -> Result<(), RowError> {
-    let top = rows
-        .range((id, 0)..=(id, u64::MAX))?
-        .next_back()
-        .transpose()?
-        .map(|(k, _)| k.value().1);
-    let new = match top {
-        Some(top) => writes.split_off(&top.saturating_add(1)),
-        None => std::mem::take(&mut writes),
-    };
+    let new = take_new(rows, id, &mut writes)?;
     let kept = || {
         new.iter()
             .map(|(s, r)| (*s, *r))
@@ -58,27 +50,20 @@ pub(super) fn apply(
     }
     // Events already in a row: one rewrite per row touched. One that left
     // the window is not written; it is dropped on reading back.
-    let mut changes = writes.into_iter().filter(|(s, _)| *s >= below).peekable();
-    while let Some(&(seq, _)) = changes.peek() {
-        let found = rows
-            .range((id, seq)..=(id, u64::MAX))?
-            .next()
-            .transpose()?
-            .map(|(k, v)| (k.value().1, decode(v.value())));
-        let Some((key, row)) = found else {
-            changes.next();
-            continue;
-        };
-        let (row_below, mut events) = row.map_err(RowError::Damaged)?;
-        while let Some((s, record)) = changes.next_if(|(s, _)| *s <= key) {
+    let changes = writes.into_iter().filter(|(s, _)| *s >= below);
+    rewrite(rows, id, changes, |row, changes| {
+        let (row_below, mut events) = decode(row)?;
+        for (s, record) in changes {
             // Only an event the row holds: one the window dropped stays out.
             if let Some(e) = events.iter_mut().find(|(held, _)| *held == s) {
                 e.1 = record.to_vec();
             }
         }
-        let encoded = encode(row_below, events.iter().map(|(s, r)| (*s, r.as_slice())));
-        rows.insert((id, key), encoded.as_slice())?;
-    }
+        Ok(Some(encode(
+            row_below,
+            events.iter().map(|(s, r)| (*s, r.as_slice())),
+        )))
+    })?;
     Ok(())
 }
 

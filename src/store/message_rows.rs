@@ -21,9 +21,10 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableTable, Table};
+use redb::Table;
 
 use super::journal::{bytes, u64_of, vec_of};
+use super::rows::{rewrite, take_new, RowError};
 use super::Key;
 
 /// Messages a new row holds at most.
@@ -51,15 +52,6 @@ pub(super) fn decode(mut b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, String> {
     Ok(messages)
 }
 
-/// Why a fold could not write a conversation's messages or events.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum RowError {
-    #[error(transparent)]
-    Storage(#[from] redb::StorageError),
-    #[error("a row of the tables is damaged: {0}")]
-    Damaged(String),
-}
-
 /// Applies a fold's message writes of one conversation (index to its record,
 /// `None` for a message that is gone), each the last of its message.
 pub(super) fn apply(
@@ -67,43 +59,19 @@ pub(super) fn apply(
     id: [u8; 16],
     mut writes: BTreeMap<u64, Option<&[u8]>>,
 ) -> Result<(), RowError> {
-    let top = rows
-        .range((id, 0)..=(id, u64::MAX))?
-        .next_back()
-        .transpose()?
-        .map(|(k, _)| k.value().1);
-    let new = match top {
-        Some(top) => writes.split_off(&top.saturating_add(1)),
-        None => std::mem::take(&mut writes),
-    };
-    // Changes to messages already in a row: one rewrite per row touched.
-    let mut changes = writes.into_iter().peekable();
-    while let Some(&(index, _)) = changes.peek() {
-        let found = rows
-            .range((id, index)..=(id, u64::MAX))?
-            .next()
-            .transpose()?
-            .map(|(k, v)| (k.value().1, decode(v.value())));
-        let Some((key, row)) = found else {
-            // Above every row: a message that is not stored (nothing to do
-            // for a removal; `top` rules out anything else).
-            changes.next();
-            continue;
-        };
-        let mut row: BTreeMap<u64, Vec<u8>> = row.map_err(RowError::Damaged)?.into_iter().collect();
-        while let Some((i, record)) = changes.next_if(|(i, _)| *i <= key) {
+    let new = take_new(rows, id, &mut writes)?;
+    // Changes to messages already in a row: one rewrite per row touched (a
+    // removal above every row is of a message that is not stored).
+    rewrite(rows, id, writes, |row, changes| {
+        let mut row: BTreeMap<u64, Vec<u8>> = decode(row)?.into_iter().collect();
+        for (i, record) in changes {
             match record {
                 Some(r) => row.insert(i, r.to_vec()),
                 None => row.remove(&i),
             };
         }
-        if row.is_empty() {
-            rows.remove((id, key))?;
-        } else {
-            let encoded = encode(row.iter().map(|(i, r)| (*i, r.as_slice())));
-            rows.insert((id, key), encoded.as_slice())?;
-        }
-    }
+        Ok((!row.is_empty()).then(|| encode(row.iter().map(|(i, r)| (*i, r.as_slice())))))
+    })?;
     // New messages (a removed one was added and gone within the fold).
     let mut chunk: Vec<(u64, &[u8])> = Vec::new();
     let mut size = 0;

@@ -16,6 +16,7 @@ mod fold;
 mod journal;
 mod message_rows;
 mod recover;
+mod rows;
 pub(crate) mod snapshot;
 #[cfg(test)]
 mod tests;

@@ -134,10 +134,7 @@ fn what_is_recorded_reads_back_as_the_same_conversation() {
         json!({"op": "conversation.set_notification_level", "level": "muted"}),
     );
     // Everything, as a store would hold it after these commits.
-    st.meta_changed = true;
-    for seq in st.members.seqs() {
-        st.members.get_mut(seq);
-    }
+    touch_all(&mut st);
     let mut rec = RecoveredConversation {
         id: *st.id.0.as_bytes(),
         ..Default::default()

@@ -63,6 +63,15 @@ fn group_in(sh: Arc<Shared>) -> ConversationState {
     st
 }
 
+/// Marks the description and every participant changed: the journal then
+/// takes all that a store holds of them.
+fn touch_all(st: &mut ConversationState) {
+    st.meta_changed = true;
+    for seq in st.members.seqs() {
+        st.members.get_mut(seq);
+    }
+}
+
 /// A request as the wire gives it, routed: it must be a conversation op.
 fn conversation_op(json: &Value) -> ConversationOp {
     match Request::from_json(json).expect("a valid request").route() {

@@ -72,25 +72,23 @@ fn limits(c: &mut Config) {
     c.limits.max_history = 4;
 }
 
+/// A group, and a store holding it.
+fn shelved() -> (ConversationState, Shelf) {
+    let mut st = group_in(shared(limits));
+    let mut shelf = Shelf::default();
+    touch_all(&mut st);
+    shelf.take(&mut st);
+    (st, shelf)
+}
+
 /// Every kept event's seq and frame.
 fn kept(st: &ConversationState) -> Vec<(u64, String)> {
-    let all = st.events.since(0).expect("the window reaches back to 1");
-    all.filter_map(|(seq, e)| match e {
-        Stored::Shared(f) => Some((*seq, f.as_str().to_string())),
-        Stored::ConversationUpdated { .. } => None,
-    })
-    .collect()
+    kept_after(st, 0)
 }
 
 #[test]
 fn every_kept_event_reads_back_as_first_delivered_though_its_message_changed() {
-    let mut st = group_in(shared(limits));
-    let mut shelf = Shelf::default();
-    st.meta_changed = true;
-    for seq in st.members.seqs() {
-        st.members.get_mut(seq);
-    }
-    shelf.take(&mut st);
+    let (mut st, mut shelf) = shelved();
     // A new message's event is a reference: 13 bytes, not its frame.
     let mut added = BTreeMap::new();
     for i in 0..6 {
@@ -160,13 +158,7 @@ fn every_kept_event_reads_back_as_first_delivered_though_its_message_changed() {
 
 #[test]
 fn a_reference_whose_message_is_not_as_announced_ends_the_window_after_it() {
-    let mut st = group_in(shared(limits));
-    let mut shelf = Shelf::default();
-    st.meta_changed = true;
-    for seq in st.members.seqs() {
-        st.members.get_mut(seq);
-    }
-    shelf.take(&mut st);
+    let (mut st, mut shelf) = shelved();
     for i in 0..3 {
         send(&mut st, "alice", &format!("m{i}"));
     }
