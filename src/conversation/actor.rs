@@ -152,12 +152,7 @@ impl ConversationActor {
     fn deliver_now(&mut self, ctx: &mut Context<Self>) {
         // Drained, not taken: the buffer keeps its capacity for the next op.
         let st = &mut self.state;
-        deliver(
-            st.id,
-            st.out.drain(..),
-            &st.shared.metrics,
-            &mut self.fanout,
-        );
+        deliver(st.id, st.out.drain(..), &st.shared, &mut self.fanout);
         if self.state.deleted {
             ctx.stop();
         }
@@ -223,7 +218,7 @@ impl ConversationActor {
                 break;
             };
             let st = &self.state;
-            deliver(st.id, w.effects, &st.shared.metrics, &mut self.fanout);
+            deliver(st.id, w.effects, &st.shared, &mut self.fanout);
             if let Some(reply) = w.reply {
                 reply(None);
             }
@@ -306,7 +301,9 @@ impl Actor for ConversationActor {
             }
         }
         // An arbiter shutting down stops us without a delete: still forget us.
-        self.state.forget_everywhere();
+        if let Some(gone) = self.state.forget() {
+            gone.apply(self.state.id, &self.state.shared);
+        }
         ::log::debug!("conversation {} stopped", self.state.id);
     }
 }

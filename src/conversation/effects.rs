@@ -1,16 +1,18 @@
-//! What an op sends, held until the journal has committed it.
+//! What an op sends, and what it changes in the engine's shared indexes,
+//! held until the journal has committed it.
 //!
-//! Ops do not push frames to sessions: they append [`Effect`]s, already
-//! encoded, and the actor hands them to delivery once the op's changes are
-//! committed. Recipients are captured when the op runs (a member removed by a
-//! later op still gets the events from before), as a shared list that is
-//! rebuilt only when membership changes.
+//! Ops do not push frames to sessions or touch the indexes other actors read:
+//! they append [`Effect`]s, frames already encoded, and the actor hands them
+//! to delivery once the op's changes are committed, so that no session, list
+//! or lookup sees what is not yet stored. Recipients are captured when the op
+//! runs (a member removed by a later op still gets the events from before),
+//! as a shared list that is rebuilt only when membership changes.
 
 use std::sync::Arc;
 
+use super::Shared;
 use crate::delivery::{Fanout, Outbox, UserHub};
-use crate::metrics::Metrics;
-use crate::model::{ConversationId, Identity};
+use crate::model::{ConversationId, Identity, ReactionId};
 use crate::protocol::Frame;
 
 /// The chat members' hubs at one moment.
@@ -19,8 +21,9 @@ pub(crate) type Recipients = Arc<[Arc<UserHub>]>;
 /// One delivery an op asked for.
 #[derive(Debug)]
 pub(crate) enum Effect {
-    /// A conversation event for every chat member.
-    Event(Frame, Recipients),
+    /// A conversation event for every chat member: its name and `seq` go to
+    /// the inspector's list of recent events.
+    Event(Frame, Recipients, &'static str, u64),
     /// A conversation event for one user (`conversationUpdated`, rendered per user).
     EventTo(Arc<UserHub>, Frame),
     /// `conversationAdded` / `conversationRemoved` for one user.
@@ -29,14 +32,74 @@ pub(crate) enum Effect {
     Typing(Frame, Recipients, Identity),
     /// The frames `events.replay` resends to the asking session (None: not recovered).
     Replay(Arc<Outbox>, Option<Vec<Frame>>),
+    /// A change to the engine's shared indexes.
+    Index(Index),
 }
 
-/// Hands committed effects to sessions, in order, and counts the deliveries.
-/// Conversation events go through the conversation's flat `fanout` list.
+/// What an op changed that the engine's shared indexes (read by other actors,
+/// lists and lookups) must follow. The claim of a unique name is not here: it
+/// decides whether the op may happen at all, so the op makes it at once.
+#[derive(Debug)]
+pub(crate) enum Index {
+    /// A chat member joined (true) or left (false): the user's conversations.
+    Member(Arc<UserHub>, bool),
+    /// A reaction now finds its conversation by id (true), or no longer.
+    Reaction(ReactionId, bool),
+    /// Reactions gone with their messages (deleted or evicted).
+    ReactionsGone(Vec<ReactionId>),
+    /// A unique name a rename gave up.
+    NameFreed(String),
+    /// The conversation is deleted: its id, unique name and reactions find
+    /// nothing any more.
+    Forgotten {
+        unique_name: Option<String>,
+        reactions: Vec<ReactionId>,
+    },
+}
+
+impl Index {
+    /// Makes the shared indexes follow.
+    pub(crate) fn apply(self, c: ConversationId, shared: &Shared) {
+        match self {
+            Index::Member(hub, true) => hub.join(c),
+            Index::Member(hub, false) => hub.leave(c),
+            Index::Reaction(r, true) => {
+                shared.reactions.insert(r, c);
+            }
+            Index::Reaction(r, false) => {
+                shared.reactions.remove(&r);
+            }
+            Index::ReactionsGone(reactions) => {
+                for r in reactions {
+                    shared.reactions.remove(&r);
+                }
+            }
+            Index::NameFreed(n) => {
+                shared.unique_names.remove_if(&n, |_, id| *id == c);
+            }
+            Index::Forgotten {
+                unique_name,
+                reactions,
+            } => {
+                shared.conversations.remove(&c);
+                if let Some(n) = unique_name {
+                    shared.unique_names.remove_if(&n, |_, id| *id == c);
+                }
+                for r in reactions {
+                    shared.reactions.remove(&r);
+                }
+            }
+        }
+    }
+}
+
+/// Hands committed effects to sessions and the shared indexes, in order, and
+/// counts the deliveries. Conversation events go through the conversation's
+/// flat `fanout` list.
 pub(crate) fn deliver(
     c: ConversationId,
     effects: impl IntoIterator<Item = Effect>,
-    metrics: &Metrics,
+    shared: &Shared,
     fanout: &mut Fanout,
 ) {
     let (mut took, mut refused) = (0, 0);
@@ -46,7 +109,10 @@ pub(crate) fn deliver(
     };
     for e in effects {
         match e {
-            Effect::Event(frame, to) => {
+            Effect::Event(frame, to, name, seq) => {
+                shared
+                    .recent
+                    .note(name, c, seq, shared.config.clock.now_ms());
                 let outboxes = fanout.outboxes(&to);
                 let took = outboxes
                     .iter()
@@ -62,7 +128,8 @@ pub(crate) fn deliver(
                 }
             }
             Effect::Replay(outbox, frames) => outbox.replay(c, frames.map(Vec::into_iter)),
+            Effect::Index(i) => i.apply(c, shared),
         }
     }
-    metrics.delivered(took, refused);
+    shared.metrics.delivered(took, refused);
 }

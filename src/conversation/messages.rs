@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::effects::Effect;
+use super::effects::{Effect, Index};
 use super::events::Stored;
 use super::log::Window;
 use super::state::{Access, ConversationState};
@@ -248,8 +248,9 @@ impl ConversationState {
         let Some(m) = self.log.remove(idx) else {
             return Err(Error::not_found("message not found"));
         };
-        for r in &m.reactions {
-            self.shared.reactions.remove(&r.id);
+        if !m.reactions.is_empty() {
+            let gone = m.reactions.iter().map(|r| r.id).collect();
+            self.out.push(Effect::Index(Index::ReactionsGone(gone)));
         }
         self.shared.metrics.messages_add(-1);
         self.info
@@ -414,7 +415,7 @@ impl ConversationState {
         let (mid, midx) = (m.id, m.index);
         let message = m.clone();
         self.log.note_reaction(rx.id, idx);
-        self.shared.reactions.insert(rx.id, self.id);
+        self.out.push(Effect::Index(Index::Reaction(rx.id, true)));
         self.emit(
             "reactionAdded",
             &json!({"message_id": mid, "message_index": midx, "reaction": rx}),
@@ -457,7 +458,7 @@ impl ConversationState {
         let (mid, midx) = (m.id, m.index);
         let message = m.clone();
         self.log.drop_reaction(id);
-        self.shared.reactions.remove(&id);
+        self.out.push(Effect::Index(Index::Reaction(id, false)));
         self.emit(
             "reactionRemoved",
             &json!({"message_id": mid, "message_index": midx, "reaction_id": id}),

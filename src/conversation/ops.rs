@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::effects::Effect;
+use super::effects::{Effect, Index};
 use super::state::{check_url, membership_frame, Access, ConversationState};
 use crate::error::{Error, Result};
 use crate::model::{Caller, Identity, LogKind, Millis, NotificationLevel, Role, State, StateInfo};
@@ -70,7 +70,7 @@ impl ConversationState {
         if let Some(n) = u.unique_name {
             if n != self.meta.unique_name {
                 if let Some(old) = self.meta.unique_name.take() {
-                    self.shared.unique_names.remove(&old);
+                    self.out.push(Effect::Index(Index::NameFreed(old)));
                 }
                 self.meta.unique_name = n;
                 reasons.push("unique_name");
@@ -131,33 +131,32 @@ impl ConversationState {
         let removed = membership_frame(self.id, true, &json!({"id": self.id, "reason": "deleted"}));
         for m in self.members.iter() {
             if let Some(hub) = &m.hub {
-                hub.leave(self.id);
+                self.out
+                    .push(Effect::Index(Index::Member(hub.clone(), false)));
                 self.out
                     .push(Effect::Membership(hub.clone(), removed.clone()));
             }
         }
         self.erased = true;
-        self.forget_everywhere();
+        if let Some(gone) = self.forget() {
+            self.out.push(Effect::Index(gone));
+        }
         Ok(Reply::DONE)
     }
 
-    /// Removes this conversation from the engine's shared indexes.
-    pub fn forget_everywhere(&mut self) {
+    /// Ends the conversation (once): what the engine's shared indexes must
+    /// forget of it, for the actor to apply.
+    pub fn forget(&mut self) -> Option<Index> {
         if self.deleted {
-            return;
+            return None;
         }
         self.deleted = true;
-        self.shared.conversations.remove(&self.id);
-        if let Some(n) = &self.meta.unique_name {
-            self.shared
-                .unique_names
-                .remove_if(n, |_, id| *id == self.id);
-        }
-        for r in self.log.reaction_ids() {
-            self.shared.reactions.remove(r);
-        }
         self.shared.metrics.conversations_add(-1);
         self.shared.metrics.messages_add(-(self.log.len() as i64));
+        Some(Index::Forgotten {
+            unique_name: self.meta.unique_name.clone(),
+            reactions: self.log.reaction_ids().copied().collect(),
+        })
     }
 
     pub fn join(&mut self, caller: &Caller, now: Millis) -> Result<Reply> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::effects::Effect;
+use super::effects::{Effect, Index};
 use super::event_records::AddedRefs;
 use super::events::{EventLog, Stored};
 use super::log::MessageLog;
@@ -318,10 +318,8 @@ impl ConversationState {
     /// Sends an encoded conversation event and keeps it for replay.
     fn publish(&mut self, event: &'static str, seq: u64, frame: Frame) {
         let to = self.members.recipients();
-        self.out.push(Effect::Event(frame.clone(), to));
+        self.out.push(Effect::Event(frame.clone(), to, event, seq));
         self.events.keep(seq, Stored::Shared(frame));
-        let at = self.shared.config.clock.now_ms();
-        self.shared.recent.note(event, self.id, seq, at);
     }
 
     /// Renders a kept `conversationUpdated` for one participant.
@@ -371,10 +369,12 @@ impl ConversationState {
         }
         let evicted = self.log.append(m, (seq, frame.clone(), at));
         self.log.forget_evicted(&evicted);
-        for old in &evicted {
-            for r in &old.reactions {
-                self.shared.reactions.remove(&r.id);
-            }
+        let gone: Vec<_> = evicted
+            .iter()
+            .flat_map(|old| old.reactions.iter().map(|r| r.id))
+            .collect();
+        if !gone.is_empty() {
+            self.out.push(Effect::Index(Index::ReactionsGone(gone)));
         }
         self.shared.metrics.messages_add(1 - evicted.len() as i64);
         self.publish("messageAdded", seq, frame);
@@ -417,7 +417,8 @@ impl ConversationState {
         now: Millis,
     ) -> u64 {
         let hub = self.shared.hub(&identity);
-        hub.join(self.id);
+        self.out
+            .push(Effect::Index(Index::Member(hub.clone(), true)));
         self.info.add_member(&identity);
         let p = Participant {
             id: ParticipantId::new(),
@@ -483,7 +484,8 @@ impl ConversationState {
             }
         }
         if let Some(hub) = &m.hub {
-            hub.leave(self.id);
+            self.out
+                .push(Effect::Index(Index::Member(hub.clone(), false)));
             let frame = membership_frame(self.id, true, &json!({"id": self.id, "reason": reason}));
             self.out.push(Effect::Membership(hub.clone(), frame));
         }

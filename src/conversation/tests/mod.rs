@@ -3,6 +3,7 @@
 //! and judged by its answer, the effects it appended and the changes it leaves
 //! for the journal.
 
+mod indexes;
 mod lifecycle;
 mod members;
 mod messages;
@@ -18,7 +19,7 @@ use super::{Answer, ConversationState, Shared};
 use crate::config::Config;
 use crate::delivery::Outbox;
 use crate::error::{ErrorCode, Result};
-use crate::model::{Caller, ConversationId, Identity};
+use crate::model::{Caller, ConversationId, Identity, ReactionId};
 use crate::protocol::{ConversationOp, CreateConversation, Request, Route};
 use crate::store::{RecoveredConversation, Write};
 
@@ -119,20 +120,22 @@ fn code(st: &mut ConversationState, who: &Caller, op: Value) -> ErrorCode {
     }
 }
 
-/// The names of the events the last ops appended (taking them).
+/// The names of the events the last ops appended (taking them; the index
+/// changes among them are left out).
 fn events(st: &mut ConversationState) -> Vec<String> {
     std::mem::take(&mut st.out)
         .iter()
-        .map(|e| {
+        .filter_map(|e| {
             let frame = match e {
-                Effect::Event(f, _)
+                Effect::Event(f, ..)
                 | Effect::EventTo(_, f)
                 | Effect::Membership(_, f)
                 | Effect::Typing(f, _, _) => f.to_string(),
-                Effect::Replay(_, _) => return "replay".into(),
+                Effect::Replay(_, _) => return Some("replay".into()),
+                Effect::Index(_) => return None,
             };
             let v: Value = serde_json::from_str(&frame).unwrap_or_default();
-            v["event"].as_str().unwrap_or_default().to_string()
+            Some(v["event"].as_str().unwrap_or_default().to_string())
         })
         .collect()
 }
