@@ -152,7 +152,12 @@ impl ConversationActor {
     fn deliver_now(&mut self, ctx: &mut Context<Self>) {
         // Drained, not taken: the buffer keeps its capacity for the next op.
         let st = &mut self.state;
-        deliver(st.id, st.out.drain(..), &st.shared, &mut self.fanout);
+        deliver(
+            (st.id, &st.info),
+            st.out.drain(..),
+            &st.shared,
+            &mut self.fanout,
+        );
         if self.state.deleted {
             ctx.stop();
         }
@@ -218,7 +223,7 @@ impl ConversationActor {
                 break;
             };
             let st = &self.state;
-            deliver(st.id, w.effects, &st.shared, &mut self.fanout);
+            deliver((st.id, &st.info), w.effects, &st.shared, &mut self.fanout);
             if let Some(reply) = w.reply {
                 reply(None);
             }
@@ -302,7 +307,8 @@ impl Actor for ConversationActor {
         }
         // An arbiter shutting down stops us without a delete: still forget us.
         if let Some(gone) = self.state.forget() {
-            gone.apply(self.state.id, &self.state.shared);
+            let st = &self.state;
+            gone.apply(st.id, &st.info, &st.shared);
         }
         ::log::debug!("conversation {} stopped", self.state.id);
     }

@@ -10,9 +10,9 @@
 
 use std::sync::Arc;
 
-use super::Shared;
+use super::{ConvInfo, Shared};
 use crate::delivery::{Fanout, Outbox, UserHub};
-use crate::model::{ConversationId, Identity, ReactionId};
+use crate::model::{ConversationId, Identity, Millis, ReactionId};
 use crate::protocol::Frame;
 
 /// The chat members' hubs at one moment.
@@ -36,13 +36,20 @@ pub(crate) enum Effect {
     Index(Index),
 }
 
-/// What an op changed that the engine's shared indexes (read by other actors,
-/// lists and lookups) must follow. The claim of a unique name is not here: it
-/// decides whether the op may happen at all, so the op makes it at once.
+/// What an op changed that the engine's shared indexes and the
+/// conversation's [`ConvInfo`] (read by other actors, lists, lookups and
+/// presence) must follow. The claim of a unique name is not here: it decides
+/// whether the op may happen at all, so the op makes it at once.
 #[derive(Debug)]
 pub(crate) enum Index {
-    /// A chat member joined (true) or left (false): the user's conversations.
+    /// A chat member joined (true) or left (false): the user's conversations,
+    /// and the members presence tells.
     Member(Arc<UserHub>, bool),
+    /// A chat message arrived at this time: lists sort by it.
+    Activity(Millis),
+    /// The last chat message was deleted: activity goes back to the one
+    /// before it (if any).
+    ActivityBack(Option<Millis>),
     /// A reaction now finds its conversation by id (true), or no longer.
     Reaction(ReactionId, bool),
     /// Reactions gone with their messages (deleted or evicted).
@@ -58,11 +65,19 @@ pub(crate) enum Index {
 }
 
 impl Index {
-    /// Makes the shared indexes follow.
-    pub(crate) fn apply(self, c: ConversationId, shared: &Shared) {
+    /// Makes the shared indexes and the conversation's info follow.
+    pub(crate) fn apply(self, c: ConversationId, info: &ConvInfo, shared: &Shared) {
         match self {
-            Index::Member(hub, true) => hub.join(c),
-            Index::Member(hub, false) => hub.leave(c),
+            Index::Member(hub, true) => {
+                info.add_member(&hub.identity);
+                hub.join(c);
+            }
+            Index::Member(hub, false) => {
+                info.remove_member(&hub.identity);
+                hub.leave(c);
+            }
+            Index::Activity(at) => info.touch(at),
+            Index::ActivityBack(at) => info.touch_to(at),
             Index::Reaction(r, true) => {
                 shared.reactions.insert(r, c);
             }
@@ -97,7 +112,7 @@ impl Index {
 /// counts the deliveries. Conversation events go through the conversation's
 /// flat `fanout` list.
 pub(crate) fn deliver(
-    c: ConversationId,
+    (c, info): (ConversationId, &ConvInfo),
     effects: impl IntoIterator<Item = Effect>,
     shared: &Shared,
     fanout: &mut Fanout,
@@ -128,7 +143,7 @@ pub(crate) fn deliver(
                 }
             }
             Effect::Replay(outbox, frames) => outbox.replay(c, frames.map(Vec::into_iter)),
-            Effect::Index(i) => i.apply(c, shared),
+            Effect::Index(i) => i.apply(c, info, shared),
         }
     }
     shared.metrics.delivered(took, refused);

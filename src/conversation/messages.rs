@@ -253,8 +253,8 @@ impl ConversationState {
             self.out.push(Effect::Index(Index::ReactionsGone(gone)));
         }
         self.shared.metrics.messages_add(-1);
-        self.info
-            .touch_to(self.log.last_chat().map(|l| l.created_at));
+        let back = self.log.last_chat().map(|l| l.created_at);
+        self.out.push(Effect::Index(Index::ActivityBack(back)));
         self.emit("messageRemoved", &json!({"id": m.id, "index": m.index}));
         Ok(Reply::DONE)
     }

@@ -64,6 +64,7 @@ impl From<Reply> for Answer {
 
 /// What other threads may read of a conversation without asking its actor:
 /// its chat members (for presence) and its last activity (to sort lists).
+/// The actor keeps it as it delivers an op's effects, once committed.
 #[derive(Debug)]
 pub(crate) struct ConvInfo {
     members: RwLock<HashSet<Identity>>,

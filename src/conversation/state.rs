@@ -365,7 +365,7 @@ impl ConversationState {
         let seq = self.events.next_seq();
         let (frame, at) = encode_event_at("messageAdded", Some(self.id), Some(seq), &m);
         if !m.is_log() {
-            self.info.touch(m.created_at);
+            self.out.push(Effect::Index(Index::Activity(m.created_at)));
         }
         let evicted = self.log.append(m, (seq, frame.clone(), at));
         self.log.forget_evicted(&evicted);
@@ -419,7 +419,6 @@ impl ConversationState {
         let hub = self.shared.hub(&identity);
         self.out
             .push(Effect::Index(Index::Member(hub.clone(), true)));
-        self.info.add_member(&identity);
         let p = Participant {
             id: ParticipantId::new(),
             identity: Some(identity),
@@ -478,7 +477,6 @@ impl ConversationState {
             return;
         };
         if let Some(identity) = &p.identity {
-            self.info.remove_member(identity);
             if self.typing.stop(identity) {
                 self.typing_event("typingEnded", identity);
             }

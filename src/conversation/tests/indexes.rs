@@ -1,6 +1,8 @@
 //! Ops leave the engine's shared indexes (a user's conversations, reaction
-//! ids, unique names) to their effects, which the actor applies once the op
-//! is committed: nothing another actor reads runs ahead of the journal.
+//! ids, unique names) and the conversation's `ConvInfo` (members for
+//! presence, activity for lists) to their effects, which the actor applies
+//! once the op is committed: nothing another actor reads runs ahead of the
+//! journal.
 
 use super::*;
 use crate::conversation::effects::deliver;
@@ -28,6 +30,8 @@ fn the_shared_indexes_change_only_when_the_effects_are_delivered() {
         );
     }
     assert!(dave.conversations().is_empty(), "joined before its commit");
+    assert!(!st.info.members().contains(&dave.identity));
+    assert_eq!(st.info.last_activity(), T0, "active before its commit");
     assert!(
         sh.reactions.is_empty(),
         "a reaction found before its commit"
@@ -38,8 +42,10 @@ fn the_shared_indexes_change_only_when_the_effects_are_delivered() {
     assert_eq!((name("one"), name("two")), (Some(id), Some(id)));
 
     let mut fanout = Fanout::default();
-    deliver(id, st.out.drain(..), &sh, &mut fanout);
+    deliver((id, &st.info), st.out.drain(..), &sh, &mut fanout);
     assert_eq!(dave.conversations(), vec![id]);
+    assert!(st.info.members().contains(&dave.identity));
+    assert_eq!(st.info.last_activity(), T0 + 1_000);
     assert_eq!(sh.reactions.get(&rid).map(|e| *e), Some(id));
     assert_eq!((name("one"), name("two")), (None, Some(id)));
 
@@ -50,7 +56,7 @@ fn the_shared_indexes_change_only_when_the_effects_are_delivered() {
     );
     assert_eq!(dave.conversations(), vec![id], "left before its commit");
     assert_eq!(sh.reactions.len(), 1);
-    deliver(id, st.out.drain(..), &sh, &mut fanout);
+    deliver((id, &st.info), st.out.drain(..), &sh, &mut fanout);
     assert!(dave.conversations().is_empty());
     assert!(sh.reactions.is_empty() && sh.unique_names.is_empty());
 }
@@ -73,7 +79,7 @@ fn reactions_of_deleted_and_evicted_messages_are_let_go_with_the_commit() {
     };
     let (first, second) = (react(&mut st, 0), react(&mut st, 1));
     let mut fanout = Fanout::default();
-    deliver(id, st.out.drain(..), &sh, &mut fanout);
+    deliver((id, &st.info), st.out.drain(..), &sh, &mut fanout);
     assert_eq!(sh.reactions.len(), 2);
 
     ok(
@@ -84,6 +90,6 @@ fn reactions_of_deleted_and_evicted_messages_are_let_go_with_the_commit() {
     send(&mut st, "bob", "c");
     send(&mut st, "bob", "d"); // evicts message 0 (history of 2)
     assert_eq!(sh.reactions.len(), 2, "let go before the commit");
-    deliver(id, st.out.drain(..), &sh, &mut fanout);
+    deliver((id, &st.info), st.out.drain(..), &sh, &mut fanout);
     assert!(sh.reactions.get(&first).is_none() && sh.reactions.get(&second).is_none());
 }
