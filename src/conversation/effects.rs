@@ -38,8 +38,9 @@ pub(crate) enum Effect {
 
 /// What an op changed that the engine's shared indexes and the
 /// conversation's [`ConvInfo`] (read by other actors, lists, lookups and
-/// presence) must follow. The claim of a unique name is not here: it decides
-/// whether the op may happen at all, so the op makes it at once.
+/// presence) must follow. A rename's claim of a unique name is not here: it
+/// decides whether the op may happen at all, so the op makes it at once, and
+/// lets the old name go with it.
 #[derive(Debug)]
 pub(crate) enum Index {
     /// A chat member joined (true) or left (false): the user's conversations,
@@ -54,8 +55,6 @@ pub(crate) enum Index {
     Reaction(ReactionId, bool),
     /// Reactions gone with their messages (deleted or evicted).
     ReactionsGone(Vec<ReactionId>),
-    /// A unique name a rename gave up.
-    NameFreed(String),
     /// The conversation is deleted: its id, unique name and reactions find
     /// nothing any more.
     Forgotten {
@@ -88,9 +87,6 @@ impl Index {
                 for r in reactions {
                     shared.reactions.remove(&r);
                 }
-            }
-            Index::NameFreed(n) => {
-                shared.unique_names.remove_if(&n, |_, id| *id == c);
             }
             Index::Forgotten {
                 unique_name,

@@ -69,8 +69,13 @@ impl ConversationState {
         }
         if let Some(n) = u.unique_name {
             if n != self.meta.unique_name {
+                // Let go at once, as the new name was claimed: let go with
+                // the commit, a rename and its undo both queued would free
+                // the name the second one took back.
                 if let Some(old) = self.meta.unique_name.take() {
-                    self.out.push(Effect::Index(Index::NameFreed(old)));
+                    self.shared
+                        .unique_names
+                        .remove_if(&old, |_, id| *id == self.id);
                 }
                 self.meta.unique_name = n;
                 reasons.push("unique_name");

@@ -1,5 +1,5 @@
 //! Ops leave the engine's shared indexes (a user's conversations, reaction
-//! ids, unique names) and the conversation's `ConvInfo` (members for
+//! ids, a deleted conversation's id and name) and its `ConvInfo` (members for
 //! presence, activity for lists) to their effects, which the actor applies
 //! once the op is committed: nothing another actor reads runs ahead of the
 //! journal.
@@ -22,7 +22,7 @@ fn the_shared_indexes_change_only_when_the_effects_are_delivered() {
         json!({"op": "reaction.add", "message": 0, "reaction": "👍"}),
     );
     let rid = serde_json::from_value(r["id"].clone()).expect("a reaction id");
-    for name in ["one", "two"] {
+    for name in ["one", "two", "one", "two"] {
         ok(
             &mut st,
             &user("alice"),
@@ -36,10 +36,10 @@ fn the_shared_indexes_change_only_when_the_effects_are_delivered() {
         sh.reactions.is_empty(),
         "a reaction found before its commit"
     );
-    // Claiming a name decides the rename, so it is made at once; the old
-    // name is let go only with the commit.
+    // Claiming a name decides the rename, so it is made at once, and the
+    // old name let go with it: renamed back and forth, the last name holds.
     let name = |n: &str| sh.unique_names.get(n).map(|e| *e);
-    assert_eq!((name("one"), name("two")), (Some(id), Some(id)));
+    assert_eq!((name("one"), name("two")), (None, Some(id)));
 
     let mut fanout = Fanout::default();
     deliver((id, &st.info), st.out.drain(..), &sh, &mut fanout);
