@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use colloquy::client::{Client, ClientConfig, ClientEvent, EventKind};
 use colloquy::testing::Rest;
+use reqwest::Method;
 use serde_json::json;
 
 use super::harness::*;
@@ -11,9 +12,10 @@ use super::ONE_AT_A_TIME;
 
 /// The single node's flags work the same on every node of a cluster: REST
 /// wants the admin key, a token minted on one node opens a session on
-/// another, `?identity=` alone opens none, and typing ends after
+/// another, `?identity=` alone opens none, typing ends after
 /// `--typing-timeout-ms` (not the default 5 s) on a node other than the
-/// typist's.
+/// typist's, and the Twilio face wants its account on every node and sees
+/// what another node's face wrote.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_single_node_flags_hold_on_every_node() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -25,6 +27,10 @@ async fn the_single_node_flags_hold_on_every_node() {
         "the cluster's key",
         "--typing-timeout-ms",
         "300",
+        "--twilio-account-sid",
+        TWILIO_SID,
+        "--twilio-auth-token",
+        "the cluster's token",
     ];
     let (a, b) = (node_with(&nats, "a", &flags), node_with(&nats, "b", &flags));
     let mint = |at: &Node, key: Option<&'static str>, who: &str| {
@@ -92,4 +98,61 @@ async fn the_single_node_flags_hold_on_every_node() {
         "typing ended after {:?}: not the 300 ms given",
         started.elapsed()
     );
+
+    // The Twilio face: its account on every node; a conversation made on a,
+    // a participant added on b, a message posted on a by its unique name,
+    // all read back on b.
+    let twilio = |on: &Node, password: &str, method: Method, path: &str, form: &str| {
+        let request = reqwest::Client::new()
+            .request(method, format!("{}/twilio/conversations/v1{path}", on.url))
+            .basic_auth(TWILIO_SID, Some(password))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form.to_string());
+        async move {
+            let r = request.send().await.expect("answered");
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.expect("JSON"))
+        }
+    };
+    let token = "the cluster's token";
+    for node in [&a, &b] {
+        let (status, _) = twilio(node, "wrong", Method::GET, "/Conversations", "").await;
+        assert_eq!(status, 401, "a wrong auth token on {}", node.url);
+    }
+    let form = "FriendlyName=Support&UniqueName=support";
+    let (status, made) = twilio(&a, token, Method::POST, "/Conversations", form).await;
+    assert_eq!(status, 201, "{made}");
+    let sid = made["sid"].as_str().expect("a sid");
+    let (status, read) = twilio(&b, token, Method::GET, &format!("/Conversations/{sid}"), "").await;
+    assert_eq!(
+        (status, &read["unique_name"]),
+        (200, &json!("support")),
+        "{read}"
+    );
+    let path = format!("/Conversations/{sid}/Participants");
+    let (status, p) = twilio(&b, token, Method::POST, &path, "Identity=carol").await;
+    assert_eq!(status, 201, "{p}");
+    let form = "Author=carol&Body=hello+from+a";
+    let path = "/Conversations/support/Messages";
+    let (status, m) = twilio(&a, token, Method::POST, path, form).await;
+    assert_eq!(status, 201, "{m}");
+    let (status, listed) = twilio(
+        &b,
+        token,
+        Method::GET,
+        &format!("/Conversations/{sid}/Messages"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    let bodies: Vec<_> = listed["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| (m["author"].clone(), m["body"].clone()))
+        .collect();
+    assert_eq!(bodies, vec![(json!("carol"), json!("hello from a"))]);
 }
+
+/// Any account sid of Twilio's form: `AC` and 32 hex digits.
+const TWILIO_SID: &str = "AC00112233445566778899aabbccddeeff";
