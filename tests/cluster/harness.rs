@@ -12,9 +12,18 @@ use serde_json::json;
 
 use super::child::{self, Proc};
 
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    l.local_addr().expect("its address").port()
+/// `n` distinct free ports. The listeners are held until all are taken: a
+/// port let go at once may be handed out again by the next bind, and a NATS
+/// server given another's route port as its client port fails to start
+/// (seen once in CI: "attempted to connect to route port", then JetStream
+/// without its quorum).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("its address").port())
+        .collect()
 }
 
 /// The pinned nats-server, installed once by the project's script.
@@ -41,9 +50,10 @@ impl Nats {
     pub fn start() -> Nats {
         let bin = nats_server();
         let dir = std::env::temp_dir().join(format!("colloquy-nats-{}", uuid::Uuid::new_v4()));
-        let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let cluster: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let monitor: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let ports = free_ports(9);
+        let (client, rest) = ports.split_at(3);
+        let (cluster, monitor) = rest.split_at(3);
+        let monitor = monitor.to_vec();
         let routes = cluster
             .iter()
             .map(|p| format!("nats-route://127.0.0.1:{p}"))
@@ -66,7 +76,7 @@ impl Nats {
             })
             .collect();
         let deadline = Instant::now() + Duration::from_secs(20);
-        for p in &client {
+        for p in client {
             while TcpStream::connect(("127.0.0.1", *p)).is_err() {
                 assert!(Instant::now() < deadline, "nats-server did not listen");
                 std::thread::sleep(Duration::from_millis(50));
