@@ -96,9 +96,7 @@ impl Index {
                 if let Some(n) = unique_name {
                     shared.unique_names.remove_if(&n, |_, id| *id == c);
                 }
-                for r in reactions {
-                    shared.reactions.remove(&r);
-                }
+                Index::ReactionsGone(reactions).apply(c, info, shared);
             }
         }
     }
