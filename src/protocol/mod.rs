@@ -79,6 +79,12 @@ pub type RequestId = Option<Box<RawValue>>;
 
 /// The `id` of a client frame, when it has a number or string one.
 pub fn request_id(text: &[u8]) -> RequestId {
+    read_id(text).ok().flatten()
+}
+
+/// The `id` of a client frame: none when absent or null (or when the frame is
+/// not an object); an error when it is there with another type (`true`, `{}`).
+fn read_id(text: &[u8]) -> Result<RequestId, ()> {
     #[derive(Deserialize)]
     struct IdOf<'a> {
         #[serde(borrow, default)]
@@ -86,12 +92,14 @@ pub fn request_id(text: &[u8]) -> RequestId {
     }
     // Only an object has an `id` (serde would also read a struct from an array).
     if text.trim_ascii_start().first() != Some(&b'{') {
-        return None;
+        return Ok(None);
     }
-    let id = serde_json::from_slice::<IdOf>(text).ok()?.id?;
-    match id.get().as_bytes().first()? {
-        b'"' | b'-' | b'0'..=b'9' => Some(id.to_owned()),
-        _ => None,
+    let Some(id) = serde_json::from_slice::<IdOf>(text).ok().and_then(|f| f.id) else {
+        return Ok(None);
+    };
+    match id.get().as_bytes().first() {
+        Some(b'"' | b'-' | b'0'..=b'9') => Ok(Some(id.to_owned())),
+        _ => Err(()),
     }
 }
 
@@ -100,7 +108,9 @@ pub fn request_id(text: &[u8]) -> RequestId {
 /// On failure the error carries the `id` when one could be read, so the answer
 /// can still name it (`re`), or null.
 pub fn parse_request(text: &[u8]) -> Result<(RequestId, Request), (RequestId, Error)> {
-    let id = request_id(text);
+    let Ok(id) = read_id(text) else {
+        return Err((None, Error::bad("`id` must be a number or a string")));
+    };
     // Straight from the bytes first: through a `Value` costs eight more
     // allocations per request. Only what this refuses takes the way below,
     // which words the error (and reads a key written twice as its last value,

@@ -59,6 +59,19 @@ fn ids_are_echoed_exactly() {
     ] {
         assert!(request_id(not_an_id.as_bytes()).is_none(), "{not_an_id}");
     }
+    // An id of another type is a field of the wrong type: refused, `re` null,
+    // and the op does not run. A null id is no id.
+    for wrong in [
+        r#"{"id":{"a":1},"op":"ping"}"#,
+        r#"{"id":[1],"op":"ping"}"#,
+        r#"{"id":true,"op":"ping"}"#,
+    ] {
+        let (re, e) = parse_request(wrong.as_bytes()).unwrap_err();
+        assert!(re.is_none(), "{wrong}");
+        assert_eq!(e.code(), crate::error::ErrorCode::BadRequest, "{wrong}");
+    }
+    let (re, _) = parse_request(br#"{"id":null,"op":"ping"}"#).unwrap();
+    assert!(re.is_none());
     let answer = encode_answer(&None, &Err(Error::bad("no")));
     assert!(
         answer.starts_with(r#"{"re":null,"ok":false,"error":{"#),

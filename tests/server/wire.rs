@@ -47,6 +47,12 @@ async fn malformed_frames_get_bad_request_and_the_session_stays_open() {
             r#"{"id":4,"op":"read.advance","conversation":"c","index":"x"}"#,
             json!(4),
         ),
+        // An id of another type is refused, and the op does not run.
+        (
+            r#"{"id":{"n":5},"op":"conversation.create","unique_name":"not-made"}"#,
+            Value::Null,
+        ),
+        (r#"{"id":true,"op":"ping"}"#, Value::Null),
     ] {
         alice.send_text(frame).await;
         let a = alice.answer(re.clone()).await;
@@ -67,6 +73,8 @@ async fn malformed_frames_get_bad_request_and_the_session_stays_open() {
         "bad_request"
     );
     assert_eq!(alice.ok(json!({"op": "ping"})).await, json!({"pong": true}));
+    let get = json!({"op": "conversation.get", "conversation": "not-made"});
+    assert_eq!(alice.fails(get).await, "not_found");
 }
 
 #[actix_rt::test]
