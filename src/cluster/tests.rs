@@ -18,7 +18,14 @@ fn user(name: &str) -> Caller {
 /// (errors by their code), after a round trip through the log's encoding.
 async fn apply_all(ops: &[(Caller, Value)]) -> Vec<Value> {
     let engine = Engine::start(Config::default()).expect("engine");
-    let answers = apply(&engine, ops, 0, &mut Value::Null).await;
+    let mut answers = apply(&engine, ops, 0, &mut Value::Null).await;
+    // Who the engine knows, and since when (the Twilio face's date_created).
+    let users: Vec<_> = engine
+        .users()
+        .into_iter()
+        .map(|u| (u.user.identity.to_string(), u.created_at))
+        .collect();
+    answers.push(json!(users));
     engine.shutdown();
     answers
 }
@@ -129,6 +136,17 @@ async fn the_same_entries_make_the_same_answers_everywhere() {
         "{bodies:?}"
     );
     assert_eq!(here[1]["created_at"], json!(1_700_000_000_001u64));
+    // Users are first known at the time of the entry that named them, not at
+    // each node's own clock's.
+    assert_eq!(
+        here[ops.len()],
+        json!([
+            ["alice", 1_700_000_000_000u64],
+            ["bob", 1_700_000_000_000u64],
+            ["carol", 1_700_000_000_006u64],
+            ["dave", 1_700_000_000_008u64]
+        ])
+    );
 }
 
 #[tokio::test]

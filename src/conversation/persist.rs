@@ -233,7 +233,7 @@ impl ConversationState {
             let mut p = stored.participant;
             p.notification_level = stored.notification_level;
             let hub = p.identity.as_ref().map(|i| {
-                let hub = shared.hub(i);
+                let hub = shared.hub_at(i, p.joined_at);
                 hub.join(id);
                 hub
             });

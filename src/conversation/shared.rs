@@ -83,13 +83,22 @@ impl Shared {
         if let Some(h) = self.users.get(i) {
             return h.clone();
         }
-        self.users
+        self.hub_at(i, self.config.clock.now_ms())
+    }
+
+    /// The user's hub, known since `at` at the latest: made then, or moved
+    /// back to then. An op names its own time (the same on every cluster
+    /// node), and a store read back names when each participant joined, so a
+    /// user's first-seen time (the Twilio face's `date_created`) does not
+    /// follow a node's clock or a restart.
+    pub fn hub_at(&self, i: &Identity, at: Millis) -> Arc<UserHub> {
+        let hub = self
+            .users
             .entry(i.clone())
-            .or_insert_with(|| {
-                let now = self.config.clock.now_ms();
-                Arc::new(UserHub::new(i.clone(), now, self.sessions_epoch.clone()))
-            })
-            .clone()
+            .or_insert_with(|| Arc::new(UserHub::new(i.clone(), at, self.sessions_epoch.clone())))
+            .clone();
+        hub.known_since(at);
+        hub
     }
 
     /// Claims a unique name for a conversation, atomically.

@@ -416,7 +416,7 @@ impl ConversationState {
         attributes: Option<Value>,
         now: Millis,
     ) -> u64 {
-        let hub = self.shared.hub(&identity);
+        let hub = self.shared.hub_at(&identity, now);
         self.out
             .push(Effect::Index(Index::Member(hub.clone(), true)));
         let p = Participant {

@@ -149,6 +149,13 @@ impl UserHub {
         lock(&self.profile)
     }
 
+    /// Notes that the user was known at `at`: its first-seen time is the
+    /// earliest such note.
+    pub fn known_since(&self, at: Millis) {
+        let mut p = self.profile();
+        p.created_at = Some(p.created_at.map_or(at, |c| c.min(at)));
+    }
+
     /// The User object: profile plus presence.
     pub fn user(&self) -> User {
         let online = self.online();

@@ -74,7 +74,8 @@ impl Engine {
         if let Some(a) = &u.attributes {
             validate::json_field("attributes", a, limits)?;
         }
-        let hub = self.shared().hub(&identity);
+        let at = stamp.map_or_else(|| self.config().clock.now_ms(), |s| s.at);
+        let hub = self.shared().hub_at(&identity, at);
         let committed = {
             let mut p = hub.profile();
             if let Some(n) = u.friendly_name {
@@ -86,7 +87,7 @@ impl Engine {
             if let Some(a) = u.attributes {
                 p.attributes = Some(a);
             }
-            p.updated_at = Some(stamp.map_or_else(|| self.config().clock.now_ms(), |s| s.at));
+            p.updated_at = Some(at);
             // Submitted under the profile's lock: two updates commit in the
             // order they changed it.
             self.shared().store.get().map(|s| {

@@ -402,3 +402,39 @@ fn bad_data_dirs_are_refused_and_left_alone() {
     let e = durable(&empty);
     e.shutdown();
 }
+
+/// A user's first-seen time (the Twilio face's `date_created`) is when it was
+/// first made a participant, also after a restart, whose clock reads later.
+#[tokio::test]
+async fn a_restart_keeps_when_each_user_was_first_known() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let start = 1_700_000_000_000;
+    let on_clock = |at: u64| {
+        // Its time never moves: only the restart's does.
+        move |c: &mut Config| c.clock = colloquy::Clock::manual(at).0
+    };
+    let e = durable_with(dir.path(), on_clock(start));
+    let alice = e.connect("alice").await.expect("alice");
+    alice
+        .ok(json!({"op": "conversation.create", "participants": ["bob"]}))
+        .await;
+    alice
+        .ok(json!({"op": "user.update", "friendly_name": "Alice"}))
+        .await;
+    let before: Vec<(String, u64)> = e
+        .users()
+        .into_iter()
+        .map(|u| (u.user.identity.to_string(), u.created_at))
+        .collect();
+    assert_eq!(
+        before,
+        [("alice".to_string(), start), ("bob".to_string(), start)]
+    );
+    drop(alice);
+    e.shutdown();
+    let e = durable_with(dir.path(), on_clock(start + 3_600_000));
+    let bob = e.user("bob").expect("bob is still known");
+    assert_eq!(bob.created_at, start, "bob's first-seen time moved");
+    assert_eq!(e.user("alice").map(|u| u.created_at), Some(start));
+    e.shutdown();
+}
