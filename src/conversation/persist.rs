@@ -19,6 +19,7 @@ use super::members::Members;
 use super::state::{ConversationState, Meta};
 use super::typing::Typing;
 use super::{ConvInfo, Shared};
+use crate::delivery::Profile;
 use crate::model::{
     ConversationId, Identity, Message, Millis, NotificationLevel, Participant, StateInfo,
 };
@@ -61,9 +62,22 @@ impl ConversationState {
         let messages = self.log.take_touched();
         let events = self.events.take_touched();
         let announced = self.log.take_announced();
+        let users = self
+            .joined_users
+            .drain(..)
+            .map(|(identity, at)| Write::NewUser {
+                identity: identity.to_string(),
+                record: json(&Profile {
+                    created_at: Some(at),
+                    ..Profile::default()
+                }),
+            });
+        let users: Vec<Write> = users.collect();
         if self.erased {
             self.meta_changed = false;
-            return Some(Batch(vec![Write::DeleteConversation { id }]));
+            let mut b = users;
+            b.push(Write::DeleteConversation { id });
+            return Some(Batch(b));
         }
         if participants.is_empty() && messages.is_empty() && events.is_empty() && !self.meta_changed
         {
@@ -71,7 +85,7 @@ impl ConversationState {
         }
         let meta = std::mem::take(&mut self.meta_changed);
         let mut refs = std::mem::take(&mut self.added_refs);
-        let batch = self.writes(
+        let mut batch = self.writes(
             meta,
             dedup(participants),
             dedup(messages),
@@ -79,6 +93,7 @@ impl ConversationState {
             (&announced, Some(&mut refs)),
         );
         self.added_refs = refs;
+        batch.0.extend(users);
         Some(batch)
     }
 
@@ -199,6 +214,7 @@ impl ConversationState {
         self.log.clear_touched();
         self.events.clear_touched();
         self.meta_changed = false;
+        self.joined_users.clear();
     }
 
     fn record(&self) -> Record {
@@ -310,6 +326,7 @@ impl ConversationState {
             timers: Vec::new(),
             out: Vec::new(),
             added_refs,
+            joined_users: Vec::new(),
         })
     }
 }

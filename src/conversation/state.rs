@@ -98,6 +98,9 @@ pub(crate) struct ConversationState {
     pub out: Vec<Effect>,
     /// `messageAdded` events the store holds as a reference to their message.
     pub added_refs: AddedRefs,
+    /// Users the ops since the journal last looked made participants, and
+    /// when: each gets a first record if the store has none for it.
+    pub joined_users: Vec<(Identity, Millis)>,
 }
 
 pub(crate) fn empty() -> Value {
@@ -205,6 +208,7 @@ impl ConversationState {
             timers: Vec::new(),
             out: Vec::new(),
             added_refs: AddedRefs::default(),
+            joined_users: Vec::new(),
         };
         if let Some(c) = creator {
             st.insert_chat(c, Role::Admin, None, now);
@@ -419,6 +423,7 @@ impl ConversationState {
         let hub = self.shared.hub_at(&identity, now);
         self.out
             .push(Effect::Index(Index::Member(hub.clone(), true)));
+        self.joined_users.push((identity.clone(), now));
         let p = Participant {
             id: ParticipantId::new(),
             identity: Some(identity),

@@ -224,6 +224,14 @@ pub(super) fn apply<'a>(
             Write::User { identity, record } => {
                 users.insert(identity.as_str(), record.as_slice()).map(drop)
             }
+            Write::NewUser { identity, record } => {
+                let held = users.get(identity.as_str()).map(|r| r.is_some());
+                match held {
+                    Ok(true) => Ok(()),
+                    Ok(false) => users.insert(identity.as_str(), record.as_slice()).map(drop),
+                    Err(e) => Err(e),
+                }
+            }
         };
         r.map_err(|e| fail(&e))?;
     }
@@ -248,8 +256,8 @@ pub(super) fn apply<'a>(
     Ok(())
 }
 
-/// The record a write replaces. Writes that add (an event) or delete (a
-/// conversation) replace none and always apply.
+/// The record a write replaces. Writes that add (an event, a user's first
+/// record) or delete (a conversation) replace none and always apply.
 #[derive(PartialEq, Eq, Hash)]
 enum Record<'a> {
     Conversation(&'a [u8; 16]),
@@ -272,7 +280,9 @@ fn last_of_each(writes: &[&Write]) -> Vec<bool> {
                 Write::Participant { key, .. } => Record::Participant(key),
                 Write::Message { key, .. } => Record::Message(key),
                 Write::User { identity, .. } => Record::User(identity),
-                Write::DeleteConversation { .. } | Write::Event { .. } => return true,
+                Write::DeleteConversation { .. } | Write::Event { .. } | Write::NewUser { .. } => {
+                    return true
+                }
             };
             seen.insert(record)
         })

@@ -18,6 +18,7 @@ const PARTICIPANT: u8 = 4;
 const MESSAGE: u8 = 5;
 const EVENT: u8 = 6;
 const USER: u8 = 7;
+const NEW_USER: u8 = 8;
 
 /// Appends `w` to `out`.
 pub(super) fn encode(w: &Write, out: &mut Vec<u8>) {
@@ -63,8 +64,12 @@ pub(super) fn encode(w: &Write, out: &mut Vec<u8>) {
             bytes(record, out);
             out.extend_from_slice(&drop_below.to_le_bytes());
         }
-        Write::User { identity, record } => {
-            out.push(USER);
+        Write::User { identity, record } | Write::NewUser { identity, record } => {
+            out.push(if matches!(w, Write::User { .. }) {
+                USER
+            } else {
+                NEW_USER
+            });
             bytes(identity.as_bytes(), out);
             bytes(record, out);
         }
@@ -135,10 +140,15 @@ pub(super) fn decode(mut b: &[u8]) -> Result<Vec<Write>, String> {
                 record: vec_of(&mut b)?,
                 drop_below: u64_of(&mut b)?,
             },
-            USER => Write::User {
-                identity: String::from_utf8(vec_of(&mut b)?).map_err(|e| e.to_string())?,
-                record: vec_of(&mut b)?,
-            },
+            USER | NEW_USER => {
+                let identity = String::from_utf8(vec_of(&mut b)?).map_err(|e| e.to_string())?;
+                let record = vec_of(&mut b)?;
+                if tag == USER {
+                    Write::User { identity, record }
+                } else {
+                    Write::NewUser { identity, record }
+                }
+            }
             other => return Err(format!("a journal write of unknown kind {other}")),
         };
         out.push(w);
@@ -214,6 +224,10 @@ mod tests {
             Write::User {
                 identity: "ünï".into(),
                 record: b"u".to_vec(),
+            },
+            Write::NewUser {
+                identity: "bob".into(),
+                record: b"n".to_vec(),
             },
             Write::DeleteConversation { id },
         ];

@@ -39,8 +39,8 @@ pub(crate) use recover::{Recovered, RecoveredConversation};
 /// 3 keeps the replay window in `event_rows`, several events a row, where 2
 /// would not look; 4 keeps messages in `message_rows`, several a row; 5 may
 /// keep a `messageAdded` event as a reference to its message's record, which
-/// 4 would not know how to read.
-const FORMAT: u64 = 5;
+/// 4 would not know how to read; 6 may hold `NewUser` writes in its journal.
+const FORMAT: u64 = 6;
 
 /// The keyed tables, inside `--data-dir`.
 const FILE: &str = "colloquy.redb";
@@ -150,6 +150,13 @@ pub(crate) enum Write {
         drop_below: u64,
     },
     User {
+        identity: String,
+        record: Vec<u8>,
+    },
+    /// A user's first record, kept only while the store holds none for it:
+    /// an op that names a user (adds it to a conversation) keeps it known
+    /// across restarts without overwriting a profile `User` wrote.
+    NewUser {
         identity: String,
         record: Vec<u8>,
     },

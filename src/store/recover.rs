@@ -287,6 +287,9 @@ impl Image {
             Write::User { identity, record } => {
                 self.users.insert(identity, record);
             }
+            Write::NewUser { identity, record } => {
+                self.users.entry(identity).or_insert(record);
+            }
         }
     }
 

@@ -79,6 +79,15 @@ mod tests {
                 identity: "ana".into(),
                 record: b"{}".to_vec(),
             },
+            // A first record: kept for bo, not over ana's profile.
+            Write::NewUser {
+                identity: "ana".into(),
+                record: b"first".to_vec(),
+            },
+            Write::NewUser {
+                identity: "bo".into(),
+                record: b"first".to_vec(),
+            },
             Write::Conversation {
                 id,
                 record: b"c".to_vec(),
@@ -102,7 +111,11 @@ mod tests {
         let bytes = encode(42, 1_700, &writes);
         let s = decode(&bytes, 3).expect("reads back");
         assert_eq!((s.position, s.at), (42, 1_700));
-        assert_eq!(s.recovered.users, vec![("ana".into(), b"{}".to_vec())]);
+        let users = vec![
+            ("ana".into(), b"{}".to_vec()),
+            ("bo".into(), b"first".to_vec()),
+        ];
+        assert_eq!(s.recovered.users, users);
         let [c] = &s.recovered.conversations[..] else {
             panic!("one conversation: {:?}", s.recovered.conversations)
         };

@@ -636,3 +636,66 @@ fn a_format_3_store_has_its_messages_moved_into_rows_at_its_first_open() {
     assert_eq!(back.first().map(|m| m.0), Some(1));
     assert!(back.contains(&(99, b"edited".to_vec())));
 }
+
+fn user(identity: &str, record: &str, first: bool) -> Write {
+    let (identity, record) = (identity.to_string(), record.as_bytes().to_vec());
+    if first {
+        Write::NewUser { identity, record }
+    } else {
+        Write::User { identity, record }
+    }
+}
+
+fn users_read_back(r: &super::Recovered) -> Vec<(String, String)> {
+    let text = |b: &Vec<u8>| String::from_utf8_lossy(b).into_owned();
+    r.users.iter().map(|(i, b)| (i.clone(), text(b))).collect()
+}
+
+/// A user's first record is kept only while the store has none for it, both
+/// when folded into the tables and when read back from the journal alone.
+#[test]
+fn a_first_user_record_never_replaces_a_profile() {
+    let (tables, log) = (Volatile::default(), Volatile::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let writes = |p: &str| {
+        [
+            user(&format!("{p}ana"), "first", true),
+            user(&format!("{p}ana"), "profile", false),
+            user(&format!("{p}ana"), "first again", true),
+            user(&format!("{p}bob"), "first", true),
+            user(&format!("{p}bob"), "first again", true),
+        ]
+    };
+    {
+        let (store, _) = Store::open_backend(tables.clone(), log.clone(), 10).expect("fresh store");
+        // Queued together, so that the fold meets them in one group.
+        let pending: Vec<_> = writes("")
+            .into_iter()
+            .map(|w| store.submit(Batch(vec![w])))
+            .collect();
+        for p in pending {
+            assert!(rt.block_on(p).is_ok_and(|r| r.is_ok()));
+        }
+    }
+    let (store, recovered) = Store::open_backend(tables.clone(), log.clone(), 10).expect("reopens");
+    let want = |p: &str| {
+        vec![
+            (format!("{p}ana"), "profile".to_string()),
+            (format!("{p}bob"), "first".to_string()),
+        ]
+    };
+    assert_eq!(users_read_back(&recovered), want(""));
+    for w in writes("x-") {
+        assert!(rt
+            .block_on(store.submit(Batch(vec![w])))
+            .is_ok_and(|r| r.is_ok()));
+    }
+    // A crash now: the last ones may be in the journal only.
+    let (l, t) = (log.after_cut(), tables.after_cut());
+    let (_store, recovered) = Store::open_backend(t, l, 10).expect("reopens after a crash");
+    let mut all = want("");
+    all.extend(want("x-"));
+    assert_eq!(users_read_back(&recovered), all);
+}

@@ -404,37 +404,49 @@ fn bad_data_dirs_are_refused_and_left_alone() {
 }
 
 /// A user's first-seen time (the Twilio face's `date_created`) is when it was
-/// first made a participant, also after a restart, whose clock reads later.
+/// first made a participant, also after a restart, whose clock reads later;
+/// and a user who has left every conversation is still known.
 #[tokio::test]
-async fn a_restart_keeps_when_each_user_was_first_known() {
+async fn a_restart_keeps_every_user_and_when_each_was_first_known() {
     let dir = tempfile::tempdir().expect("temp dir");
     let start = 1_700_000_000_000;
-    let on_clock = |at: u64| {
-        // Its time never moves: only the restart's does.
-        move |c: &mut Config| c.clock = colloquy::Clock::manual(at).0
-    };
-    let e = durable_with(dir.path(), on_clock(start));
+    let (clock, hand) = colloquy::Clock::manual(start);
+    let e = durable_with(dir.path(), |c| c.clock = clock);
     let alice = e.connect("alice").await.expect("alice");
-    alice
+    let conv = alice
         .ok(json!({"op": "conversation.create", "participants": ["bob"]}))
+        .await["id"]
+        .clone();
+    hand.advance(std::time::Duration::from_secs(60));
+    alice
+        .ok(json!({"op": "participant.add", "conversation": conv, "identity": "carol"}))
+        .await;
+    hand.advance(std::time::Duration::from_secs(60));
+    alice
+        .ok(json!({"op": "participant.remove", "conversation": conv, "participant": "carol"}))
         .await;
     alice
         .ok(json!({"op": "user.update", "friendly_name": "Alice"}))
         .await;
-    let before: Vec<(String, u64)> = e
-        .users()
-        .into_iter()
-        .map(|u| (u.user.identity.to_string(), u.created_at))
-        .collect();
-    assert_eq!(
-        before,
-        [("alice".to_string(), start), ("bob".to_string(), start)]
-    );
+    let known = |e: &Engine| -> Vec<(String, u64)> {
+        e.users()
+            .into_iter()
+            .map(|u| (u.user.identity.to_string(), u.created_at))
+            .collect()
+    };
+    let want = vec![
+        ("alice".to_string(), start),
+        ("bob".to_string(), start),
+        ("carol".to_string(), start + 60_000),
+    ];
+    assert_eq!(known(&e), want);
     drop(alice);
     e.shutdown();
-    let e = durable_with(dir.path(), on_clock(start + 3_600_000));
-    let bob = e.user("bob").expect("bob is still known");
-    assert_eq!(bob.created_at, start, "bob's first-seen time moved");
-    assert_eq!(e.user("alice").map(|u| u.created_at), Some(start));
+    let later = colloquy::Clock::manual(start + 3_600_000).0;
+    let e = durable_with(dir.path(), |c| c.clock = later);
+    assert_eq!(known(&e), want, "after a restart");
+    let alice = e.user("alice").expect("alice");
+    assert_eq!(alice.user.friendly_name.as_deref(), Some("Alice"));
+    assert_eq!(alice.updated_at, start + 120_000);
     e.shutdown();
 }
