@@ -35,6 +35,7 @@ pub(crate) use actor::{
 };
 pub(crate) use log::Window;
 pub(crate) use messages::{FeedKey, FeedPart, FeedSide};
+pub(crate) use persist::first_record;
 pub(crate) use shared::Shared;
 pub(crate) use state::ConversationState;
 

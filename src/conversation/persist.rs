@@ -54,6 +54,18 @@ fn json<T: Serialize>(v: &T) -> Vec<u8> {
     crate::protocol::json_exact(v)
 }
 
+/// A user's first record, first known at `at`: kept by the store only while
+/// it holds none for the user, so that the user stays known across restarts.
+pub(crate) fn first_record(identity: &Identity, at: Millis) -> Write {
+    Write::NewUser {
+        identity: identity.to_string(),
+        record: json(&Profile {
+            created_at: Some(at),
+            ..Profile::default()
+        }),
+    }
+}
+
 impl ConversationState {
     /// The changes of the ops since the last call, or None when nothing changed.
     pub fn take_changes(&mut self) -> Option<Batch> {
@@ -62,17 +74,8 @@ impl ConversationState {
         let messages = self.log.take_touched();
         let events = self.events.take_touched();
         let announced = self.log.take_announced();
-        let users = self
-            .joined_users
-            .drain(..)
-            .map(|(identity, at)| Write::NewUser {
-                identity: identity.to_string(),
-                record: json(&Profile {
-                    created_at: Some(at),
-                    ..Profile::default()
-                }),
-            });
-        let users: Vec<Write> = users.collect();
+        let users = self.joined_users.drain(..);
+        let users: Vec<Write> = users.map(|(i, at)| first_record(&i, at)).collect();
         if self.erased {
             self.meta_changed = false;
             let mut b = users;

@@ -133,6 +133,18 @@ impl Registry {
         }
     }
 
+    /// Has a user first known by a connection kept by the store, if there is
+    /// one, so that it is still known after a restart. Not waited for: the
+    /// record is kept only while the store has none for the user, so it
+    /// cannot undo a profile written after it, and nothing is acknowledged.
+    fn keep_user(&self, hub: &UserHub) {
+        if let Some(store) = self.shared.store.get() {
+            let at = hub.profile().created_at.unwrap_or_default();
+            let record = crate::conversation::first_record(&hub.identity, at);
+            drop(store.submit(crate::store::Batch(vec![record])));
+        }
+    }
+
     /// The user went online or offline: note when, say it once to everyone who
     /// shares a conversation with them, and end their typing when offline.
     fn changed(&self, hub: &Arc<UserHub>, online: bool, at: Millis) {
@@ -159,7 +171,11 @@ impl Registry {
 impl Handler<Connect> for Registry {
     type Result = ();
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
+        let known = self.shared.users.contains_key(&msg.identity);
         let hub = self.shared.hub(&msg.identity);
+        if !known {
+            self.keep_user(&hub);
+        }
         if hub.add_session(msg.session, msg.outbox) != 1 {
             return;
         }

@@ -404,8 +404,8 @@ fn bad_data_dirs_are_refused_and_left_alone() {
 }
 
 /// A user's first-seen time (the Twilio face's `date_created`) is when it was
-/// first made a participant, also after a restart, whose clock reads later;
-/// and a user who has left every conversation is still known.
+/// first made a participant or connected, also after a restart, whose clock
+/// reads later; and a user who has left every conversation is still known.
 #[tokio::test]
 async fn a_restart_keeps_every_user_and_when_each_was_first_known() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -428,6 +428,7 @@ async fn a_restart_keeps_every_user_and_when_each_was_first_known() {
     alice
         .ok(json!({"op": "user.update", "friendly_name": "Alice"}))
         .await;
+    let dave = e.connect("dave").await.expect("dave");
     let known = |e: &Engine| -> Vec<(String, u64)> {
         e.users()
             .into_iter()
@@ -438,9 +439,10 @@ async fn a_restart_keeps_every_user_and_when_each_was_first_known() {
         ("alice".to_string(), start),
         ("bob".to_string(), start),
         ("carol".to_string(), start + 60_000),
+        ("dave".to_string(), start + 120_000),
     ];
     assert_eq!(known(&e), want);
-    drop(alice);
+    drop((alice, dave));
     e.shutdown();
     let later = colloquy::Clock::manual(start + 3_600_000).0;
     let e = durable_with(dir.path(), |c| c.clock = later);
