@@ -484,3 +484,22 @@ async fn ops_applied_in_lanes_end_as_one_after_another() {
     one_by_one.shutdown();
     in_lanes.shutdown();
 }
+
+/// A user known only by another node's session is first known when that node
+/// says its first session opened, not when this node heard of it.
+#[tokio::test]
+async fn a_user_of_another_node_is_known_since_that_nodes_first_session() {
+    use crate::registry::{NodePresence, Remote};
+    let engine = Engine::start(Config::default()).expect("engine");
+    let at = 1_700_000_000_000;
+    let said = NodePresence::One {
+        node: "b".into(),
+        identity: Identity::from_stored("zed"),
+        holds: true,
+        at,
+    };
+    engine.registry().send(Remote(said)).await.expect("heard");
+    let zed = engine.user("zed").expect("zed is known");
+    assert_eq!((zed.created_at, zed.user.online), (at, true));
+    engine.shutdown();
+}

@@ -113,7 +113,11 @@ impl Registry {
     /// Notes that `node` holds (or not) a session of `identity`, and tells
     /// this node's sessions if that changes whether the user is online.
     fn set_remote(&mut self, node: &Arc<str>, identity: &Identity, holds: bool, at: Millis) {
-        let hub = self.shared.hub(identity);
+        // Known since that node's first session of the user, as there.
+        let hub = match holds {
+            true => self.shared.hub_at(identity, at),
+            false => self.shared.hub(identity),
+        };
         let was = hub.online();
         let nodes = self.remote.entry(identity.clone()).or_default();
         let by_node = self.by_node.entry(node.clone()).or_default();
