@@ -75,7 +75,12 @@ pub(super) async fn start(engine: &Engine, client: async_nats::Client, node: Arc
                 holds,
                 at,
             },
-            LocalPresence::All { users, at } => NodePresence::All { node, users, at },
+            LocalPresence::All { users, since, at } => NodePresence::All {
+                node,
+                users,
+                since,
+                at,
+            },
         };
         // A beat that does not fit is dropped like a change: the next one repairs both.
         if tx.try_send(said).is_err() {

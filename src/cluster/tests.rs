@@ -486,7 +486,8 @@ async fn ops_applied_in_lanes_end_as_one_after_another() {
 }
 
 /// A user known only by another node's session is first known when that node
-/// says its first session opened, not when this node heard of it.
+/// says its first session opened, or (for a node that did not hear that) when
+/// its heartbeat says it was first seen, not when this node heard of it.
 #[tokio::test]
 async fn a_user_of_another_node_is_known_since_that_nodes_first_session() {
     use crate::registry::{NodePresence, Remote};
@@ -501,5 +502,15 @@ async fn a_user_of_another_node_is_known_since_that_nodes_first_session() {
     engine.registry().send(Remote(said)).await.expect("heard");
     let zed = engine.user("zed").expect("zed is known");
     assert_eq!((zed.created_at, zed.user.online), (at, true));
+    let beat = NodePresence::All {
+        node: "c".into(),
+        users: vec![Identity::from_stored("yan"), Identity::from_stored("zed")],
+        since: vec![at - 5, at - 9],
+        at: at + 2_000,
+    };
+    engine.registry().send(Remote(beat)).await.expect("heard");
+    let seen = |i: &str| engine.user(i).map(|u| (u.created_at, u.user.online));
+    assert_eq!(seen("yan"), Some((at - 5, true)));
+    assert_eq!(seen("zed"), Some((at - 9, true)));
     engine.shutdown();
 }

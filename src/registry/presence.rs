@@ -25,8 +25,13 @@ pub(crate) enum LocalPresence {
         holds: bool,
         at: Millis,
     },
-    /// Its heartbeat: the users it holds sessions of.
-    All { users: Vec<Identity>, at: Millis },
+    /// Its heartbeat: the users it holds sessions of, and since when it knows
+    /// each (its first-seen time, for a node that did not hear it then).
+    All {
+        users: Vec<Identity>,
+        since: Vec<Millis>,
+        at: Millis,
+    },
 }
 
 /// Where this node's presence goes (the cluster's queue to NATS). Called from
@@ -50,10 +55,13 @@ pub(crate) enum NodePresence {
         holds: bool,
         at: Millis,
     },
-    /// Its heartbeat: exactly these users, no others.
+    /// Its heartbeat: exactly these users, no others, and each one's
+    /// first-seen time there (absent from a node before it said them).
     All {
         node: Arc<str>,
         users: Vec<Identity>,
+        #[serde(default)]
+        since: Vec<Millis>,
         at: Millis,
     },
     /// It stopped, or went silent: it holds no one.
@@ -228,14 +236,26 @@ impl Handler<Remote> for Registry {
                 holds,
                 at,
             } => self.set_remote(&node, &identity, holds, at),
-            NodePresence::All { node, users, at } => {
-                let now: HashSet<Identity> = users.into_iter().collect();
+            NodePresence::All {
+                node,
+                users,
+                since,
+                at,
+            } => {
+                let now: HashSet<Identity> = users.iter().cloned().collect();
                 let before = self.by_node.get(&node).cloned().unwrap_or_default();
                 for gone in before.difference(&now) {
                     self.set_remote(&node, gone, false, at);
                 }
                 for new in now.difference(&before) {
                     self.set_remote(&node, new, true, at);
+                }
+                // A node that started later, or missed a change, learns when
+                // each user was first seen from the beat.
+                for (identity, since) in users.iter().zip(since) {
+                    if let Some(hub) = self.shared.users.get(identity) {
+                        hub.known_since(since);
+                    }
                 }
             }
             NodePresence::Gone { node, at } => {
@@ -253,14 +273,19 @@ impl Handler<Heartbeat> for Registry {
     type Result = ();
     fn handle(&mut self, _: Heartbeat, _: &mut Context<Self>) {
         let Some(tell) = &self.cluster else { return };
-        let users = self
+        let (users, since) = self
             .shared
             .users
             .iter()
             .filter(|h| h.session_count() > 0)
-            .map(|h| h.identity.clone())
-            .collect();
+            .map(|h| {
+                (
+                    h.identity.clone(),
+                    h.profile().created_at.unwrap_or_default(),
+                )
+            })
+            .unzip();
         let at = self.shared.config.clock.now_ms();
-        tell(LocalPresence::All { users, at });
+        tell(LocalPresence::All { users, since, at });
     }
 }
