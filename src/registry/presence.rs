@@ -151,7 +151,8 @@ impl Registry {
     /// cannot undo a profile written after it, and nothing is acknowledged.
     fn keep_user(&self, hub: &UserHub) {
         if let Some(store) = self.shared.store.get() {
-            let at = hub.profile().created_at.unwrap_or_default();
+            let now = self.shared.config.clock.now_ms();
+            let at = hub.profile().created_at.unwrap_or(now);
             let record = crate::conversation::first_record(&hub.identity, at);
             drop(store.submit(crate::store::Batch(vec![record])));
         }
@@ -273,19 +274,14 @@ impl Handler<Heartbeat> for Registry {
     type Result = ();
     fn handle(&mut self, _: Heartbeat, _: &mut Context<Self>) {
         let Some(tell) = &self.cluster else { return };
+        let at = self.shared.config.clock.now_ms();
         let (users, since) = self
             .shared
             .users
             .iter()
             .filter(|h| h.session_count() > 0)
-            .map(|h| {
-                (
-                    h.identity.clone(),
-                    h.profile().created_at.unwrap_or_default(),
-                )
-            })
+            .map(|h| (h.identity.clone(), h.profile().created_at.unwrap_or(at)))
             .unzip();
-        let at = self.shared.config.clock.now_ms();
         tell(LocalPresence::All { users, since, at });
     }
 }
