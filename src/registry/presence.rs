@@ -122,9 +122,10 @@ impl Registry {
     /// this node's sessions if that changes whether the user is online.
     fn set_remote(&mut self, node: &Arc<str>, identity: &Identity, holds: bool, at: Millis) {
         // Known since that node's first session of the user, as there.
-        let hub = match holds {
-            true => self.shared.hub_at(identity, at),
-            false => self.shared.hub(identity),
+        let hub = if holds {
+            self.shared.hub_at(identity, at)
+        } else {
+            self.shared.hub(identity)
         };
         let was = hub.online();
         let nodes = self.remote.entry(identity.clone()).or_default();
