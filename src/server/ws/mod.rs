@@ -12,6 +12,21 @@
 //!
 //! Every session ends through [`Outbox::close`](crate::session::Outbox::close)
 //! with a [`CloseReason`], which picks the close code.
+//!
+//! Why a socket layer of our own, and not `actix-web-actors` (the design card's
+//! WebSocket crate): that crate is deprecated upstream (4.3.1, "migrate to
+//! actix-ws"), and it did not fit a chat fanout anyway. Its
+//! `WebsocketContext` queues writes without a bound, so a slow client grows
+//! the server's memory, where the contract wants a byte-bounded outbox and
+//! close 4008; its heartbeat and idle timers ride on the same context and stop
+//! when the socket stops draining, so a stuck client is never timed out; and
+//! every frame costs a message, a channel send and a wake-up, more than the
+//! fanout itself. Its successor `actix-ws` sends each frame through a
+//! channel of 32 frames, whatever their size, that makes the sender wait when
+//! full: in a fanout, one slow client would hold back the conversation's
+//! deliveries to everyone else. So the upgrade (`upgrade.rs`) takes the socket
+//! out of the HTTP layer, and the three parts above read, answer and write it,
+//! with the session still an actix actor on the engine's arbiters.
 
 mod limit;
 mod socket;
