@@ -88,8 +88,10 @@ struct Serve {
     #[arg(long, env = "COLLOQUY_DATA_DIR", conflicts_with = "nats")]
     data_dir: Option<std::path::PathBuf>,
     /// Cluster mode: NATS servers with JetStream (nats://host:port, comma-separated
-    /// or repeated). Every node given the same servers shares every conversation;
-    /// the cluster's log on JetStream keeps the data (so no --data-dir).
+    /// or repeated; nats://user:password@host:port or nats://token@host:port
+    /// where the servers want credentials). Every node given the same servers
+    /// shares every conversation; the cluster's log on JetStream keeps the data
+    /// (so no --data-dir).
     #[arg(long, env = "COLLOQUY_NATS", value_delimiter = ',', value_parser = check_nats_url)]
     nats: Vec<String>,
     /// This node's name in the cluster's logs and presence, 1 to 64 characters

@@ -17,6 +17,7 @@
 
 mod ahead;
 mod appender;
+mod credentials;
 mod lanes;
 mod oplog;
 mod presence;
@@ -50,7 +51,8 @@ const RULES: &str = "colloquy.limits";
 /// Where the cluster is and who this node is.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// NATS server URLs (`nats://host:port`); the client fails over between them.
+    /// NATS server URLs (`nats://host:port`, or with `user:password@` or
+    /// `token@` before the host); the client fails over between them.
     pub urls: Vec<String>,
     /// This node's name, unique in the cluster.
     pub node_id: String,
@@ -68,7 +70,7 @@ impl ClusterConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     /// No NATS server answered.
-    #[error("cannot reach NATS at {urls}: {reason}")]
+    #[error("cannot connect to NATS at {urls}: {reason}")]
     Connect {
         /// The URLs tried.
         urls: String,
@@ -232,10 +234,11 @@ async fn start(
     .await?;
     let presence = presence::start(engine, client, instance).await;
     engine.replicate_through(Arc::new(log));
-    ::log::info!(
-        "node {node} joined the cluster at {}",
-        config.urls.join(",")
-    );
+    let shown: Vec<String> = (config.urls.iter())
+        .filter_map(|u| u.parse().ok())
+        .map(|a| credentials::shown(&a))
+        .collect();
+    ::log::info!("node {node} joined the cluster at {}", shown.join(","));
     Ok(presence)
 }
 
@@ -266,35 +269,84 @@ async fn until_ready<T, E: std::fmt::Display, F: std::future::Future<Output = Re
 }
 
 /// Connects to the listed servers, retrying until [`READY_WITHIN`]: the
-/// servers of a cluster often start with its nodes.
+/// servers of a cluster often start with its nodes. Credentials refused by a
+/// server end it at once: retrying would not change them.
 /// `reconnected` counts the client's (re)connections.
 async fn connect(
     config: &ClusterConfig,
     reconnected: watch::Sender<u64>,
 ) -> Result<async_nats::Client, ClusterError> {
-    let urls = config.urls.join(",");
-    let fail = |reason: String| ClusterError::Connect {
-        urls: urls.clone(),
-        reason,
-    };
     let addrs: Vec<async_nats::ServerAddr> = config
         .urls
         .iter()
-        .map(|u| u.parse().map_err(|e| fail(format!("{u:?}: {e}"))))
+        .map(|u| {
+            u.parse().map_err(|e| ClusterError::Connect {
+                urls: "the --nats URLs".into(),
+                reason: format!("one is not a NATS URL: {e}"),
+            })
+        })
         .collect::<Result<_, _>>()?;
-    let options = async_nats::ConnectOptions::new()
+    let fail = |reason: String| ClusterError::Connect {
+        urls: addrs
+            .iter()
+            .map(credentials::shown)
+            .collect::<Vec<_>>()
+            .join(","),
+        reason,
+    };
+    // Set at the first connection (true) or refusal (false), whichever comes
+    // first: with `retry_on_initial_connect` the client is handed back before
+    // it has connected.
+    let (first, mut outcome) = watch::channel(None::<bool>);
+    let mut options = async_nats::ConnectOptions::new()
         .name(format!("colloquy {}", config.node_id))
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(2))
         .event_callback(move |event| {
-            if matches!(event, async_nats::Event::Connected) {
-                reconnected.send_modify(|n| *n += 1);
+            let settle = |ok| {
+                first.send_if_modified(|o| o.is_none() && o.replace(ok).is_none());
+            };
+            match &event {
+                async_nats::Event::Connected => {
+                    reconnected.send_modify(|n| *n += 1);
+                    settle(true);
+                }
+                async_nats::Event::ServerError(async_nats::ServerError::AuthorizationViolation) => {
+                    settle(false)
+                }
+                async_nats::Event::ClientError(async_nats::ClientError::Other(e))
+                    if e.contains("authorization violation") =>
+                {
+                    settle(false)
+                }
+                _ => {}
             }
             async move { ::log::info!("NATS: {event}") }
         });
-    match tokio::time::timeout(READY_WITHIN, options.connect(addrs)).await {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(fail(e.to_string())),
+    match credentials::from_urls(&addrs).map_err(&fail)? {
+        Some(credentials::Credentials::UserAndPassword(user, password)) => {
+            options = options.user_and_password(user, password)
+        }
+        Some(credentials::Credentials::Token(token)) => options = options.token(token),
+        None => {}
+    }
+    let deadline = tokio::time::Instant::now() + READY_WITHIN;
+    let client = match tokio::time::timeout_at(deadline, options.connect(addrs.clone())).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => return Err(fail(e.to_string())),
+        Err(_) => return Err(fail(format!("no answer within {READY_WITHIN:?}"))),
+    };
+    let settled = tokio::time::timeout_at(deadline, outcome.wait_for(Option::is_some))
+        .await
+        .map(|o| o.map(|o| *o));
+    match settled {
+        Ok(Ok(Some(true))) => Ok(client),
+        Ok(Ok(_)) => Err(fail(
+            "the server refused this node (authorization violation): check the user and \
+             password, or the token, in the --nats URLs"
+                .into(),
+        )),
+        Ok(Err(_)) => Err(fail("the client stopped before it connected".into())),
         Err(_) => Err(fail(format!("no answer within {READY_WITHIN:?}"))),
     }
 }

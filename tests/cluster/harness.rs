@@ -48,26 +48,42 @@ pub struct Nats {
 
 impl Nats {
     pub fn start() -> Nats {
+        Nats::launch(3, &[])
+    }
+
+    /// One server with JetStream, not clustered, started with `extra` flags
+    /// (`--user`, `--auth` …).
+    pub fn single(extra: &[&str]) -> Nats {
+        Nats::launch(1, extra)
+    }
+
+    fn launch(n: usize, extra: &[&str]) -> Nats {
         let bin = nats_server();
         let dir = std::env::temp_dir().join(format!("colloquy-nats-{}", uuid::Uuid::new_v4()));
-        let ports = free_ports(9);
-        let (client, rest) = ports.split_at(3);
-        let (cluster, monitor) = rest.split_at(3);
+        let ports = free_ports(3 * n);
+        let (client, rest) = ports.split_at(n);
+        let (cluster, monitor) = rest.split_at(n);
         let monitor = monitor.to_vec();
         let routes = cluster
             .iter()
             .map(|p| format!("nats-route://127.0.0.1:{p}"))
             .collect::<Vec<_>>()
             .join(",");
-        let servers = (0..3)
+        let servers = (0..n)
             .map(|i| {
-                let child = Command::new(&bin)
-                    .args(["--name", &format!("n{i}"), "-a", "127.0.0.1"])
-                    .args(["-p", &client[i].to_string(), "--cluster_name", "test"])
-                    .args(["-m", &monitor[i].to_string()])
-                    .args(["--cluster", &format!("nats://127.0.0.1:{}", cluster[i])])
-                    .args(["--routes", &routes, "-js", "--store_dir"])
+                let mut cmd = Command::new(&bin);
+                cmd.args(["--name", &format!("n{i}"), "-a", "127.0.0.1"])
+                    .args(["-p", &client[i].to_string()])
+                    .args(["-m", &monitor[i].to_string()]);
+                if n > 1 {
+                    cmd.args(["--cluster_name", "test"])
+                        .args(["--cluster", &format!("nats://127.0.0.1:{}", cluster[i])])
+                        .args(["--routes", &routes]);
+                }
+                let child = cmd
+                    .args(["-js", "--store_dir"])
                     .arg(dir.join(format!("n{i}")))
+                    .args(extra)
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
@@ -137,9 +153,13 @@ pub fn node(nats: &Nats, id: &str) -> Node {
 }
 
 pub fn node_with(nats: &Nats, id: &str, args: &[&str]) -> Node {
+    node_at(&nats.urls.join(","), id, args)
+}
+
+/// A node given the `--nats` URLs.
+pub fn node_at(urls: &str, id: &str, args: &[&str]) -> Node {
     let log = std::env::var("NODE_LOG").unwrap_or("error".into());
-    let urls = nats.urls.join(",");
-    let mut all = vec!["--node-id", id, "--nats", &urls];
+    let mut all = vec!["--node-id", id, "--nats", urls];
     all.extend(args);
     let (proc, url) = child::colloquy(&all, &log);
     Node { proc, url }
@@ -148,8 +168,13 @@ pub fn node_with(nats: &Nats, id: &str, args: &[&str]) -> Node {
 /// Starts a node with `args` that must refuse to start: exit 1, never
 /// listening. Answers what it said on stderr.
 pub fn refused(nats: &Nats, args: &[&str]) -> String {
+    refused_at(&nats.urls.join(","), args)
+}
+
+/// [`refused`], given the `--nats` URLs.
+pub fn refused_at(urls: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_colloquy"))
-        .args(["--bind", "127.0.0.1:0", "--nats", &nats.urls.join(",")])
+        .args(["--bind", "127.0.0.1:0", "--nats", urls])
         .args(args)
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())

@@ -5,6 +5,7 @@
 
 #[path = "../support/child.rs"]
 mod child;
+mod credentials;
 mod failures;
 mod flags;
 mod harness;
