@@ -35,11 +35,9 @@ pub(super) fn from_urls(addrs: &[ServerAddr]) -> Result<Option<Credentials>, Str
         };
         match &found {
             Some(earlier) if *earlier != these => {
-                return Err(
-                    "the --nats URLs carry different credentials: a node has one \
-                            set for every server"
-                        .into(),
-                )
+                let why = "the --nats URLs carry different credentials: a node has one set \
+                           for every server";
+                return Err(why.into());
             }
             _ => found = Some(these),
         }
@@ -100,8 +98,8 @@ mod tests {
     #[test]
     fn different_credentials_are_refused() {
         let a = addrs(&[
-            "nats://app:one@10.0.0.1:4222",
-            "nats://app:two@10.0.0.2:4222",
+            "nats://app:alpha-secret@10.0.0.1:4222",
+            "nats://app:beta-secret@10.0.0.2:4222",
         ]);
         let e = from_urls(&a).expect_err("refused");
         assert!(e.contains("different credentials"), "{e}");
