@@ -45,8 +45,18 @@ pub(super) fn from_urls(addrs: &[ServerAddr]) -> Result<Option<Credentials>, Str
     Ok(found)
 }
 
+/// The `--nats` URLs as they may be printed, comma-separated: credentials
+/// masked.
+pub(super) fn shown_all(urls: &[String]) -> String {
+    let one = |u: &String| {
+        u.parse()
+            .map_or_else(|_| "(not a NATS URL)".to_string(), |a| shown(&a))
+    };
+    urls.iter().map(one).collect::<Vec<_>>().join(",")
+}
+
 /// `addr` as it may be printed: credentials masked.
-pub(super) fn shown(addr: &ServerAddr) -> String {
+fn shown(addr: &ServerAddr) -> String {
     if addr.has_user_pass() {
         format!("{}://***@{}:{}", addr.scheme(), addr.host(), addr.port())
     } else {

@@ -234,11 +234,10 @@ async fn start(
     .await?;
     let presence = presence::start(engine, client, instance).await;
     engine.replicate_through(Arc::new(log));
-    let shown: Vec<String> = (config.urls.iter())
-        .filter_map(|u| u.parse().ok())
-        .map(|a| credentials::shown(&a))
-        .collect();
-    ::log::info!("node {node} joined the cluster at {}", shown.join(","));
+    ::log::info!(
+        "node {node} joined the cluster at {}",
+        credentials::shown_all(&config.urls)
+    );
     Ok(presence)
 }
 
@@ -287,11 +286,7 @@ async fn connect(
         })
         .collect::<Result<_, _>>()?;
     let fail = |reason: String| ClusterError::Connect {
-        urls: addrs
-            .iter()
-            .map(credentials::shown)
-            .collect::<Vec<_>>()
-            .join(","),
+        urls: credentials::shown_all(&config.urls),
         reason,
     };
     // Set at the first connection (true) or refusal (false), whichever comes
