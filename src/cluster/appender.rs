@@ -16,7 +16,7 @@ use async_nats::jetstream;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::SUBJECT;
+use super::{version, SUBJECT};
 use crate::conversation::Answer;
 use crate::error::{Error, Result};
 
@@ -51,6 +51,8 @@ pub(super) struct Appender {
     waiting: Arc<Waiting>,
     /// The last place in the stream this node appended to.
     appended: Arc<AtomicU64>,
+    /// This node's colloquy, named by every entry it appends.
+    version: String,
 }
 
 impl Appender {
@@ -59,13 +61,23 @@ impl Appender {
         origin: String,
         waiting: Arc<Waiting>,
         appended: Arc<AtomicU64>,
+        version: &semver::Version,
     ) -> Self {
         Appender {
             js,
             origin,
             waiting,
             appended,
+            version: version.to_string(),
         }
+    }
+
+    /// Appends an entry of no ops: it only names this node's version.
+    pub async fn hello(&self) -> std::result::Result<u64, String> {
+        let id = format!("{}-hello", self.origin);
+        let seq = append_retrying(&self.js, &id, &self.version, Bytes::from_static(b"[]")).await?;
+        self.appended.fetch_max(seq, Ordering::Relaxed);
+        Ok(seq)
     }
 
     /// Appends what queues, as entries of as many ops as have queued, with at
@@ -104,7 +116,7 @@ impl Appender {
             self.origin,
             tokens.first().copied().unwrap_or_default()
         );
-        match append_retrying(&self.js, &id, entry.into()).await {
+        match append_retrying(&self.js, &id, &self.version, entry.into()).await {
             Ok(seq) => {
                 self.appended.fetch_max(seq, Ordering::Relaxed);
             }
@@ -159,12 +171,14 @@ fn gather(
 async fn append_retrying(
     js: &jetstream::Context,
     id: &str,
+    version: &str,
     payload: Bytes,
 ) -> std::result::Result<u64, String> {
     let deadline = tokio::time::Instant::now() + APPLY_WITHIN;
     loop {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", id);
+        headers.insert(version::HEADER, version);
         let err = match js
             .publish_with_headers(SUBJECT, headers, payload.clone())
             .await

@@ -10,7 +10,9 @@
 //! snapshot of the state goes to a JetStream object store, a KV key names the
 //! latest (moved by compare-and-set), and the log is trimmed behind it
 //! (`snapshots.rs`). Presence crosses nodes on a plain NATS
-//! subject (`presence.rs`).
+//! subject (`presence.rs`). Each entry names the colloquy that appended it,
+//! and a node stops rather than apply one from a newer version
+//! (`version.rs`).
 //!
 //! The NATS client runs on this module's own thread and tokio runtime; the
 //! engine and the transports do not know NATS is there.
@@ -24,6 +26,7 @@ mod presence;
 mod snapshots;
 #[cfg(test)]
 mod tests;
+mod version;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +95,10 @@ pub enum ClusterError {
         /// The limits recorded with the cluster's log.
         theirs: String,
     },
+    /// This node stopped before it was ready: it met an entry it must not
+    /// apply (one appended by a newer colloquy).
+    #[error("this node's {0}")]
+    Stopped(String),
     /// The node's own thread could not start.
     #[error("cannot start the cluster thread: {0}")]
     Thread(#[from] std::io::Error),
@@ -119,6 +126,19 @@ impl Cluster {
     /// Blocks the calling thread meanwhile; works from any thread, inside an
     /// async runtime or not (the cluster runs on a thread of its own).
     pub fn join(engine: &Engine, config: ClusterConfig) -> Result<Cluster, ClusterError> {
+        Cluster::join_as(engine, config, env!("CARGO_PKG_VERSION"))
+    }
+
+    /// A test hook: joins as a node of colloquy `version` would, appending
+    /// entries that name it (`docs/CLUSTER.md`, "Versions").
+    #[doc(hidden)]
+    pub fn join_as(
+        engine: &Engine,
+        config: ClusterConfig,
+        version: &str,
+    ) -> Result<Cluster, ClusterError> {
+        let version = semver::Version::parse(version)
+            .map_err(|e| ClusterError::Stopped(format!("version, {version:?}, is not one: {e}")))?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let engine = engine.clone();
@@ -140,7 +160,7 @@ impl Cluster {
                     }
                 };
                 runtime.block_on(async move {
-                    match start(&engine, &config, hold).await {
+                    match start(&engine, &config, hold, version).await {
                         Ok(presence) => {
                             let _ = ready_tx.send(Ok(()));
                             // Until Cluster::leave or drop (or its Cluster is gone).
@@ -205,6 +225,7 @@ async fn start(
     engine: &Engine,
     config: &ClusterConfig,
     hold: SnapshotHold,
+    version: semver::Version,
 ) -> Result<presence::Handle, ClusterError> {
     let node = config.node_id.as_str();
     // This process among the cluster's: a node restarted under the same id,
@@ -230,6 +251,7 @@ async fn start(
         &instance,
         connections,
         snapshots,
+        version,
     )
     .await?;
     let presence = presence::start(engine, client, instance).await;

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::ahead::Ahead;
 use super::appender::{lock, Appender, Queued, Waiting, APPLY_WITHIN};
+use super::version::{self, Verdict};
 use super::{lanes, snapshots};
 use super::{ClusterError, READY_WITHIN, SUBJECT};
 use crate::conversation::{Answer, Answering, Applied};
@@ -73,6 +74,7 @@ impl Log {
         instance: &str,
         connections: watch::Receiver<u64>,
         snapshots: Snapshots,
+        version: semver::Version,
     ) -> Result<Log, ClusterError> {
         let origin = instance.to_string();
         let waiting: Arc<Waiting> = Arc::default();
@@ -104,20 +106,30 @@ impl Log {
                 applied: applied_tx,
             }),
             snapshots,
+            version: version.clone(),
+            older_seen: false,
         };
+        let failed = applier.engine.clone();
         tokio::spawn(applier.run(stream.clone(), connections));
         let caught_up = applied.wait_for(|&seq| seq >= last);
-        match tokio::time::timeout(READY_WITHIN, caught_up).await {
-            Ok(Ok(_)) => {}
-            _ => {
-                return Err(ClusterError::JetStream(format!(
-                    "could not apply the {last} entries of the log within {READY_WITHIN:?}"
-                )))
+        tokio::select! {
+            caught_up = tokio::time::timeout(READY_WITHIN, caught_up) => {
+                if !matches!(caught_up, Ok(Ok(_))) {
+                    return Err(ClusterError::JetStream(format!(
+                        "could not apply the {last} entries of the log within {READY_WITHIN:?}"
+                    )));
+                }
             }
+            why = failed.failed() => return Err(ClusterError::Stopped(why)),
         }
         ::log::info!("applied the log's {last} entries");
+        let appender = Appender::new(js, origin.clone(), waiting.clone(), appended, &version);
+        // An empty entry naming this node's version, so that nodes of an
+        // older colloquy stop now, not at this node's first op.
+        if let Err(e) = appender.hello().await {
+            ::log::warn!("could not tell the other nodes this node's version: {e}");
+        }
         let (queue, queued) = mpsc::unbounded_channel();
-        let appender = Appender::new(js, origin.clone(), waiting.clone(), appended);
         tokio::spawn(appender.run(queued));
         Ok(Log {
             origin,
@@ -215,6 +227,10 @@ struct Applier {
     /// The last entry started, applied or not.
     started: u64,
     progress: Arc<Progress>,
+    /// This node's colloquy, and whether it has met (and said so) an entry
+    /// from an older one.
+    version: semver::Version,
+    older_seen: bool,
 }
 
 /// The last entry applied, and the entries started ahead of it.
@@ -373,6 +389,27 @@ impl Applier {
                  the ones between were trimmed behind a snapshot): restart it to start from the snapshot"
             ));
             return Flow::Stop;
+        }
+        let theirs = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(version::HEADER));
+        match version::judge(&self.version, theirs.map(|v| v.as_str())) {
+            Verdict::Same => {}
+            Verdict::Older(whose) => {
+                if !std::mem::replace(&mut self.older_seen, true) {
+                    ::log::warn!(
+                        "log entry {seq} was appended by {whose}, older than this node's {}: \
+                         applied by this node's rules (nodes of one version agree; run one \
+                         version in a cluster)",
+                        self.version
+                    );
+                }
+            }
+            Verdict::Newer(why) => {
+                self.engine.fail(why);
+                return Flow::Stop;
+            }
         }
         let published = u64::try_from(published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         self.last_at = self.last_at.max(published);

@@ -11,6 +11,7 @@ mod flags;
 mod harness;
 mod one_conversation;
 mod snapshots;
+mod versions;
 
 /// The clusters of these tests would share two cores: one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
