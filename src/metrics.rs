@@ -52,6 +52,26 @@ pub struct MetricsSnapshot {
     pub store_commits: u64,
     /// Ops' change sets committed in them: over `store_commits`, the group size.
     pub store_batches: u64,
+    /// This node's view of its cluster's log; `None` off a cluster.
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// A cluster node's view of its log (`--nats`, `docs/CLUSTER.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// Why this node cannot take writes now (not connected to NATS, or its
+    /// appends failing), if it cannot.
+    pub unavailable: Option<String>,
+    /// Whether it is connected to a NATS server now.
+    pub connected: bool,
+    /// The last log entry it applied (and every one before).
+    pub entries_applied: u64,
+    /// Entries it appended since start.
+    pub entries_appended: u64,
+    /// Ops this node appended since start, in those entries.
+    pub ops_appended: u64,
+    /// Times its NATS client connected again after losing a server.
+    pub reconnections: u64,
 }
 
 impl Metrics {
@@ -99,6 +119,7 @@ impl Metrics {
                 .collect(),
             store_commits: 0,
             store_batches: 0,
+            cluster: None,
         }
     }
 }

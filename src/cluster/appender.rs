@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use bytes::Bytes;
@@ -38,6 +38,45 @@ pub(super) fn lock(w: &Waiting) -> MutexGuard<'_, HashMap<u64, oneshot::Sender<R
     w.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What this node's appends have done: read by the applier (is the stream
+/// ahead of what it applied?) and by the node's status.
+#[derive(Default)]
+pub(super) struct Appends {
+    /// The last place in the stream this node appended to.
+    pub last: AtomicU64,
+    /// Entries appended since start, and the ops they held.
+    pub entries: AtomicU64,
+    pub ops: AtomicU64,
+    /// When an attempt last failed, and why: the next success clears it.
+    failing: Mutex<Option<(Instant, String)>>,
+}
+
+/// How long a failed append counts against the node's health: a node
+/// whose appends stopped failing only because nothing asked for any must
+/// not stay marked down (a load balancer would then never send it more).
+const FAILING_FOR: Duration = Duration::from_secs(5);
+
+impl Appends {
+    fn failing(&self) -> MutexGuard<'_, Option<(Instant, String)>> {
+        // A plain value: a poisoned lock still holds it whole.
+        self.failing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Why appends fail now, if an attempt failed within [`FAILING_FOR`].
+    pub fn trouble(&self) -> Option<String> {
+        let failing = self.failing();
+        let (at, why) = failing.as_ref()?;
+        (at.elapsed() < FAILING_FOR).then(|| why.clone())
+    }
+
+    fn succeeded(&self, seq: u64, ops: usize) {
+        self.last.fetch_max(seq, Ordering::Relaxed);
+        self.entries.fetch_add(1, Ordering::Relaxed);
+        self.ops.fetch_add(ops as u64, Ordering::Relaxed);
+        self.failing().take();
+    }
+}
+
 /// An op waiting for the appender: its number here and its JSON.
 pub(super) struct Queued {
     pub token: u64,
@@ -49,8 +88,7 @@ pub(super) struct Appender {
     js: jetstream::Context,
     origin: String,
     waiting: Arc<Waiting>,
-    /// The last place in the stream this node appended to.
-    appended: Arc<AtomicU64>,
+    appends: Arc<Appends>,
     /// This node's colloquy, named by every entry it appends.
     version: String,
 }
@@ -60,14 +98,14 @@ impl Appender {
         js: jetstream::Context,
         origin: String,
         waiting: Arc<Waiting>,
-        appended: Arc<AtomicU64>,
+        appends: Arc<Appends>,
         version: &semver::Version,
     ) -> Self {
         Appender {
             js,
             origin,
             waiting,
-            appended,
+            appends,
             version: version.to_string(),
         }
     }
@@ -75,8 +113,9 @@ impl Appender {
     /// Appends an entry of no ops: it only names this node's version.
     pub async fn hello(&self) -> std::result::Result<u64, String> {
         let id = format!("{}-hello", self.origin);
-        let seq = append_retrying(&self.js, &id, &self.version, Bytes::from_static(b"[]")).await?;
-        self.appended.fetch_max(seq, Ordering::Relaxed);
+        let entry = Bytes::from_static(b"[]");
+        let seq = append_retrying(&self.js, &id, &self.version, entry, &self.appends).await?;
+        self.appends.succeeded(seq, 0);
         Ok(seq)
     }
 
@@ -116,10 +155,8 @@ impl Appender {
             self.origin,
             tokens.first().copied().unwrap_or_default()
         );
-        match append_retrying(&self.js, &id, &self.version, entry.into()).await {
-            Ok(seq) => {
-                self.appended.fetch_max(seq, Ordering::Relaxed);
-            }
+        match append_retrying(&self.js, &id, &self.version, entry.into(), &self.appends).await {
+            Ok(seq) => self.appends.succeeded(seq, tokens.len()),
             Err(why) => {
                 let why = format!("not acknowledged: {why}");
                 let mut waiting = lock(&self.waiting);
@@ -173,6 +210,7 @@ async fn append_retrying(
     id: &str,
     version: &str,
     payload: Bytes,
+    appends: &Appends,
 ) -> std::result::Result<u64, String> {
     let deadline = tokio::time::Instant::now() + APPLY_WITHIN;
     loop {
@@ -189,6 +227,7 @@ async fn append_retrying(
             },
             Err(e) => e.to_string(),
         };
+        *appends.failing() = Some((Instant::now(), err.clone()));
         if tokio::time::Instant::now() > deadline {
             return Err(err);
         }

@@ -14,13 +14,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::ahead::Ahead;
-use super::appender::{lock, Appender, Queued, Waiting, APPLY_WITHIN};
+use super::appender::{lock, Appender, Appends, Queued, Waiting, APPLY_WITHIN};
 use super::version::{self, Verdict};
 use super::{lanes, snapshots};
 use super::{ClusterError, READY_WITHIN, SUBJECT};
 use crate::conversation::{Answer, Answering, Applied};
 use crate::engine::{Engine, Replicator};
 use crate::error::{Error, Result};
+use crate::metrics::ClusterStatus;
 use crate::model::{Caller, Stamp};
 use crate::protocol::Request;
 
@@ -62,6 +63,11 @@ pub(super) struct Log {
     stream: Stream,
     applied: watch::Receiver<u64>,
     runtime: tokio::runtime::Handle,
+    /// For the node's status: its appends, its client and how often it
+    /// connected.
+    appends: Arc<Appends>,
+    client: async_nats::Client,
+    connections: watch::Receiver<u64>,
 }
 
 impl Log {
@@ -78,7 +84,7 @@ impl Log {
     ) -> Result<Log, ClusterError> {
         let origin = instance.to_string();
         let waiting: Arc<Waiting> = Arc::default();
-        let appended: Arc<AtomicU64> = Arc::default();
+        let appends: Arc<Appends> = Arc::default();
         let (from, last_at) = snapshots::load(&engine, &snapshots.shelf).await?;
         let state = super::until_ready("the log's state", super::ATTEMPT, || {
             let stream = stream.clone();
@@ -98,7 +104,7 @@ impl Log {
             engine,
             origin: origin.clone(),
             waiting: waiting.clone(),
-            appended: appended.clone(),
+            appends: appends.clone(),
             last_at,
             started: from,
             progress: Arc::new(Progress {
@@ -110,7 +116,7 @@ impl Log {
             older_seen: false,
         };
         let failed = applier.engine.clone();
-        tokio::spawn(applier.run(stream.clone(), connections));
+        tokio::spawn(applier.run(stream.clone(), connections.clone()));
         let caught_up = applied.wait_for(|&seq| seq >= last);
         tokio::select! {
             caught_up = tokio::time::timeout(READY_WITHIN, caught_up) => {
@@ -123,7 +129,14 @@ impl Log {
             why = failed.failed() => return Err(ClusterError::Stopped(why)),
         }
         ::log::info!("applied the log's {last} entries");
-        let appender = Appender::new(js, origin.clone(), waiting.clone(), appended, &version);
+        let client = js.client();
+        let appender = Appender::new(
+            js,
+            origin.clone(),
+            waiting.clone(),
+            appends.clone(),
+            &version,
+        );
         // An empty entry naming this node's version, so that nodes of an
         // older colloquy stop now, not at this node's first op.
         if let Err(e) = appender.hello().await {
@@ -139,6 +152,9 @@ impl Log {
             stream,
             applied,
             runtime: tokio::runtime::Handle::current(),
+            appends,
+            client,
+            connections,
         })
     }
 }
@@ -159,6 +175,26 @@ impl Replicator for Log {
         Box::pin(async move {
             let _ = rx.await;
         })
+    }
+
+    fn status(&self) -> ClusterStatus {
+        let connected = self.client.connection_state() == async_nats::connection::State::Connected;
+        let unavailable = if connected {
+            self.appends
+                .trouble()
+                .map(|why| format!("appends to the log fail: {why}"))
+        } else {
+            Some("not connected to NATS (reconnecting)".into())
+        };
+        ClusterStatus {
+            unavailable,
+            connected,
+            entries_applied: *self.applied.borrow(),
+            entries_appended: self.appends.entries.load(Ordering::Relaxed),
+            ops_appended: self.appends.ops.load(Ordering::Relaxed),
+            // The first connection is not a reconnection.
+            reconnections: self.connections.borrow().saturating_sub(1),
+        }
     }
 
     fn propose(&self, caller: Caller, request: Request) -> BoxFuture<'static, Result<Answer>> {
@@ -221,7 +257,7 @@ struct Applier {
     engine: Engine,
     origin: String,
     waiting: Arc<Waiting>,
-    appended: Arc<AtomicU64>,
+    appends: Arc<Appends>,
     /// The time of the last entry: times never go back, on any node.
     last_at: u64,
     /// The last entry started, applied or not.
@@ -361,7 +397,7 @@ impl Applier {
     /// one, or (asked only then, as the answer can be slow while JetStream
     /// elects a leader) the stream says so.
     async fn behind(&self, stream: &Stream, applied: u64) -> bool {
-        if self.appended.load(Ordering::Relaxed) > applied {
+        if self.appends.last.load(Ordering::Relaxed) > applied {
             return true;
         }
         match tokio::time::timeout(STALL_CHECK, stream.get_info()).await {

@@ -24,7 +24,7 @@ use crate::conversation::Records;
 use crate::conversation::{Answer, Answering, Applied, ConversationHandle};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
-use crate::metrics::MetricsSnapshot;
+use crate::metrics::{ClusterStatus, MetricsSnapshot};
 use crate::model::{ReactionId, Stamp};
 use crate::protocol::{ConversationOp, EngineOp, Reply, Request, Route};
 use crate::registry::{self, Create, Direct, Recover, Registry};
@@ -47,6 +47,8 @@ pub(crate) trait Replicator: Send + Sync + 'static {
     /// Resolves once this node has applied every entry the log held when it
     /// was called, so that a read here sees every write acknowledged anywhere.
     fn caught_up(&self) -> BoxFuture<'static, ()>;
+    /// Where the log stands, for `/metrics` and `/healthz`.
+    fn status(&self) -> ClusterStatus;
 }
 
 struct Inner {
@@ -211,6 +213,7 @@ impl Engine {
         if let Some(s) = self.inner.shared.store.get() {
             (m.store_commits, m.store_batches) = s.counts();
         }
+        m.cluster = self.inner.replicator.get().map(|r| r.status());
         m
     }
 

@@ -298,8 +298,48 @@ pub(crate) fn metrics_text(m: &MetricsSnapshot) -> String {
             m.frames_dropped.to_string(),
         ),
     ];
+    let cluster = m.cluster.as_ref().map(|c| {
+        [
+            (
+                "cluster_connected",
+                "gauge",
+                "1 while this node is connected to a NATS server (--nats).",
+                u8::from(c.connected).to_string(),
+            ),
+            (
+                "cluster_available",
+                "gauge",
+                "1 while this node can take writes (what /healthz says).",
+                u8::from(c.unavailable.is_none()).to_string(),
+            ),
+            (
+                "cluster_entries_applied",
+                "gauge",
+                "The last entry of the cluster's log this node applied.",
+                c.entries_applied.to_string(),
+            ),
+            (
+                "cluster_entries_appended_total",
+                "counter",
+                "Log entries this node appended.",
+                c.entries_appended.to_string(),
+            ),
+            (
+                "cluster_ops_appended_total",
+                "counter",
+                "Ops this node appended, in those entries.",
+                c.ops_appended.to_string(),
+            ),
+            (
+                "cluster_reconnections_total",
+                "counter",
+                "Times this node's NATS client connected again after losing a server.",
+                c.reconnections.to_string(),
+            ),
+        ]
+    });
     let mut out = String::new();
-    for (name, kind, help, value) in series {
+    for (name, kind, help, value) in series.into_iter().chain(cluster.into_iter().flatten()) {
         out.push_str(&format!("# HELP colloquy_{name} {help}\n# TYPE colloquy_{name} {kind}\ncolloquy_{name} {value}\n"));
     }
     out.push_str("# HELP colloquy_sessions_closed_total Sessions closed, by reason.\n");

@@ -554,10 +554,18 @@ async fn mint_token(s: web::Data<AppState>, req: HttpRequest, p: web::Payload) -
     ok(json!({"token": token}))
 }
 
-#[utoipa::path(tag = "operations", responses((status = 200, description = "`{\"status\":\"ok\"}`")))]
+#[utoipa::path(tag = "operations", responses(
+    (status = 200, description = "`{\"status\":\"ok\"}`"),
+    (status = 503, description = "`{\"status\":\"unavailable\",\"reason\":…}`: a cluster node that cannot take writes now (not connected to NATS, or its appends failing)")
+))]
 #[get("/healthz")]
-async fn healthz() -> Reply {
-    ok(json!({"status": "ok"}))
+async fn healthz(s: web::Data<AppState>) -> Reply {
+    // What a load balancer asks before it sends a node new clients.
+    match s.engine.metrics().cluster.and_then(|c| c.unavailable) {
+        None => ok(json!({"status": "ok"})),
+        Some(reason) => Ok(HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "unavailable", "reason": reason}))),
+    }
 }
 
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]

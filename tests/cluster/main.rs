@@ -9,6 +9,7 @@ mod credentials;
 mod failures;
 mod flags;
 mod harness;
+mod health;
 mod one_conversation;
 mod snapshots;
 mod versions;
