@@ -87,13 +87,25 @@ struct Serve {
     /// everything is in memory and a restart forgets it.
     #[arg(long, env = "COLLOQUY_DATA_DIR", conflicts_with = "nats")]
     data_dir: Option<std::path::PathBuf>,
-    /// Cluster mode: NATS servers with JetStream (nats://host:port, comma-separated
-    /// or repeated; nats://user:password@host:port or nats://token@host:port
-    /// where the servers want credentials). Every node given the same servers
+    /// Cluster mode: NATS servers with JetStream (nats://host:port or
+    /// tls://host:port, comma-separated or repeated; nats://user:password@host:port
+    /// or nats://token@host:port where the servers want credentials). Every node given the same servers
     /// shares every conversation; the cluster's log on JetStream keeps the data
     /// (so no --data-dir).
     #[arg(long, env = "COLLOQUY_NATS", value_delimiter = ',', value_parser = check_nats_url)]
     nats: Vec<String>,
+    /// Cluster mode: a PEM file of certificate authorities to trust for the
+    /// NATS servers' TLS, besides the system's (a private CA). Given, every
+    /// connection to NATS is TLS; tls:// URLs ask for it without this.
+    #[arg(long, env = "COLLOQUY_NATS_CA", requires = "nats")]
+    nats_ca: Option<std::path::PathBuf>,
+    /// Cluster mode: this node's certificate (PEM), for NATS servers that
+    /// verify their clients; with --nats-key.
+    #[arg(long, env = "COLLOQUY_NATS_CERT", requires_all = ["nats", "nats_key"])]
+    nats_cert: Option<std::path::PathBuf>,
+    /// Cluster mode: the key of --nats-cert (PEM).
+    #[arg(long, env = "COLLOQUY_NATS_KEY", requires_all = ["nats", "nats_cert"])]
+    nats_key: Option<std::path::PathBuf>,
     /// This node's name in the cluster's logs and presence, 1 to 64 characters
     /// without spaces (default: a random one, printed at start).
     #[arg(long, env = "COLLOQUY_NODE_ID", requires = "nats", value_parser = check_node_id)]
@@ -165,11 +177,16 @@ enum Fatal {
 }
 
 fn check_nats_url(s: &str) -> Result<String, String> {
-    match s.strip_prefix("nats://") {
+    let rest = s
+        .strip_prefix("nats://")
+        .or_else(|| s.strip_prefix("tls://"));
+    match rest {
         Some(rest) if !rest.is_empty() && s.parse::<colloquy::cluster::ServerAddr>().is_ok() => {
             Ok(s.to_string())
         }
-        _ => Err(format!("{s:?} is not a nats://host:port URL")),
+        _ => Err(format!(
+            "{s:?} is not a nats://host:port (or tls://host:port) URL"
+        )),
     }
 }
 
@@ -251,6 +268,10 @@ fn serve(s: Serve) -> Result<(), Fatal> {
             urls: s.nats,
             node_id,
             snapshot_every: s.snapshot_every,
+            tls: colloquy::cluster::Tls {
+                ca: s.nats_ca,
+                client: s.nats_cert.zip(s.nats_key),
+            },
         };
         Some(Cluster::join(&engine, config)?)
     };

@@ -19,6 +19,7 @@
 
 mod ahead;
 mod appender;
+mod connect;
 mod credentials;
 mod lanes;
 mod oplog;
@@ -54,14 +55,29 @@ const RULES: &str = "colloquy.limits";
 /// Where the cluster is and who this node is.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// NATS server URLs (`nats://host:port`, or with `user:password@` or
-    /// `token@` before the host); the client fails over between them.
+    /// NATS server URLs (`nats://host:port` or `tls://host:port`, with
+    /// `user:password@` or `token@` before the host where the servers want
+    /// credentials); the client fails over between them.
     pub urls: Vec<String>,
     /// This node's name, unique in the cluster.
     pub node_id: String,
     /// Take a snapshot every so many log entries and trim the log behind it
     /// (0: never; see `docs/CLUSTER.md`).
     pub snapshot_every: u64,
+    /// TLS to the NATS servers, beyond what `tls://` URLs ask for.
+    pub tls: Tls,
+}
+
+/// TLS to the NATS servers. `tls://` URLs, and servers that require it, get
+/// TLS with the system's trusted authorities and nothing else set.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// A PEM file of authorities to trust besides the system's (a private
+    /// CA). Given, every connection is TLS, `nats://` URLs too.
+    pub ca: Option<std::path::PathBuf>,
+    /// This node's certificate and its key (PEM files), for servers that
+    /// verify their clients.
+    pub client: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl ClusterConfig {
@@ -235,7 +251,7 @@ async fn start(
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     ));
     let (reconnected, connections) = watch::channel(0);
-    let client = connect(config, reconnected).await?;
+    let client = connect::connect(config, reconnected).await?;
     let js = jetstream::new(client.clone());
     let rules = format!("{:?}", engine.config().limits);
     let stream = log_stream(&js, &rules).await?;
@@ -286,85 +302,6 @@ async fn until_ready<T, E: std::fmt::Display, F: std::future::Future<Output = Re
         }
         ::log::debug!("{what}: JetStream not ready yet: {err}");
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// Connects to the listed servers, retrying until [`READY_WITHIN`]: the
-/// servers of a cluster often start with its nodes. Credentials refused by a
-/// server end it at once: retrying would not change them.
-/// `reconnected` counts the client's (re)connections.
-async fn connect(
-    config: &ClusterConfig,
-    reconnected: watch::Sender<u64>,
-) -> Result<async_nats::Client, ClusterError> {
-    let addrs: Vec<async_nats::ServerAddr> = config
-        .urls
-        .iter()
-        .map(|u| {
-            u.parse().map_err(|e| ClusterError::Connect {
-                urls: "the --nats URLs".into(),
-                reason: format!("one is not a NATS URL: {e}"),
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    let fail = |reason: String| ClusterError::Connect {
-        urls: credentials::shown_all(&config.urls),
-        reason,
-    };
-    // Set at the first connection (true) or refusal (false), whichever comes
-    // first: with `retry_on_initial_connect` the client is handed back before
-    // it has connected.
-    let (first, mut outcome) = watch::channel(None::<bool>);
-    let mut options = async_nats::ConnectOptions::new()
-        .name(format!("colloquy {}", config.node_id))
-        .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(2))
-        .event_callback(move |event| {
-            let settle = |ok| {
-                first.send_if_modified(|o| o.is_none() && o.replace(ok).is_none());
-            };
-            match &event {
-                async_nats::Event::Connected => {
-                    reconnected.send_modify(|n| *n += 1);
-                    settle(true);
-                }
-                async_nats::Event::ServerError(async_nats::ServerError::AuthorizationViolation) => {
-                    settle(false)
-                }
-                async_nats::Event::ClientError(async_nats::ClientError::Other(e))
-                    if e.contains("authorization violation") =>
-                {
-                    settle(false)
-                }
-                _ => {}
-            }
-            async move { ::log::info!("NATS: {event}") }
-        });
-    match credentials::from_urls(&addrs).map_err(&fail)? {
-        Some(credentials::Credentials::UserAndPassword(user, password)) => {
-            options = options.user_and_password(user, password)
-        }
-        Some(credentials::Credentials::Token(token)) => options = options.token(token),
-        None => {}
-    }
-    let deadline = tokio::time::Instant::now() + READY_WITHIN;
-    let client = match tokio::time::timeout_at(deadline, options.connect(addrs.clone())).await {
-        Ok(Ok(client)) => client,
-        Ok(Err(e)) => return Err(fail(e.to_string())),
-        Err(_) => return Err(fail(format!("no answer within {READY_WITHIN:?}"))),
-    };
-    let settled = tokio::time::timeout_at(deadline, outcome.wait_for(Option::is_some))
-        .await
-        .map(|o| o.map(|o| *o));
-    match settled {
-        Ok(Ok(Some(true))) => Ok(client),
-        Ok(Ok(_)) => Err(fail(
-            "the server refused this node (authorization violation): check the user and \
-             password, or the token, in the --nats URLs"
-                .into(),
-        )),
-        Ok(Err(_)) => Err(fail("the client stopped before it connected".into())),
-        Err(_) => Err(fail(format!("no answer within {READY_WITHIN:?}"))),
     }
 }
 

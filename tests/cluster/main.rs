@@ -12,6 +12,7 @@ mod harness;
 mod health;
 mod one_conversation;
 mod snapshots;
+mod tls;
 mod versions;
 
 /// The clusters of these tests would share two cores: one at a time.

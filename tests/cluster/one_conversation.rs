@@ -217,6 +217,7 @@ async fn every_node_sees_the_same_conversation() {
         urls: nats.urls.clone(),
         node_id: "embedded".into(),
         snapshot_every: SNAPSHOT_EVERY,
+        tls: Default::default(),
     };
     let cluster = Cluster::join(&engine, config).expect("joins");
     let count = engine

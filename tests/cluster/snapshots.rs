@@ -24,6 +24,7 @@ async fn a_node_held_up_at_a_snapshot_never_replaces_a_later_one() {
             urls: nats.urls.clone(),
             node_id: id.into(),
             snapshot_every: EVERY,
+            tls: Default::default(),
         };
         let cluster = Cluster::join(&engine, config).expect("joins");
         (engine, cluster)

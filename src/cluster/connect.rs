@@ -1,0 +1,146 @@
+//! Connecting a node to NATS: the credentials its URLs carry, TLS, and the
+//! outcome of the first connection.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{credentials, ClusterConfig, ClusterError, READY_WITHIN};
+
+/// Connects to the listed servers, retrying until [`READY_WITHIN`]: the
+/// servers of a cluster often start with its nodes. Credentials refused by a
+/// server, or a TLS handshake that fails, end it at once: retrying would not
+/// change them. `reconnected` counts the client's (re)connections.
+///
+/// The first connection is tried here, a round over the servers at a time,
+/// rather than by the client (`retry_on_initial_connect`), whose retries
+/// report no more than "IO error": a failed attempt's error says whether it
+/// was a refusal. Once connected, the client reconnects by itself.
+pub(super) async fn connect(
+    config: &ClusterConfig,
+    reconnected: watch::Sender<u64>,
+) -> Result<async_nats::Client, ClusterError> {
+    let addrs: Vec<async_nats::ServerAddr> = config
+        .urls
+        .iter()
+        .map(|u| {
+            u.parse().map_err(|e| ClusterError::Connect {
+                urls: "the --nats URLs".into(),
+                reason: format!("one is not a NATS URL: {e}"),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let fail = |reason: String| ClusterError::Connect {
+        urls: credentials::shown_all(&config.urls),
+        reason,
+    };
+    let credentials = credentials::from_urls(&addrs).map_err(&fail)?;
+    readable(&config.tls).map_err(&fail)?;
+    let deadline = tokio::time::Instant::now() + READY_WITHIN;
+    loop {
+        let options = options(config, credentials.clone(), reconnected.clone());
+        let error = match tokio::time::timeout_at(deadline, options.connect(addrs.clone())).await {
+            Ok(Ok(client)) => return Ok(client),
+            Ok(Err(e)) => e,
+            Err(_) => return Err(fail(format!("no answer within {READY_WITHIN:?}"))),
+        };
+        if let Some(why) = refusal(&error) {
+            return Err(fail(why));
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(fail(format!(
+                "no answer within {READY_WITHIN:?} (last: {error})"
+            )));
+        }
+        ::log::debug!("NATS not reachable yet: {error}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// What a failed first attempt means, if it is a refusal that another
+/// attempt would meet again.
+fn refusal(error: &async_nats::ConnectError) -> Option<String> {
+    use async_nats::ConnectErrorKind as Kind;
+    let text = error.to_string();
+    // rustls's refusals reach us as I/O errors: "invalid peer certificate",
+    // "received fatal alert: CertificateRequired" and the like.
+    let tls = matches!(error.kind(), Kind::Tls)
+        || (matches!(error.kind(), Kind::Io)
+            && ["certificate", "alert", "tls", "handshake"]
+                .iter()
+                .any(|w| text.to_ascii_lowercase().contains(w)));
+    if matches!(error.kind(), Kind::AuthorizationViolation) {
+        Some(
+            "the server refused this node (authorization violation): check the user and \
+             password, or the token, in the --nats URLs"
+                .into(),
+        )
+    } else if tls {
+        Some(format!(
+            "the TLS handshake failed ({text}): check that --nats-ca names the authority that \
+             signed the servers' certificates (the system's are trusted without it), and, for \
+             servers that verify their clients, --nats-cert and --nats-key"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The client's options: name, credentials, TLS, and the events that count
+/// its connections.
+fn options(
+    config: &ClusterConfig,
+    credentials: Option<credentials::Credentials>,
+    reconnected: watch::Sender<u64>,
+) -> async_nats::ConnectOptions {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("colloquy {}", config.node_id))
+        .connection_timeout(Duration::from_secs(2))
+        .event_callback(move |event| {
+            if let async_nats::Event::Connected = event {
+                reconnected.send_modify(|n| *n += 1);
+            }
+            async move { ::log::info!("NATS: {event}") }
+        });
+    match credentials {
+        Some(credentials::Credentials::UserAndPassword(user, password)) => {
+            options = options.user_and_password(user, password)
+        }
+        Some(credentials::Credentials::Token(token)) => options = options.token(token),
+        None => {}
+    }
+    with_tls(options, &config.tls)
+}
+
+/// Whether the TLS files can be read: a missing one is named at once rather
+/// than retried for 30 s.
+fn readable(tls: &super::Tls) -> Result<(), String> {
+    let files = [("--nats-ca", tls.ca.as_ref())].into_iter().chain(
+        tls.client
+            .iter()
+            .flat_map(|(cert, key)| [("--nats-cert", Some(cert)), ("--nats-key", Some(key))]),
+    );
+    for (flag, path) in files {
+        if let Some(path) = path {
+            std::fs::File::open(path)
+                .map_err(|e| format!("cannot read {flag} {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The client's options with `tls`.
+fn with_tls(
+    mut options: async_nats::ConnectOptions,
+    tls: &super::Tls,
+) -> async_nats::ConnectOptions {
+    if let Some(ca) = &tls.ca {
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let Some((cert, key)) = &tls.client {
+        options = options
+            .add_client_certificate(cert.clone(), key.clone())
+            .require_tls(true);
+    }
+    options
+}
