@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use colloquy::cluster::{Cluster, ClusterConfig, ClusterError};
+use colloquy::cluster::{Cluster, ClusterConfig, ClusterError, KeyFile};
 use colloquy::server::{self, ServerConfig};
 use colloquy::{Config, Engine, Limits};
 
@@ -106,6 +106,19 @@ struct Serve {
     /// Cluster mode: the key of --nats-cert (PEM).
     #[arg(long, env = "COLLOQUY_NATS_KEY", requires_all = ["nats", "nats_cert"])]
     nats_key: Option<std::path::PathBuf>,
+    /// Cluster mode: a .creds file (a user's JWT and NKey seed), for NATS
+    /// servers in operator mode such as Synadia Cloud.
+    #[arg(
+        long,
+        env = "COLLOQUY_NATS_CREDS",
+        requires = "nats",
+        conflicts_with = "nats_nkey"
+    )]
+    nats_creds: Option<std::path::PathBuf>,
+    /// Cluster mode: a file holding a user's NKey seed (SU…), for NATS
+    /// servers that list their users by public key.
+    #[arg(long, env = "COLLOQUY_NATS_NKEY", requires = "nats")]
+    nats_nkey: Option<std::path::PathBuf>,
     /// This node's name in the cluster's logs and presence, 1 to 64 characters
     /// without spaces (default: a random one, printed at start).
     #[arg(long, env = "COLLOQUY_NODE_ID", requires = "nats", value_parser = check_node_id)]
@@ -272,6 +285,10 @@ fn serve(s: Serve) -> Result<(), Fatal> {
                 ca: s.nats_ca,
                 client: s.nats_cert.zip(s.nats_key),
             },
+            key_file: s
+                .nats_creds
+                .map(KeyFile::Creds)
+                .or(s.nats_nkey.map(KeyFile::NKey)),
         };
         Some(Cluster::join(&engine, config)?)
     };

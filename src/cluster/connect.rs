@@ -1,11 +1,11 @@
-//! Connecting a node to NATS: the credentials its URLs carry, TLS, and the
-//! outcome of the first connection.
+//! Connecting a node to NATS: the credentials its URLs carry, or a `.creds`
+//! or NKey seed file; TLS; and the outcome of the first connection.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{credentials, ClusterConfig, ClusterError, READY_WITHIN};
+use super::{credentials, ClusterConfig, ClusterError, KeyFile, READY_WITHIN};
 
 /// Connects to the listed servers, retrying until [`READY_WITHIN`]: the
 /// servers of a cluster often start with its nodes. Credentials refused by a
@@ -36,9 +36,26 @@ pub(super) async fn connect(
     };
     let credentials = credentials::from_urls(&addrs).map_err(&fail)?;
     readable(&config.tls).map_err(&fail)?;
+    let key = match &config.key_file {
+        Some(_) if credentials.is_some() => {
+            return Err(fail(
+                "the --nats URLs carry credentials and --nats-creds or --nats-nkey gives \
+                 others: give them one way"
+                    .into(),
+            ))
+        }
+        Some(file) => Some(Key::read(file).map_err(&fail)?),
+        None => None,
+    };
     let deadline = tokio::time::Instant::now() + READY_WITHIN;
     loop {
-        let options = options(config, credentials.clone(), reconnected.clone());
+        let options = options(
+            config,
+            credentials.clone(),
+            key.clone(),
+            reconnected.clone(),
+        )
+        .map_err(&fail)?;
         let error = match tokio::time::timeout_at(deadline, options.connect(addrs.clone())).await {
             Ok(Ok(client)) => return Ok(client),
             Ok(Err(e)) => e,
@@ -71,8 +88,9 @@ fn refusal(error: &async_nats::ConnectError) -> Option<String> {
                 .any(|w| text.to_ascii_lowercase().contains(w)));
     if matches!(error.kind(), Kind::AuthorizationViolation) {
         Some(
-            "the server refused this node (authorization violation): check the user and \
-             password, or the token, in the --nats URLs"
+            "the server refused this node (authorization violation): check its credentials \
+             (the user and password, or the token, in the --nats URLs, or the file given \
+             with --nats-creds or --nats-nkey)"
                 .into(),
         )
     } else if tls {
@@ -91,8 +109,9 @@ fn refusal(error: &async_nats::ConnectError) -> Option<String> {
 fn options(
     config: &ClusterConfig,
     credentials: Option<credentials::Credentials>,
+    key: Option<Key>,
     reconnected: watch::Sender<u64>,
-) -> async_nats::ConnectOptions {
+) -> Result<async_nats::ConnectOptions, String> {
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("colloquy {}", config.node_id))
         .connection_timeout(Duration::from_secs(2))
@@ -109,7 +128,51 @@ fn options(
         Some(credentials::Credentials::Token(token)) => options = options.token(token),
         None => {}
     }
-    with_tls(options, &config.tls)
+    match key {
+        Some(Key::Creds(text)) => {
+            options = options
+                .credentials(&text)
+                .map_err(|e| format!("--nats-creds is not a .creds file: {e}"))?
+        }
+        Some(Key::NKey(seed)) => options = options.nkey(seed),
+        None => {}
+    }
+    Ok(with_tls(options, &config.tls))
+}
+
+/// What a [`KeyFile`] holds, read (and checked) once at start.
+#[derive(Clone)]
+enum Key {
+    Creds(String),
+    NKey(String),
+}
+
+impl Key {
+    fn read(file: &KeyFile) -> Result<Key, String> {
+        let read = |flag: &str, path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {flag} {}: {e}", path.display()))
+        };
+        match file {
+            KeyFile::Creds(path) => {
+                let text = read("--nats-creds", path)?;
+                // Parsed now, so that a wrong file is named at once.
+                async_nats::ConnectOptions::new()
+                    .credentials(&text)
+                    .map_err(|e| {
+                        format!("--nats-creds {} is not a .creds file: {e}", path.display())
+                    })?;
+                Ok(Key::Creds(text))
+            }
+            KeyFile::NKey(path) => {
+                let seed = read("--nats-nkey", path)?.trim().to_string();
+                nkeys::KeyPair::from_seed(&seed).map_err(|e| {
+                    format!("--nats-nkey {} holds no NKey seed: {e}", path.display())
+                })?;
+                Ok(Key::NKey(seed))
+            }
+        }
+    }
 }
 
 /// Whether the TLS files can be read: a missing one is named at once rather

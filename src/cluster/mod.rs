@@ -66,6 +66,20 @@ pub struct ClusterConfig {
     pub snapshot_every: u64,
     /// TLS to the NATS servers, beyond what `tls://` URLs ask for.
     pub tls: Tls,
+    /// Who this node is to NATS, from a file, where the URLs carry no
+    /// credentials.
+    pub key_file: Option<KeyFile>,
+}
+
+/// A file that says who a node is to NATS.
+#[derive(Debug, Clone)]
+pub enum KeyFile {
+    /// A `.creds` file: a user's JWT and its NKey seed, as servers in
+    /// operator mode (Synadia Cloud among them) want.
+    Creds(std::path::PathBuf),
+    /// A file holding a user's NKey seed (`SU…`), for servers that list
+    /// their users by public key.
+    NKey(std::path::PathBuf),
 }
 
 /// TLS to the NATS servers. `tls://` URLs, and servers that require it, get

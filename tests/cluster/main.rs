@@ -10,6 +10,7 @@ mod failures;
 mod flags;
 mod harness;
 mod health;
+mod key_files;
 mod one_conversation;
 mod snapshots;
 mod tls;

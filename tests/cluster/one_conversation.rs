@@ -218,6 +218,7 @@ async fn every_node_sees_the_same_conversation() {
         node_id: "embedded".into(),
         snapshot_every: SNAPSHOT_EVERY,
         tls: Default::default(),
+        key_file: None,
     };
     let cluster = Cluster::join(&engine, config).expect("joins");
     let count = engine

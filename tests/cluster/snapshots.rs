@@ -25,6 +25,7 @@ async fn a_node_held_up_at_a_snapshot_never_replaces_a_later_one() {
             node_id: id.into(),
             snapshot_every: EVERY,
             tls: Default::default(),
+            key_file: None,
         };
         let cluster = Cluster::join(&engine, config).expect("joins");
         (engine, cluster)

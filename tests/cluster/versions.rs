@@ -42,6 +42,7 @@ async fn a_node_stops_at_the_first_entry_of_a_newer_colloquy() {
         node_id: "new".into(),
         snapshot_every: ClusterConfig::SNAPSHOT_EVERY,
         tls: Default::default(),
+        key_file: None,
     };
     let _cluster = Cluster::join_as(&engine, config, &newer).expect("the newer node joins");
     let ask = |op| engine.request_as(colloquy::Caller::Service, op);
