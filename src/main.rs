@@ -198,7 +198,7 @@ fn check_nats_url(s: &str) -> Result<String, String> {
             Ok(s.to_string())
         }
         _ => Err(format!(
-            "{s:?} is not a nats://host:port (or tls://host:port) URL"
+            "{s:?} is not a nats://host:port or tls://host:port URL"
         )),
     }
 }

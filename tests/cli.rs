@@ -193,11 +193,10 @@ fn cluster_flags_are_checked_before_it_starts() {
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(out.stdout.is_empty());
     };
-    refused(
-        &["--nats", "http://127.0.0.1:4222"],
-        "not a nats://host:port URL",
-    );
-    refused(&["--nats", "nats://"], "not a nats://host:port URL");
+    let not_a_url = "not a nats://host:port or tls://host:port URL";
+    refused(&["--nats", "http://127.0.0.1:4222"], not_a_url);
+    refused(&["--nats", "nats://"], not_a_url);
+    refused(&["--nats", "tls://"], not_a_url);
     refused(&["--node-id", "a"], "--nats");
     refused(
         &["--nats", "nats://127.0.0.1:4222", "--node-id", "a b"],
@@ -208,5 +207,28 @@ fn cluster_flags_are_checked_before_it_starts() {
     refused(
         &["--nats", "nats://127.0.0.1:4222", "--data-dir", dir],
         "--data-dir",
+    );
+    // TLS and key files: only with --nats, a certificate only with its key,
+    // and one key file at a time.
+    refused(&["--nats-ca", "ca.pem"], "--nats");
+    refused(&["--nats-creds", "a.creds"], "--nats");
+    refused(
+        &["--nats", "tls://127.0.0.1:4222", "--nats-cert", "c.pem"],
+        "--nats-key",
+    );
+    refused(
+        &["--nats", "tls://127.0.0.1:4222", "--nats-key", "k.pem"],
+        "--nats-cert",
+    );
+    refused(
+        &[
+            "--nats",
+            "nats://127.0.0.1:4222",
+            "--nats-creds",
+            "a.creds",
+            "--nats-nkey",
+            "a.nk",
+        ],
+        "--nats-nkey",
     );
 }

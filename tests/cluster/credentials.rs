@@ -1,8 +1,6 @@
 //! Credentials in the `--nats` URLs, as NATS clients take them: a user and
 //! password, or a token. A server that refuses them ends the start at once.
 
-use std::time::{Duration, Instant};
-
 use serde_json::json;
 
 use super::harness::*;
@@ -15,15 +13,8 @@ fn with(nats: &Nats, credentials: &str) -> String {
 
 /// A node refused by the server: exit 1 within 10 s, saying why, and the
 /// secret it was given nowhere in what it printed.
-fn refused_quickly(urls: &str, secret: &str) {
-    let started = Instant::now();
-    let err = refused_at(urls, &["--node-id", "mallory"]);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "refused at once, not after retrying: {:?}",
-        started.elapsed()
-    );
-    assert!(err.contains("refused this node"), "{err}");
+fn refused_without_showing(urls: &str, secret: &str) {
+    let err = refused_quickly(urls, &["--node-id", "mallory"], "refused this node");
     assert!(!err.contains(secret), "the secret is not printed: {err}");
 }
 
@@ -40,8 +31,8 @@ async fn a_user_and_password_in_the_url_are_sent_and_wrong_ones_refused_at_once(
         .expect("the node works through the authenticated connection");
     assert_eq!(made["unique_name"], "behind-auth");
 
-    refused_quickly(&with(&nats, "app:not-the-password"), "not-the-password");
-    refused_quickly(&nats.urls[0], "p@ss");
+    refused_without_showing(&with(&nats, "app:not-the-password"), "not-the-password");
+    refused_without_showing(&nats.urls[0], "p@ss");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,5 +46,5 @@ async fn a_token_in_the_url_is_sent_and_a_wrong_one_refused_at_once() {
         .await
         .expect("the node works through the authenticated connection");
 
-    refused_quickly(&with(&nats, "a-guessed-token"), "a-guessed-token");
+    refused_without_showing(&with(&nats, "a-guessed-token"), "a-guessed-token");
 }

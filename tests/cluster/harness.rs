@@ -185,6 +185,20 @@ pub fn refused_at(urls: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A node started with `args` is refused at once, not after 30 s of
+/// retrying: exit 1 within 10 s, saying `why`. Answers what it said.
+pub fn refused_quickly(urls: &str, args: &[&str], why: &str) -> String {
+    let started = Instant::now();
+    let err = refused_at(urls, args);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refused at once, not after retrying: {:?}",
+        started.elapsed()
+    );
+    assert!(err.contains(why), "{err}");
+    err
+}
+
 pub async fn connect(node: &Node, who: &str) -> Client {
     let config = ClientConfig::new(&node.url)
         .identity(who)

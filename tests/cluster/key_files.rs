@@ -3,7 +3,6 @@
 //! operator, accounts and user are made here.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use nkeys::KeyPair;
@@ -11,18 +10,6 @@ use serde_json::{json, Value};
 
 use super::harness::*;
 use super::ONE_AT_A_TIME;
-
-/// A node started with `args` is refused at once, saying `why`.
-fn refused_quickly(urls: &str, args: &[&str], why: &str) {
-    let started = Instant::now();
-    let err = refused_at(urls, args);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "refused at once, not after retrying: {:?}",
-        started.elapsed()
-    );
-    assert!(err.contains(why), "{err}");
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);

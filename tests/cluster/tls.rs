@@ -3,7 +3,6 @@
 //! `--nats-key`). The certificates are made here, valid for a day.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -51,18 +50,6 @@ fn make_pki(dir: &Path) {
         write(&format!("{name}.pem"), cert.pem());
         write(&format!("{name}.key"), key.serialize_pem());
     }
-}
-
-/// A node refused at start: exit 1 within 10 s, saying `why`.
-fn refused_quickly(urls: &str, args: &[&str], why: &str) {
-    let started = Instant::now();
-    let err = refused_at(urls, args);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "refused at once, not after retrying: {:?}",
-        started.elapsed()
-    );
-    assert!(err.contains(why), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
