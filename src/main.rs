@@ -89,9 +89,9 @@ struct Serve {
     data_dir: Option<std::path::PathBuf>,
     /// Cluster mode: NATS servers with JetStream (nats://host:port or
     /// tls://host:port, comma-separated or repeated; nats://user:password@host:port
-    /// or nats://token@host:port where the servers want credentials). Every node given the same servers
-    /// shares every conversation; the cluster's log on JetStream keeps the data
-    /// (so no --data-dir).
+    /// or nats://token@host:port where the servers want credentials). Every
+    /// node given the same servers shares every conversation; the cluster's
+    /// log on JetStream keeps the data (so no --data-dir).
     #[arg(long, env = "COLLOQUY_NATS", value_delimiter = ',', value_parser = check_nats_url)]
     nats: Vec<String>,
     /// Cluster mode: a PEM file of certificate authorities to trust for the

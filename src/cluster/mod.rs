@@ -126,7 +126,7 @@ pub enum ClusterError {
         theirs: String,
     },
     /// This node stopped before it was ready: it met an entry it must not
-    /// apply (one appended by a newer colloquy).
+    /// apply (one appended by a newer colloquy), or its version is not one.
     #[error("this node's {0}")]
     Stopped(String),
     /// The node's own thread could not start.
@@ -160,7 +160,7 @@ impl Cluster {
     }
 
     /// A test hook: joins as a node of colloquy `version` would, appending
-    /// entries that name it (`docs/CLUSTER.md`, "Versions").
+    /// entries that name it (`docs/CLUSTER.md`, "Failure modes").
     #[doc(hidden)]
     pub fn join_as(
         engine: &Engine,
