@@ -97,7 +97,17 @@ fn account(operator: &KeyPair, account: &KeyPair, name: &str, jetstream: bool) -
     )
 }
 
-fn creds(jwt: &str, seed: &str) -> String {
+/// A `.creds` file for a new user of `account`: its JWT and its seed.
+fn user_creds(account: &KeyPair, name: &str) -> String {
+    let user = KeyPair::new_user();
+    let jwt = jwt(
+        account,
+        &user.public_key(),
+        name,
+        json!({"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1,
+               "type": "user", "version": 2}),
+    );
+    let seed = user.seed().expect("a seed");
     format!(
         "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
          -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
@@ -130,19 +140,7 @@ async fn a_creds_file_opens_a_server_in_operator_mode_and_a_foreign_one_is_refus
     );
     let nats = Nats::single(&["-c", &conf]);
     let url = &nats.urls[0];
-    let user = KeyPair::new_user();
-    let user_jwt = jwt(
-        &app,
-        &user.public_key(),
-        "node",
-        json!({"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1,
-               "type": "user", "version": 2}),
-    );
-    let file = write(
-        dir.path(),
-        "node.creds",
-        &creds(&user_jwt, &user.seed().expect("a seed")),
-    );
+    let file = write(dir.path(), "node.creds", &user_creds(&app, "node"));
     let a = node_at(url, "a", &["--nats-creds", &file]);
     let alice = connect(&a, "alice").await;
     alice
@@ -151,19 +149,8 @@ async fn a_creds_file_opens_a_server_in_operator_mode_and_a_foreign_one_is_refus
         .expect("the node works through its .creds");
 
     // A user of an account the server does not know.
-    let foreign = KeyPair::new_account();
-    let stranger = KeyPair::new_user();
-    let stranger_jwt = jwt(
-        &foreign,
-        &stranger.public_key(),
-        "stranger",
-        json!({"type": "user", "version": 2}),
-    );
-    let stranger = write(
-        dir.path(),
-        "stranger.creds",
-        &creds(&stranger_jwt, &stranger.seed().expect("a seed")),
-    );
+    let stranger = user_creds(&KeyPair::new_account(), "stranger");
+    let stranger = write(dir.path(), "stranger.creds", &stranger);
     refused_quickly(
         url,
         &["--node-id", "stranger", "--nats-creds", &stranger],
