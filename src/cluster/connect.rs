@@ -207,3 +207,56 @@ fn with_tls(
     }
     options
 }
+
+#[cfg(test)]
+mod tests {
+    use async_nats::{ConnectError, ConnectErrorKind as Kind};
+
+    use super::*;
+
+    fn io(text: &str) -> ConnectError {
+        ConnectError::with_source(Kind::Io, std::io::Error::other(text.to_string()))
+    }
+
+    #[test]
+    fn a_refused_certificate_or_credentials_end_the_start() {
+        let untrusted = refusal(&io("invalid peer certificate: UnknownIssuer"));
+        assert!(untrusted.is_some_and(
+            |why| why.contains("TLS handshake failed") && why.contains("UnknownIssuer")
+        ));
+        let no_client_cert = refusal(&io("received fatal alert: CertificateRequired"));
+        assert!(no_client_cert.is_some_and(|why| why.contains("TLS handshake failed")));
+        assert!(refusal(&ConnectError::new(Kind::Tls)).is_some());
+        let refused = refusal(&ConnectError::new(Kind::AuthorizationViolation));
+        assert!(refused.is_some_and(|why| why.contains("refused this node")));
+    }
+
+    #[test]
+    fn a_server_not_up_yet_is_tried_again() {
+        assert_eq!(refusal(&io("Connection refused (os error 111)")), None);
+        assert_eq!(refusal(&ConnectError::new(Kind::TimedOut)), None);
+        assert_eq!(refusal(&ConnectError::new(Kind::Dns)), None);
+    }
+
+    #[test]
+    fn a_key_file_is_checked_when_read() {
+        let dir = tempfile::tempdir().expect("a temporary dir");
+        let path = |name: &str| dir.path().join(name);
+        let seed = nkeys::KeyPair::new_user().seed().expect("a seed");
+        std::fs::write(path("ok.nk"), format!("{seed}\n")).expect("written");
+        std::fs::write(path("junk.nk"), "SUnot-a-seed").expect("written");
+        let read = |name: &str| Key::read(&KeyFile::NKey(path(name)));
+        assert!(matches!(read("ok.nk"), Ok(Key::NKey(s)) if s == seed));
+        let junk = read("junk.nk").err().expect("refused");
+        assert!(
+            junk.contains("holds no NKey seed") && junk.contains("junk.nk"),
+            "{junk}"
+        );
+        let missing = read("nowhere.nk").err().expect("refused");
+        assert!(missing.contains("cannot read --nats-nkey"), "{missing}");
+        let creds = Key::read(&KeyFile::Creds(path("ok.nk")))
+            .err()
+            .expect("refused");
+        assert!(creds.contains("is not a .creds file"), "{creds}");
+    }
+}
