@@ -113,6 +113,7 @@ impl Log {
             }),
             snapshots,
             version: version.clone(),
+            version_text: version.to_string(),
             older_seen: false,
         };
         let failed = applier.engine.clone();
@@ -266,6 +267,7 @@ struct Applier {
     /// This node's colloquy, and whether it has met (and said so) an entry
     /// from an older one.
     version: semver::Version,
+    version_text: String,
     older_seen: bool,
 }
 
@@ -429,8 +431,14 @@ impl Applier {
         let theirs = message
             .headers
             .as_ref()
-            .and_then(|h| h.get(version::HEADER));
-        match version::judge(&self.version, theirs.map(|v| v.as_str())) {
+            .and_then(|h| h.get(version::HEADER))
+            .map(|v| v.as_str());
+        // Nearly every entry is this version's: parse only what differs.
+        let verdict = match theirs {
+            Some(v) if v == self.version_text => Verdict::Same,
+            _ => version::judge(&self.version, theirs),
+        };
+        match verdict {
             Verdict::Same => {}
             Verdict::Older(whose) => {
                 if !std::mem::replace(&mut self.older_seen, true) {
