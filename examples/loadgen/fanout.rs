@@ -67,15 +67,31 @@ pub async fn fanout(
     let sent = Arc::new(AtomicU64::new(0));
     let mut writers = Vec::new();
     let finished = Arc::new(Notify::new());
+    // Sends the server answered with an error (colloquy only: the peer's
+    // `msg` has no answer), so that a short count says why.
+    let refused = Arc::new(AtomicU64::new(0));
     for (p, conn) in pub_conns.into_iter().enumerate() {
-        let (room, tally, sent, finished) =
-            (room.clone(), tally.clone(), sent.clone(), finished.clone());
+        let (room, tally, sent, finished, refused) = (
+            room.clone(),
+            tally.clone(),
+            sent.clone(),
+            finished.clone(),
+            refused.clone(),
+        );
         writers.push(tokio::spawn(async move {
             let mut tick = rate.map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r)));
             // The publisher's own socket gets answers (and, in colloquy, its own
             // messages): read and drop them so they never back up.
             let (mut sink, mut stream) = conn.ws.split();
-            let drain = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+            let drain = tokio::spawn(async move {
+                while let Some(Ok(frame)) = stream.next().await {
+                    if let Ws::Text(t) = frame {
+                        if t.starts_with("{\"re\"") && t.contains("\"ok\":false") {
+                            refused.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+            });
             for i in 0..per {
                 match tick.as_mut() {
                     Some(t) => {
@@ -142,6 +158,10 @@ pub async fn fanout(
     }
     if !short.is_empty() {
         eprintln!("subscribers short of messages: {}", short.join(", "));
+    }
+    let refused = refused.load(Relaxed);
+    if refused > 0 {
+        eprintln!("sends the server refused (an error answer): {refused}");
     }
     let how = rate.map_or(format!("max rate, window {window}"), |r| {
         format!("{r} msg/s per publisher")
