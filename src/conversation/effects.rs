@@ -111,6 +111,7 @@ pub(crate) fn deliver(
     shared: &Shared,
     fanout: &mut Fanout,
 ) {
+    crate::delivery::note_work();
     let (mut took, mut refused) = (0, 0);
     let mut count = |(t, r): (usize, usize)| {
         took += t;

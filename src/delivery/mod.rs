@@ -10,7 +10,9 @@
 mod fanout;
 mod hub;
 mod outbox;
+mod turns;
 
 pub(crate) use fanout::Fanout;
 pub(crate) use hub::{Profile, UserHub};
 pub use outbox::{CloseReason, Outbox};
+pub use turns::{note_work, work_done};

@@ -222,7 +222,7 @@ impl WsSession {
         if !self.admit(text.as_bytes(), ctx) {
             return;
         }
-        writer::request_read();
+        crate::delivery::note_work();
         if let Err(text) = self.requests.push(text) {
             self.refuse(
                 text.as_bytes(),

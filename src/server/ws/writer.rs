@@ -13,6 +13,11 @@
 //! would leave their frames to a write of their own. A turn that read none
 //! (light load) is flushed at once, as before.
 //!
+//! A push from another thread's event loop (a conversation fanning out to
+//! sessions on this thread) does not wake this thread's flusher at once:
+//! that thread's own flusher wakes it at the end of its turn, so this thread
+//! wakes once for every message of that turn instead of once per message.
+//!
 //! The flusher never waits on a socket. A socket that cannot take a whole
 //! batch is handed to its writer's own task, which waits for it to drain (at
 //! most the write deadline each time) and then hands it back.
@@ -31,6 +36,7 @@ use futures_util::task::AtomicWaker;
 use tokio::net::TcpStream;
 
 use super::socket::{Batch, ControlQueue};
+use crate::delivery::work_done;
 use crate::protocol::Encoding;
 use crate::session::{CloseReason, Outbox};
 
@@ -52,29 +58,53 @@ struct Flusher {
 }
 
 impl Flusher {
-    fn note(&self, key: u64) {
+    fn note(self: &Arc<Self>, key: u64) {
         let mut noted = self.noted.lock().unwrap_or_else(|p| p.into_inner());
         let first = noted.is_empty();
         noted.push(key);
         drop(noted);
         if first {
+            self.wake_soon();
+        }
+    }
+
+    /// Wakes this flusher's task: at once from its own thread or from one
+    /// without a flusher (the store's, NATS's); from another thread's event
+    /// loop, at the end of that thread's turn, by its own flusher. A fanout
+    /// there pushes one message after another, and woken at the first, this
+    /// thread would write each socket once per message.
+    fn wake_soon(self: &Arc<Self>) {
+        let deferred = FLUSHER
+            .try_with(|local| match local.borrow().as_ref() {
+                Some(local) if !Arc::ptr_eq(local, self) => {
+                    DEFERRED.with(|d| d.0.borrow_mut().push(self.clone()));
+                    local.task.wake();
+                    true
+                }
+                _ => false,
+            })
+            .unwrap_or(false);
+        if !deferred {
             self.task.wake();
         }
     }
 
     /// Runs for as long as its thread's event loop does.
     async fn run(self: Arc<Self>) {
+        // Should this thread's loop stop, the flushers it owes a wake get it.
+        let _owed = WakeOwed;
         let mut keys = Vec::new();
         let mut batch: Vec<Rc<Writer>> = Vec::new();
         loop {
             poll_fn(|cx| {
                 self.task.register(cx.waker());
-                if self
+                let idle = self
                     .noted
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .is_empty()
-                {
+                    && DEFERRED.with(|d| d.0.borrow().is_empty());
+                if idle {
                     Poll::Pending
                 } else {
                     Poll::Ready(())
@@ -84,16 +114,18 @@ impl Flusher {
             // Back after the runtime has run its ready tasks and polled for I/O:
             // the end of this turn. Requests that poll read are answered by
             // tasks queued behind this one: let them push first.
-            let mut read = REQUESTS_READ.get();
+            let mut read = work_done();
             tokio::task::yield_now().await;
             for _ in 0..GATHER_TURNS {
-                let now = REQUESTS_READ.get();
+                let now = work_done();
                 if now == read {
                     break;
                 }
                 read = now;
                 tokio::task::yield_now().await;
             }
+            // The other threads start writing while this one does.
+            DEFERRED.with(Deferred::wake_all);
             std::mem::swap(
                 &mut keys,
                 &mut *self.noted.lock().unwrap_or_else(|p| p.into_inner()),
@@ -110,23 +142,49 @@ impl Flusher {
     }
 }
 
+/// Other threads' flushers to wake at the end of this thread's turn.
+#[derive(Default)]
+struct Deferred(RefCell<Vec<Arc<Flusher>>>);
+
+impl Deferred {
+    fn wake_all(&self) {
+        // Taken first: a flusher woken here never comes back into the list
+        // while it is borrowed, but the list must not be held across wakes.
+        let owed = std::mem::take(&mut *self.0.borrow_mut());
+        for f in owed {
+            f.task.wake();
+        }
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        self.wake_all();
+    }
+}
+
+/// When this thread's flusher task is dropped (its event loop stopped):
+/// wakes what the thread owes, and has later pushes wake other threads at
+/// once, since no turn of this thread will.
+struct WakeOwed;
+
+impl Drop for WakeOwed {
+    fn drop(&mut self) {
+        let _ = FLUSHER.try_with(|f| f.try_borrow_mut().map(|mut f| f.take()));
+        let _ = DEFERRED.try_with(Deferred::wake_all);
+    }
+}
+
 thread_local! {
+    static DEFERRED: Deferred = Deferred::default();
     static FLUSHER: RefCell<Option<Arc<Flusher>>> = const { RefCell::new(None) };
     // Keys are a counter's, looked up once per noted writer per pass: a fast hash.
     static WRITERS: RefCell<HashMap<u64, Rc<Writer>, foldhash::fast::RandomState>> =
         RefCell::new(HashMap::default());
     static NEXT_KEY: Cell<u64> = const { Cell::new(0) };
-    /// Requests read from this thread's sockets, ever: the flusher compares.
-    static REQUESTS_READ: Cell<u64> = const { Cell::new(0) };
     /// The buffer every writer of the thread encodes into: writes happen one
     /// at a time, so one buffer serves them all, and an idle socket holds none.
     static BATCH: RefCell<Batch> = RefCell::new(Batch::default());
-}
-
-/// Counts a request read from a socket of this thread, which tells the
-/// flusher that frames are on their way.
-pub(super) fn request_read() {
-    REQUESTS_READ.set(REQUESTS_READ.get().wrapping_add(1));
 }
 
 /// This thread's flusher; the first call starts its task.
