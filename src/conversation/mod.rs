@@ -132,6 +132,9 @@ pub(crate) struct ConversationHandle {
     pub id: ConversationId,
     pub addr: Addr<ConversationActor>,
     pub info: Arc<ConvInfo>,
+    /// Which of the engine's arbiters the actor runs on (its index): a
+    /// session is placed with its user's conversations.
+    pub arbiter: usize,
 }
 
 impl ConversationHandle {

@@ -9,9 +9,10 @@
 //! `users.rs`.
 
 mod lists;
+mod placement;
 mod users;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
@@ -223,14 +224,6 @@ impl Engine {
 
     pub(crate) fn registry(&self) -> &Addr<Registry> {
         &self.inner.registry
-    }
-
-    /// An arbiter for a transport to run one session's socket on, in turn: the
-    /// socket then shares a thread with conversations, so fanout to it and its
-    /// writes need no hop between threads.
-    pub(crate) fn session_arbiter(&self) -> ArbiterHandle {
-        let i = self.inner.next_arbiter.fetch_add(1, Ordering::Relaxed);
-        self.inner.arbiters[i % self.inner.arbiters.len()].clone()
     }
 
     /// A snapshot for the inspector: conversations (members, counts), users

@@ -88,12 +88,16 @@ impl Registry {
     ) -> ConversationHandle {
         let (id, info) = (state.id, state.info.clone());
         let store = self.shared.store.get().cloned();
-        let arbiter =
-            &self.arbiters[self.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.arbiters.len()];
-        let addr = ConversationActor::start_in_arbiter(arbiter, move |_| {
+        let arbiter = self.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
+        let addr = ConversationActor::start_in_arbiter(&self.arbiters[arbiter], move |_| {
             ConversationActor::new(state, store, created, answer)
         });
-        let handle = ConversationHandle { id, addr, info };
+        let handle = ConversationHandle {
+            id,
+            addr,
+            info,
+            arbiter,
+        };
         self.shared.conversations.insert(id, handle.clone());
         self.shared.metrics.conversations_add(1);
         handle
