@@ -77,7 +77,7 @@ impl Flusher {
         let deferred = FLUSHER
             .try_with(|local| match local.borrow().as_ref() {
                 Some(local) if !Arc::ptr_eq(local, self) => {
-                    DEFERRED.with(|d| d.0.borrow_mut().push(self.clone()));
+                    OWED.with(|d| d.0.borrow_mut().push(self.clone()));
                     local.task.wake();
                     true
                 }
@@ -103,7 +103,7 @@ impl Flusher {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .is_empty()
-                    && DEFERRED.with(|d| d.0.borrow().is_empty());
+                    && OWED.with(|d| d.0.borrow().is_empty());
                 if idle {
                     Poll::Pending
                 } else {
@@ -125,7 +125,7 @@ impl Flusher {
                 tokio::task::yield_now().await;
             }
             // The other threads start writing while this one does.
-            DEFERRED.with(Deferred::wake_all);
+            OWED.with(Owed::wake_all);
             std::mem::swap(
                 &mut keys,
                 &mut *self.noted.lock().unwrap_or_else(|p| p.into_inner()),
@@ -144,20 +144,22 @@ impl Flusher {
 
 /// Other threads' flushers to wake at the end of this thread's turn.
 #[derive(Default)]
-struct Deferred(RefCell<Vec<Arc<Flusher>>>);
+struct Owed(RefCell<Vec<Arc<Flusher>>>);
 
-impl Deferred {
+impl Owed {
     fn wake_all(&self) {
-        // Taken first: a flusher woken here never comes back into the list
-        // while it is borrowed, but the list must not be held across wakes.
-        let owed = std::mem::take(&mut *self.0.borrow_mut());
-        for f in owed {
+        // One at a time, so that no borrow is held while waking, and the
+        // list keeps its capacity for the next turn.
+        loop {
+            let Some(f) = self.0.borrow_mut().pop() else {
+                return;
+            };
             f.task.wake();
         }
     }
 }
 
-impl Drop for Deferred {
+impl Drop for Owed {
     fn drop(&mut self) {
         self.wake_all();
     }
@@ -171,12 +173,12 @@ struct WakeOwed;
 impl Drop for WakeOwed {
     fn drop(&mut self) {
         let _ = FLUSHER.try_with(|f| f.try_borrow_mut().map(|mut f| f.take()));
-        let _ = DEFERRED.try_with(Deferred::wake_all);
+        let _ = OWED.try_with(Owed::wake_all);
     }
 }
 
 thread_local! {
-    static DEFERRED: Deferred = Deferred::default();
+    static OWED: Owed = Owed::default();
     static FLUSHER: RefCell<Option<Arc<Flusher>>> = const { RefCell::new(None) };
     // Keys are a counter's, looked up once per noted writer per pass: a fast hash.
     static WRITERS: RefCell<HashMap<u64, Rc<Writer>, foldhash::fast::RandomState>> =
