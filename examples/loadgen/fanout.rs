@@ -10,7 +10,8 @@ use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
 use super::{
-    conversation, payload, publish_frame, report, sample, settle, subscribe, Args, Conn, Sub, Tally,
+    conversation, payload, publish_frame, report, sample, settle, subscribe, Args, Conn, Protocol,
+    Sub, Tally,
 };
 
 /// Waits until fewer than `window` messages are in flight (sent and not yet
@@ -47,7 +48,12 @@ pub async fn fanout(
     let run = std::process::id();
     let subs: Vec<String> = (0..subscribers).map(|i| format!("s{run}-{i}")).collect();
     let pubs: Vec<String> = (0..publishers).map(|i| format!("p{run}-{i}")).collect();
-    let room = conversation(&args, &[subs.clone(), pubs.clone()].concat()).await?;
+    let members = [subs.clone(), pubs.clone()].concat();
+    let room_first = !args.connect_first || args.protocol == Protocol::Socketio;
+    let mut room = String::new();
+    if room_first {
+        room = conversation(&args, &members).await?;
+    }
     let t0 = Instant::now();
     let per = messages / publishers.max(1);
     let tally = Tally::new(per * publishers, subscribers);
@@ -60,6 +66,9 @@ pub async fn fanout(
     let mut pub_conns = Vec::new();
     for p in &pubs {
         pub_conns.push(Conn::open(&args, p, Some(&room)).await?);
+    }
+    if !room_first {
+        room = conversation(&args, &members).await?;
     }
     settle(&args).await;
     let before = sample(&args);

@@ -63,6 +63,12 @@ struct Args {
     /// (no null or empty members).
     #[arg(long, default_value = "v1")]
     encoding: String,
+    /// fanout: open every connection before the room is made (colloquy; a
+    /// socket.io client always joins after it connects). colloquy places a
+    /// session with its user's conversations when it connects, so this is
+    /// the case where a room's sessions are spread over its arbiters.
+    #[arg(long)]
+    connect_first: bool,
     #[command(subcommand)]
     mode: Mode,
 }
