@@ -28,6 +28,7 @@ pub struct Metrics {
     events_delivered: AtomicU64,
     frames_dropped: AtomicU64,
     twilio_requests: AtomicU64,
+    sessions_moved: AtomicU64,
     closed: [AtomicU64; REASONS.len()],
 }
 
@@ -46,6 +47,9 @@ pub struct MetricsSnapshot {
     pub frames_dropped: u64,
     /// Requests the Twilio face answered (any status) since start.
     pub twilio_requests: u64,
+    /// WebSocket sessions moved since start to the thread that runs most of
+    /// their user's conversations (after a join).
+    pub sessions_moved: u64,
     /// Sessions closed since start, by reason.
     pub sessions_closed: Vec<(&'static str, u64)>,
     /// Store transactions committed (one fsync each); 0 in memory.
@@ -99,6 +103,10 @@ impl Metrics {
         }
     }
 
+    pub(crate) fn session_moved(&self) {
+        self.sessions_moved.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn twilio_request(&self) {
         self.twilio_requests.fetch_add(1, Relaxed);
     }
@@ -112,6 +120,7 @@ impl Metrics {
             events_delivered: self.events_delivered.load(Relaxed),
             frames_dropped: self.frames_dropped.load(Relaxed),
             twilio_requests: self.twilio_requests.load(Relaxed),
+            sessions_moved: self.sessions_moved.load(Relaxed),
             sessions_closed: REASONS
                 .iter()
                 .zip(&self.closed)

@@ -15,7 +15,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -164,6 +164,10 @@ pub struct Outbox {
     drained: AtomicU64,
     /// Set once, when the outbox closes, for whoever waits on [`Outbox::wait_closed`].
     closed_signal: watch::Sender<Option<CloseReason>>,
+    /// Set when the user joined or left a conversation, for
+    /// [`Outbox::membership_changed`].
+    membership: AtomicBool,
+    membership_waker: AtomicWaker,
     max_bytes: usize,
 }
 
@@ -202,6 +206,8 @@ impl Outbox {
             ready: AtomicWaker::new(),
             drained: AtomicU64::new(0),
             closed_signal: watch::channel(None).0,
+            membership: AtomicBool::new(false),
+            membership_waker: AtomicWaker::new(),
             max_bytes,
         }
     }
@@ -255,7 +261,27 @@ impl Outbox {
         }
         q.enqueue(frame);
         self.woken_if(q, was_empty);
+        self.membership.store(true, Ordering::Release);
+        self.membership_waker.wake();
         true
+    }
+
+    /// Resolves once the session's user has joined or left a conversation
+    /// since it last resolved: the transport then looks again at which
+    /// thread the session should run on.
+    pub async fn membership_changed(&self) {
+        poll_fn(|cx| {
+            if self.membership.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(());
+            }
+            self.membership_waker.register(cx.waker());
+            if self.membership.swap(false, Ordering::AcqRel) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 
     /// Answers `events.replay` of conversation `c` for this session: queues

@@ -7,7 +7,9 @@
 //! its sockets in smaller batches: a room of ten spent 2.5× the CPU per
 //! delivery with its sessions spread over two arbiters (docs/BENCHMARKS.md,
 //! "A session with its user's conversations"). Conversations themselves take
-//! the arbiters in turn, so many rooms still spread over every thread.
+//! the arbiters in turn, so many rooms still spread over every thread. A
+//! session placed before its user joined anything moves once it has
+//! (`server/ws/moving.rs`, with `Engine::better_place`).
 
 use std::sync::atomic::Ordering;
 
@@ -16,19 +18,51 @@ use actix::prelude::*;
 use super::Engine;
 use crate::model::Identity;
 
+/// Where a session runs: an engine arbiter and its index among them.
+#[derive(Clone)]
+pub(crate) struct Place {
+    pub index: usize,
+    pub arbiter: ArbiterHandle,
+}
+
 impl Engine {
-    /// The arbiter for a transport to run a session of `user` on.
-    pub(crate) fn session_arbiter(&self, user: &Identity) -> ArbiterHandle {
-        self.inner.arbiters[self.placement(user)].clone()
+    /// Where a transport should run a new session of `user`: the arbiter
+    /// that runs most of the user's conversations; a user in none (or in as
+    /// many on several) takes the arbiters in turn.
+    pub(crate) fn session_place(&self, user: &Identity) -> Place {
+        self.place(self.placement(user))
     }
 
-    /// The index of that arbiter: the one that runs most of the user's
-    /// conversations; a user in none (or in as many on several) takes the
-    /// arbiters in turn.
+    /// Where a session of `user` running on arbiter `current` should move
+    /// once its user's conversations changed: an arbiter that runs strictly
+    /// more of them than `current` does (the first such, among equals), or
+    /// None to stay.
+    pub(crate) fn better_place(&self, user: &Identity, current: usize) -> Option<Place> {
+        let held = self.held(user);
+        let here = held.get(current).copied().unwrap_or(0);
+        let best = busiest(&held, current);
+        (held.get(best).copied().unwrap_or(0) > here).then(|| self.place(best))
+    }
+
+    fn place(&self, index: usize) -> Place {
+        let index = index.min(self.inner.arbiters.len().saturating_sub(1));
+        Place {
+            index,
+            arbiter: self.inner.arbiters[index].clone(),
+        }
+    }
+
     fn placement(&self, user: &Identity) -> usize {
-        let n = self.inner.arbiters.len();
+        busiest(
+            &self.held(user),
+            self.inner.next_arbiter.fetch_add(1, Ordering::Relaxed),
+        )
+    }
+
+    /// How many of `user`'s conversations each arbiter runs.
+    fn held(&self, user: &Identity) -> Vec<usize> {
         let shared = self.shared();
-        let mut held = vec![0usize; n];
+        let mut held = vec![0usize; self.inner.arbiters.len()];
         if let Some(hub) = shared.users.get(user) {
             for c in hub.conversations() {
                 if let Some(n) = shared
@@ -40,10 +74,7 @@ impl Engine {
                 }
             }
         }
-        busiest(
-            &held,
-            self.inner.next_arbiter.fetch_add(1, Ordering::Relaxed),
-        )
+        held
     }
 }
 
@@ -124,6 +155,13 @@ mod tests {
         }
         // Carol is in none of them: still in turn.
         assert_ne!(engine.placement(&carol), engine.placement(&carol));
+        // A session of alice's on the other arbiter should move; one where
+        // most of them run, or carol's anywhere, stays.
+        let moved = engine.better_place(&alice, 1 - most).map(|p| p.index);
+        assert_eq!(moved, Some(most));
+        assert!(engine.better_place(&alice, most).is_none());
+        assert!(engine.better_place(&carol, 0).is_none());
+        assert!(engine.better_place(&carol, 1).is_none());
         engine.shutdown();
     }
 }

@@ -35,6 +35,9 @@ pub(crate) use presence::{
 /// are rare next to messages, so a modest mailbox absorbs bursts.
 const MAILBOX_CAPACITY: usize = 4096;
 
+/// A new conversation's mailbox until its actor sets its own: actix's default.
+const MAILBOX: usize = 16;
+
 pub(crate) struct Registry {
     shared: Arc<Shared>,
     arbiters: Vec<ArbiterHandle>,
@@ -89,17 +92,22 @@ impl Registry {
         let (id, info) = (state.id, state.info.clone());
         let store = self.shared.store.get().cloned();
         let arbiter = self.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
-        let addr = ConversationActor::start_in_arbiter(&self.arbiters[arbiter], move |_| {
-            ConversationActor::new(state, store, created, answer)
-        });
+        // What `start_in_arbiter` does, with the handle made reachable before
+        // the actor runs: a session that the announcement moves to where its
+        // user's conversations run (`server/ws/moving.rs`) must find this one.
+        let (tx, rx) = actix::dev::channel::channel(MAILBOX);
         let handle = ConversationHandle {
             id,
-            addr,
+            addr: Addr::new(tx),
             info,
             arbiter,
         };
         self.shared.conversations.insert(id, handle.clone());
         self.shared.metrics.conversations_add(1);
+        self.arbiters[arbiter].spawn_fn(move || {
+            let ctx = Context::with_receiver(rx);
+            actix_rt::spawn(ctx.into_future(ConversationActor::new(state, store, created, answer)));
+        });
         handle
     }
 

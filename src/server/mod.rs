@@ -292,6 +292,12 @@ pub(crate) fn metrics_text(m: &MetricsSnapshot) -> String {
             m.twilio_requests.to_string(),
         ),
         (
+            "sessions_moved_total",
+            "counter",
+            "Sessions moved to the thread running most of their user's conversations.",
+            m.sessions_moved.to_string(),
+        ),
+        (
             "frames_dropped_total",
             "counter",
             "Frames refused by full or closed outboxes.",

@@ -83,7 +83,7 @@ pub(crate) async fn upgrade(
     let leftover = BytesMut::from(&parts.read_buf[..]);
     let tcp = parts.io.into_std()?;
     ws::spawn(
-        &state.engine.session_arbiter(session.identity()),
+        state.engine.session_place(session.identity()),
         tcp,
         leftover,
         session,

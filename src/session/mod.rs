@@ -97,6 +97,11 @@ impl Session {
         &self.identity
     }
 
+    /// The engine it belongs to.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The queue of frames waiting for this session's client.
     pub fn outbox(&self) -> &Arc<Outbox> {
         &self.outbox

@@ -6,6 +6,7 @@ mod cors;
 mod durable;
 mod hostile;
 mod limits;
+mod moving;
 mod raw;
 mod rest;
 mod resume;

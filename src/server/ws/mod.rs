@@ -29,6 +29,7 @@
 //! with the session still an actix actor on the engine's arbiters.
 
 mod limit;
+mod moving;
 mod socket;
 mod writer;
 
@@ -48,12 +49,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::clock::Clock;
+use crate::engine::Place;
 use crate::error::Error;
 use crate::protocol::Encoding;
 use crate::protocol::{encode_answer, request_id};
 use crate::session::{CloseReason, Session};
 use limit::{RateLimiter, Verdict};
-use socket::{ControlQueue, Incoming, Reader};
+use socket::{ControlQueue, Handoff, Incoming, Reader};
 
 /// Requests read from the socket but not yet answered. The rate limit keeps a
 /// well-behaved client far below it; past it requests are refused with
@@ -76,12 +78,12 @@ pub(crate) struct WsSettings {
     pub clock: Clock,
 }
 
-/// Runs an upgraded connection on `arbiter`: its session actor, request task
-/// and writer. `leftover` is what the HTTP layer read past the upgrade request.
-/// If the arbiter is gone (the engine stopped), the session is dropped, which
-/// closes it.
+/// Runs an upgraded connection on the arbiter of `place`: its session actor,
+/// request task and writer. `leftover` is what the HTTP layer read past the
+/// upgrade request. If the arbiter is gone (the engine stopped), the session
+/// is dropped, which closes it.
 pub(crate) fn spawn(
-    arbiter: &ArbiterHandle,
+    place: Place,
     tcp: std::net::TcpStream,
     leftover: BytesMut,
     session: Session,
@@ -89,14 +91,45 @@ pub(crate) fn spawn(
     settings: WsSettings,
     shutdown: watch::Receiver<bool>,
 ) {
-    arbiter.spawn(async move {
+    let start = Start {
+        session: Arc::new(session),
+        encoding,
+        settings,
+        shutdown,
+        carried: None,
+    };
+    start_on(place, tcp, leftover, start);
+}
+
+/// A session as it starts on a thread: anew, or moved from another one.
+struct Start {
+    session: Arc<Session>,
+    encoding: Encoding,
+    settings: WsSettings,
+    shutdown: watch::Receiver<bool>,
+    /// What a moved session takes along; None for a new one.
+    carried: Option<Carried>,
+}
+
+/// The session actor's state that outlives a move between threads.
+struct Carried {
+    limiter: RateLimiter,
+    last_heard: Duration,
+    next_ping: Duration,
+    resume_due: Option<Duration>,
+}
+
+fn start_on(place: Place, tcp: std::net::TcpStream, leftover: BytesMut, start: Start) {
+    let index = place.index;
+    place.arbiter.spawn(async move {
         match tokio::net::TcpStream::from_std(tcp) {
-            Ok(io) => {
-                WsSession::start(Rc::new(io), leftover, session, encoding, settings, shutdown)
-            }
+            Ok(io) => WsSession::start(Rc::new(io), leftover, index, start),
             Err(e) => {
-                log::warn!("session {}: socket lost on hand-off: {e}", session.id());
-                session.close(CloseReason::ClientClosed).await;
+                log::warn!(
+                    "session {}: socket lost on hand-off: {e}",
+                    start.session.id()
+                );
+                start.session.close(CloseReason::ClientClosed).await;
             }
         }
     });
@@ -115,66 +148,102 @@ pub(crate) struct WsSession {
     resume_due: Option<Duration>,
     requests: Rc<RequestQueue>,
     control: Rc<ControlQueue>,
+    /// What a move to another thread takes back: the socket, the writer, the
+    /// reader's unread bytes, and where the session runs now.
+    io: Rc<tokio::net::TcpStream>,
+    writer: writer::Handle,
+    handoff: Rc<Handoff>,
+    place: usize,
+    encoding: Encoding,
+    shutdown: watch::Receiver<bool>,
+    /// Set once the session is leaving for another arbiter.
+    moving: Option<Place>,
 }
 
 impl WsSession {
-    fn start(
-        io: Rc<tokio::net::TcpStream>,
-        leftover: BytesMut,
-        session: Session,
-        encoding: Encoding,
-        settings: WsSettings,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let session = Arc::new(session);
+    fn start(io: Rc<tokio::net::TcpStream>, leftover: BytesMut, place: usize, start: Start) {
+        let Start {
+            session,
+            encoding,
+            settings,
+            shutdown,
+            carried,
+        } = start;
         let requests = Rc::new(RequestQueue::default());
         let control = Rc::new(ControlQueue::default());
-        let now = Instant::now();
+        let handoff = Rc::new(Handoff::default());
         let heard = settings.clock.elapsed();
+        let carried = carried.unwrap_or_else(|| Carried {
+            limiter: RateLimiter::new(settings.rate_limit, Instant::now()),
+            last_heard: heard,
+            next_ping: heard + settings.heartbeat,
+            resume_due: Some(heard + settings.resume_window),
+        });
         let reader = Reader::new(
             io.clone(),
             leftover,
             settings.max_frame_bytes,
             control.clone(),
             session.outbox().clone(),
+            handoff.clone(),
         );
-        writer::start(
-            io,
+        let writer = writer::start(
+            io.clone(),
             session.outbox().clone(),
             control.clone(),
             encoding,
             settings.write_timeout,
         );
         actix_rt::spawn(answer_requests(session.clone(), requests.clone()));
-        let outbox = session.outbox().clone();
         let actor = WsSession {
             session,
-            limiter: RateLimiter::new(settings.rate_limit, now),
-            next_ping: heard + settings.heartbeat,
-            resume_due: Some(heard + settings.resume_window),
+            limiter: carried.limiter,
+            next_ping: carried.next_ping,
+            resume_due: carried.resume_due,
             settings,
-            last_heard: heard,
+            last_heard: carried.last_heard,
             requests,
             control,
+            io,
+            writer,
+            handoff,
+            place,
+            encoding,
+            shutdown,
+            moving: None,
         };
         WsSession::create(move |ctx| {
             ctx.add_stream(reader);
-            // Server shutdown closes the session with 1001; a close decided
-            // elsewhere (a slow consumer, a stuck writer) stops the actor at
-            // once. One future for both: each spawned one is held, boxed, for
-            // the socket's life.
-            ctx.spawn(
-                async move {
-                    tokio::select! {
-                        _ = shutdown.wait_for(|stop| *stop) => CloseReason::Shutdown,
-                        reason = outbox.wait_closed() => reason,
-                    }
-                }
-                .into_actor(&actor)
-                .map(|reason, act: &mut WsSession, ctx| act.end(reason, ctx)),
-            );
+            actor.watch(ctx);
             actor
         });
+    }
+
+    /// Waits for the session's end (server shutdown: 1001; a close decided
+    /// elsewhere, a slow consumer or a stuck writer: at once) and for its
+    /// user joining or leaving a conversation (which may move the session).
+    /// One future for all three: each spawned one is held, boxed, for the
+    /// socket's life.
+    fn watch(&self, ctx: &mut Context<Self>) {
+        let mut shutdown = self.shutdown.clone();
+        let outbox = self.session.outbox().clone();
+        ctx.spawn(
+            async move {
+                tokio::select! {
+                    _ = shutdown.wait_for(|stop| *stop) => Some(CloseReason::Shutdown),
+                    reason = outbox.wait_closed() => Some(reason),
+                    _ = outbox.membership_changed() => None,
+                }
+            }
+            .into_actor(self)
+            .map(|ended, act: &mut WsSession, ctx| match ended {
+                Some(reason) => act.end(reason, ctx),
+                None => {
+                    act.watch(ctx);
+                    act.consider_move(ctx, 0);
+                }
+            }),
+        );
     }
 
     /// Ends the session: the writer sends what is queued, then the close frame.
@@ -273,6 +342,9 @@ impl Actor for WsSession {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.requests.close();
+        if let Some(to) = self.moving.take() {
+            return self.hand_over(to);
+        }
         let session = self.session.clone();
         actix_rt::spawn(async move {
             let reason = session
@@ -340,6 +412,12 @@ impl RequestQueue {
         drop(queue);
         self.wake();
         Ok(())
+    }
+
+    /// Whether the task waits with nothing to answer: none queued, and none
+    /// being answered (the task registers itself only once it has run out).
+    fn idle(&self) -> bool {
+        self.queue.borrow().is_empty() && self.task.borrow().is_some()
     }
 
     /// No more requests: the task ends once it has answered those queued.

@@ -5,7 +5,7 @@
 //! engine arbiter that hosts conversations, so a fanout reaches the writer with
 //! no thread hop, and an idle socket holds no buffer at all.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::pin::Pin;
@@ -80,6 +80,42 @@ pub(crate) struct Reader {
     /// A pong the full control queue could not take yet.
     pong: Option<Bytes>,
     done: bool,
+    handoff: Rc<Handoff>,
+}
+
+/// What the reader tells its session, which cannot reach into it (the
+/// actor's context owns it), for moving the session to another thread.
+#[derive(Default)]
+pub(crate) struct Handoff {
+    /// A fragmented message or a pong is under way: not a moment to move.
+    midway: Cell<bool>,
+    /// The session is moving: on drop, the reader leaves its unread bytes.
+    leaving: Cell<bool>,
+    leftover: RefCell<Option<BytesMut>>,
+}
+
+impl Handoff {
+    pub fn midway(&self) -> bool {
+        self.midway.get()
+    }
+
+    /// The reader is to leave its bytes behind when dropped.
+    pub fn leave(&self) {
+        self.leaving.set(true);
+    }
+
+    /// What the reader had read and not yet decoded, once it is dropped.
+    pub fn take_leftover(&self) -> BytesMut {
+        self.leftover.borrow_mut().take().unwrap_or_default()
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if self.handoff.leaving.get() {
+            *self.handoff.leftover.borrow_mut() = Some(std::mem::take(&mut self.buf));
+        }
+    }
 }
 
 /// A fragmented message so far.
@@ -116,8 +152,10 @@ impl Reader {
         max_bytes: usize,
         control: Rc<ControlQueue>,
         outbox: Arc<Outbox>,
+        handoff: Rc<Handoff>,
     ) -> Self {
         Reader {
+            handoff,
             io,
             buf: leftover,
             codec: Codec::new().max_size(max_bytes),
@@ -245,6 +283,20 @@ impl futures_util::Stream for Reader {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        let polled = this.poll_message(cx);
+        this.handoff
+            .midway
+            .set(this.partial.is_some() || this.pong.is_some());
+        polled
+    }
+}
+
+impl Reader {
+    fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Incoming, CloseReason>>> {
+        let this = self;
         loop {
             if this.done {
                 return Poll::Ready(None);
@@ -314,6 +366,10 @@ pub(crate) struct ControlQueue {
 }
 
 impl ControlQueue {
+    pub fn is_empty(&self) -> bool {
+        self.queue.borrow().is_empty()
+    }
+
     /// Queues a frame; gives it back if the queue is full (the client does not read).
     pub fn push(&self, m: WsMessage) -> Result<(), WsMessage> {
         let mut q = self.queue.borrow_mut();

@@ -224,7 +224,8 @@ enum Mode {
     Flusher,
     /// The writer's task: the socket was full.
     Stalled,
-    /// Nobody: the close frame is out (or the socket broke); the task finishes.
+    /// Nobody: the close frame is out, the socket broke, or the session moved
+    /// to another thread; the task finishes.
     Done,
 }
 
@@ -350,6 +351,26 @@ impl Writer {
     }
 }
 
+/// The session's hold on its writer, to move the session to another thread.
+pub(crate) struct Handle(Rc<Writer>);
+
+impl Handle {
+    /// Whether nothing is on its way to the socket: no bytes wait for a full
+    /// socket and no close is under way.
+    pub fn idle(&self) -> bool {
+        let w = &self.0;
+        w.mode.get() == Mode::Flusher && w.pending.borrow().is_empty() && !w.closing.get()
+    }
+
+    /// Stops writing, without a close: the writer's task ends and lets go of
+    /// the socket. Frames pushed from now on wait in the outbox for the writer
+    /// started on the session's new thread.
+    pub fn detach(&self) {
+        WRITERS.with(|ws| ws.borrow_mut().remove(&self.0.key));
+        self.0.hand_to_task(Mode::Done);
+    }
+}
+
 /// Starts writing the session's frames to the socket on this thread (an
 /// engine arbiter), until the outbox closes: then the close frame goes out and
 /// the connection ends.
@@ -359,7 +380,7 @@ pub(crate) fn start(
     control: Rc<ControlQueue>,
     encoding: Encoding,
     write_timeout: Duration,
-) {
+) -> Handle {
     let key = NEXT_KEY.with(|k| {
         let key = k.get();
         k.set(key + 1);
@@ -382,8 +403,10 @@ pub(crate) fn start(
         task: RefCell::new(None),
     });
     WRITERS.with(|ws| ws.borrow_mut().insert(key, writer.clone()));
-    // The first flush sends what is already queued (`ready`).
+    // The first flush sends what is already queued (`ready`, or what came
+    // while the session moved here).
     writer.note.wake_by_ref();
+    let handle = Handle(writer.clone());
     actix_rt::spawn(async move {
         drive(&writer, write_timeout).await;
         WRITERS.with(|ws| ws.borrow_mut().remove(&writer.key));
@@ -391,6 +414,7 @@ pub(crate) fn start(
             Box::pin(linger(&writer.io)).await;
         }
     });
+    handle
 }
 
 /// The writer's task: takes over a full socket until it drains.
