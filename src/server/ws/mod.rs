@@ -148,13 +148,11 @@ pub(crate) struct WsSession {
     resume_due: Option<Duration>,
     requests: Rc<RequestQueue>,
     control: Rc<ControlQueue>,
-    /// What a move to another thread takes back: the socket, the writer, the
-    /// reader's unread bytes, and where the session runs now.
-    io: Rc<tokio::net::TcpStream>,
+    /// What a move to another thread takes back: the writer (and through it
+    /// the socket), the reader's unread bytes, and where the session runs now.
     writer: writer::Handle,
     handoff: Rc<Handoff>,
     place: usize,
-    encoding: Encoding,
     shutdown: watch::Receiver<bool>,
     /// Set once the session is leaving for another arbiter.
     moving: Option<Place>,
@@ -188,7 +186,7 @@ impl WsSession {
             handoff.clone(),
         );
         let writer = writer::start(
-            io.clone(),
+            io,
             session.outbox().clone(),
             control.clone(),
             encoding,
@@ -204,11 +202,9 @@ impl WsSession {
             last_heard: carried.last_heard,
             requests,
             control,
-            io,
             writer,
             handoff,
             place,
-            encoding,
             shutdown,
             moving: None,
         };

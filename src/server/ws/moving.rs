@@ -83,11 +83,11 @@ impl WsSession {
 
     /// From `stopped`: starts the session on `to` once the socket is free.
     pub(super) fn hand_over(&mut self, to: Place) {
-        let io = self.io.clone();
+        let io = self.writer.socket();
         let handoff = self.handoff.clone();
         let start = Start {
             session: self.session.clone(),
-            encoding: self.encoding,
+            encoding: self.writer.encoding(),
             settings: self.settings.clone(),
             shutdown: self.shutdown.clone(),
             carried: Some(Carried {

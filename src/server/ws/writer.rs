@@ -362,6 +362,16 @@ impl Handle {
         w.mode.get() == Mode::Flusher && w.pending.borrow().is_empty() && !w.closing.get()
     }
 
+    /// The socket it writes.
+    pub fn socket(&self) -> Rc<TcpStream> {
+        self.0.io.clone()
+    }
+
+    /// The frames' encoding its client asked for.
+    pub fn encoding(&self) -> Encoding {
+        self.0.encoding
+    }
+
     /// Stops writing, without a close: the writer's task ends and lets go of
     /// the socket. Frames pushed from now on wait in the outbox for the writer
     /// started on the session's new thread.
