@@ -174,3 +174,50 @@ async fn clients_pipelining_requests_through_a_move_get_every_answer_in_order() 
     );
     assert_eq!(bob.ok(json!({"op": "ping"})).await["pong"], true);
 }
+
+#[actix_rt::test]
+async fn a_move_waits_for_a_fragmented_message_and_carries_half_a_frame() {
+    use crate::raw::*;
+    let server = TestServer::start();
+    let mut alice = Raw::connect(server.addr(), "alice").await;
+    let mut bob = Raw::connect(server.addr(), "bob").await;
+    // Each starts a fragmented request, then both are added to a
+    // conversation: the one to move must not while the message is half read.
+    for c in [&mut alice, &mut bob] {
+        c.send(&frame(false, 0, TEXT, br#"{"id":1,"#)).await;
+        // A ping between fragments: its pong says the fragment was read.
+        c.send(&frame(true, 0, PING, b"read?")).await;
+        assert_eq!(c.next(WAIT).await, Some(Got::Pong(b"read?".to_vec())));
+    }
+    let conv = server
+        .rest()
+        .post(
+            "/v1/conversations",
+            json!({"participants": ["alice", "bob"]}),
+        )
+        .await
+        .expect("create");
+    assert_eq!(conv.status, 201);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(moved(&server), 0, "no move in the middle of a message");
+    let second = frame(true, 0, TEXT, br#"{"id":2,"op":"ping"}"#);
+    for c in [&mut alice, &mut bob] {
+        c.send(&frame(true, 0, CONTINUATION, br#""op":"ping"}"#))
+            .await;
+        // Half of the next frame: read, not yet decodable, when the session moves.
+        c.send(&second[..5]).await;
+    }
+    assert_eq!(moves(&server, 1).await, 1, "alice or bob moved");
+    for c in [&mut alice, &mut bob] {
+        c.send(&second[5..]).await;
+        let mut answers = Vec::new();
+        while answers.len() < 2 {
+            let f = c.json().await.expect("a frame");
+            if f.get("re").is_some() {
+                assert_eq!(f["data"]["pong"], true, "{f}");
+                answers.push(f["re"].clone());
+            }
+        }
+        assert_eq!(answers, [json!(1), json!(2)]);
+    }
+}
