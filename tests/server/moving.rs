@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use colloquy::testing::TestServer;
+use colloquy::testing::{RestResponse, TestServer};
 use serde_json::{json, Value};
 
 use crate::util::*;
@@ -22,6 +22,20 @@ async fn moves(server: &TestServer, want: u64) -> u64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     moved(server)
+}
+
+/// The service makes a conversation with alice and bob in it.
+async fn alice_and_bob_added(server: &TestServer) -> RestResponse {
+    let c = server
+        .rest()
+        .post(
+            "/v1/conversations",
+            json!({"participants": ["alice", "bob"]}),
+        )
+        .await
+        .expect("create");
+    assert_eq!(c.status, 201, "{:?}", c.body);
+    c
 }
 
 /// The `seq` of every `messageAdded` in `events`, and their bodies.
@@ -131,15 +145,7 @@ async fn clients_pipelining_requests_through_a_move_get_every_answer_in_order() 
                 .await;
         }
     }
-    let c = server
-        .rest()
-        .post(
-            "/v1/conversations",
-            json!({"participants": ["alice", "bob"]}),
-        )
-        .await
-        .expect("create");
-    assert_eq!(c.status, 201, "{:?}", c.body);
+    let c = alice_and_bob_added(&server).await;
     for i in N / 2..N {
         for ws in [&mut alice, &mut bob] {
             ws.send_text(json!({"id": i, "op": "ping"}).to_string())
@@ -189,15 +195,7 @@ async fn a_move_waits_for_a_fragmented_message_and_carries_half_a_frame() {
         c.send(&frame(true, 0, PING, b"read?")).await;
         assert_eq!(c.next(WAIT).await, Some(Got::Pong(b"read?".to_vec())));
     }
-    let conv = server
-        .rest()
-        .post(
-            "/v1/conversations",
-            json!({"participants": ["alice", "bob"]}),
-        )
-        .await
-        .expect("create");
-    assert_eq!(conv.status, 201);
+    alice_and_bob_added(&server).await;
     tokio::time::sleep(Duration::from_millis(30)).await;
     assert_eq!(moved(&server), 0, "no move in the middle of a message");
     let second = frame(true, 0, TEXT, br#"{"id":2,"op":"ping"}"#);
