@@ -196,7 +196,12 @@ async fn a_move_waits_for_a_fragmented_message_and_carries_half_a_frame() {
         assert_eq!(c.next(WAIT).await, Some(Got::Pong(b"read?".to_vec())));
     }
     alice_and_bob_added(&server).await;
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // Both have been told (the session that may move has looked by now, or
+    // will: either way it must not move until the message is whole).
+    for c in [&mut alice, &mut bob] {
+        let added = c.json().await.expect("conversationAdded");
+        assert_eq!(added["event"], "conversationAdded", "{added}");
+    }
     assert_eq!(moved(&server), 0, "no move in the middle of a message");
     let second = frame(true, 0, TEXT, br#"{"id":2,"op":"ping"}"#);
     for c in [&mut alice, &mut bob] {
