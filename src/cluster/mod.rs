@@ -24,6 +24,8 @@ mod credentials;
 mod lanes;
 mod oplog;
 mod presence;
+#[cfg(test)]
+mod snapshot_tests;
 mod snapshots;
 #[cfg(test)]
 mod tests;

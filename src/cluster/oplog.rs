@@ -468,6 +468,9 @@ impl Applier {
             }
         };
         self.started = seq;
+        // Before any of its ops runs: what they change is marked changed at
+        // this entry (or a later one), for the next delta snapshot.
+        self.engine.shared().enter_log_position(seq);
         let confined = |op: &Op| op.request.confined_to().is_some();
         if !snapshot_here && !ops.is_empty() && ops.iter().all(confined) {
             if self.progress.ahead().len() >= AHEAD {

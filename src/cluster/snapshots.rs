@@ -4,10 +4,15 @@
 //! Every `snapshot_every` entries, the node that appended that entry takes
 //! its engine's records between that entry and the next (`Engine::records`:
 //! the same records `--data-dir` keeps) and puts them in a JetStream object
-//! store, as an object named after the entry. A key in a JetStream KV bucket
-//! names the latest one; it is moved only by compare-and-set on its revision,
-//! and only forward. Then the node purges the log up to the snapshot the key
-//! named before, and deletes the older objects. A node whose reader is less
+//! store, as an object named after the entry. Most snapshots are deltas on
+//! the latest: only the conversations changed since, so a snapshot's size
+//! follows the traffic, not the history. A chain is closed by a whole one
+//! once its deltas hold as much as the whole one it starts from, or it is
+//! [`MAX_CHAIN`] long. A key in a JetStream KV bucket names the latest chain
+//! (each snapshot's entry and size, the latest first); it is moved only by
+//! compare-and-set on its revision, and only forward. Then the node purges
+//! the log up to the snapshot the key named before, and deletes the objects
+//! the chain no longer needs. A node whose reader is less
 //! than one interval behind still finds the entries it needs, and a starting
 //! node finds every entry after the latest snapshot. A node that falls further
 //! behind than that cannot go on (it would miss entries) and stops;
@@ -40,6 +45,66 @@ const LATEST: &str = "latest";
 /// How long deleting the replaced snapshots may take before it is left to
 /// the next snapshot.
 const SWEEP_WITHIN: Duration = Duration::from_secs(10);
+/// How long the taking node's reader waits to learn the latest chain, before
+/// it leaves this snapshot to the next node due.
+const LATEST_WITHIN: Duration = Duration::from_secs(2);
+/// Snapshots in a chain at most, the whole one included: a starting node
+/// reads every one.
+const MAX_CHAIN: usize = 8;
+
+/// The snapshots a starting node reads, the latest first, each with its
+/// size in bytes; the last is whole, the others deltas each on the next.
+/// Kept in the KV key as `entry:size` words; a key holding just an entry (as
+/// colloquy wrote it before deltas) is a whole snapshot of unknown size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Chain(Vec<(u64, u64)>);
+
+impl Chain {
+    fn parse(text: &str) -> Option<Chain> {
+        let links = text
+            .split_whitespace()
+            .map(|word| match word.split_once(':') {
+                Some((at, size)) => Some((at.parse().ok()?, size.parse().ok()?)),
+                None => Some((word.parse().ok()?, 0)),
+            })
+            .collect::<Option<Vec<_>>>()?;
+        (!links.is_empty()).then_some(Chain(links))
+    }
+
+    fn text(&self) -> String {
+        let words: Vec<String> = self.0.iter().map(|(at, n)| format!("{at}:{n}")).collect();
+        words.join(" ")
+    }
+
+    /// The latest snapshot's entry.
+    fn latest(&self) -> Option<u64> {
+        self.0.first().map(|l| l.0)
+    }
+
+    /// What the next snapshot is a delta on: the latest, unless the chain is
+    /// as long as it may be, or its deltas hold as much as its whole one
+    /// (then reading the chain costs more than reading one whole snapshot).
+    fn delta_base(&self) -> Option<u64> {
+        let (whole, deltas) = self.0.split_last()?;
+        let in_deltas: u64 = deltas.iter().map(|l| l.1).sum();
+        (self.0.len() < MAX_CHAIN && in_deltas < whole.1).then(|| self.0[0].0)
+    }
+
+    /// The chain with a snapshot of `size` bytes after `position` added: on
+    /// this one if it is a delta, else alone.
+    fn with(&self, position: u64, size: u64, delta: bool) -> Chain {
+        let rest = if delta { &self.0[..] } else { &[][..] };
+        Chain(
+            std::iter::once((position, size))
+                .chain(rest.iter().copied())
+                .collect(),
+        )
+    }
+
+    fn holds(&self, position: u64) -> bool {
+        self.0.iter().any(|l| l.0 == position)
+    }
+}
 
 fn object_name(position: u64) -> String {
     format!("{NAMED}{position}")
@@ -98,37 +163,61 @@ impl Shelf {
         })
     }
 
-    /// The entry of the latest snapshot (none before the first), and the
-    /// key's revision, for a compare-and-set (0: never written).
-    async fn latest(&self) -> Result<(Option<u64>, u64), String> {
+    /// The bytes of the snapshot after `position`.
+    async fn read(&self, position: u64) -> Result<Vec<u8>, String> {
+        let mut object = self
+            .objects
+            .get(object_name(position))
+            .await
+            .map_err(|e| format!("the snapshot after log entry {position}: {e}"))?;
+        let mut bytes = Vec::with_capacity(object.info.size);
+        object
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| format!("the snapshot after log entry {position}: {e}"))?;
+        Ok(bytes)
+    }
+
+    /// The latest chain (none before the first snapshot), and the key's
+    /// revision, for a compare-and-set (0: never written).
+    async fn latest(&self) -> Result<(Option<Chain>, u64), String> {
         match self.latest.entry(LATEST).await.map_err(|e| e.to_string())? {
             Some(e) if e.operation == kv::Operation::Put => {
-                let position = std::str::from_utf8(&e.value)
+                let chain = std::str::from_utf8(&e.value)
                     .ok()
-                    .and_then(|p| p.parse().ok())
+                    .and_then(Chain::parse)
                     .ok_or_else(|| {
-                        format!("the snapshot key holds {:?}, not a log entry", e.value)
+                        format!(
+                            "the snapshot key holds {:?}, not a chain of log entries",
+                            e.value
+                        )
                     })?;
-                Ok((Some(position), e.revision))
+                Ok((Some(chain), e.revision))
             }
             Some(e) => Ok((None, e.revision)),
             None => Ok((None, 0)),
         }
     }
 
-    /// Puts the snapshot after `position` and names it the latest, unless a
-    /// later one is; then trims the log and deletes the snapshots it replaced.
-    async fn put(&self, stream: &Stream, position: u64, bytes: Vec<u8>) -> Result<(), String> {
-        let (mut before, mut revision) = self
-            .latest()
-            .await
-            .map_err(|e| format!("not stored: {e}"))?;
+    /// Puts the snapshot after `position` (a delta on the latest of `chain`,
+    /// or whole) and names it the latest, unless a later one is; then trims
+    /// the log and deletes the snapshots the new chain does not need.
+    /// `chain` and `revision` are what the key held when the snapshot's
+    /// records were read.
+    async fn put(&self, stream: &Stream, taken: Taken) -> Result<(), String> {
+        let Taken {
+            position,
+            bytes,
+            delta,
+            chain: mut before,
+            mut revision,
+        } = taken;
         self.hold.pass().await;
-        if before.is_some_and(|b| b >= position) {
+        if before.as_ref().and_then(Chain::latest) >= Some(position) {
             return Ok(());
         }
         let name = object_name(position);
-        let size = bytes.len();
+        let size = bytes.len() as u64;
         self.objects
             .put(name.as_str(), &mut bytes.as_slice())
             .await
@@ -136,19 +225,27 @@ impl Shelf {
         // Named only over the revision read: a node that read the key, then
         // was held up while others named later snapshots and trimmed the log
         // behind them, must not name its older one.
-        loop {
+        let chain = loop {
+            let chain = before
+                .clone()
+                .unwrap_or_default()
+                .with(position, size, delta);
             let named = self
                 .latest
-                .update(LATEST, position.to_string().into(), revision)
+                .update(LATEST, chain.text().into(), revision)
                 .await;
             match named {
-                Ok(_) => break,
+                Ok(_) => break chain,
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                     (before, revision) = self.latest().await?;
-                    if let Some(later) = before.filter(|&b| b >= position) {
+                    let later = before.as_ref().and_then(Chain::latest);
+                    // A delta is on the snapshot named when it was read, and
+                    // on no other.
+                    if delta || later >= Some(position) {
                         ::log::info!(
-                            "snapshot after log entry {position} dropped: the one after {later} \
-                             was named while this node was held up"
+                            "snapshot after log entry {position} dropped: the one after {} \
+                             was named while this node was held up",
+                            later.unwrap_or_default()
                         );
                         return self
                             .objects
@@ -161,9 +258,10 @@ impl Shelf {
                 // next snapshot deletes it if it was not named.
                 Err(e) => return Err(format!("not named the latest: {e}")),
             }
-        }
-        ::log::info!("snapshot after log entry {position} ({size} bytes)");
-        if let Some(before) = before {
+        };
+        let kind = if delta { "a delta" } else { "whole" };
+        ::log::info!("snapshot after log entry {position} ({size} bytes, {kind})");
+        if let Some(before) = before.as_ref().and_then(Chain::latest) {
             // Up to the snapshot this one replaced, never past this one.
             let purged = stream
                 .purge()
@@ -172,7 +270,7 @@ impl Shelf {
                 .map_err(|e| format!("stored, but the log was not trimmed: {e}"))?;
             ::log::info!("trimmed {} log entries up to {before}", purged.purged);
         }
-        match tokio::time::timeout(SWEEP_WITHIN, self.sweep(position)).await {
+        match tokio::time::timeout(SWEEP_WITHIN, self.sweep(&chain)).await {
             Ok(swept) => {
                 swept.map_err(|e| format!("stored, but the ones it replaced were not deleted: {e}"))
             }
@@ -180,15 +278,17 @@ impl Shelf {
         }
     }
 
-    /// Deletes every snapshot older than the one after `position`: the one it
-    /// replaced, and any that a node put but stopped before naming.
-    async fn sweep(&self, position: u64) -> Result<(), String> {
+    /// Deletes every snapshot older than the latest that `chain` does not
+    /// hold: those it replaced, and any that a node put but stopped before
+    /// naming.
+    async fn sweep(&self, chain: &Chain) -> Result<(), String> {
+        let position = chain.latest().unwrap_or_default();
         let mut list = self.objects.list().await.map_err(|e| e.to_string())?;
         let mut old = Vec::new();
         while let Some(info) = list.next().await {
             let info = info.map_err(|e| e.to_string())?;
             let at = info.name.strip_prefix(NAMED).and_then(|p| p.parse().ok());
-            if at.is_some_and(|at: u64| at < position) {
+            if at.is_some_and(|at: u64| at < position && !chain.holds(at)) {
                 old.push(info.name);
             }
         }
@@ -209,31 +309,28 @@ impl Shelf {
 /// one). A snapshot that cannot be read stops the node: starting without it
 /// would miss what the log no longer holds.
 pub(super) async fn load(engine: &Engine, shelf: &Shelf) -> Result<(u64, u64), ClusterError> {
-    // A later snapshot can replace (and delete) the one named while it is
-    // read; then the key is read again.
+    // A later snapshot can replace (and delete) the ones named while they
+    // are read; then the key is read again.
     // A large snapshot takes a while to read: an attempt may take until the
     // node's whole wait is over.
     let read = until_ready("reading the cluster's snapshot", READY_WITHIN, || async {
-        let (Some(position), _) = shelf.latest().await? else {
+        let (Some(chain), _) = shelf.latest().await? else {
             return Ok(None);
         };
-        let mut object = shelf
-            .objects
-            .get(object_name(position))
-            .await
-            .map_err(|e| format!("the snapshot after log entry {position}: {e}"))?;
-        let mut bytes = Vec::with_capacity(object.info.size);
-        match object.read_to_end(&mut bytes).await {
-            Ok(_) => Ok(Some(bytes)),
-            Err(e) => Err(e.to_string()),
+        // The whole one first, then each delta on it.
+        let mut objects = Vec::with_capacity(chain.0.len());
+        for &(position, _) in chain.0.iter().rev() {
+            objects.push(shelf.read(position).await?);
         }
+        Ok::<_, String>(Some(objects))
     })
     .await;
-    let Some(bytes) = read? else {
+    let Some(objects) = read? else {
         return Ok((0, 0));
     };
     let window = engine.config().limits.replay_window;
-    let s = snapshot::decode(&bytes, window)
+    let chain: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
+    let s = snapshot::decode_chain(&chain, window)
         .map_err(|e| ClusterError::JetStream(format!("the cluster's snapshot: {e}")))?;
     let conversations = s.recovered.conversations.len();
     engine
@@ -241,22 +338,57 @@ pub(super) async fn load(engine: &Engine, shelf: &Shelf) -> Result<(u64, u64), C
         .await
         .map_err(|e| ClusterError::JetStream(format!("the cluster's snapshot: {e}")))?;
     ::log::info!(
-        "started from the snapshot after log entry {} ({conversations} conversations, {} bytes)",
+        "started from the snapshot after log entry {} ({conversations} conversations, {} bytes \
+         in {} objects)",
         s.position,
-        bytes.len()
+        objects.iter().map(Vec::len).sum::<usize>(),
+        objects.len()
     );
     Ok((s.position, s.at))
 }
 
-/// Takes a snapshot after log entry `position` (of time `at`): reads the
-/// engine's records now, then encodes and puts them and trims the log in the
-/// background.
+/// A snapshot taken, on its way to the object store.
+struct Taken {
+    position: u64,
+    bytes: Vec<u8>,
+    /// A delta on the latest of `chain`, or whole.
+    delta: bool,
+    /// The key when the records were read, and its revision.
+    chain: Option<Chain>,
+    revision: u64,
+}
+
+/// Takes a snapshot after log entry `position` (of time `at`): learns the
+/// latest chain and reads the engine's records now (all of them, or those
+/// changed since the latest), then encodes and puts them and trims the log
+/// in the background.
 pub(super) async fn take(engine: &Engine, shelf: Shelf, stream: Stream, position: u64, at: u64) {
-    let records = engine.records().await;
+    let (chain, revision) = match tokio::time::timeout(LATEST_WITHIN, shelf.latest()).await {
+        Ok(Ok(latest)) => latest,
+        Ok(Err(e)) => return ::log::warn!("no snapshot after log entry {position}: {e}"),
+        Err(_) => {
+            return ::log::warn!(
+                "no snapshot after log entry {position}: the latest was not known within \
+                 {LATEST_WITHIN:?}"
+            )
+        }
+    };
+    let base = chain.as_ref().and_then(Chain::delta_base);
+    let Some((records, live)) = engine.records_since(base).await else {
+        return;
+    };
     tokio::spawn(async move {
-        let bytes = snapshot::encode(position, at, &records);
+        let on = base.map(|b| (b, live.as_slice()));
+        let bytes = snapshot::encode_on(position, at, on, &records);
         drop(records);
-        if let Err(e) = shelf.put(&stream, position, bytes).await {
+        let taken = Taken {
+            position,
+            bytes,
+            delta: base.is_some(),
+            chain,
+            revision,
+        };
+        if let Err(e) = shelf.put(&stream, taken).await {
             ::log::warn!("snapshot after log entry {position}: {e}");
         }
         shelf.hold.end();
@@ -300,5 +432,51 @@ impl SnapshotHold {
 
     fn end(&self) {
         self.0.send_modify(|h| h.ended += 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Chain;
+
+    #[test]
+    fn the_key_reads_back_as_written_and_as_colloquy_wrote_it_before_deltas() {
+        let chain = Chain(vec![(30, 5), (20, 7), (10, 100)]);
+        assert_eq!(Chain::parse(&chain.text()), Some(chain.clone()));
+        assert_eq!(chain.text(), "30:5 20:7 10:100");
+        // Before deltas, the key held one entry: a whole snapshot of unknown size.
+        assert_eq!(Chain::parse("10000"), Some(Chain(vec![(10_000, 0)])));
+        for junk in ["", "x", "10:", ":5", "10:5 y", "-1"] {
+            assert_eq!(Chain::parse(junk), None, "{junk:?}");
+        }
+        assert!(chain.holds(20) && !chain.holds(25));
+        assert_eq!(chain.latest(), Some(30));
+    }
+
+    #[test]
+    fn a_chain_grows_by_deltas_until_they_hold_as_much_as_its_whole_one() {
+        let whole = Chain(vec![(10, 100)]);
+        assert_eq!(whole.delta_base(), Some(10));
+        let grown = whole.with(20, 60, true);
+        assert_eq!(grown, Chain(vec![(20, 60), (10, 100)]));
+        assert_eq!(grown.delta_base(), Some(20), "60 bytes of deltas on 100");
+        let full = grown.with(30, 40, true);
+        assert_eq!(full.delta_base(), None, "100 bytes of deltas on 100");
+        // A whole snapshot starts a chain of its own.
+        assert_eq!(full.with(40, 120, false), Chain(vec![(40, 120)]));
+        // Of unknown size (written before deltas): the next is whole.
+        assert_eq!(Chain(vec![(10, 0)]).delta_base(), None);
+        assert_eq!(Chain::default().delta_base(), None);
+    }
+
+    #[test]
+    fn a_chain_is_closed_at_its_longest() {
+        let mut chain = Chain(vec![(1, 1_000_000)]);
+        for at in 2..=super::MAX_CHAIN as u64 {
+            assert_eq!(chain.delta_base(), Some(at - 1));
+            chain = chain.with(at, 1, true);
+        }
+        assert_eq!(chain.0.len(), super::MAX_CHAIN);
+        assert_eq!(chain.delta_base(), None);
     }
 }

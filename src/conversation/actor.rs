@@ -452,16 +452,33 @@ impl Handler<FeedQuery> for ConversationActor {
     }
 }
 
-/// Every record of the conversation, for a cluster's snapshot; None once it
-/// is deleted.
+/// Every record of the conversation, for a cluster's snapshot: whole, or
+/// (given `since`, a log position) only if it changed after that entry.
 #[derive(Message)]
-#[rtype(result = "Option<Batch>")]
-pub(crate) struct Records;
+#[rtype(result = "Kept")]
+pub(crate) struct Records {
+    pub since: Option<u64>,
+}
+
+/// A conversation's part of a snapshot.
+#[derive(MessageResponse)]
+pub(crate) enum Kept {
+    /// Deleted: none.
+    Gone,
+    /// Not changed since the position asked about.
+    Unchanged,
+    /// Every record of it.
+    Whole(Batch),
+}
 
 impl Handler<Records> for ConversationActor {
-    type Result = Option<Batch>;
-    fn handle(&mut self, _: Records, _: &mut Context<Self>) -> Option<Batch> {
-        self.state.records()
+    type Result = Kept;
+    fn handle(&mut self, r: Records, _: &mut Context<Self>) -> Kept {
+        let s = &self.state;
+        if !(s.deleted || s.erased) && r.since.is_some_and(|since| s.changed_at <= since) {
+            return Kept::Unchanged;
+        }
+        s.records().map_or(Kept::Gone, Kept::Whole)
     }
 }
 

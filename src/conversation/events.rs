@@ -73,9 +73,11 @@ impl EventLog {
         std::mem::take(&mut self.touched)
     }
 
-    /// Forgets the changed seqs, keeping the buffer.
-    pub fn clear_touched(&mut self) {
+    /// Forgets the changed seqs, keeping the buffer; answers whether there were any.
+    pub fn clear_touched(&mut self) -> bool {
+        let any = !self.touched.is_empty();
         self.touched.clear();
+        any
     }
 
     /// The seq of the last event.

@@ -192,9 +192,12 @@ impl MessageLog {
     }
 
     /// Forgets the changed indexes, keeping the buffers.
-    pub fn clear_touched(&mut self) {
+    /// Answers whether there were any.
+    pub fn clear_touched(&mut self) -> bool {
+        let any = !self.touched.is_empty() || !self.announced.0.is_empty();
         self.touched.clear();
         self.announced.0.clear();
+        any
     }
 
     /// The messages appended since the last call and unchanged since, each

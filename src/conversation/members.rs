@@ -75,9 +75,11 @@ impl Members {
         std::mem::take(&mut self.touched)
     }
 
-    /// Forgets the changed places, keeping the buffer.
-    pub fn clear_touched(&mut self) {
+    /// Forgets the changed places, keeping the buffer; answers whether there were any.
+    pub fn clear_touched(&mut self) -> bool {
+        let any = !self.touched.is_empty();
         self.touched.clear();
+        any
     }
 
     pub fn remove(&mut self, seq: u64) -> Option<Member> {

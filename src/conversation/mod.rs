@@ -30,8 +30,8 @@ use std::sync::{Arc, RwLock};
 use actix::prelude::*;
 
 pub(crate) use actor::{
-    Answering, Applied, Ask, AskInOrder, ConversationActor, EnsureMembers, Records, UserOffline,
-    ViewFor,
+    Answering, Applied, Ask, AskInOrder, ConversationActor, EnsureMembers, Kept, Records,
+    UserOffline, ViewFor,
 };
 pub(crate) use log::Window;
 pub(crate) use messages::{FeedKey, FeedPart, FeedSide};

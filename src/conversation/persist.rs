@@ -210,14 +210,23 @@ impl ConversationState {
         Batch(b)
     }
 
-    /// Forgets the changes of the ops since the last call (no journal to write).
+    /// Forgets the changes of the ops since the last call (no journal to
+    /// write). If there were any, notes the cluster's log position (the
+    /// entry being applied, or one after it) as that of its last change: a
+    /// delta snapshot holds the conversations changed since its base.
     pub fn discard_changes(&mut self) {
-        // Cleared, not taken: no allocation per op in memory.
-        self.members.clear_touched();
-        self.log.clear_touched();
-        self.events.clear_touched();
-        self.meta_changed = false;
+        // Cleared, not taken: no allocation per op in memory. Each is cleared.
+        let changed = [
+            self.members.clear_touched(),
+            self.log.clear_touched(),
+            self.events.clear_touched(),
+            std::mem::take(&mut self.meta_changed),
+            !self.joined_users.is_empty(),
+        ];
         self.joined_users.clear();
+        if changed.contains(&true) {
+            self.changed_at = self.shared.log_position();
+        }
     }
 
     fn record(&self) -> Record {
@@ -330,6 +339,7 @@ impl ConversationState {
             out: Vec::new(),
             added_refs,
             joined_users: Vec::new(),
+            changed_at: 0,
         })
     }
 }

@@ -32,6 +32,9 @@ pub(crate) struct Shared {
     /// Session changes in any hub, counted (what tells a conversation's
     /// fanout list to be built again).
     sessions_epoch: Arc<std::sync::atomic::AtomicU64>,
+    /// In a cluster, the log entry being applied (or one after it, while
+    /// entries run ahead); 0 off a cluster.
+    log_position: std::sync::atomic::AtomicU64,
 }
 
 /// How many recent events the inspector sees.
@@ -75,7 +78,20 @@ impl Shared {
             recent: RecentEvents::default(),
             store: std::sync::OnceLock::new(),
             sessions_epoch: Arc::default(),
+            log_position: Default::default(),
         }
+    }
+
+    /// In a cluster, the log entry being applied; 0 off a cluster.
+    pub fn log_position(&self) -> u64 {
+        self.log_position.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A cluster node is about to apply log entry `position` (entries come
+    /// in order, so it only grows).
+    pub fn enter_log_position(&self, position: u64) {
+        self.log_position
+            .fetch_max(position, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The user's hub, made on first mention.

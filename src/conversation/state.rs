@@ -101,6 +101,9 @@ pub(crate) struct ConversationState {
     /// Users the ops since the journal last looked made participants, and
     /// when: each gets a first record if the store has none for it.
     pub joined_users: Vec<(Identity, Millis)>,
+    /// The cluster's log position at its last change (0 off a cluster, and
+    /// for a conversation read back unchanged since).
+    pub changed_at: u64,
 }
 
 pub(crate) fn empty() -> Value {
@@ -178,6 +181,7 @@ impl ConversationState {
             (true, Some(a), Some(b)) => Some((b.clone(), a.clone())),
             _ => None,
         };
+        let changed_at = shared.log_position();
         let mut st = ConversationState {
             id,
             meta: Meta {
@@ -209,6 +213,7 @@ impl ConversationState {
             out: Vec::new(),
             added_refs: AddedRefs::default(),
             joined_users: Vec::new(),
+            changed_at,
         };
         if let Some(c) = creator {
             st.insert_chat(c, Role::Admin, None, now);

@@ -21,8 +21,8 @@ use futures_util::future::{join_all, BoxFuture};
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::conversation::Records;
 use crate::conversation::{Answer, Answering, Applied, ConversationHandle};
+use crate::conversation::{Kept, Records};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::metrics::{ClusterStatus, MetricsSnapshot};
@@ -314,7 +314,24 @@ impl Engine {
     /// Every record the engine holds, as a store holding them has them: each
     /// user's profile, then each conversation's records. A cluster takes it
     /// between two entries of its log, as its snapshot.
+    #[cfg(test)]
     pub(crate) async fn records(&self) -> Vec<Write> {
+        self.records_since(None)
+            .await
+            .map(|r| r.0)
+            .unwrap_or_default()
+    }
+
+    /// Like [`records`](Engine::records), but with `since` (a log position)
+    /// only the conversations changed after that entry, each erased first
+    /// and then written whole; and the ids of every conversation there, so
+    /// that one deleted since is known by its absence (every user's profile
+    /// either way): a cluster's delta snapshot. None if a conversation did
+    /// not answer (the engine is stopping).
+    pub(crate) async fn records_since(
+        &self,
+        since: Option<u64>,
+    ) -> Option<(Vec<Write>, Vec<[u8; 16]>)> {
         let shared = self.shared();
         let mut writes: Vec<Write> = shared
             .users
@@ -324,16 +341,27 @@ impl Engine {
                 record: serde_json::to_vec(&*hub.value().profile()).unwrap_or_default(),
             })
             .collect();
-        let actors: Vec<_> = shared
+        let (ids, actors): (Vec<_>, Vec<_>) = shared
             .conversations
             .iter()
-            .map(|h| h.addr.clone())
-            .collect();
-        let batches = join_all(actors.iter().map(|a| a.send(Records))).await;
-        for batch in batches.into_iter().flatten().flatten() {
-            writes.extend(batch.0);
+            .map(|h| (*h.key().0.as_bytes(), h.addr.clone()))
+            .unzip();
+        let kept = join_all(actors.iter().map(|a| a.send(Records { since }))).await;
+        let mut live = Vec::with_capacity(kept.len());
+        for (id, part) in ids.into_iter().zip(kept) {
+            match part.ok()? {
+                Kept::Gone => continue,
+                Kept::Unchanged => {}
+                Kept::Whole(batch) => {
+                    if since.is_some() {
+                        writes.push(Write::DeleteConversation { id });
+                    }
+                    writes.extend(batch.0);
+                }
+            }
+            live.push(id);
         }
-        writes
+        Some((writes, live))
     }
 
     /// Starts, in a fresh engine, what a cluster's snapshot holds.

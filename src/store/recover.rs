@@ -252,6 +252,11 @@ pub(super) struct Image {
 }
 
 impl Image {
+    /// Forgets every conversation `keep` refuses (a delta's deleted ones).
+    pub(super) fn retain_conversations(&mut self, mut keep: impl FnMut(&[u8; 16]) -> bool) {
+        self.convs.retain(|id, _| keep(id));
+    }
+
     pub(super) fn apply(&mut self, w: Write) {
         let convs = &mut self.convs;
         match w {

@@ -1,0 +1,337 @@
+//! Snapshots without NATS: an engine started from a snapshot, or from a
+//! chain of a whole one and deltas on it, goes on as the engine it was
+//! taken from.
+
+use serde_json::{json, Value};
+
+use super::tests::{apply, user};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::model::Stamp;
+use crate::protocol::Request;
+use crate::store::snapshot;
+
+#[tokio::test]
+async fn a_node_started_from_a_snapshot_goes_on_like_the_others() {
+    let before = vec![
+        (
+            user("alice"),
+            json!({"op": "conversation.create", "friendly_name": "x", "participants": ["bob"],
+                   "attributes": {"topic": "snapshots"}}),
+        ),
+        (
+            user("bob"),
+            json!({"op": "message.send", "conversation": "$conv", "body": "hi", "client_id": "b1"}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "message.send", "conversation": "$conv", "body": "yo"}),
+        ),
+        (
+            user("bob"),
+            json!({"op": "reaction.add", "conversation": "$conv", "message": 0, "reaction": "👍"}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "message.edit", "conversation": "$conv", "message": 1, "body": "yo!"}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "message.send", "conversation": "$conv", "body": "gone"}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "message.delete", "conversation": "$conv", "message": 2}),
+        ),
+        (
+            user("bob"),
+            json!({"op": "read.set", "conversation": "$conv", "index": 0}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "conversation.direct", "identity": "dave"}),
+        ),
+        (
+            user("carol"),
+            json!({"op": "user.update", "friendly_name": "Carol"}),
+        ),
+    ];
+    let after = vec![
+        // A resend answers the first message; indexes and ids go on alike.
+        (
+            user("bob"),
+            json!({"op": "message.send", "conversation": "$conv", "body": "hi", "client_id": "b1"}),
+        ),
+        (
+            user("bob"),
+            json!({"op": "message.send", "conversation": "$conv", "body": "after"}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "conversation.direct", "identity": "dave"}),
+        ),
+        (
+            user("bob"),
+            json!({"op": "unread.count", "conversation": "$conv"}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "conversation.get", "conversation": "$conv"}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "message.list", "conversation": "$conv"}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "participant.list", "conversation": "$conv"}),
+        ),
+        (user("alice"), json!({"op": "conversation.list"})),
+    ];
+    let old = Engine::start(Config::default()).expect("engine");
+    let mut conv = Value::Null;
+    let made = apply(&old, &before, 0, &mut conv).await;
+    assert!(made.iter().all(|a| a.get("error").is_none()), "{made:?}");
+
+    let bytes = snapshot::encode(before.len() as u64, 0, &old.records().await);
+    let window = old.config().limits.replay_window;
+    let taken = snapshot::decode(&bytes, window).expect("reads back");
+    assert_eq!(taken.position, before.len() as u64);
+    let new = Engine::start(Config::default()).expect("engine");
+    new.recover(taken.recovered).await.expect("starts from it");
+
+    let first = before.len();
+    let here = apply(&old, &after, first, &mut conv.clone()).await;
+    let there = apply(&new, &after, first, &mut conv.clone()).await;
+    assert_eq!(here, there);
+    // What was compared is the conversation, not a row of errors.
+    assert_eq!(here[0]["id"], made[1]["id"], "the resend answers the first");
+    assert_eq!(
+        here[1]["index"],
+        json!(3),
+        "indexes go on after the deleted one"
+    );
+    assert_eq!(here[2]["id"], made[8]["id"], "the same direct conversation");
+    // Past bob's horizon (0): alice's "yo!"; the deleted one and his own do not count.
+    assert_eq!(here[3]["unread_messages_count"], json!(1), "{}", here[3]);
+    assert_eq!(here[4]["attributes"], json!({"topic": "snapshots"}));
+    let bodies: Vec<&str> = here[5]["items"]
+        .as_array()
+        .expect("a page")
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["hi", "yo!", "after"]);
+    assert_eq!(here[6]["items"].as_array().map(Vec::len), Some(2));
+    old.shutdown();
+    new.shutdown();
+}
+
+/// A whole snapshot, then deltas on it each holding only the conversations
+/// changed since the one before: a conversation changed (a message sent, one
+/// deleted, one edited), one deleted, one made, one left alone.
+#[tokio::test]
+async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
+    let send = |who: &str, conv: &str, body: &str| {
+        (
+            user(who),
+            json!({"op": "message.send", "conversation": conv, "body": body}),
+        )
+    };
+    let create = |name: &str| {
+        (
+            user("alice"),
+            json!({"op": "conversation.create", "unique_name": name, "participants": ["bob"]}),
+        )
+    };
+    let whole_ops = vec![
+        create("main"),
+        send("bob", "main", "hi"),
+        send("alice", "main", "doomed message"),
+        create("quiet"),
+        send("bob", "quiet", "quiet body"),
+        create("doomed"),
+        send("bob", "doomed", "doomed body"),
+    ];
+    let first_delta = vec![
+        send("alice", "main", "after"),
+        (
+            user("alice"),
+            json!({"op": "message.delete", "conversation": "main", "message": 1}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "conversation.delete", "conversation": "doomed"}),
+        ),
+        create("new"),
+        send("bob", "new", "new body"),
+        (
+            user("carol"),
+            json!({"op": "user.update", "friendly_name": "Carol"}),
+        ),
+    ];
+    let second_delta = vec![(
+        user("alice"),
+        json!({"op": "message.edit", "conversation": "main", "message": 2, "body": "edited"}),
+    )];
+    let old = Engine::start(Config::default()).expect("engine");
+    let mut at = 0;
+    let mut chain = Vec::new();
+    let mut base = None;
+    for ops in [&whole_ops, &first_delta, &second_delta] {
+        let made = apply(&old, ops, at, &mut json!("main")).await;
+        assert!(made.iter().all(|a| a.get("error").is_none()), "{made:?}");
+        at += ops.len();
+        let (records, live) = old.records_since(base).await.expect("every one answers");
+        let on = base.map(|b| (b, live.as_slice()));
+        chain.push(snapshot::encode_on(at as u64, 0, on, &records));
+        base = Some(at as u64);
+    }
+    let holds = |bytes: &[u8], text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
+    // Each delta holds what changed, not what stayed.
+    assert!(holds(&chain[0], "quiet body") && holds(&chain[0], "doomed body"));
+    assert!(!holds(&chain[1], "quiet body"), "an unchanged conversation");
+    assert!(!holds(&chain[1], "doomed body"), "a deleted conversation");
+    assert!(holds(&chain[1], "new body") && holds(&chain[1], "after"));
+    assert!(!holds(&chain[2], "new body") && holds(&chain[2], "edited"));
+    assert!(chain[2].len() < chain[0].len());
+
+    let window = old.config().limits.replay_window;
+    let links: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+    let skipped = snapshot::decode_chain(&[links[0], links[2]], window);
+    assert!(skipped.is_err(), "a delta read on another base");
+    let taken = snapshot::decode_chain(&links, window).expect("reads back");
+    assert_eq!(taken.position, at as u64);
+    let new = Engine::start(Config::default()).expect("engine");
+    new.recover(taken.recovered).await.expect("starts from it");
+
+    let after = vec![
+        (user("alice"), json!({"op": "conversation.list"})),
+        (
+            user("alice"),
+            json!({"op": "message.list", "conversation": "main"}),
+        ),
+        (
+            user("bob"),
+            json!({"op": "message.list", "conversation": "quiet"}),
+        ),
+        (
+            user("bob"),
+            json!({"op": "conversation.get", "conversation": "doomed"}),
+        ),
+        (
+            user("bob"),
+            json!({"op": "message.list", "conversation": "new"}),
+        ),
+        (
+            user("bob"),
+            json!({"op": "presence.get", "identities": ["carol"]}),
+        ),
+        send("bob", "main", "next"),
+        send("bob", "quiet", "next"),
+    ];
+    let here = apply(&old, &after, at, &mut json!("main")).await;
+    let there = apply(&new, &after, at, &mut json!("main")).await;
+    assert_eq!(here, there);
+    // What was compared holds what the ops made.
+    let bodies = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["body"].as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!(here[0]["items"].as_array().map(Vec::len), Some(3));
+    assert_eq!(bodies(&here[1]), ["hi", "edited"]);
+    assert_eq!(bodies(&here[2]), ["quiet body"]);
+    assert_eq!(here[3]["error"], json!("not_found"));
+    assert_eq!(bodies(&here[4]), ["new body"]);
+    assert_eq!(here[5]["items"][0]["friendly_name"], json!("Carol"));
+    assert_eq!(
+        here[6]["index"],
+        json!(3),
+        "indexes go on after the deleted one"
+    );
+    assert_eq!(here[7]["index"], json!(1));
+    old.shutdown();
+    new.shutdown();
+}
+
+/// What a snapshot costs (a measurement, not a check of speed; figures in
+/// docs/BENCHMARKS.md): `cargo test --release --lib snapshot_cost -- --ignored
+/// --nocapture`. 100 conversations of 1,000 messages of 100 bytes.
+#[tokio::test]
+#[ignore = "a measurement: run it with --release"]
+async fn snapshot_cost() {
+    let engine = Engine::start(Config::default()).expect("engine");
+    let op = |v: Value| Request::from_json(&v).expect("an op");
+    let mut seed = 0;
+    let mut stamp = || {
+        seed += 1;
+        Stamp { at: 1, seed }
+    };
+    for _ in 0..100 {
+        let made = engine
+            .apply(
+                user("ana"),
+                op(json!({"op": "conversation.create"})),
+                stamp(),
+            )
+            .await
+            .expect("created");
+        let id = made.data.to_json()["id"].clone();
+        for _ in 0..1000 {
+            let send = json!({"op": "message.send", "conversation": id, "body": "x".repeat(100)});
+            engine
+                .apply(user("ana"), op(send), stamp())
+                .await
+                .expect("sent");
+        }
+    }
+    let window = engine.config().limits.replay_window;
+    // Everything so far as log entry 1; then one message into one
+    // conversation as entry n: a delta on the snapshot before holds it alone.
+    engine.shared().enter_log_position(1);
+    let one = json!({"op": "conversation.list", "page_size": 1});
+    let listed = engine.apply(user("ana"), op(one), stamp()).await;
+    let last = listed.expect("listed").data.to_json()["items"][0]["id"].clone();
+    for n in 2..5 {
+        engine.shared().enter_log_position(n);
+        let send = json!({"op": "message.send", "conversation": last, "body": "x".repeat(100)});
+        engine
+            .apply(user("ana"), op(send), stamp())
+            .await
+            .expect("sent");
+        let t = std::time::Instant::now();
+        let (records, live) = engine.records_since(Some(n - 1)).await.expect("read");
+        let read = t.elapsed();
+        let bytes = snapshot::encode_on(n, 1, Some((n - 1, &live)), &records);
+        let encoded = t.elapsed() - read;
+        eprintln!(
+            "a delta of one changed conversation: records {read:?} (the reader's pause), \
+             encoding {encoded:?}, {} bytes",
+            bytes.len()
+        );
+    }
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let records = engine.records().await;
+        let read = t.elapsed();
+        let bytes = snapshot::encode(1, 1, &records);
+        let encoded = t.elapsed() - read;
+        let t = std::time::Instant::now();
+        let taken = snapshot::decode(&bytes, window).expect("reads back");
+        let fresh = Engine::start(Config::default()).expect("engine");
+        fresh.recover(taken.recovered).await.expect("starts");
+        let started = t.elapsed();
+        assert_eq!(fresh.metrics().messages_stored, 100_003);
+        eprintln!(
+            "records {read:?} (the reader's pause), encoding {encoded:?}, {} bytes; \
+             a node started from it in {started:?}",
+            bytes.len()
+        );
+        fresh.shutdown();
+    }
+    engine.shutdown();
+}
