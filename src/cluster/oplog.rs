@@ -86,6 +86,11 @@ impl Log {
         let waiting: Arc<Waiting> = Arc::default();
         let appends: Arc<Appends> = Arc::default();
         let (from, last_at) = snapshots::load(&engine, &snapshots.shelf).await?;
+        if snapshots.every > 0 {
+            // Before any entry is applied: a delta on a snapshot after `from`
+            // is made of what each conversation noted since.
+            engine.shared().note_changes();
+        }
         let state = super::until_ready("the log's state", super::ATTEMPT, || {
             let stream = stream.clone();
             async move { stream.get_info().await.map(|i| i.state) }
@@ -494,6 +499,12 @@ impl Applier {
                 self.last_at,
             )
             .await;
+        }
+        if snapshot_here {
+            // The next delta is on this snapshot, or (if it is not named) on
+            // the one before; changes before that one are not needed.
+            let before = seq.saturating_sub(every);
+            self.engine.shared().forget_changes_upto(before);
         }
         // send_replace: the value must change even when no one waits for it.
         self.progress.applied.send_replace(seq);

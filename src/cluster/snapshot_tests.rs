@@ -127,9 +127,11 @@ async fn a_node_started_from_a_snapshot_goes_on_like_the_others() {
     new.shutdown();
 }
 
-/// A whole snapshot, then deltas on it each holding only the conversations
-/// changed since the one before: a conversation changed (a message sent, one
-/// deleted, one edited), one deleted, one made, one left alone.
+/// A whole snapshot, then deltas on it each holding only the records changed
+/// since the one before: a conversation changed (a message sent, one
+/// deleted, one edited), one deleted, one made, one left alone; and last a
+/// delta on a snapshot older than what its changed conversation still knows,
+/// which holds that conversation whole.
 #[tokio::test]
 async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
     let send = |who: &str, conv: &str, body: &str| {
@@ -154,6 +156,11 @@ async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
         send("bob", "doomed", "doomed body"),
     ];
     let first_delta = vec![
+        // (Not last: a profile changed by an entry counts as changed after it.)
+        (
+            user("carol"),
+            json!({"op": "user.update", "friendly_name": "Carol"}),
+        ),
         send("alice", "main", "after"),
         (
             user("alice"),
@@ -165,20 +172,23 @@ async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
         ),
         create("new"),
         send("bob", "new", "new body"),
-        (
-            user("carol"),
-            json!({"op": "user.update", "friendly_name": "Carol"}),
-        ),
     ];
     let second_delta = vec![(
         user("alice"),
         json!({"op": "message.edit", "conversation": "main", "message": 2, "body": "edited"}),
     )];
+    let third_delta = vec![send("bob", "main", "late")];
     let old = Engine::start(Config::default()).expect("engine");
+    old.shared().note_changes();
     let mut at = 0;
     let mut chain = Vec::new();
     let mut base = None;
-    for ops in [&whole_ops, &first_delta, &second_delta] {
+    for ops in [&whole_ops, &first_delta, &second_delta, &third_delta] {
+        if std::ptr::eq(ops, &third_delta) {
+            // As a node does two snapshots on: what changed up to the next
+            // entry is forgotten.
+            old.shared().forget_changes_upto(at as u64 + 1);
+        }
         let made = apply(&old, ops, at, &mut json!("main")).await;
         assert!(made.iter().all(|a| a.get("error").is_none()), "{made:?}");
         at += ops.len();
@@ -193,12 +203,25 @@ async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
     assert!(!holds(&chain[1], "quiet body"), "an unchanged conversation");
     assert!(!holds(&chain[1], "doomed body"), "a deleted conversation");
     assert!(holds(&chain[1], "new body") && holds(&chain[1], "after"));
+    assert!(
+        holds(&chain[1], "Carol") && !holds(&chain[2], "Carol"),
+        "a profile changed once"
+    );
     assert!(!holds(&chain[2], "new body") && holds(&chain[2], "edited"));
+    assert!(
+        !holds(&chain[2], "\"hi\""),
+        "a message unchanged in a changed conversation"
+    );
     assert!(chain[2].len() < chain[0].len());
+    assert!(
+        holds(&chain[3], "late") && holds(&chain[3], "\"hi\""),
+        "written whole"
+    );
+    assert!(!holds(&chain[3], "quiet body"));
 
     let window = old.config().limits.replay_window;
     let links: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
-    let skipped = snapshot::decode_chain(&[links[0], links[2]], window);
+    let skipped = snapshot::decode_chain(&[links[0], links[2], links[3]], window);
     assert!(skipped.is_err(), "a delta read on another base");
     let taken = snapshot::decode_chain(&links, window).expect("reads back");
     assert_eq!(taken.position, at as u64);
@@ -243,14 +266,14 @@ async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
             .collect()
     };
     assert_eq!(here[0]["items"].as_array().map(Vec::len), Some(3));
-    assert_eq!(bodies(&here[1]), ["hi", "edited"]);
+    assert_eq!(bodies(&here[1]), ["hi", "edited", "late"]);
     assert_eq!(bodies(&here[2]), ["quiet body"]);
     assert_eq!(here[3]["error"], json!("not_found"));
     assert_eq!(bodies(&here[4]), ["new body"]);
     assert_eq!(here[5]["items"][0]["friendly_name"], json!("Carol"));
     assert_eq!(
         here[6]["index"],
-        json!(3),
+        json!(4),
         "indexes go on after the deleted one"
     );
     assert_eq!(here[7]["index"], json!(1));
@@ -265,6 +288,7 @@ async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
 #[ignore = "a measurement: run it with --release"]
 async fn snapshot_cost() {
     let engine = Engine::start(Config::default()).expect("engine");
+    engine.shared().note_changes();
     let op = |v: Value| Request::from_json(&v).expect("an op");
     let mut seed = 0;
     let mut stamp = || {
@@ -293,6 +317,7 @@ async fn snapshot_cost() {
     // Everything so far as log entry 1; then one message into one
     // conversation as entry n: a delta on the snapshot before holds it alone.
     engine.shared().enter_log_position(1);
+    engine.shared().forget_changes_upto(1);
     let one = json!({"op": "conversation.list", "page_size": 1});
     let listed = engine.apply(user("ana"), op(one), stamp()).await;
     let last = listed.expect("listed").data.to_json()["items"][0]["id"].clone();

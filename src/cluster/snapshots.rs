@@ -50,7 +50,7 @@ const SWEEP_WITHIN: Duration = Duration::from_secs(10);
 const LATEST_WITHIN: Duration = Duration::from_secs(2);
 /// Snapshots in a chain at most, the whole one included: a starting node
 /// reads every one.
-const MAX_CHAIN: usize = 8;
+const MAX_CHAIN: usize = 32;
 
 /// The snapshots a starting node reads, the latest first, each with its
 /// size in bytes; the last is whole, the others deltas each on the next.

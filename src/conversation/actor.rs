@@ -467,6 +467,8 @@ pub(crate) enum Kept {
     Gone,
     /// Not changed since the position asked about.
     Unchanged,
+    /// The records changed since the position asked about.
+    Changed(Batch),
     /// Every record of it.
     Whole(Batch),
 }
@@ -475,8 +477,13 @@ impl Handler<Records> for ConversationActor {
     type Result = Kept;
     fn handle(&mut self, r: Records, _: &mut Context<Self>) -> Kept {
         let s = &self.state;
-        if !(s.deleted || s.erased) && r.since.is_some_and(|since| s.changed_at <= since) {
-            return Kept::Unchanged;
+        if let Some(since) = r.since.filter(|_| !(s.deleted || s.erased)) {
+            if s.changed_at <= since {
+                return Kept::Unchanged;
+            }
+            if let Some(changed) = s.records_since(since) {
+                return Kept::Changed(changed);
+            }
         }
         s.records().map_or(Kept::Gone, Kept::Whole)
     }

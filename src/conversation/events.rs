@@ -73,6 +73,11 @@ impl EventLog {
         std::mem::take(&mut self.touched)
     }
 
+    /// The seqs changed since the journal last looked.
+    pub fn touched(&self) -> &[u64] {
+        &self.touched
+    }
+
     /// Forgets the changed seqs, keeping the buffer; answers whether there were any.
     pub fn clear_touched(&mut self) -> bool {
         let any = !self.touched.is_empty();

@@ -191,6 +191,11 @@ impl MessageLog {
         std::mem::take(&mut self.touched)
     }
 
+    /// The indexes changed since the journal last looked.
+    pub fn touched(&self) -> &[u64] {
+        &self.touched
+    }
+
     /// Forgets the changed indexes, keeping the buffers.
     /// Answers whether there were any.
     pub fn clear_touched(&mut self) -> bool {

@@ -75,6 +75,11 @@ impl Members {
         std::mem::take(&mut self.touched)
     }
 
+    /// The places changed since the journal last looked.
+    pub fn touched(&self) -> &[u64] {
+        &self.touched
+    }
+
     /// Forgets the changed places, keeping the buffer; answers whether there were any.
     pub fn clear_touched(&mut self) -> bool {
         let any = !self.touched.is_empty();

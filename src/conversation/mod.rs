@@ -17,6 +17,7 @@ mod messages;
 mod ops;
 mod participants;
 mod persist;
+mod recent;
 mod shared;
 mod state;
 #[cfg(test)]

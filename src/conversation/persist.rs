@@ -100,6 +100,18 @@ impl ConversationState {
         Some(batch)
     }
 
+    /// The records changed after log `position` (its description and
+    /// counters always), for a delta snapshot; None if what changed then is
+    /// no longer known (then [`records`](Self::records) holds it whole).
+    pub fn records_since(&self, position: u64) -> Option<Batch> {
+        if self.deleted || self.erased {
+            return None;
+        }
+        let (participants, messages, events) = self.recent.since(position)?;
+        let none = Announced::default();
+        Some(self.writes(true, participants, messages, events, (&none, None)))
+    }
+
     /// Every record of the conversation, as a store that holds it has them
     /// (a cluster's snapshot); None once it is deleted.
     pub fn records(&self) -> Option<Batch> {
@@ -215,6 +227,17 @@ impl ConversationState {
     /// entry being applied, or one after it) as that of its last change: a
     /// delta snapshot holds the conversations changed since its base.
     pub fn discard_changes(&mut self) {
+        if self.shared.noting_changes() {
+            let position = self.shared.log_position();
+            self.recent
+                .forget_upto(self.shared.changes_forgotten_upto());
+            self.recent.note(
+                position,
+                self.members.touched(),
+                self.log.touched(),
+                self.events.touched(),
+            );
+        }
         // Cleared, not taken: no allocation per op in memory. Each is cleared.
         let changed = [
             self.members.clear_touched(),
@@ -340,6 +363,7 @@ impl ConversationState {
             added_refs,
             joined_users: Vec::new(),
             changed_at: 0,
+            recent: Default::default(),
         })
     }
 }

@@ -34,7 +34,11 @@ pub(crate) struct Shared {
     sessions_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// In a cluster, the log entry being applied (or one after it, while
     /// entries run ahead); 0 off a cluster.
-    log_position: std::sync::atomic::AtomicU64,
+    log_position: Arc<std::sync::atomic::AtomicU64>,
+    /// In a cluster taking snapshots: conversations note which records each
+    /// op changed (`recent.rs`), and forget those at or before this entry.
+    noting_changes: std::sync::atomic::AtomicBool,
+    changes_forgotten_upto: std::sync::atomic::AtomicU64,
 }
 
 /// How many recent events the inspector sees.
@@ -79,7 +83,35 @@ impl Shared {
             store: std::sync::OnceLock::new(),
             sessions_epoch: Arc::default(),
             log_position: Default::default(),
+            noting_changes: Default::default(),
+            changes_forgotten_upto: Default::default(),
         }
+    }
+
+    /// Whether conversations note which records each op changed.
+    pub fn noting_changes(&self) -> bool {
+        self.noting_changes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// From now on, conversations note which records each op changed (a
+    /// cluster node that takes snapshots).
+    pub fn note_changes(&self) {
+        self.noting_changes
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Entries whose changes conversations may forget: no delta snapshot
+    /// will be on one of them or an earlier one.
+    pub fn changes_forgotten_upto(&self) -> u64 {
+        self.changes_forgotten_upto
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Lets conversations forget the changes at or before `position`.
+    pub fn forget_changes_upto(&self, position: u64) {
+        self.changes_forgotten_upto
+            .fetch_max(position, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// In a cluster, the log entry being applied; 0 off a cluster.
@@ -111,7 +143,10 @@ impl Shared {
         let hub = self
             .users
             .entry(i.clone())
-            .or_insert_with(|| Arc::new(UserHub::new(i.clone(), at, self.sessions_epoch.clone())))
+            .or_insert_with(|| {
+                let (epoch, position) = (self.sessions_epoch.clone(), self.log_position.clone());
+                Arc::new(UserHub::new(i.clone(), at, epoch, position))
+            })
             .clone();
         hub.known_since(at);
         hub

@@ -17,6 +17,7 @@ use super::event_records::AddedRefs;
 use super::events::{EventLog, Stored};
 use super::log::MessageLog;
 use super::members::{Member, Members};
+use super::recent::Recent;
 use super::typing::Typing;
 use super::Answer;
 use super::ConvInfo;
@@ -104,6 +105,9 @@ pub(crate) struct ConversationState {
     /// The cluster's log position at its last change (0 off a cluster, and
     /// for a conversation read back unchanged since).
     pub changed_at: u64,
+    /// In a cluster taking snapshots, which records changed at which log
+    /// position, for a delta made of those alone.
+    pub recent: Recent,
 }
 
 pub(crate) fn empty() -> Value {
@@ -214,6 +218,7 @@ impl ConversationState {
             added_refs: AddedRefs::default(),
             joined_users: Vec::new(),
             changed_at,
+            recent: Recent::default(),
         };
         if let Some(c) = creator {
             st.insert_chat(c, Role::Admin, None, now);

@@ -52,8 +52,10 @@ mod tests {
     #[test]
     fn the_list_follows_sessions_and_members() {
         let epoch = Arc::new(AtomicU64::new(0));
-        let hub =
-            |name: &str| Arc::new(UserHub::new(Identity::from_stored(name), 0, epoch.clone()));
+        let hub = |name: &str| {
+            let (identity, position) = (Identity::from_stored(name), Arc::default());
+            Arc::new(UserHub::new(identity, 0, epoch.clone(), position))
+        };
         let (ana, bo) = (hub("ana"), hub("bo"));
         let outbox = || Arc::new(Outbox::new(1 << 20));
         let (a1, b1, b2) = (outbox(), outbox(), outbox());

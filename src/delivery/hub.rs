@@ -45,6 +45,22 @@ pub(crate) struct UserHub {
     /// whenever any hub gains or loses a session, so that a fanout list built
     /// from hubs ([`Fanout`](super::Fanout)) knows when to build it again.
     epoch: Arc<AtomicU64>,
+    /// The cluster's log position (the engine's, shared by every hub), and
+    /// past it the position of the profile's last change, for a delta
+    /// snapshot: one after the entry being applied, since a change that
+    /// comes from no entry (presence) may follow the snapshot of that entry.
+    log_position: Arc<AtomicU64>,
+    changed_at: AtomicU64,
+}
+
+/// A user's profile, to read ([`UserHub::profile_mut`] changes it).
+pub(crate) struct ProfileRef<'a>(MutexGuard<'a, Profile>);
+
+impl std::ops::Deref for ProfileRef<'_> {
+    type Target = Profile;
+    fn deref(&self) -> &Profile {
+        &self.0
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -54,9 +70,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl UserHub {
-    pub fn new(identity: Identity, now: Millis, epoch: Arc<AtomicU64>) -> Self {
+    pub fn new(
+        identity: Identity,
+        now: Millis,
+        epoch: Arc<AtomicU64>,
+        log_position: Arc<AtomicU64>,
+    ) -> Self {
+        let changed_at = AtomicU64::new(log_position.load(Ordering::Relaxed) + 1);
         UserHub {
             epoch,
+            log_position,
+            changed_at,
             identity,
             sessions: Mutex::new(Vec::new()),
             conversations: Mutex::new(HashSet::new()),
@@ -145,15 +169,35 @@ impl UserHub {
         lock(&self.conversations).iter().copied().collect()
     }
 
-    pub fn profile(&self) -> MutexGuard<'_, Profile> {
-        lock(&self.profile)
+    pub fn profile(&self) -> ProfileRef<'_> {
+        ProfileRef(lock(&self.profile))
+    }
+
+    /// The profile, to change (noted for the next delta snapshot).
+    pub fn profile_mut(&self) -> MutexGuard<'_, Profile> {
+        let guard = lock(&self.profile);
+        self.changed();
+        guard
+    }
+
+    /// The cluster log position of the profile's last change (see the field).
+    pub fn changed_at(&self) -> u64 {
+        self.changed_at.load(Ordering::Relaxed)
+    }
+
+    fn changed(&self) {
+        let at = self.log_position.load(Ordering::Relaxed) + 1;
+        self.changed_at.fetch_max(at, Ordering::Relaxed);
     }
 
     /// Notes that the user was known at `at`: its first-seen time is the
     /// earliest such note.
     pub fn known_since(&self, at: Millis) {
-        let mut p = self.profile();
-        p.created_at = Some(p.created_at.map_or(at, |c| c.min(at)));
+        let mut p = lock(&self.profile);
+        if p.created_at.is_none_or(|c| at < c) {
+            p.created_at = Some(at);
+            self.changed();
+        }
     }
 
     /// The User object: profile plus presence.

@@ -323,11 +323,12 @@ impl Engine {
     }
 
     /// Like [`records`](Engine::records), but with `since` (a log position)
-    /// only the conversations changed after that entry, each erased first
-    /// and then written whole; and the ids of every conversation there, so
-    /// that one deleted since is known by its absence (every user's profile
-    /// either way): a cluster's delta snapshot. None if a conversation did
-    /// not answer (the engine is stopping).
+    /// only the records changed after that entry (or, for a conversation
+    /// that no longer knows them, every record of it, after an erase); and
+    /// the ids of every conversation there, so that one deleted since is
+    /// known by its absence; and the profiles changed since: a cluster's
+    /// delta snapshot. None if a conversation did not answer (the engine is
+    /// stopping).
     pub(crate) async fn records_since(
         &self,
         since: Option<u64>,
@@ -336,6 +337,7 @@ impl Engine {
         let mut writes: Vec<Write> = shared
             .users
             .iter()
+            .filter(|hub| since.is_none_or(|s| hub.value().changed_at() > s))
             .map(|hub| Write::User {
                 identity: hub.key().to_string(),
                 record: serde_json::to_vec(&*hub.value().profile()).unwrap_or_default(),
@@ -352,6 +354,7 @@ impl Engine {
             match part.ok()? {
                 Kept::Gone => continue,
                 Kept::Unchanged => {}
+                Kept::Changed(batch) => writes.extend(batch.0),
                 Kept::Whole(batch) => {
                     if since.is_some() {
                         writes.push(Write::DeleteConversation { id });

@@ -77,7 +77,7 @@ impl Engine {
         let at = stamp.map_or_else(|| self.config().clock.now_ms(), |s| s.at);
         let hub = self.shared().hub_at(&identity, at);
         let committed = {
-            let mut p = hub.profile();
+            let mut p = hub.profile_mut();
             if let Some(n) = u.friendly_name {
                 p.friendly_name = n;
             }

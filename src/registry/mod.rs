@@ -257,7 +257,7 @@ pub(crate) fn restore(
         let mut profile: crate::delivery::Profile =
             serde_json::from_slice(&bytes).map_err(|e| format!("user {identity:?}: {e}"))?;
         let hub = shared.hub(&Identity::from_stored(&identity));
-        let mut held = hub.profile();
+        let mut held = hub.profile_mut();
         // A profile stored before it had a creation time keeps the hub's.
         profile.created_at = profile.created_at.or(held.created_at);
         *held = profile;

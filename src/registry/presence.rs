@@ -162,7 +162,7 @@ impl Registry {
     /// The user went online or offline: note when, say it once to everyone who
     /// shares a conversation with them, and end their typing when offline.
     fn changed(&self, hub: &Arc<UserHub>, online: bool, at: Millis) {
-        hub.profile().last_seen_at = Some(at);
+        hub.profile_mut().last_seen_at = Some(at);
         self.announce_presence(hub, online, at);
         if online {
             return;
