@@ -5,8 +5,8 @@
 //! its engine's records between that entry and the next (`Engine::records`:
 //! the same records `--data-dir` keeps) and puts them in a JetStream object
 //! store, as an object named after the entry. Most snapshots are deltas on
-//! the latest: only the conversations changed since, so a snapshot's size
-//! follows the traffic, not the history. A chain is closed by a whole one
+//! the latest: only the records changed since (`Engine::records_since`), so
+//! a snapshot's size follows the traffic, not the history. A chain is closed by a whole one
 //! once its deltas hold as much as the whole one it starts from, or it is
 //! [`MAX_CHAIN`] long. A key in a JetStream KV bucket names the latest chain
 //! (each snapshot's entry and size, the latest first); it is moved only by
@@ -57,7 +57,7 @@ const MAX_CHAIN: usize = 32;
 /// Kept in the KV key as `entry:size` words; a key holding just an entry (as
 /// colloquy wrote it before deltas) is a whole snapshot of unknown size.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Chain(Vec<(u64, u64)>);
+struct Chain(Vec<(u64, u64)>);
 
 impl Chain {
     fn parse(text: &str) -> Option<Chain> {
