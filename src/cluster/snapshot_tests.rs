@@ -228,26 +228,19 @@ async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
     let new = Engine::start(Config::default()).expect("engine");
     new.recover(taken.recovered).await.expect("starts from it");
 
+    let by = |who: &str, op: Value| (user(who), op);
+    let list = |who: &str, conv: &str| by(who, json!({"op": "message.list", "conversation": conv}));
     let after = vec![
-        (user("alice"), json!({"op": "conversation.list"})),
-        (
-            user("alice"),
-            json!({"op": "message.list", "conversation": "main"}),
-        ),
-        (
-            user("bob"),
-            json!({"op": "message.list", "conversation": "quiet"}),
-        ),
-        (
-            user("bob"),
+        by("alice", json!({"op": "conversation.list"})),
+        list("alice", "main"),
+        list("bob", "quiet"),
+        by(
+            "bob",
             json!({"op": "conversation.get", "conversation": "doomed"}),
         ),
-        (
-            user("bob"),
-            json!({"op": "message.list", "conversation": "new"}),
-        ),
-        (
-            user("bob"),
+        list("bob", "new"),
+        by(
+            "bob",
             json!({"op": "presence.get", "identities": ["carol"]}),
         ),
         send("bob", "main", "next"),
