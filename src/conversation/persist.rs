@@ -249,6 +249,9 @@ impl ConversationState {
         self.joined_users.clear();
         if changed.contains(&true) {
             self.changed_at = self.shared.log_position();
+            if self.shared.noting_changes() {
+                self.shared.conversation_changed(self.id, self.changed_at);
+            }
         }
     }
 

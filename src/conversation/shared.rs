@@ -2,6 +2,7 @@
 //! indexes it keeps in step (id and unique name to actor, identity to hub,
 //! reaction to conversation), the metrics, and the inspector's recent events.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use dashmap::mapref::entry::Entry;
@@ -39,6 +40,9 @@ pub(crate) struct Shared {
     /// op changed (`recent.rs`), and forget those at or before this entry.
     noting_changes: std::sync::atomic::AtomicBool,
     changes_forgotten_upto: std::sync::atomic::AtomicU64,
+    /// Then, too, the log position of each conversation's last change, so
+    /// that a delta asks only those changed since its base.
+    changed_conversations: DashMap<ConversationId, u64>,
 }
 
 /// How many recent events the inspector sees.
@@ -85,6 +89,7 @@ impl Shared {
             log_position: Default::default(),
             noting_changes: Default::default(),
             changes_forgotten_upto: Default::default(),
+            changed_conversations: DashMap::new(),
         }
     }
 
@@ -106,6 +111,25 @@ impl Shared {
     pub fn changes_forgotten_upto(&self) -> u64 {
         self.changes_forgotten_upto
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Notes that conversation `id` changed at log `position`.
+    pub fn conversation_changed(&self, id: ConversationId, position: u64) {
+        self.changed_conversations.insert(id, position);
+    }
+
+    /// The conversations changed after log `position`; None if some may be
+    /// forgotten (then every conversation knows whether it changed).
+    pub fn changed_after(&self, position: u64) -> Option<HashSet<ConversationId>> {
+        let forgotten = self.changes_forgotten_upto();
+        self.changed_conversations.retain(|_, at| *at > forgotten);
+        (position >= forgotten).then(|| {
+            let changed = self.changed_conversations.iter();
+            changed
+                .filter(|e| *e.value() > position)
+                .map(|e| *e.key())
+                .collect()
+        })
     }
 
     /// Lets conversations forget the changes at or before `position`.
@@ -176,5 +200,31 @@ impl Shared {
                 self.conversations.get(&id).map(|h| h.clone())
             })
             .ok_or_else(|| Error::not_found("conversation not found"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delta_asks_only_the_conversations_changed_since_its_base() {
+        let shared = Shared::new(Config::default());
+        let (a, b, c) = (
+            ConversationId::new(),
+            ConversationId::new(),
+            ConversationId::new(),
+        );
+        shared.conversation_changed(a, 10);
+        shared.conversation_changed(b, 20);
+        shared.conversation_changed(a, 30);
+        shared.conversation_changed(c, 5);
+        assert_eq!(shared.changed_after(10), Some(HashSet::from([a, b])));
+        assert_eq!(shared.changed_after(30), Some(HashSet::new()));
+        // What is forgotten goes; a base before it gets no answer.
+        shared.forget_changes_upto(20);
+        assert_eq!(shared.changed_after(25), Some(HashSet::from([a])));
+        assert_eq!(shared.changed_after(15), None);
+        assert_eq!(shared.changed_conversations.len(), 1, "c and b are gone");
     }
 }

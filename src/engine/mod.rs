@@ -26,7 +26,7 @@ use crate::conversation::{Kept, Records};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::metrics::{ClusterStatus, MetricsSnapshot};
-use crate::model::{ReactionId, Stamp};
+use crate::model::{ConversationId, ReactionId, Stamp};
 use crate::protocol::{ConversationOp, EngineOp, Reply, Request, Route};
 use crate::registry::{self, Create, Direct, Recover, Registry};
 use crate::store::{Recovered, Store, Write};
@@ -343,13 +343,21 @@ impl Engine {
                 record: serde_json::to_vec(&*hub.value().profile()).unwrap_or_default(),
             })
             .collect();
-        let (ids, actors): (Vec<_>, Vec<_>) = shared
-            .conversations
-            .iter()
-            .map(|h| (*h.key().0.as_bytes(), h.addr.clone()))
-            .unzip();
+        // Only those changed since are asked; with none known (not noting,
+        // or an older base than is remembered), every one is.
+        let changed = since.and_then(|s| shared.changed_after(s));
+        let asked = |c: &ConversationId| changed.as_ref().is_none_or(|set| set.contains(c));
+        let mut live = Vec::with_capacity(shared.conversations.len());
+        let (mut ids, mut actors) = (Vec::new(), Vec::new());
+        for h in shared.conversations.iter() {
+            if asked(h.key()) {
+                ids.push(*h.key().0.as_bytes());
+                actors.push(h.addr.clone());
+            } else {
+                live.push(*h.key().0.as_bytes());
+            }
+        }
         let kept = join_all(actors.iter().map(|a| a.send(Records { since }))).await;
-        let mut live = Vec::with_capacity(kept.len());
         for (id, part) in ids.into_iter().zip(kept) {
             match part.ok()? {
                 Kept::Gone => continue,
