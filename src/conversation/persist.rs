@@ -223,22 +223,20 @@ impl ConversationState {
     }
 
     /// Forgets the changes of the ops since the last call (no journal to
-    /// write). If there were any, notes the cluster's log position (the
-    /// entry being applied, or one after it) as that of its last change: a
-    /// delta snapshot holds the conversations changed since its base.
+    /// write). On a cluster node taking snapshots, first notes them with the
+    /// log position (the entry being applied, or one after it), for the next
+    /// delta: which records changed, and that the conversation did.
     pub fn discard_changes(&mut self) {
-        if self.shared.noting_changes() {
-            let position = self.shared.log_position();
+        let noting = self.shared.noting_changes();
+        let position = self.shared.log_position();
+        if noting {
             self.recent
                 .forget_upto(self.shared.changes_forgotten_upto());
-            self.recent.note(
-                position,
-                self.members.touched(),
-                self.log.touched(),
-                self.events.touched(),
-            );
+            let (members, log, events) = (&self.members, &self.log, &self.events);
+            self.recent
+                .note(position, members.touched(), log.touched(), events.touched());
         }
-        // Cleared, not taken: no allocation per op in memory. Each is cleared.
+        // Cleared, not taken: no allocation per op in memory. Every one is cleared.
         let changed = [
             self.members.clear_touched(),
             self.log.clear_touched(),
@@ -248,9 +246,9 @@ impl ConversationState {
         ];
         self.joined_users.clear();
         if changed.contains(&true) {
-            self.changed_at = self.shared.log_position();
-            if self.shared.noting_changes() {
-                self.shared.conversation_changed(self.id, self.changed_at);
+            self.changed_at = position;
+            if noting {
+                self.shared.conversation_changed(self.id, position);
             }
         }
     }
