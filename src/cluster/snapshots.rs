@@ -378,7 +378,7 @@ pub(super) async fn take(engine: &Engine, shelf: Shelf, stream: Stream, position
         return;
     };
     tokio::spawn(async move {
-        let on = base.map(|b| (b, live.as_slice()));
+        let on = base.map(|b| (b, live.as_deref()));
         let bytes = snapshot::encode_on(position, at, on, &records);
         drop(records);
         let taken = Taken {

@@ -243,6 +243,8 @@ impl ConversationState {
             self.events.clear_touched(),
             std::mem::take(&mut self.meta_changed),
             !self.joined_users.is_empty(),
+            // Deleted: a delta erases it.
+            self.erased,
         ];
         self.joined_users.clear();
         if changed.contains(&true) {

@@ -324,55 +324,80 @@ impl Engine {
 
     /// Like [`records`](Engine::records), but with `since` (a log position)
     /// only the records changed after that entry (or, for a conversation
-    /// that no longer knows them, every record of it, after an erase); and
-    /// the ids of every conversation there, so that one deleted since is
-    /// known by its absence; and the profiles changed since: a cluster's
-    /// delta snapshot. None if a conversation did not answer (the engine is
+    /// that no longer knows them, every record of it, after an erase), an
+    /// erase of each conversation deleted since, and the profiles changed
+    /// since: a cluster's delta snapshot. When which conversations changed
+    /// is not known (a base older than is remembered), every one is asked,
+    /// and the ids of those there come back too: one deleted since is known
+    /// by its absence. None if a conversation did not answer (the engine is
     /// stopping).
     pub(crate) async fn records_since(
         &self,
         since: Option<u64>,
-    ) -> Option<(Vec<Write>, Vec<[u8; 16]>)> {
+    ) -> Option<(Vec<Write>, Option<Vec<[u8; 16]>>)> {
         let shared = self.shared();
-        let mut writes: Vec<Write> = shared
-            .users
-            .iter()
+        let mut writes = self.profiles_since(since);
+        let changed = since.and_then(|s| shared.changed_after(s));
+        let erase = |id: ConversationId| Write::DeleteConversation {
+            id: *id.0.as_bytes(),
+        };
+        let asked: Vec<_> = match &changed {
+            Some(set) => set
+                .iter()
+                .filter_map(|id| match shared.conversations.get(id) {
+                    Some(h) => Some((*id, h.addr.clone())),
+                    None => {
+                        writes.push(erase(*id));
+                        None
+                    }
+                })
+                .collect(),
+            None => shared
+                .conversations
+                .iter()
+                .map(|h| (*h.key(), h.addr.clone()))
+                .collect(),
+        };
+        let mut listed = changed.is_none().then(|| Vec::with_capacity(asked.len()));
+        let kept = join_all(asked.iter().map(|(_, a)| a.send(Records { since }))).await;
+        for ((id, _), part) in asked.iter().zip(kept) {
+            let there = match part.ok()? {
+                Kept::Gone => {
+                    if since.is_some() {
+                        writes.push(erase(*id));
+                    }
+                    false
+                }
+                Kept::Unchanged => true,
+                Kept::Changed(batch) => {
+                    writes.extend(batch.0);
+                    true
+                }
+                Kept::Whole(batch) => {
+                    if since.is_some() {
+                        writes.push(erase(*id));
+                    }
+                    writes.extend(batch.0);
+                    true
+                }
+            };
+            if let (true, Some(listed)) = (there, listed.as_mut()) {
+                listed.push(*id.0.as_bytes());
+            }
+        }
+        Some((writes, listed))
+    }
+
+    /// Every user's profile, or those changed after log position `since`.
+    fn profiles_since(&self, since: Option<u64>) -> Vec<Write> {
+        let users = self.shared().users.iter();
+        users
             .filter(|hub| since.is_none_or(|s| hub.value().changed_at() > s))
             .map(|hub| Write::User {
                 identity: hub.key().to_string(),
                 record: serde_json::to_vec(&*hub.value().profile()).unwrap_or_default(),
             })
-            .collect();
-        // Only those changed since are asked; with none known (not noting,
-        // or an older base than is remembered), every one is.
-        let changed = since.and_then(|s| shared.changed_after(s));
-        let asked = |c: &ConversationId| changed.as_ref().is_none_or(|set| set.contains(c));
-        let mut live = Vec::with_capacity(shared.conversations.len());
-        let (mut ids, mut actors) = (Vec::new(), Vec::new());
-        for h in shared.conversations.iter() {
-            if asked(h.key()) {
-                ids.push(*h.key().0.as_bytes());
-                actors.push(h.addr.clone());
-            } else {
-                live.push(*h.key().0.as_bytes());
-            }
-        }
-        let kept = join_all(actors.iter().map(|a| a.send(Records { since }))).await;
-        for (id, part) in ids.into_iter().zip(kept) {
-            match part.ok()? {
-                Kept::Gone => continue,
-                Kept::Unchanged => {}
-                Kept::Changed(batch) => writes.extend(batch.0),
-                Kept::Whole(batch) => {
-                    if since.is_some() {
-                        writes.push(Write::DeleteConversation { id });
-                    }
-                    writes.extend(batch.0);
-                }
-            }
-            live.push(id);
-        }
-        Some((writes, live))
+            .collect()
     }
 
     /// Starts, in a fresh engine, what a cluster's snapshot holds.

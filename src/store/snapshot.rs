@@ -3,20 +3,24 @@
 //! (`recover.rs`), so a node started from one holds what `--data-dir` would.
 //!
 //! A snapshot is whole, or a delta on an earlier one (its base): the records
-//! of the conversations changed since the base, each written whole, and the
-//! ids of every conversation still there. So its size follows what changed,
-//! not what the cluster holds; a chain of them, read from the whole one up,
-//! holds what a whole snapshot of the last would.
+//! changed since the base, with an erase for each conversation deleted since
+//! (or written whole after one), or else the ids of every conversation still
+//! there, when which were deleted is not known. So its size follows what
+//! changed, not what the cluster holds; a chain of them, read from the whole
+//! one up, holds what a whole snapshot of the last would.
 //!
 //! Layout: 8 magic bytes, the snapshot's format, the log position it was taken
 //! after and that entry's time (u64 little-endian each); from format 3 on, the
 //! base's position (0: whole) and the count of conversation ids that follow
-//! (16 bytes each; a delta's live conversations); then the writes.
+//! (16 bytes each: a delta's live conversations; [`NO_LIST`]: none, every
+//! conversation not written stays); then the writes.
 
 use super::recover::Image;
 use super::{journal, Recovered, Write};
 
 const MAGIC: &[u8; 8] = b"CLQSNAP\0";
+/// The count of a delta that lists no conversations.
+const NO_LIST: u64 = u64::MAX;
 
 /// The version of the layout below. It was the store's format number, 2, when
 /// snapshots began (the store's tables have changed since, the journal's
@@ -52,21 +56,24 @@ pub(crate) fn encode(position: u64, at: u64, writes: &[Write]) -> Vec<u8> {
 }
 
 /// The bytes of a snapshot after `position`: whole, or (with `base`) a delta
-/// on the snapshot after `base.0`, with every conversation still there
-/// (`base.1`), and `writes` holding those changed since, each whole.
+/// on the snapshot after `base.0` whose `writes` hold what changed since,
+/// with (`base.1`) every conversation still there or (None) an erase of each
+/// one deleted since.
 pub(crate) fn encode_on(
     position: u64,
     at: u64,
-    base: Option<(u64, &[[u8; 16]])>,
+    base: Option<(u64, Option<&[[u8; 16]]>)>,
     writes: &[Write],
 ) -> Vec<u8> {
-    let (on, live) = base.unwrap_or((0, &[]));
-    let mut out = Vec::with_capacity(48 + live.len() * 16 + writes.len() * 64);
+    let (on, live) = base.unwrap_or((0, Some(&[])));
+    let ids = live.unwrap_or_default();
+    let mut out = Vec::with_capacity(48 + ids.len() * 16 + writes.len() * 64);
     out.extend_from_slice(MAGIC);
-    for n in [FORMAT, position, at, on, live.len() as u64] {
+    let count = live.map_or(NO_LIST, |l| l.len() as u64);
+    for n in [FORMAT, position, at, on, count] {
         out.extend_from_slice(&n.to_le_bytes());
     }
-    for id in live {
+    for id in ids {
         out.extend_from_slice(id);
     }
     for w in writes {
@@ -92,8 +99,10 @@ pub(crate) fn decode_chain(chain: &[&[u8]], window: usize) -> Result<Snapshot, S
         match (head.base, last) {
             (None, None) => {}
             (Some(base), Some(before)) if base == before.position => {
-                let live: std::collections::HashSet<[u8; 16]> = live.into_iter().collect();
-                image.retain_conversations(|id| live.contains(id));
+                if let Some(live) = live {
+                    let live: std::collections::HashSet<[u8; 16]> = live.into_iter().collect();
+                    image.retain_conversations(|id| live.contains(id));
+                }
             }
             (base, before) => {
                 return Err(format!(
@@ -116,8 +125,9 @@ pub(crate) fn decode_chain(chain: &[&[u8]], window: usize) -> Result<Snapshot, S
     })
 }
 
-/// A snapshot's head, its live conversations, and the bytes of its writes.
-fn parse(bytes: &[u8]) -> Result<(Head, Live, &[u8]), String> {
+/// A snapshot's head, its live conversations (if it lists them), and the
+/// bytes of its writes.
+fn parse(bytes: &[u8]) -> Result<(Head, Option<Live>, &[u8]), String> {
     let word = |i: usize| -> Result<u64, String> {
         let b = bytes
             .get(8 * i..8 * i + 8)
@@ -141,9 +151,17 @@ fn parse(bytes: &[u8]) -> Result<(Head, Live, &[u8]), String> {
             at,
             base: None,
         };
-        return Ok((head, Vec::new(), &bytes[32..]));
+        return Ok((head, None, &bytes[32..]));
     }
     let (base, count) = (word(4)?, word(5)?);
+    let head = Head {
+        position,
+        at,
+        base: (base != 0).then_some(base),
+    };
+    if count == NO_LIST {
+        return Ok((head, None, &bytes[48..]));
+    }
     let ids_end = usize::try_from(count)
         .ok()
         .and_then(|n| n.checked_mul(16))
@@ -158,12 +176,7 @@ fn parse(bytes: &[u8]) -> Result<(Head, Live, &[u8]), String> {
             id
         })
         .collect();
-    let head = Head {
-        position,
-        at,
-        base: (base != 0).then_some(base),
-    };
-    Ok((head, live, &bytes[ids_end..]))
+    Ok((head, Some(live), &bytes[ids_end..]))
 }
 
 #[cfg(test)]
@@ -193,36 +206,41 @@ mod tests {
                 conv(gone, b"g"),
             ],
         );
-        // `changed` lost message 1 and gained message 2; `gone` was deleted.
-        let delta = encode_on(
-            20,
-            2,
-            Some((10, &[kept, changed])),
-            &[
+        // `changed` lost message 1 and gained message 2; `gone` was deleted:
+        // said by the conversations still there, or by an erase.
+        let changes = || {
+            vec![
                 Write::DeleteConversation { id: changed },
                 conv(changed, b"c'"),
                 message(changed, 0, b"c0"),
                 message(changed, 2, b"c2"),
-            ],
-        );
-        let s = decode_chain(&[&whole, &delta], 10).expect("reads back");
-        assert_eq!((s.position, s.at), (20, 2));
-        let convs: Vec<_> = s
-            .recovered
-            .conversations
-            .iter()
-            .map(|c| (c.id, c.messages.clone()))
-            .collect();
-        assert_eq!(
-            convs,
-            vec![
-                (kept, vec![(0, b"k0".to_vec())]),
-                (changed, vec![(0, b"c0".to_vec()), (2, b"c2".to_vec())]),
             ]
-        );
+        };
+        let delta = encode_on(20, 2, Some((10, Some(&[kept, changed][..]))), &changes());
+        let mut erasing = changes();
+        erasing.push(Write::DeleteConversation { id: gone });
+        let erased = encode_on(20, 2, Some((10, None)), &erasing);
+        for delta in [&delta, &erased] {
+            let s = decode_chain(&[&whole, delta], 10).expect("reads back");
+            assert_eq!((s.position, s.at), (20, 2));
+            let convs: Vec<_> = s
+                .recovered
+                .conversations
+                .iter()
+                .map(|c| (c.id, c.messages.clone()))
+                .collect();
+            assert_eq!(
+                convs,
+                vec![
+                    (kept, vec![(0, b"k0".to_vec())]),
+                    (changed, vec![(0, b"c0".to_vec()), (2, b"c2".to_vec())]),
+                ]
+            );
+        }
+        assert!(erased.len() < delta.len(), "no list of ids");
         // A delta alone, or on another base, is refused; so are cut ids.
         assert!(decode(&delta, 10).is_err());
-        let other = encode_on(30, 3, Some((15, &[kept])), &[]);
+        let other = encode_on(30, 3, Some((15, None)), &[]);
         assert!(decode_chain(&[&whole, &other], 10).is_err());
         assert!(decode_chain(&[&whole, &delta[..60]], 10).is_err());
     }
