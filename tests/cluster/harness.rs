@@ -291,3 +291,24 @@ pub fn assert_gap_free(seen: &[(u64, String)]) {
         assert_eq!(w[1].0, w[0].0 + 1, "seq must go up by one: {w:?}");
     }
 }
+
+/// The log entries of the snapshots the cluster's key names, the latest
+/// first: a whole snapshot and the deltas on it (the key holds
+/// `entry:size` words).
+pub async fn snapshot_chain(js: &async_nats::jetstream::Context) -> Vec<u64> {
+    let latest = js
+        .get_key_value("COLLOQUY_SNAPSHOT")
+        .await
+        .expect("the snapshot key")
+        .get("latest")
+        .await
+        .expect("read")
+        .expect("a snapshot is named");
+    let text = std::str::from_utf8(&latest).expect("text");
+    text.split(' ')
+        .map(|link| {
+            let entry = link.split(':').next().unwrap_or_default();
+            entry.parse().unwrap_or_else(|_| panic!("{text:?}"))
+        })
+        .collect()
+}

@@ -211,21 +211,10 @@ async fn every_node_sees_the_same_conversation() {
 
     // The snapshot at 1,000 is a delta on the whole one at 500: the key
     // names both, the latest first.
-    let chain = js
-        .get_key_value("COLLOQUY_SNAPSHOT")
-        .await
-        .expect("the snapshot key")
-        .get("latest")
-        .await
-        .expect("read")
-        .expect("a snapshot is named");
-    let chain = String::from_utf8(chain.to_vec()).expect("text");
-    let entries: Vec<&str> = chain
-        .split(' ')
-        .filter_map(|l| l.split(':').next())
-        .collect();
-    let (at, before) = ((2 * SNAPSHOT_EVERY).to_string(), SNAPSHOT_EVERY.to_string());
-    assert_eq!(entries, [at.as_str(), before.as_str()], "{chain}");
+    assert_eq!(
+        snapshot_chain(&js).await,
+        [2 * SNAPSHOT_EVERY, SNAPSHOT_EVERY]
+    );
 
     // Embedded: an engine in this process joins the cluster (from inside an
     // async runtime) and holds the same conversation, started from the

@@ -86,21 +86,7 @@ async fn a_node_held_up_at_a_snapshot_never_replaces_a_later_one() {
         .await
         .expect("node a's snapshot ended");
 
-    let latest = js
-        .get_key_value("COLLOQUY_SNAPSHOT")
-        .await
-        .expect("the snapshot key")
-        .get("latest")
-        .await
-        .expect("read")
-        .expect("a snapshot is named");
-    // The latest chain, its latest snapshot first: "entry:size …".
-    let latest: u64 = std::str::from_utf8(&latest)
-        .expect("text")
-        .split([' ', ':'])
-        .next()
-        .and_then(|entry| entry.parse().ok())
-        .expect("an entry");
+    let latest = snapshot_chain(&js).await[0];
     assert!(
         latest >= 3 * EVERY,
         "the latest snapshot went back to {latest}"
