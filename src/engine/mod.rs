@@ -6,10 +6,11 @@
 //! no globals: two engines can run in one process. Every transport (in-process
 //! `Session`, WebSocket, REST) calls [`Engine::execute`]. The ops the engine
 //! runs itself over many conversations are in `lists.rs`, those about users in
-//! `users.rs`.
+//! `users.rs`; its records, for a cluster's snapshots, in `records.rs`.
 
 mod lists;
 mod placement;
+mod records;
 mod users;
 
 use std::sync::atomic::AtomicUsize;
@@ -22,14 +23,13 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::conversation::{Answer, Answering, Applied, ConversationHandle};
-use crate::conversation::{Kept, Records};
 use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::metrics::{ClusterStatus, MetricsSnapshot};
-use crate::model::{ConversationId, ReactionId, Stamp};
+use crate::model::{ReactionId, Stamp};
 use crate::protocol::{ConversationOp, EngineOp, Reply, Request, Route};
-use crate::registry::{self, Create, Direct, Recover, Registry};
-use crate::store::{Recovered, Store, Write};
+use crate::registry::{self, Create, Direct, Registry};
+use crate::store::Store;
 use crate::validate;
 
 pub(crate) use crate::conversation::Shared;
@@ -309,102 +309,6 @@ impl Engine {
     /// From now on, ops that change state go through `log` (cluster mode).
     pub(crate) fn replicate_through(&self, log: Arc<dyn Replicator>) {
         let _ = self.inner.replicator.set(log);
-    }
-
-    /// Every record the engine holds, as a store holding them has them: each
-    /// user's profile, then each conversation's records. A cluster takes it
-    /// between two entries of its log, as its snapshot.
-    #[cfg(test)]
-    pub(crate) async fn records(&self) -> Vec<Write> {
-        self.records_since(None)
-            .await
-            .map(|r| r.0)
-            .unwrap_or_default()
-    }
-
-    /// Like [`records`](Engine::records), but with `since` (a log position)
-    /// only the records changed after that entry (or, for a conversation
-    /// that no longer knows them, every record of it, after an erase), an
-    /// erase of each conversation deleted since, and the profiles changed
-    /// since: a cluster's delta snapshot. When which conversations changed
-    /// is not known (a base older than is remembered), every one is asked,
-    /// and the ids of those there come back too: one deleted since is known
-    /// by its absence. None if a conversation did not answer (the engine is
-    /// stopping).
-    pub(crate) async fn records_since(
-        &self,
-        since: Option<u64>,
-    ) -> Option<(Vec<Write>, Option<Vec<[u8; 16]>>)> {
-        let shared = self.shared();
-        let mut writes = self.profiles_since(since);
-        let changed = since.and_then(|s| shared.changed_after(s));
-        let erase = |id: ConversationId| Write::DeleteConversation {
-            id: *id.0.as_bytes(),
-        };
-        let asked: Vec<_> = match &changed {
-            Some(set) => set
-                .iter()
-                .filter_map(|id| match shared.conversations.get(id) {
-                    Some(h) => Some((*id, h.addr.clone())),
-                    None => {
-                        writes.push(erase(*id));
-                        None
-                    }
-                })
-                .collect(),
-            None => shared
-                .conversations
-                .iter()
-                .map(|h| (*h.key(), h.addr.clone()))
-                .collect(),
-        };
-        let mut listed = changed.is_none().then(|| Vec::with_capacity(asked.len()));
-        let kept = join_all(asked.iter().map(|(_, a)| a.send(Records { since }))).await;
-        for ((id, _), part) in asked.iter().zip(kept) {
-            let there = match part.ok()? {
-                Kept::Gone => {
-                    if since.is_some() {
-                        writes.push(erase(*id));
-                    }
-                    false
-                }
-                Kept::Unchanged => true,
-                Kept::Changed(batch) => {
-                    writes.extend(batch.0);
-                    true
-                }
-                Kept::Whole(batch) => {
-                    if since.is_some() {
-                        writes.push(erase(*id));
-                    }
-                    writes.extend(batch.0);
-                    true
-                }
-            };
-            if let (true, Some(listed)) = (there, listed.as_mut()) {
-                listed.push(*id.0.as_bytes());
-            }
-        }
-        Some((writes, listed))
-    }
-
-    /// Every user's profile, or those changed after log position `since`.
-    fn profiles_since(&self, since: Option<u64>) -> Vec<Write> {
-        let users = self.shared().users.iter();
-        users
-            .filter(|hub| since.is_none_or(|s| hub.value().changed_at() > s))
-            .map(|hub| Write::User {
-                identity: hub.key().to_string(),
-                record: serde_json::to_vec(&*hub.value().profile()).unwrap_or_default(),
-            })
-            .collect()
-    }
-
-    /// Starts, in a fresh engine, what a cluster's snapshot holds.
-    pub(crate) async fn recover(&self, r: Recovered) -> std::result::Result<(), String> {
-        let states = registry::restore(self.shared(), r)?;
-        let started = self.inner.registry.send(Recover(states)).await;
-        started.map_err(|e| format!("the engine stopped: {e}"))
     }
 
     /// Applies one op of a cluster's log, with the time and ids its entry was
