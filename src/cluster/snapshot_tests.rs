@@ -360,3 +360,48 @@ async fn snapshot_cost() {
     }
     engine.shutdown();
 }
+
+/// What noting changes costs a cluster node per op (a measurement, not a
+/// check of speed; figures in docs/BENCHMARKS.md): `cargo test --release
+/// --lib noting_cost -- --ignored --nocapture`. 20,000 sends into one of
+/// 100 conversations each, applied as log entries, with and without noting.
+#[tokio::test]
+#[ignore = "a measurement: run it with --release"]
+async fn noting_cost() {
+    let op = |v: Value| Request::from_json(&v).expect("an op");
+    for round in 0..6 {
+        let noting = round % 2 == 1;
+        let engine = Engine::start(Config::default()).expect("engine");
+        if noting {
+            engine.shared().note_changes();
+        }
+        let mut seed = 0;
+        let mut ids = Vec::new();
+        for _ in 0..100 {
+            seed += 1;
+            let made = engine
+                .apply(
+                    user("ana"),
+                    op(json!({"op": "conversation.create"})),
+                    Stamp { at: 1, seed },
+                )
+                .await
+                .expect("created");
+            ids.push(made.data.to_json()["id"].clone());
+        }
+        let t = std::time::Instant::now();
+        for n in 0..20_000u64 {
+            engine.shared().enter_log_position(n + 1);
+            let send =
+                json!({"op": "message.send", "conversation": ids[n as usize % 100], "body": "x"});
+            seed += 1;
+            engine
+                .apply(user("ana"), op(send), Stamp { at: 1, seed })
+                .await
+                .expect("sent");
+        }
+        let per_op = t.elapsed() / 20_000;
+        eprintln!("noting {noting}: {per_op:?} per op, applied one after another");
+        engine.shutdown();
+    }
+}
