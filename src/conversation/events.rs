@@ -78,11 +78,9 @@ impl EventLog {
         &self.touched
     }
 
-    /// Forgets the changed seqs, keeping the buffer; answers whether there were any.
-    pub fn clear_touched(&mut self) -> bool {
-        let any = !self.touched.is_empty();
+    /// Forgets the changed seqs, keeping the buffer.
+    pub fn clear_touched(&mut self) {
         self.touched.clear();
-        any
     }
 
     /// The seq of the last event.

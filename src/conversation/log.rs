@@ -197,12 +197,9 @@ impl MessageLog {
     }
 
     /// Forgets the changed indexes, keeping the buffers.
-    /// Answers whether there were any.
-    pub fn clear_touched(&mut self) -> bool {
-        let any = !self.touched.is_empty() || !self.announced.0.is_empty();
+    pub fn clear_touched(&mut self) {
         self.touched.clear();
         self.announced.0.clear();
-        any
     }
 
     /// The messages appended since the last call and unchanged since, each

@@ -80,11 +80,9 @@ impl Members {
         &self.touched
     }
 
-    /// Forgets the changed places, keeping the buffer; answers whether there were any.
-    pub fn clear_touched(&mut self) -> bool {
-        let any = !self.touched.is_empty();
+    /// Forgets the changed places, keeping the buffer.
+    pub fn clear_touched(&mut self) {
         self.touched.clear();
-        any
     }
 
     pub fn remove(&mut self, seq: u64) -> Option<Member> {

@@ -223,35 +223,38 @@ impl ConversationState {
     }
 
     /// Forgets the changes of the ops since the last call (no journal to
-    /// write). On a cluster node taking snapshots, first notes them with the
-    /// log position (the entry being applied, or one after it), for the next
-    /// delta: which records changed, and that the conversation did.
+    /// write); on a cluster node taking snapshots, notes them first.
     pub fn discard_changes(&mut self) {
-        let noting = self.shared.noting_changes();
-        let position = self.shared.log_position();
-        if noting {
-            self.recent
-                .forget_upto(self.shared.changes_forgotten_upto());
-            let (members, log, events) = (&self.members, &self.log, &self.events);
-            self.recent
-                .note(position, members.touched(), log.touched(), events.touched());
+        if self.shared.noting_changes() {
+            self.note_changes();
         }
-        // Cleared, not taken: no allocation per op in memory. Every one is cleared.
-        let changed = [
-            self.members.clear_touched(),
-            self.log.clear_touched(),
-            self.events.clear_touched(),
-            std::mem::take(&mut self.meta_changed),
-            !self.joined_users.is_empty(),
-            // Deleted: a delta erases it.
-            self.erased,
-        ];
+        // Cleared, not taken: no allocation per op in memory.
+        self.members.clear_touched();
+        self.log.clear_touched();
+        self.events.clear_touched();
+        self.meta_changed = false;
         self.joined_users.clear();
-        if changed.contains(&true) {
+    }
+
+    /// Notes what the ops since the last call changed, at the cluster's log
+    /// position (the entry being applied, or one after it), for the next
+    /// delta snapshot: which records, and that the conversation changed.
+    fn note_changes(&mut self) {
+        let position = self.shared.log_position();
+        let (members, log, events) = (&self.members, &self.log, &self.events);
+        let touched = [members.touched(), log.touched(), events.touched()];
+        // Deleted (erased) too: a delta erases it.
+        let changed = touched.iter().any(|t| !t.is_empty())
+            || self.meta_changed
+            || !self.joined_users.is_empty()
+            || self.erased;
+        self.recent
+            .forget_upto(self.shared.changes_forgotten_upto());
+        let [participants, messages, events] = touched;
+        self.recent.note(position, participants, messages, events);
+        if changed {
             self.changed_at = position;
-            if noting {
-                self.shared.conversation_changed(self.id, position);
-            }
+            self.shared.conversation_changed(self.id, position);
         }
     }
 

@@ -102,8 +102,8 @@ pub(crate) struct ConversationState {
     /// Users the ops since the journal last looked made participants, and
     /// when: each gets a first record if the store has none for it.
     pub joined_users: Vec<(Identity, Millis)>,
-    /// The cluster's log position at its last change (0 off a cluster, and
-    /// for a conversation read back unchanged since).
+    /// On a cluster node taking snapshots, the log position of its last
+    /// change (0 for a conversation read back and unchanged since).
     pub changed_at: u64,
     /// In a cluster taking snapshots, which records changed at which log
     /// position, for a delta made of those alone.

@@ -47,7 +47,7 @@ struct Head {
 }
 
 /// What a delta holds beside its writes: the conversations still there.
-pub(crate) type Live = Vec<[u8; 16]>;
+type Live = Vec<[u8; 16]>;
 
 /// The bytes of a whole snapshot taken after log entry `position` (of time `at`).
 #[cfg(test)]
