@@ -79,7 +79,7 @@ pub async fn acks(
     let after = sample(&args);
     let commits_after = store_counts(&args).await;
     let acked = all.len();
-    println!(
+    say!(
         "acks: {senders} senders{} {}, {:.1} s",
         if shared {
             " in one conversation"
@@ -91,7 +91,7 @@ pub async fn acks(
         )),
         elapsed.as_secs_f64()
     );
-    println!(
+    say!(
         "  acknowledged {acked} = {:.0}/s; ack latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         acked as f64 / elapsed.as_secs_f64(),
         all.value_at_quantile(0.5) as f64 / 1e3,
@@ -100,7 +100,7 @@ pub async fn acks(
     );
     if let (Some((c0, b0)), Some((c1, b1))) = (commits_before, commits_after) {
         let commits = c1.saturating_sub(c0);
-        println!(
+        say!(
             "  store: {commits} commits = {:.0} fsyncs/s, {:.1} ops per commit",
             commits as f64 / elapsed.as_secs_f64(),
             b1.saturating_sub(b0) as f64 / commits.max(1) as f64
@@ -109,7 +109,7 @@ pub async fn acks(
     let busy = |cpu_us: u64| share_of_core(cpu_us, elapsed);
     if let (Some((u0, _)), Some((u1, rss))) = (before.server, after.server) {
         let used = u1.saturating_sub(u0);
-        println!(
+        say!(
             "  server CPU {:.1} µs per ack ({:.0} % of a core), RSS {rss} KiB",
             used as f64 / acked.max(1) as f64,
             busy(used)
@@ -119,7 +119,7 @@ pub async fn acks(
     // server cannot have: say it.
     if let (Some(u0), Some(u1)) = (before.own, after.own) {
         let used = u1.saturating_sub(u0);
-        println!(
+        say!(
             "  load gen CPU {:.1} µs per ack ({:.0} % of a core)",
             used as f64 / acked.max(1) as f64,
             busy(used)

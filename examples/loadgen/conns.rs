@@ -26,15 +26,15 @@ pub async fn conns(
             open.push(Sub::open(&args, n, &room).await?);
         }
     }
-    println!(
+    say!(
         "conns: {} connections open in {:.1} s",
         open.len(),
         started.elapsed().as_secs_f64()
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     if let (Some((_, rss0)), Some((_, rss1))) = (before, server_stats(args.server_pid)) {
-        println!("  server RSS      {rss0} KiB before, {rss1} KiB with them open");
-        println!(
+        say!("  server RSS      {rss0} KiB before, {rss1} KiB with them open");
+        say!(
             "  per connection  {:.2} KiB",
             (rss1.saturating_sub(rss0)) as f64 / open.len().max(1) as f64
         );

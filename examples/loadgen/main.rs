@@ -28,6 +28,15 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
+/// `println!` that does not panic when stdout has gone away: the report is
+/// often piped into `head` or `grep -m1`, which close the pipe early.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod acks;
 mod conns;
 mod fanout;
@@ -595,16 +604,16 @@ fn report(
     let got = tally.received.load(Relaxed);
     let h = tally.hist.lock().map(|h| h.clone()).expect("histogram");
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e6;
-    println!("{label}");
-    println!(
+    say!("{label}");
+    say!(
         "  deliveries      {got} of {expected} (lost {})",
         expected.saturating_sub(got)
     );
-    println!(
+    say!(
         "  deliveries/s    {:.0}",
         got as f64 / elapsed.as_secs_f64()
     );
-    println!(
+    say!(
         "  latency ms      p50 {:.3}  p99 {:.3}  p999 {:.3}  max {:.3}",
         ms(0.5),
         ms(0.99),
@@ -612,16 +621,16 @@ fn report(
         h.max() as f64 / 1e6
     );
     if let Some((cpu_us, rss)) = cpu {
-        println!(
+        say!(
             "  server CPU      {:.3} µs per delivery ({} ms over the run, {:.0} % of a core)",
             cpu_us as f64 / got.max(1) as f64,
             cpu_us / 1000,
             busy(cpu_us)
         );
-        println!("  server RSS      {} KiB", rss);
+        say!("  server RSS      {} KiB", rss);
     }
     if let Some(own) = own {
-        println!("  load gen CPU    {:.0} % of a core", busy(own));
+        say!("  load gen CPU    {:.0} % of a core", busy(own));
     }
 }
 
