@@ -183,6 +183,7 @@ async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
     let mut at = 0;
     let mut chain = Vec::new();
     let mut base = None;
+    let mut replay_at_second = Vec::new();
     for ops in [&whole_ops, &first_delta, &second_delta, &third_delta] {
         if std::ptr::eq(ops, &third_delta) {
             // As a node does two snapshots on: what changed up to the next
@@ -196,8 +197,18 @@ async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
         let on = base.map(|b| (b, live.as_deref()));
         chain.push(snapshot::encode_on(at as u64, 0, on, &records));
         base = Some(at as u64);
+        if std::ptr::eq(ops, &second_delta) {
+            replay_at_second = replayed(&old, "main").await;
+        }
     }
     let holds = |bytes: &[u8], text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
+    let times = |bytes: &[u8], text: &str| {
+        let text = text.as_bytes();
+        bytes.windows(text.len()).filter(|w| *w == text).count()
+    };
+    // A message as it was sent is held once: its messageAdded refers to it.
+    assert_eq!(times(&chain[0], "quiet body"), 1);
+    assert_eq!(times(&chain[1], "new body"), 1);
     // Each delta holds what changed, not what stayed.
     assert!(holds(&chain[0], "quiet body") && holds(&chain[0], "doomed body"));
     assert!(!holds(&chain[1], "quiet body"), "an unchanged conversation");
@@ -230,6 +241,27 @@ async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
     );
     let skipped = snapshot::decode_chain(&[links[0], links[2], links[3]], window);
     assert!(skipped.is_err(), "a delta read on another base");
+    // Up to the second delta: "after" was sent in the first (held once,
+    // its messageAdded a reference) and edited in the second, which holds
+    // its messageAdded whole again; replay resends what was first delivered.
+    assert_eq!(times(&chain[1], "\"after\""), 1);
+    let second = snapshot::decode_chain(&links[..3], window).expect("reads back");
+    let then = Engine::start(Config::default()).expect("engine");
+    then.recover(second.recovered)
+        .await
+        .expect("starts from it");
+    let resent = replayed(&then, "main").await;
+    assert_eq!(resent, replay_at_second);
+    let added: Vec<_> = resent
+        .iter()
+        .filter(|e| e.event == "messageAdded")
+        .collect();
+    let bodies: Vec<_> = added.iter().map(|e| e.data["body"].clone()).collect();
+    assert_eq!(
+        bodies,
+        [json!("hi"), json!("doomed message"), json!("after")]
+    );
+    then.shutdown();
     let taken = snapshot::decode_chain(&links, window).expect("reads back");
     assert_eq!(taken.position, at as u64);
     let new = Engine::start(Config::default()).expect("engine");
@@ -256,6 +288,13 @@ async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
     let here = apply(&old, &after, at, &mut json!("main")).await;
     let there = apply(&new, &after, at, &mut json!("main")).await;
     assert_eq!(here, there);
+    for conv in ["main", "quiet", "new"] {
+        assert_eq!(
+            replayed(&old, conv).await,
+            replayed(&new, conv).await,
+            "{conv}"
+        );
+    }
     // What was compared holds what the ops made.
     let bodies = |page: &Value| -> Vec<String> {
         page["items"]
@@ -279,6 +318,22 @@ async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
     assert_eq!(here[7]["index"], json!(1));
     old.shutdown();
     new.shutdown();
+}
+
+/// Every event of conversation `conv` that `events.replay` from the start
+/// resends to bob, in order.
+async fn replayed(engine: &Engine, conv: &str) -> Vec<crate::protocol::Event> {
+    let bob = engine.connect("bob").await.expect("bob");
+    let asked = json!({"op": "events.replay", "conversation": conv, "since_seq": 0});
+    let answer = bob.request_json(asked).await.expect("replayed");
+    assert_eq!(answer["recovered"], json!(true), "{conv}: {answer}");
+    let mut events = Vec::new();
+    while let Some(e) = bob.try_next_event() {
+        events.push(e);
+    }
+    assert!(!events.is_empty(), "{conv}: nothing replayed");
+    bob.close(crate::delivery::CloseReason::ClientClosed).await;
+    events
 }
 
 /// What a snapshot costs (a measurement, not a check of speed; figures in

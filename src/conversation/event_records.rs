@@ -52,7 +52,7 @@ const REASONS: [&str; 6] = [
 /// The record of a kept event, whole.
 pub(super) fn encode(e: &Stored) -> Vec<u8> {
     match e {
-        Stored::Shared(f) => {
+        Stored::Shared(f) | Stored::Added { frame: f, .. } => {
             let mut v = Vec::with_capacity(f.len() + 1);
             v.push(SHARED_FRAME);
             v.extend_from_slice(f.as_bytes());
@@ -126,7 +126,7 @@ pub(super) fn decode<'a>(
                 .filter(|m| m.len() == len)
                 .and_then(|m| event_around("messageAdded", Some(id), Some(seq), m));
             Ok(match frame {
-                Some(f) => Decoded::Added(index, Stored::Shared(f)),
+                Some((frame, at)) => Decoded::Added(index, Stored::Added { frame, index, at }),
                 None => Decoded::Unmatched(index),
             })
         }
@@ -182,7 +182,17 @@ mod tests {
         assert_eq!(record.len(), 13);
         let read = decode(&record, id(), 9, |i| (i == 4).then_some(&json[..]));
         match read {
-            Ok(Decoded::Added(4, Stored::Shared(f))) => assert_eq!(f.as_str(), frame.as_str()),
+            Ok(Decoded::Added(
+                4,
+                Stored::Added {
+                    frame: f,
+                    index,
+                    at: a,
+                },
+            )) => {
+                assert_eq!(f.as_str(), frame.as_str());
+                assert_eq!((index, a), (4, at));
+            }
             _ => panic!("not read back as the frame"),
         }
     }

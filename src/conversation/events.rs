@@ -14,6 +14,11 @@ use crate::protocol::Frame;
 pub(crate) enum Stored {
     /// The same frame for every recipient.
     Shared(Frame),
+    /// A `messageAdded`, the same frame for every recipient, whose `data`
+    /// (from byte `at`) is message `index` as it was sent. While that
+    /// message is unchanged, its record is those very bytes, so a snapshot
+    /// holds the event as a reference to it (`persist.rs`).
+    Added { frame: Frame, index: u64, at: usize },
     /// `conversationUpdated`, whose conversation carries each recipient's own
     /// fields (status, read horizon, unread count): rendered per user.
     ConversationUpdated {
@@ -61,6 +66,11 @@ impl EventLog {
             .kept
             .get(usize::try_from(seq.checked_sub(first)?).ok()?)?;
         (*s == seq).then_some(e)
+    }
+
+    /// The kept events, oldest first.
+    pub fn kept(&self) -> impl Iterator<Item = &(u64, Stored)> + '_ {
+        self.kept.iter()
     }
 
     /// The seqs of the kept events, oldest first.

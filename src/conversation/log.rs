@@ -6,7 +6,7 @@
 //! `max_history_bytes` of content: past either, the oldest messages are evicted
 //! (they no longer list, count or resolve; their indexes stay used).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::model::{Identity, LastMessage, Message, MessageId, Millis, ReactionId};
 use crate::protocol::{event_data, Direction, Frame, MessageRef};
@@ -76,6 +76,9 @@ pub(crate) struct MessageLog {
     /// announced them: their record for the journal is that JSON, not a
     /// second serialization.
     announced: Announced,
+    /// Messages held that changed since they were sent: their kept
+    /// `messageAdded` frame no longer carries their record.
+    changed: HashSet<u64>,
 }
 
 impl MessageLog {
@@ -209,6 +212,7 @@ impl MessageLog {
     }
 
     fn forget(&mut self, m: &Message) {
+        self.changed.remove(&m.index);
         self.content_bytes -= m.content_bytes();
         self.by_id.remove(&m.id);
         for r in &m.reactions {
@@ -249,11 +253,18 @@ impl MessageLog {
         self.messages.get(&index).map(|m| &**m)
     }
 
+    /// Message `index`, if it is held and has not changed since it was sent
+    /// or read back: a kept `messageAdded` of it then carries its record.
+    pub fn as_sent(&self, index: u64) -> Option<&Message> {
+        self.get(index).filter(|_| !self.changed.contains(&index))
+    }
+
     /// A message to change: noted for the journal.
     pub fn get_mut(&mut self, index: u64) -> Option<&mut Message> {
         self.announced.0.retain(|(i, ..)| *i != index);
         let m = self.messages.get_mut(&index)?;
         self.touched.push(index);
+        self.changed.insert(index);
         Some(&mut **m)
     }
 
@@ -411,6 +422,22 @@ mod tests {
         let seq = m.index + 1;
         let (frame, at) = crate::protocol::encode_event_at("messageAdded", None, Some(seq), &m);
         l.append(m, (seq, frame, at))
+    }
+
+    #[test]
+    fn a_message_is_as_sent_until_it_changes_or_goes() {
+        let mut l = MessageLog::new(3, 1 << 20);
+        for i in 0..4 {
+            let m = msg(&l, "alice", 1000 + i, false);
+            add(&mut l, m);
+        }
+        assert!(l.as_sent(0).is_none(), "evicted");
+        assert!((1..4).all(|i| l.as_sent(i).is_some()));
+        l.get_mut(1).unwrap().body = Some("edited".into());
+        assert!(l.as_sent(1).is_none(), "changed");
+        l.remove(2);
+        assert!(l.as_sent(2).is_none(), "removed");
+        assert!(l.as_sent(3).is_some());
     }
 
     #[test]

@@ -643,7 +643,7 @@ impl ConversationState {
         };
         let frames = events
             .map(|(s, e)| match e {
-                Stored::Shared(f) => f.clone(),
+                Stored::Shared(f) | Stored::Added { frame: f, .. } => f.clone(),
                 Stored::ConversationUpdated {
                     conversation,
                     reasons,

@@ -7,13 +7,14 @@
 //! so that indexes, places and seqs continue after a restart and are never
 //! reused.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::event_records::{self, AddedRefs, Decoded};
-use super::events::EventLog;
+use super::events::{EventLog, Stored};
 use super::log::{Announced, MessageLog};
 use super::members::Members;
 use super::state::{ConversationState, Meta};
@@ -23,6 +24,7 @@ use crate::delivery::Profile;
 use crate::model::{
     ConversationId, Identity, Message, Millis, NotificationLevel, Participant, StateInfo,
 };
+use crate::protocol::event_data;
 use crate::store::{Batch, RecoveredConversation, Write};
 
 /// The description of a conversation as stored.
@@ -93,7 +95,7 @@ impl ConversationState {
             dedup(participants),
             dedup(messages),
             events,
-            (&announced, Some(&mut refs)),
+            Some((&announced, &mut refs)),
         );
         self.added_refs = refs;
         batch.0.extend(users);
@@ -108,8 +110,7 @@ impl ConversationState {
             return None;
         }
         let (participants, messages, events) = self.recent.since(position)?;
-        let none = Announced::default();
-        Some(self.writes(true, participants, messages, events, (&none, None)))
+        Some(self.writes(true, participants, messages, events, None))
     }
 
     /// Every record of the conversation, as a store that holds it has them
@@ -120,24 +121,21 @@ impl ConversationState {
         }
         let indexes = self.log.indexes().collect();
         let events = self.events.seqs().collect();
-        let none = Announced::default();
-        Some(self.writes(true, self.members.seqs(), indexes, events, (&none, None)))
+        Some(self.writes(true, self.members.seqs(), indexes, events, None))
     }
 
     /// The records of the description (with `meta`), the counters, and the
     /// participants, messages and events given (each once, in order); a
-    /// participant or message that is gone is written as removed. A message
-    /// among `announced` is written as its frame carried it; with `refs`,
-    /// its `messageAdded` then as a reference to that record, and the
-    /// events `refs` holds so whose message changed are written out whole
-    /// (`event_records.rs`).
+    /// participant or message that is gone is written as removed. For the
+    /// journal, with what it announced and holds as references; for a
+    /// snapshot, without.
     fn writes(
         &self,
         meta: bool,
         participants: Vec<u64>,
         messages: Vec<u64>,
         events: Vec<u64>,
-        (announced, mut refs): (&Announced, Option<&mut AddedRefs>),
+        journal: Option<(&Announced, &mut AddedRefs)>,
     ) -> Batch {
         let id = *self.id.0.as_bytes();
         let mut b = Vec::with_capacity(participants.len() + messages.len() + events.len() + 2);
@@ -169,11 +167,30 @@ impl ConversationState {
                 record,
             });
         }
+        match journal {
+            Some((announced, refs)) => self.journal_rows(&mut b, messages, events, announced, refs),
+            None => self.snapshot_rows(&mut b, messages, events),
+        }
+        Batch(b)
+    }
+
+    /// An op's messages and events, for the journal. A message among
+    /// `announced` is written as its frame carried it, and its
+    /// `messageAdded` as a reference to that record; the events `refs`
+    /// holds so whose message changed are written out whole
+    /// (`event_records.rs`).
+    fn journal_rows(
+        &self,
+        b: &mut Vec<Write>,
+        messages: Vec<u64>,
+        events: Vec<u64>,
+        announced: &Announced,
+        refs: &mut AddedRefs,
+    ) {
+        let id = *self.id.0.as_bytes();
         let window = self.events.window() as u64;
         let below = (self.events.last_seq() + 1).saturating_sub(window);
-        if let Some(r) = refs.as_deref_mut() {
-            r.forget_below(below);
-        }
+        refs.forget_below(below);
         for index in messages {
             let m = self.log.get(index);
             let as_announced = m.and(announced.json(index));
@@ -182,11 +199,8 @@ impl ConversationState {
                 key: (id, index),
                 record,
             });
-            let Some(r) = refs.as_deref_mut() else {
-                continue;
-            };
             if as_announced.is_none() {
-                let event = r
+                let event = refs
                     .take(index)
                     .and_then(|seq| Some((seq, self.events.get(seq)?)));
                 if let Some((seq, e)) = event {
@@ -206,12 +220,12 @@ impl ConversationState {
                 .index_of(seq)
                 .filter(|i| self.log.get(*i).is_some())
                 .and_then(|i| Some((i, announced.json(i)?)));
-            let record = match (refs.as_deref_mut(), message) {
-                (Some(r), Some((index, json))) => {
-                    r.push(seq, index);
+            let record = match message {
+                Some((index, json)) => {
+                    refs.push(seq, index);
                     event_records::encode_added(index, json)
                 }
-                _ => event_records::encode(e),
+                None => event_records::encode(e),
             };
             b.push(Write::Event {
                 key: (id, seq),
@@ -219,7 +233,77 @@ impl ConversationState {
                 drop_below: (seq + 1).saturating_sub(window),
             });
         }
-        Batch(b)
+    }
+
+    /// A snapshot's messages and events, whole or changed since a delta's
+    /// base. As in the journal, a message still as its kept `messageAdded`
+    /// announced it is written as that frame's data (not serialized again)
+    /// and the event as a reference to it, so each message is held once. A
+    /// message changed or gone since has its kept `messageAdded` written
+    /// whole: an earlier snapshot of the chain may hold it as a reference.
+    /// (The journal knows which events it wrote as references, op by op; a
+    /// snapshot finds them from the kept events, once per conversation.)
+    fn snapshot_rows(&self, b: &mut Vec<Write>, messages: Vec<u64>, events: Vec<u64>) {
+        let id = *self.id.0.as_bytes();
+        let window = self.events.window() as u64;
+        let mut sent = HashMap::new();
+        let mut rows = Vec::with_capacity(events.len());
+        for &seq in &events {
+            let Some(e) = self.events.get(seq) else {
+                continue;
+            };
+            let data = match e {
+                Stored::Added { frame, index, at } if self.log.as_sent(*index).is_some() => {
+                    event_data(frame, *at).map(|data| (*index, data))
+                }
+                _ => None,
+            };
+            let record = match data {
+                Some((index, data)) => {
+                    sent.insert(index, data);
+                    event_records::encode_added(index, data)
+                }
+                None => event_records::encode(e),
+            };
+            rows.push(Write::Event {
+                key: (id, seq),
+                record,
+                drop_below: (seq + 1).saturating_sub(window),
+            });
+        }
+        let mut changed = HashSet::new();
+        for index in messages {
+            let record = match (self.log.get(index), sent.get(&index)) {
+                (Some(_), Some(data)) => Some(data.to_vec()),
+                (m, _) => {
+                    if self.log.as_sent(index).is_none() {
+                        changed.insert(index);
+                    }
+                    m.map(json)
+                }
+            };
+            b.push(Write::Message {
+                key: (id, index),
+                record,
+            });
+        }
+        b.extend(rows);
+        if changed.is_empty() {
+            return;
+        }
+        let below = (self.events.last_seq() + 1).saturating_sub(window);
+        for (seq, e) in self.events.kept() {
+            let Stored::Added { index, .. } = e else {
+                continue;
+            };
+            if changed.contains(index) && events.binary_search(seq).is_err() {
+                b.push(Write::Event {
+                    key: (id, *seq),
+                    record: event_records::encode(e),
+                    drop_below: below,
+                });
+            }
+        }
     }
 
     /// Forgets the changes of the ops since the last call (no journal to

@@ -326,14 +326,14 @@ impl ConversationState {
     pub fn emit<T: Serialize>(&mut self, event: &'static str, data: &T) {
         let seq = self.events.next_seq();
         let frame = encode_event(event, Some(self.id), Some(seq), data);
-        self.publish(event, seq, frame);
+        self.publish(event, seq, frame.clone(), Stored::Shared(frame));
     }
 
     /// Sends an encoded conversation event and keeps it for replay.
-    fn publish(&mut self, event: &'static str, seq: u64, frame: Frame) {
+    fn publish(&mut self, event: &'static str, seq: u64, frame: Frame, kept: Stored) {
         let to = self.members.recipients();
-        self.out.push(Effect::Event(frame.clone(), to, event, seq));
-        self.events.keep(seq, Stored::Shared(frame));
+        self.out.push(Effect::Event(frame, to, event, seq));
+        self.events.keep(seq, kept);
     }
 
     /// Renders a kept `conversationUpdated` for one participant.
@@ -378,6 +378,7 @@ impl ConversationState {
         // Encoded from the message before it moves into the log: no copy of it.
         let seq = self.events.next_seq();
         let (frame, at) = encode_event_at("messageAdded", Some(self.id), Some(seq), &m);
+        let index = m.index;
         if !m.is_log() {
             self.out.push(Effect::Index(Index::Activity(m.created_at)));
         }
@@ -391,7 +392,12 @@ impl ConversationState {
             self.out.push(Effect::Index(Index::ReactionsGone(gone)));
         }
         self.shared.metrics.messages_add(1 - evicted.len() as i64);
-        self.publish("messageAdded", seq, frame);
+        let kept = Stored::Added {
+            frame: frame.clone(),
+            index,
+            at,
+        };
+        self.publish("messageAdded", seq, frame, kept);
     }
 
     /// Records a log message (`subtype: log`).

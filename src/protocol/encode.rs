@@ -46,21 +46,24 @@ pub fn encode_event_at<T: Serialize>(
 
 /// The frame [`encode_event_at`] made, given the bytes its `data` had: how a
 /// store that kept a `messageAdded` event as a reference to its message
-/// gives back the very bytes first delivered. None if `data` is not UTF-8.
+/// gives back the very bytes first delivered, and where `data` starts in
+/// them. None if `data` is not UTF-8.
 pub fn event_around(
     event: &str,
     conversation: Option<ConversationId>,
     seq: Option<u64>,
     data: &[u8],
-) -> Option<Frame> {
+) -> Option<(Frame, usize)> {
     let data = std::str::from_utf8(data).ok()?;
+    let mut at = 0;
     let json = exact(|buf| {
         head(buf, event, conversation, seq)?;
+        at = buf.len();
         buf.extend_from_slice(data.as_bytes());
         buf.push(b'}');
         Ok(())
     });
-    Some(utf8_frame(json))
+    Some((utf8_frame(json), at))
 }
 
 /// An event frame up to its `data`: `{"event":…,"conversation":…,"seq":…,"data":`.

@@ -174,8 +174,8 @@ fn event_frames_are_laid_out_as_the_contract_shows_and_know_where_data_starts() 
     let data_bytes = encode::event_data(&f, at).unwrap();
     let again = encode::event_around("messageAdded", Some(c), Some(7), data_bytes);
     assert_eq!(
-        again.map(|g| g.as_str().to_string()),
-        Some(f.as_str().to_string())
+        again.map(|(g, a)| (g.as_str().to_string(), a)),
+        Some((f.as_str().to_string(), at))
     );
     assert!(encode::event_around("messageAdded", Some(c), Some(7), b"\xff").is_none());
     let personal = encode_event(

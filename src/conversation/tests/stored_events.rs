@@ -192,7 +192,9 @@ fn kept_after(st: &ConversationState, seq: u64) -> Vec<(u64, String)> {
     let after = st.events.since(seq).expect("kept");
     after
         .filter_map(|(s, e)| match e {
-            Stored::Shared(f) => Some((*s, f.as_str().to_string())),
+            Stored::Shared(f) | Stored::Added { frame: f, .. } => {
+                Some((*s, f.as_str().to_string()))
+            }
             Stored::ConversationUpdated { .. } => None,
         })
         .collect()
