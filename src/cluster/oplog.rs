@@ -490,7 +490,9 @@ impl Applier {
         self.progress.reached(seq - 1).await;
         let ours = self.apply_all(ops).await;
         if ours && snapshot_here {
-            // Between this entry and the next: the reader waits for it.
+            // Between this entry and the next: the reader waits to learn the
+            // latest chain and to ask each conversation for its records,
+            // which it answers before the ops of the next entries.
             snapshots::take(
                 &self.engine,
                 self.snapshots.shelf.clone(),

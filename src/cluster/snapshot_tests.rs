@@ -320,6 +320,67 @@ async fn a_node_started_from_a_chain_of_deltas_goes_on_like_the_others() {
     new.shutdown();
 }
 
+/// A snapshot holds the records of the moment it was asked for: a cluster's
+/// reader goes on applying entries while the conversations write them out,
+/// and what those entries change is not in it.
+#[tokio::test]
+async fn a_snapshot_holds_the_records_of_the_moment_it_was_asked_for() {
+    let send = |body: &str| {
+        (
+            user("bob"),
+            json!({"op": "message.send", "conversation": "main", "body": body}),
+        )
+    };
+    let before = vec![
+        (
+            user("alice"),
+            json!({"op": "conversation.create", "unique_name": "main", "participants": ["bob"]}),
+        ),
+        send("before"),
+    ];
+    let after = vec![
+        send("after"),
+        (
+            user("carol"),
+            json!({"op": "user.update", "friendly_name": "Carol"}),
+        ),
+        (
+            user("alice"),
+            json!({"op": "conversation.create", "unique_name": "later"}),
+        ),
+    ];
+    let old = Engine::start(Config::default()).expect("engine");
+    apply(&old, &before, 0, &mut json!("main")).await;
+    let asked = old.records_since(None);
+    let made = apply(&old, &after, before.len(), &mut json!("main")).await;
+    assert!(made.iter().all(|a| a.get("error").is_none()), "{made:?}");
+    let (records, _) = asked.await.expect("every one answers");
+    let bytes = snapshot::encode(before.len() as u64, 0, &records);
+    let holds = |text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
+    assert!(holds("\"before\""));
+    assert!(!holds("\"after\"") && !holds("Carol") && !holds("later"));
+
+    let window = old.config().limits.replay_window;
+    let taken = snapshot::decode(&bytes, window).expect("reads back");
+    let new = Engine::start(Config::default()).expect("engine");
+    new.recover(taken.recovered).await.expect("starts from it");
+    apply(&new, &after, before.len(), &mut json!("main")).await;
+    let list = |conv: &str| {
+        (
+            user("alice"),
+            json!({"op": "message.list", "conversation": conv}),
+        )
+    };
+    let reads = vec![list("main"), list("later")];
+    let first = before.len() + after.len();
+    let here = apply(&old, &reads, first, &mut json!("main")).await;
+    let there = apply(&new, &reads, first, &mut json!("main")).await;
+    assert_eq!(here, there);
+    assert_eq!(here[0]["items"].as_array().map(Vec::len), Some(2));
+    old.shutdown();
+    new.shutdown();
+}
+
 /// Every event of conversation `conv` that `events.replay` from the start
 /// resends to bob, in order.
 async fn replayed(engine: &Engine, conv: &str) -> Vec<crate::protocol::Event> {
@@ -384,19 +445,29 @@ async fn snapshot_cost() {
             .await
             .expect("sent");
         let t = std::time::Instant::now();
-        let (records, live) = engine.records_since(Some(n - 1)).await.expect("read");
+        let asked = engine.records_since(Some(n - 1));
+        let paused = t.elapsed();
+        let (records, live) = asked.await.expect("read");
         let read = t.elapsed();
         let bytes = snapshot::encode_on(n, 1, Some((n - 1, live.as_deref())), &records);
         let encoded = t.elapsed() - read;
         eprintln!(
-            "a delta of one changed conversation: records {read:?} (the reader's pause), \
-             encoding {encoded:?}, {} bytes",
+            "a delta of one changed conversation: the reader's pause {paused:?}, records \
+             {read:?}, encoding {encoded:?}, {} bytes",
             bytes.len()
         );
     }
-    for _ in 0..3 {
+    for round in 0..3 {
         let t = std::time::Instant::now();
-        let records = engine.records().await;
+        let asked = engine.records_since(None);
+        let paused = t.elapsed();
+        // As the reader's next entry would: a message into one conversation
+        // while the conversations write their records out.
+        let send = json!({"op": "message.send", "conversation": last, "body": "x".repeat(100)});
+        let next = engine.apply(user("ana"), op(send), stamp()).await;
+        next.expect("sent");
+        let answered = t.elapsed();
+        let records = asked.await.expect("read").0;
         let read = t.elapsed();
         let bytes = snapshot::encode(1, 1, &records);
         let encoded = t.elapsed() - read;
@@ -405,10 +476,10 @@ async fn snapshot_cost() {
         let fresh = Engine::start(Config::default()).expect("engine");
         fresh.recover(taken.recovered).await.expect("starts");
         let started = t.elapsed();
-        assert_eq!(fresh.metrics().messages_stored, 100_003);
+        assert_eq!(fresh.metrics().messages_stored, 100_003 + round);
         eprintln!(
-            "records {read:?} (the reader's pause), encoding {encoded:?}, {} bytes; \
-             a node started from it in {started:?}",
+            "the reader's pause {paused:?}, the next op answered after {answered:?}, records \
+             {read:?}, encoding {encoded:?}, {} bytes; a node started from it in {started:?}",
             bytes.len()
         );
         fresh.shutdown();

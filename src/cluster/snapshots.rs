@@ -359,9 +359,10 @@ struct Taken {
 }
 
 /// Takes a snapshot after log entry `position` (of time `at`): learns the
-/// latest chain and reads the engine's records now (all of them, or those
-/// changed since the latest), then encodes and puts them and trims the log
-/// in the background.
+/// latest chain and asks the engine for its records as they are now (all of
+/// them, or those changed since the latest); the conversations write them
+/// out, and the snapshot is encoded, put and the log trimmed, in the
+/// background, while the reader goes on.
 pub(super) async fn take(engine: &Engine, shelf: Shelf, stream: Stream, position: u64, at: u64) {
     let (chain, revision) = match tokio::time::timeout(LATEST_WITHIN, shelf.latest()).await {
         Ok(Ok(latest)) => latest,
@@ -374,10 +375,11 @@ pub(super) async fn take(engine: &Engine, shelf: Shelf, stream: Stream, position
         }
     };
     let base = chain.as_ref().and_then(Chain::delta_base);
-    let Some((records, live)) = engine.records_since(base).await else {
-        return;
-    };
+    let records = engine.records_since(base);
     tokio::spawn(async move {
+        let Some((records, live)) = records.await else {
+            return;
+        };
         let on = base.map(|b| (b, live.as_deref()));
         let bytes = snapshot::encode_on(position, at, on, &records);
         drop(records);

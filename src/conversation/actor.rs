@@ -454,14 +454,17 @@ impl Handler<FeedQuery> for ConversationActor {
 
 /// Every record of the conversation, for a cluster's snapshot: whole, or
 /// (given `since`, a log position) only if it changed after that entry.
+/// Sent with `do_send`, which queues it at once whatever the mailbox holds,
+/// so that it is answered after the ops queued before it and before any
+/// queued after: the records are those of the moment it was sent.
 #[derive(Message)]
-#[rtype(result = "Kept")]
+#[rtype(result = "()")]
 pub(crate) struct Records {
     pub since: Option<u64>,
+    pub reply: oneshot::Sender<Kept>,
 }
 
 /// A conversation's part of a snapshot.
-#[derive(MessageResponse)]
 pub(crate) enum Kept {
     /// Deleted: none.
     Gone,
@@ -474,18 +477,18 @@ pub(crate) enum Kept {
 }
 
 impl Handler<Records> for ConversationActor {
-    type Result = Kept;
-    fn handle(&mut self, r: Records, _: &mut Context<Self>) -> Kept {
+    type Result = ();
+    fn handle(&mut self, r: Records, _: &mut Context<Self>) {
         let s = &self.state;
-        if let Some(since) = r.since.filter(|_| !(s.deleted || s.erased)) {
-            if s.changed_at <= since {
-                return Kept::Unchanged;
-            }
-            if let Some(changed) = s.records_since(since) {
-                return Kept::Changed(changed);
-            }
-        }
-        s.records().map_or(Kept::Gone, Kept::Whole)
+        let kept = match r.since.filter(|_| !(s.deleted || s.erased)) {
+            Some(since) if s.changed_at <= since => Kept::Unchanged,
+            since => match since.and_then(|since| s.records_since(since)) {
+                Some(changed) => Kept::Changed(changed),
+                None => s.records().map_or(Kept::Gone, Kept::Whole),
+            },
+        };
+        // The engine is stopping if no one waits.
+        let _ = r.reply.send(kept);
     }
 }
 

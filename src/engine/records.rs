@@ -2,13 +2,19 @@
 //! snapshot holds, whole or as a delta on an earlier one, and starting a
 //! fresh engine from one.
 
-use futures_util::future::join_all;
+use std::future::Future;
+
+use tokio::sync::oneshot;
 
 use super::Engine;
 use crate::conversation::{Kept, Records};
 use crate::model::ConversationId;
 use crate::registry::{self, Recover};
 use crate::store::{Recovered, Write};
+
+/// A snapshot's records, and for a delta on a base older than the engine
+/// remembers, the ids of the conversations there; None if the engine stopped.
+pub(crate) type Taken = Option<(Vec<Write>, Option<Vec<[u8; 16]>>)>;
 
 impl Engine {
     /// Every record the engine holds, as a store holding them has them: each
@@ -29,12 +35,18 @@ impl Engine {
     /// since: a cluster's delta snapshot. When which conversations changed
     /// is not known (a base older than is remembered), every one is asked,
     /// and the ids of those there come back too: one deleted since is known
-    /// by its absence. None if a conversation did not answer (the engine is
-    /// stopping).
-    pub(crate) async fn records_since(
+    /// by its absence.
+    ///
+    /// The records are those of the moment of the call: the profiles are
+    /// read, and each conversation asked, before it returns, and the future
+    /// only gathers the answers. So a cluster's reader goes on applying
+    /// entries while the conversations write their records out: each
+    /// answers before any op queued after the call. None if a conversation
+    /// did not answer (the engine is stopping).
+    pub(crate) fn records_since(
         &self,
         since: Option<u64>,
-    ) -> Option<(Vec<Write>, Option<Vec<[u8; 16]>>)> {
+    ) -> impl Future<Output = Taken> + 'static {
         let shared = self.shared();
         let mut writes = self.profiles_since(since);
         let changed = since.and_then(|s| shared.changed_after(s));
@@ -58,34 +70,44 @@ impl Engine {
                 .map(|h| (*h.key(), h.addr.clone()))
                 .collect(),
         };
-        let mut listed = changed.is_none().then(|| Vec::with_capacity(asked.len()));
-        let kept = join_all(asked.iter().map(|(_, a)| a.send(Records { since }))).await;
-        for ((id, _), part) in asked.iter().zip(kept) {
-            let there = match part.ok()? {
-                Kept::Gone => {
-                    if since.is_some() {
-                        writes.push(erase(*id));
+        let answers: Vec<_> = asked
+            .into_iter()
+            .map(|(id, addr)| {
+                let (reply, answer) = oneshot::channel();
+                addr.do_send(Records { since, reply });
+                (id, answer)
+            })
+            .collect();
+        let listed = changed.is_none();
+        async move {
+            let mut listed = listed.then(|| Vec::with_capacity(answers.len()));
+            for (id, answer) in answers {
+                let there = match answer.await.ok()? {
+                    Kept::Gone => {
+                        if since.is_some() {
+                            writes.push(erase(id));
+                        }
+                        false
                     }
-                    false
-                }
-                Kept::Unchanged => true,
-                Kept::Changed(batch) => {
-                    writes.extend(batch.0);
-                    true
-                }
-                Kept::Whole(batch) => {
-                    if since.is_some() {
-                        writes.push(erase(*id));
+                    Kept::Unchanged => true,
+                    Kept::Changed(batch) => {
+                        writes.extend(batch.0);
+                        true
                     }
-                    writes.extend(batch.0);
-                    true
+                    Kept::Whole(batch) => {
+                        if since.is_some() {
+                            writes.push(erase(id));
+                        }
+                        writes.extend(batch.0);
+                        true
+                    }
+                };
+                if let (true, Some(listed)) = (there, listed.as_mut()) {
+                    listed.push(*id.0.as_bytes());
                 }
-            };
-            if let (true, Some(listed)) = (there, listed.as_mut()) {
-                listed.push(*id.0.as_bytes());
             }
+            Some((writes, listed))
         }
-        Some((writes, listed))
     }
 
     /// Every user's profile, or those changed after log position `since`.
