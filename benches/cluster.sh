@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cluster overhead on one machine: the same fanout loads against one plain
+# Cluster overhead on one machine: the same loads against one plain
 # node, against a 3-node cluster (3 NATS servers with JetStream) with every
 # connection on one node, and with connections spread over the 3 nodes.
 # Three runs each; medians of deliveries/s, p50/p99 and the CPU-µs that every
@@ -82,6 +82,8 @@ loads() { # label url-list
     fanout --subscribers 300 --window 16 --publishers 4 --messages 6000 --payload 100
   run "$1, 300 subscribers x 50 msg/s" "$2" \
     fanout --subscribers 300 --publishers 1 --rate 50 --messages 500 --payload 100
+  run "$1, 400 rooms of 5, each member sending 1 msg/s" "$2" \
+    rooms --rooms 400 --members 5 --rate 1 --seconds 10 --payload 100
 }
 
 urls=()
