@@ -56,6 +56,27 @@ fn json<T: Serialize>(v: &T) -> Vec<u8> {
     crate::protocol::json_exact(v)
 }
 
+/// The record of kept event `seq`: given `added` (a message's index and
+/// record, which the event's frame carries), a reference to that message;
+/// otherwise the event whole.
+fn event_row(
+    id: [u8; 16],
+    seq: u64,
+    e: &Stored,
+    added: Option<(u64, &[u8])>,
+    window: u64,
+) -> Write {
+    let record = match added {
+        Some((index, json)) => event_records::encode_added(index, json),
+        None => event_records::encode(e),
+    };
+    Write::Event {
+        key: (id, seq),
+        record,
+        drop_below: (seq + 1).saturating_sub(window),
+    }
+}
+
 /// A user's first record, first known at `at`: kept by the store only while
 /// it holds none for the user, so that the user stays known across restarts.
 pub(crate) fn first_record(identity: &Identity, at: Millis) -> Write {
@@ -220,18 +241,10 @@ impl ConversationState {
                 .index_of(seq)
                 .filter(|i| self.log.get(*i).is_some())
                 .and_then(|i| Some((i, announced.json(i)?)));
-            let record = match message {
-                Some((index, json)) => {
-                    refs.push(seq, index);
-                    event_records::encode_added(index, json)
-                }
-                None => event_records::encode(e),
-            };
-            b.push(Write::Event {
-                key: (id, seq),
-                record,
-                drop_below: (seq + 1).saturating_sub(window),
-            });
+            if let Some((index, _)) = message {
+                refs.push(seq, index);
+            }
+            b.push(event_row(id, seq, e, message, window));
         }
     }
 
@@ -258,18 +271,10 @@ impl ConversationState {
                 }
                 _ => None,
             };
-            let record = match data {
-                Some((index, data)) => {
-                    sent.insert(index, data);
-                    event_records::encode_added(index, data)
-                }
-                None => event_records::encode(e),
-            };
-            rows.push(Write::Event {
-                key: (id, seq),
-                record,
-                drop_below: (seq + 1).saturating_sub(window),
-            });
+            if let Some((index, data)) = data {
+                sent.insert(index, data);
+            }
+            rows.push(event_row(id, seq, e, data, window));
         }
         let mut changed = HashSet::new();
         for index in messages {
