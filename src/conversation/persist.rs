@@ -197,8 +197,8 @@ impl ConversationState {
 
     /// An op's messages and events, for the journal. A message among
     /// `announced` is written as its frame carried it, and its
-    /// `messageAdded` as a reference to that record; the events `refs`
-    /// holds so whose message changed are written out whole
+    /// `messageAdded` as a reference to that record; an event `refs` says
+    /// was written so is written out whole once its message changes
     /// (`event_records.rs`).
     fn journal_rows(
         &self,

@@ -14,7 +14,7 @@ use crate::store::{Recovered, Write};
 
 /// A snapshot's records, and for a delta on a base older than the engine
 /// remembers, the ids of the conversations there; None if the engine stopped.
-pub(crate) type Taken = Option<(Vec<Write>, Option<Vec<[u8; 16]>>)>;
+pub(crate) type SnapshotRecords = Option<(Vec<Write>, Option<Vec<[u8; 16]>>)>;
 
 impl Engine {
     /// Every record the engine holds, as a store holding them has them: each
@@ -46,7 +46,7 @@ impl Engine {
     pub(crate) fn records_since(
         &self,
         since: Option<u64>,
-    ) -> impl Future<Output = Taken> + 'static {
+    ) -> impl Future<Output = SnapshotRecords> + 'static {
         let shared = self.shared();
         let mut writes = self.profiles_since(since);
         let changed = since.and_then(|s| shared.changed_after(s));
