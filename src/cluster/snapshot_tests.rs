@@ -531,3 +531,89 @@ async fn noting_cost() {
         engine.shutdown();
     }
 }
+
+/// A snapshot comes from the network: bytes cut short or changed are refused
+/// or read back, and an engine started from what reads back answers, but
+/// nothing panics (a conversation's actor that did would answer `internal`).
+#[tokio::test]
+async fn damaged_snapshots_are_refused_or_read_without_a_panic() {
+    let by = |who: &str, op: Value| (user(who), op);
+    let ops = vec![
+        by(
+            "alice",
+            json!({"op": "conversation.create", "unique_name": "main", "participants": ["bob"]}),
+        ),
+        by(
+            "bob",
+            json!({"op": "message.send", "conversation": "main", "body": "hi"}),
+        ),
+        by(
+            "alice",
+            json!({"op": "message.send", "conversation": "main", "body": "yo"}),
+        ),
+        by(
+            "alice",
+            json!({"op": "message.edit", "conversation": "main", "message": 1, "body": "yo!"}),
+        ),
+        by(
+            "bob",
+            json!({"op": "reaction.add", "conversation": "main", "message": 0, "reaction": "x"}),
+        ),
+        by("carol", json!({"op": "user.update", "friendly_name": "C"})),
+    ];
+    let old = Engine::start(Config::default()).expect("engine");
+    apply(&old, &ops, 0, &mut json!("main")).await;
+    let bytes = snapshot::encode(6, 0, &old.records().await);
+    old.shutdown();
+    let window = Config::default().limits.replay_window;
+    let reads = vec![
+        by("bob", json!({"op": "message.list", "conversation": "main"})),
+        by("bob", json!({"op": "conversation.list"})),
+        by(
+            "bob",
+            json!({"op": "message.send", "conversation": "main", "body": "on"}),
+        ),
+    ];
+    // A fixed sequence of damage: cuts, a few bytes changed, one bit.
+    let mut x: u64 = 987_654_321;
+    let mut next = move || {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (x >> 33) as usize
+    };
+    let (mut refused, mut read) = (0, 0);
+    for round in 0..600 {
+        let mut b = bytes.clone();
+        match round % 3 {
+            0 => b.truncate(next() % b.len()),
+            1 => {
+                for _ in 0..1 + next() % 4 {
+                    let at = next() % b.len();
+                    b[at] = next() as u8;
+                }
+            }
+            _ => {
+                let at = next() % b.len();
+                b[at] ^= 1 << (next() % 8);
+            }
+        }
+        let Ok(taken) = snapshot::decode(&b, window) else {
+            refused += 1;
+            continue;
+        };
+        let engine = Engine::start(Config::default()).expect("engine");
+        if engine.recover(taken.recovered).await.is_ok() {
+            read += 1;
+            let answers = apply(&engine, &reads, 6, &mut json!("main")).await;
+            assert!(
+                answers.iter().all(|a| a["error"] != json!("internal")),
+                "round {round}: {answers:?}"
+            );
+        } else {
+            refused += 1;
+        }
+        engine.shutdown();
+    }
+    assert!(refused > 0 && read > 0, "{refused} refused, {read} read");
+}
