@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::{version, SUBJECT};
 use crate::conversation::Answer;
@@ -89,6 +89,9 @@ pub(super) struct Appender {
     origin: String,
     waiting: Arc<Waiting>,
     appends: Arc<Appends>,
+    /// Counts the client's connections: an ack awaited from a server the
+    /// client has left will never come.
+    connections: watch::Receiver<u64>,
     /// This node's colloquy, named by every entry it appends.
     version: String,
 }
@@ -99,6 +102,7 @@ impl Appender {
         origin: String,
         waiting: Arc<Waiting>,
         appends: Arc<Appends>,
+        connections: watch::Receiver<u64>,
         version: &semver::Version,
     ) -> Self {
         Appender {
@@ -106,6 +110,7 @@ impl Appender {
             origin,
             waiting,
             appends,
+            connections,
             version: version.to_string(),
         }
     }
@@ -114,7 +119,7 @@ impl Appender {
     pub async fn hello(&self) -> std::result::Result<u64, String> {
         let id = format!("{}-hello", self.origin);
         let entry = Bytes::from_static(b"[]");
-        let seq = append_retrying(&self.js, &id, &self.version, entry, &self.appends).await?;
+        let seq = self.append_retrying(&id, entry).await?;
         self.appends.succeeded(seq, 0);
         Ok(seq)
     }
@@ -155,7 +160,7 @@ impl Appender {
             self.origin,
             tokens.first().copied().unwrap_or_default()
         );
-        match append_retrying(&self.js, &id, &self.version, entry.into(), &self.appends).await {
+        match self.append_retrying(&id, entry.into()).await {
             Ok(seq) => self.appends.succeeded(seq, tokens.len()),
             Err(why) => {
                 let why = format!("not acknowledged: {why}");
@@ -202,37 +207,42 @@ fn gather(
     (Gathered { tokens, entry }, rest)
 }
 
-/// Appends one entry, retrying (with the same message id, which JetStream
-/// de-duplicates) while the servers fail over.
-/// Answers the entry's place in the stream.
-async fn append_retrying(
-    js: &jetstream::Context,
-    id: &str,
-    version: &str,
-    payload: Bytes,
-    appends: &Appends,
-) -> std::result::Result<u64, String> {
-    let deadline = tokio::time::Instant::now() + APPLY_WITHIN;
-    loop {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", id);
-        headers.insert(version::HEADER, version);
-        let err = match js
-            .publish_with_headers(SUBJECT, headers, payload.clone())
-            .await
-        {
-            Ok(ack) => match ack.await {
-                Ok(ack) => return Ok(ack.sequence),
+impl Appender {
+    /// Appends one entry, retrying (with the same message id, which
+    /// JetStream de-duplicates) while the servers fail over. Answers the
+    /// entry's place in the stream.
+    async fn append_retrying(&self, id: &str, payload: Bytes) -> std::result::Result<u64, String> {
+        let deadline = tokio::time::Instant::now() + APPLY_WITHIN;
+        let mut connections = self.connections.clone();
+        loop {
+            connections.borrow_and_update();
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", id);
+            headers.insert(version::HEADER, self.version.as_str());
+            let published = self
+                .js
+                .publish_with_headers(SUBJECT, headers, payload.clone())
+                .await;
+            let err = match published {
+                // The client reconnecting means the server it published to is
+                // gone, and its ack with it: retry at once rather than after
+                // the ack's 5 s timeout (the stream keeps the entry once).
+                Ok(ack) => tokio::select! {
+                    ack = ack => match ack {
+                        Ok(ack) => return Ok(ack.sequence),
+                        Err(e) => e.to_string(),
+                    },
+                    Ok(()) = connections.changed() => "the client reconnected".to_string(),
+                },
                 Err(e) => e.to_string(),
-            },
-            Err(e) => e.to_string(),
-        };
-        *appends.failing() = Some((Instant::now(), err.clone()));
-        if tokio::time::Instant::now() > deadline {
-            return Err(err);
+            };
+            *self.appends.failing() = Some((Instant::now(), err.clone()));
+            if tokio::time::Instant::now() > deadline {
+                return Err(err);
+            }
+            ::log::warn!("appending to the log failed ({err}); retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        ::log::warn!("appending to the log failed ({err}); retrying");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

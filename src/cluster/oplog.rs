@@ -30,8 +30,15 @@ use crate::protocol::Request;
 const CAUGHT_UP_WITHIN: Duration = Duration::from_secs(2);
 /// How often the reader checks that it keeps up with the stream, and how long
 /// it may stay behind it without applying anything before it is reopened.
-const STALL_CHECK: Duration = Duration::from_secs(1);
-const STALLED: Duration = Duration::from_secs(3);
+/// While it stays so, no op asked on this node is answered and none of its
+/// sessions gets an event, so the wait is short: a reader reopened for
+/// nothing only reads again what it already has, and skips it.
+const STALL_CHECK: Duration = Duration::from_millis(250);
+const STALLED: Duration = Duration::from_secs(1);
+/// How long opening a reader may take. While JetStream elects a leader the
+/// server does not answer at all, and a reader asked for just before the
+/// leader is there would wait this long for nothing: another is asked for.
+const OPEN_WITHIN: Duration = Duration::from_secs(1);
 /// How many entries the reader may start ahead of the last one applied (their
 /// ops wait in their conversations' mailboxes).
 const AHEAD: usize = 64;
@@ -141,6 +148,7 @@ impl Log {
             origin.clone(),
             waiting.clone(),
             appends.clone(),
+            connections.clone(),
             &version,
         );
         // An empty entry naming this node's version, so that nodes of an
@@ -335,7 +343,7 @@ impl Applier {
         let mut seen = 0;
         loop {
             let Some(messages) = reader.as_mut() else {
-                let opened = tokio::time::timeout(STALLED, self.open(&stream)).await;
+                let opened = tokio::time::timeout(OPEN_WITHIN, self.open(&stream)).await;
                 match opened.unwrap_or_else(|_| Err("no answer".into())) {
                     Ok(r) => {
                         ::log::info!("reading the log after entry {}", self.started);
@@ -407,7 +415,7 @@ impl Applier {
         if self.appends.last.load(Ordering::Relaxed) > applied {
             return true;
         }
-        match tokio::time::timeout(STALL_CHECK, stream.get_info()).await {
+        match tokio::time::timeout(STALLED, stream.get_info()).await {
             Ok(Ok(info)) => info.state.last_sequence > applied,
             _ => false,
         }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# What a NATS server's death costs the clients of a 3-node cluster: chat
+# traffic (200 rooms of 5 spread over the 3 nodes, each member sending 1
+# msg/s, 12 s) while one NATS server is killed (-9) 4 s in. Each round starts
+# a fresh cluster, finds which server leads what from the servers' own logs,
+# and kills
+#   other:  a server that leads neither the log's stream nor JetStream's
+#           metadata (it may hold the nodes' readers and connections);
+#   stream: the log's stream leader (JetStream elects another first).
+# The longest delivery latency is the outage the worst-off client saw.
+#   bash benches/failover.sh [other|stream] [rounds]
+# BIN=path/to/colloquy measures another build with the same load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-other}
+rounds=${2:-3}
+cargo build -q --release --bin colloquy --example loadgen
+BIN=${BIN:-./target/release/colloquy}
+NATS=$(scripts/nats-server)
+LG=./target/release/examples/loadgen
+work=$(mktemp -d)
+pids=()
+stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=(); }
+trap 'stop; rm -rf "$work"' EXIT
+
+# The NATS server (0-2) whose log says it took the lead named by $1.
+leader() { grep -l "$1" "$work"/nats*.log 2>/dev/null | head -1 | sed 's/.*nats\([0-9]\)\.log/\1/'; }
+
+for round in $(seq "$rounds"); do
+  rm -rf "${work:?}"/*
+  routes=""
+  for i in 0 1 2; do routes+="nats-route://127.0.0.1:$((16222 + i)),"; done
+  for i in 0 1 2; do
+    "$NATS" --name "n$i" -a 127.0.0.1 -p $((14222 + i)) --cluster_name failover \
+      --cluster "nats://127.0.0.1:$((16222 + i))" --routes "${routes%,}" \
+      -js --store_dir "$work/nats$i" > "$work/nats$i.log" 2>&1 &
+    pids+=($!)
+  done
+  urls=()
+  for n in a b c; do
+    "$BIN" --bind 127.0.0.1:0 --rate-limit 0 --node-id "$n" \
+      --nats nats://127.0.0.1:14222,nats://127.0.0.1:14223,nats://127.0.0.1:14224 \
+      > "$work/$n.out" 2> "$work/$n.err" &
+    pids+=($!)
+    for _ in $(seq 400); do grep -q "listening on" "$work/$n.out" && break; sleep 0.1; done
+    urls+=("$(sed -n 's/listening on //p' "$work/$n.out")")
+  done
+  sleep 3
+  stream=$(leader "new stream leader for '\$G > COLLOQUY'")
+  meta=$(leader "Self is new JetStream cluster metadata leader")
+  victim=$stream
+  if [ "$what" = other ]; then
+    for v in 0 1 2; do
+      if [ "$v" != "$stream" ] && [ "$v" != "$meta" ]; then victim=$v; break; fi
+    done
+  fi
+  (sleep 4; kill -9 "${pids[$victim]}") &
+  out=$($LG --reader tungstenite --url "$(IFS=,; echo "${urls[*]}")" \
+    rooms --rooms 200 --members 5 --rate 1 --seconds 12 --payload 100)
+  wait $!
+  reopened=$(cat "$work"/[abc].err | grep -c "reopening it" || true)
+  echo "round $round: killed n$victim (stream leader n$stream, metadata leader n$meta):" \
+    "$(echo "$out" | grep -o 'lost [0-9]*'), $(echo "$out" | grep latency | tr -s ' ' | sed 's/^ //')," \
+    "readers reopened after a stall: $reopened"
+  stop
+done
