@@ -8,6 +8,7 @@
 //! idle, each op goes at once, alone.
 
 use std::collections::HashMap;
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -227,12 +228,10 @@ impl Appender {
                 // The client reconnecting means the server it published to is
                 // gone, and its ack with it: retry at once rather than after
                 // the ack's 5 s timeout (the stream keeps the entry once).
-                Ok(ack) => tokio::select! {
-                    ack = ack => match ack {
-                        Ok(ack) => return Ok(ack.sequence),
-                        Err(e) => e.to_string(),
-                    },
-                    Ok(()) = connections.changed() => "the client reconnected".to_string(),
+                Ok(ack) => match unless_reconnected(ack.into_future(), &mut connections).await {
+                    Some(Ok(ack)) => return Ok(ack.sequence),
+                    Some(Err(e)) => e.to_string(),
+                    None => "the client reconnected".to_string(),
                 },
                 Err(e) => e.to_string(),
             };
@@ -246,9 +245,41 @@ impl Appender {
     }
 }
 
+/// `wait`'s output, or `None` once the client has connected again since
+/// `connections` was last marked seen.
+async fn unless_reconnected<F: std::future::Future>(
+    wait: F,
+    connections: &mut watch::Receiver<u64>,
+) -> Option<F::Output> {
+    tokio::select! {
+        out = wait => Some(out),
+        Ok(()) = connections.changed() => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ack_is_given_up_on_when_the_client_reconnects() {
+        let (reconnected, mut connections) = watch::channel(0);
+        connections.borrow_and_update();
+        // The reconnection comes while the publish is on its way, before the
+        // ack is awaited: it still counts.
+        reconnected.send_modify(|n| *n += 1);
+        let never = std::future::pending::<()>();
+        let waited = tokio::time::timeout(
+            Duration::from_secs(60),
+            unless_reconnected(never, &mut connections),
+        );
+        assert_eq!(waited.await, Ok(None), "given up on, not timed out");
+
+        // With no reconnection, the ack is what is answered.
+        connections.borrow_and_update();
+        let ack = unless_reconnected(async { 7 }, &mut connections).await;
+        assert_eq!(ack, Some(7));
+    }
 
     fn op(token: u64, len: usize) -> Queued {
         // A JSON string of `len` bytes, quotes included.
