@@ -332,13 +332,28 @@ async fn log_stream(
     rules: &str,
 ) -> Result<jetstream::stream::Stream, ClusterError> {
     let stream = made_or_found(js, rules).await?;
-    match stream.cached_info().config.metadata.get(RULES) {
-        Some(theirs) if theirs != rules => Err(ClusterError::Limits {
-            ours: rules.to_string(),
-            theirs: theirs.clone(),
-        }),
-        _ => Ok(stream),
+    let config = &stream.cached_info().config;
+    match config.metadata.get(RULES) {
+        Some(theirs) if theirs != rules => {
+            return Err(ClusterError::Limits {
+                ours: rules.to_string(),
+                theirs: theirs.clone(),
+            })
+        }
+        _ => {}
     }
+    if !config.allow_direct {
+        // Made by an earlier colloquy: reading on through direct gets is
+        // all it lacks, and the log works without it.
+        let config = StreamConfig {
+            allow_direct: true,
+            ..config.clone()
+        };
+        if let Err(e) = js.update_stream(config).await {
+            ::log::warn!("could not allow direct gets on the log ({e})");
+        }
+    }
+    Ok(stream)
 }
 
 async fn made_or_found(
@@ -351,6 +366,9 @@ async fn made_or_found(
         storage: StorageType::File,
         num_replicas: replicas,
         duplicate_window: Duration::from_secs(120),
+        // Direct gets: a node whose reader died with a NATS server reads
+        // on through any server while a new reader cannot be made.
+        allow_direct: true,
         metadata: [(RULES.to_string(), rules.to_string())].into(),
         ..Default::default()
     };

@@ -6,6 +6,7 @@
 #[path = "../support/child.rs"]
 mod child;
 mod credentials;
+mod direct;
 mod failures;
 mod flags;
 mod harness;

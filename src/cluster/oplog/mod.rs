@@ -7,17 +7,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream::Stream};
+use async_nats::jetstream::{self, stream::Stream};
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
+
+mod reader;
+
+use reader::Entry;
 
 use super::ahead::Ahead;
 use super::appender::{lock, Appender, Appends, Queued, Waiting, APPLY_WITHIN};
 use super::version::{self, Verdict};
 use super::{lanes, snapshots};
-use super::{ClusterError, READY_WITHIN, SUBJECT};
+use super::{ClusterError, READY_WITHIN};
 use crate::conversation::{Answer, Answering, Applied};
 use crate::engine::{Engine, Replicator};
 use crate::error::{Error, Result};
@@ -28,17 +31,6 @@ use crate::protocol::Request;
 /// How long a read waits for this node to apply what the stream held when it
 /// was asked (twice: once for the question, once for the applying).
 const CAUGHT_UP_WITHIN: Duration = Duration::from_secs(2);
-/// How often the reader checks that it keeps up with the stream, and how long
-/// it may stay behind it without applying anything before it is reopened.
-/// While it stays so, no op asked on this node is answered and none of its
-/// sessions gets an event, so the wait is short: a reader reopened for
-/// nothing only reads again what it already has, and skips it.
-const STALL_CHECK: Duration = Duration::from_millis(250);
-const STALLED: Duration = Duration::from_secs(1);
-/// How long opening a reader may take. While JetStream elects a leader the
-/// server does not answer at all, and a reader asked for just before the
-/// leader is there would wait this long for nothing: another is asked for.
-const OPEN_WITHIN: Duration = Duration::from_secs(1);
 /// How many entries the reader may start ahead of the last one applied (their
 /// ops wait in their conversations' mailboxes).
 const AHEAD: usize = 64;
@@ -322,111 +314,14 @@ enum Flow {
     Stop,
 }
 
-/// What the reader loop waits for.
-enum Next {
-    Entry(Option<std::result::Result<Box<jetstream::Message>, consumer::pull::OrderedError>>),
-    Check,
-    Reconnected,
-}
-
 impl Applier {
-    /// Reads the log from the first entry not applied yet, and reopens its
-    /// reader when the client reconnects or the reader stalls behind the
-    /// stream (a NATS server holding the reader died: the client's own
-    /// recovery waits for two missed 15 s heartbeats, far too long for a chat).
-    async fn run(mut self, stream: Stream, mut connections: watch::Receiver<u64>) {
-        // The first connection is not a reconnection.
-        connections.borrow_and_update();
-        let mut reader: Option<consumer::pull::Ordered> = None;
-        let mut check = tokio::time::interval(STALL_CHECK);
-        let mut progress = tokio::time::Instant::now();
-        let mut seen = 0;
-        loop {
-            let Some(messages) = reader.as_mut() else {
-                let opened = tokio::time::timeout(OPEN_WITHIN, self.open(&stream)).await;
-                match opened.unwrap_or_else(|_| Err("no answer".into())) {
-                    Ok(r) => {
-                        ::log::info!("reading the log after entry {}", self.started);
-                        reader = Some(r);
-                    }
-                    Err(e) => {
-                        ::log::warn!("cannot open the log's reader ({e}); retrying");
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                    }
-                }
-                progress = tokio::time::Instant::now();
-                continue;
-            };
-            let next = tokio::select! {
-                n = messages.next() => Next::Entry(n.map(|r| r.map(Box::new))),
-                _ = check.tick() => Next::Check,
-                Ok(()) = connections.changed() => Next::Reconnected,
-            };
-            match next {
-                Next::Entry(Some(Ok(message))) => {
-                    if let Flow::Stop = self.handle(*message, &stream).await {
-                        return;
-                    }
-                }
-                Next::Entry(Some(Err(e))) => ::log::warn!("reading the log: {e}"),
-                Next::Entry(None) => reader = None,
-                Next::Reconnected => {
-                    ::log::info!("NATS reconnected: reopening the log's reader");
-                    reader = None;
-                }
-                Next::Check => {
-                    let applied = self.progress.applied();
-                    if applied != seen {
-                        (seen, progress) = (applied, tokio::time::Instant::now());
-                    } else if progress.elapsed() > STALLED && self.behind(&stream, applied).await {
-                        ::log::warn!(
-                            "the log's reader stalled after entry {applied}; reopening it"
-                        );
-                        reader = None;
-                    }
-                }
-            }
-        }
-    }
-
-    /// A reader from the first entry not started yet.
-    async fn open(&self, stream: &Stream) -> std::result::Result<consumer::pull::Ordered, String> {
-        let deliver_policy = match self.started {
-            0 => consumer::DeliverPolicy::All,
-            n => consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: n + 1,
-            },
-        };
-        let consumer = stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: SUBJECT.into(),
-                deliver_policy,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        consumer.messages().await.map_err(|e| e.to_string())
-    }
-
-    /// Whether the stream holds entries past `applied`: this node appended
-    /// one, or (asked only then, as the answer can be slow while JetStream
-    /// elects a leader) the stream says so.
-    async fn behind(&self, stream: &Stream, applied: u64) -> bool {
-        if self.appends.last.load(Ordering::Relaxed) > applied {
-            return true;
-        }
-        match tokio::time::timeout(STALLED, stream.get_info()).await {
-            Ok(Ok(info)) => info.state.last_sequence > applied,
-            _ => false,
-        }
-    }
-
-    async fn handle(&mut self, message: jetstream::Message, stream: &Stream) -> Flow {
-        let Ok(info) = message.info() else {
-            ::log::error!("a log message without JetStream metadata; skipped");
-            return Flow::Go;
-        };
-        let (seq, published) = (info.stream_sequence, info.published);
+    async fn handle(&mut self, entry: Entry, stream: &Stream) -> Flow {
+        let Entry {
+            seq,
+            published,
+            headers,
+            payload,
+        } = entry;
         let started = self.started;
         // A reopened reader can repeat an entry: each is applied once.
         if seq <= started {
@@ -441,8 +336,7 @@ impl Applier {
             ));
             return Flow::Stop;
         }
-        let theirs = message
-            .headers
+        let theirs = headers
             .as_ref()
             .and_then(|h| h.get(version::HEADER))
             .map(|v| v.as_str());
@@ -468,11 +362,10 @@ impl Applier {
                 return Flow::Stop;
             }
         }
-        let published = u64::try_from(published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         self.last_at = self.last_at.max(published);
         let every = self.snapshots.every;
         let snapshot_here = every > 0 && seq % every == 0;
-        let ops = match decode(&message.payload) {
+        let ops = match decode(&payload) {
             Ok(ops) => ops,
             // Every node skips the same entry, so they stay alike.
             Err(e) => {
