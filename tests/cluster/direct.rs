@@ -12,6 +12,8 @@ use super::ONE_AT_A_TIME;
 /// for node b: the log (made by the test) allows one consumer, and node a
 /// holds it. Node b must still start, answer its users' sends and deliver
 /// every message, in the one order, by reading the log with direct gets.
+/// The log is made as an earlier colloquy made it, without direct gets: the
+/// first node to start allows them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_cannot_make_a_reader_reads_the_log_by_direct_gets() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -26,7 +28,6 @@ async fn a_node_that_cannot_make_a_reader_reads_the_log_by_direct_gets() {
         subjects: vec!["colloquy.log".into()],
         storage: StorageType::File,
         max_consumers: 1,
-        allow_direct: true,
         ..Default::default()
     })
     .await
@@ -52,14 +53,14 @@ async fn a_node_that_cannot_make_a_reader_reads_the_log_by_direct_gets() {
     assert_eq!(alice_saw, bob_saw, "one order on both nodes");
     let ids: Vec<String> = bob_saw.into_iter().map(|(_, id)| id).collect();
     assert_eq!(ids, sent, "every acknowledged message, in the order sent");
-    let consumers = js
+    let info = js
         .get_stream("COLLOQUY")
         .await
         .expect("the log")
         .info()
         .await
         .expect("its info")
-        .state
-        .consumer_count;
-    assert_eq!(consumers, 1, "node b never had a reader");
+        .clone();
+    assert_eq!(info.state.consumer_count, 1, "node b never had a reader");
+    assert!(info.config.allow_direct);
 }
