@@ -23,16 +23,7 @@ ticks() { # total utime+stime (clock ticks) of the given pids
   done
   echo "$t"
 }
-node() { # name [flags...]: starts a node, appends its pid to pids and its URL to urls
-  local name=$1; shift
-  ./target/release/colloquy --bind 127.0.0.1:0 --rate-limit 0 "$@" > "$work/$name.out" 2>/dev/null &
-  pids+=($!)
-  for _ in $(seq 400); do
-    grep -q "listening on" "$work/$name.out" && break
-    sleep 0.1
-  done
-  urls+=("$(sed -n 's/listening on //p' "$work/$name.out")")
-}
+source benches/cluster-lib.sh
 acks() { # label url-list: acknowledged messages/s, ack latency, CPU per ack (medians of 3)
   local out=$work/acks.txt hz before after run
   hz=$(getconf CLK_TCK)
@@ -92,15 +83,7 @@ loads "one node, no cluster" "${urls[0]}"
 kill "${pids[@]}"; wait 2>/dev/null || true
 pids=(); urls=()
 
-routes=""
-for i in 0 1 2; do routes+="nats-route://127.0.0.1:$((16222 + i)),"; done
-for i in 0 1 2; do
-  "$NATS" --name "n$i" -a 127.0.0.1 -p $((14222 + i)) --cluster_name bench \
-    --cluster "nats://127.0.0.1:$((16222 + i))" --routes "${routes%,}" \
-    -js --store_dir "$work/nats$i" > "$work/nats$i.log" 2>&1 &
-  pids+=($!)
-done
-nats_urls="nats://127.0.0.1:14222,nats://127.0.0.1:14223,nats://127.0.0.1:14224"
-for n in a b c; do node "$n" --nats "$nats_urls" --node-id "$n"; done
+nats_cluster bench
+for n in a b c; do node "$n" --nats "$NATS_URLS" --node-id "$n"; done
 loads "3-node cluster, every connection on one node" "${urls[0]}"
 loads "3-node cluster, connections spread over 3 nodes" "$(IFS=,; echo "${urls[*]}")"

@@ -17,13 +17,13 @@ cd "$(dirname "$0")/.."
 what=${1:-other}
 rounds=${2:-3}
 cargo build -q --release --bin colloquy --example loadgen
-BIN=${BIN:-./target/release/colloquy}
 NATS=$(scripts/nats-server)
 LG=./target/release/examples/loadgen
 work=$(mktemp -d)
 pids=()
+source benches/cluster-lib.sh
 stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=(); }
-trap 'stop; rm -rf "$work"' EXIT
+trap 'stop; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 # The NATS server (0-2) whose log says it took the lead named by $1
 # (waiting up to 10 s for one to say so).
@@ -39,23 +39,9 @@ leader() {
 
 up() { # a fresh cluster: 3 NATS servers, 3 nodes; sets urls, stream, meta
   rm -rf "${work:?}"/*
-  routes=""
-  for i in 0 1 2; do routes+="nats-route://127.0.0.1:$((16222 + i)),"; done
-  for i in 0 1 2; do
-    "$NATS" --name "n$i" -a 127.0.0.1 -p $((14222 + i)) --cluster_name failover \
-      --cluster "nats://127.0.0.1:$((16222 + i))" --routes "${routes%,}" \
-      -js --store_dir "$work/nats$i" > "$work/nats$i.log" 2>&1 &
-    pids+=($!)
-  done
+  nats_cluster failover
   urls=()
-  for n in a b c; do
-    "$BIN" --bind 127.0.0.1:0 --rate-limit 0 --node-id "$n" \
-      --nats nats://127.0.0.1:14222,nats://127.0.0.1:14223,nats://127.0.0.1:14224 \
-      > "$work/$n.out" 2> "$work/$n.err" &
-    pids+=($!)
-    for _ in $(seq 400); do grep -q "listening on" "$work/$n.out" && break; sleep 0.1; done
-    urls+=("$(sed -n 's/listening on //p' "$work/$n.out")")
-  done
+  for n in a b c; do node "$n" --node-id "$n" --nats "$NATS_URLS"; done
   sleep 3
   stream=$(leader "new stream leader for '\$G > COLLOQUY'")
   meta=$(leader "Self is new JetStream cluster metadata leader")

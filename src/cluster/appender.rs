@@ -174,6 +174,42 @@ impl Appender {
             }
         }
     }
+    /// Appends one entry, retrying (with the same message id, which
+    /// JetStream de-duplicates) while the servers fail over. Answers the
+    /// entry's place in the stream.
+    async fn append_retrying(&self, id: &str, payload: Bytes) -> std::result::Result<u64, String> {
+        let deadline = tokio::time::Instant::now() + APPLY_WITHIN;
+        let mut connections = self.connections.clone();
+        loop {
+            connections.borrow_and_update();
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", id);
+            headers.insert(version::HEADER, self.version.as_str());
+            let published = self
+                .js
+                .publish_with_headers(SUBJECT, headers, payload.clone())
+                .await;
+            let (err, pause) = match published {
+                // The client reconnecting means the server it published to is
+                // gone, and its ack with it: retry at once rather than after
+                // the ack's 5 s timeout (the stream keeps the entry once).
+                Ok(ack) => match unless_reconnected(ack.into_future(), &mut connections).await {
+                    Some(Ok(ack)) => return Ok(ack.sequence),
+                    Some(Err(e)) => (e.to_string(), true),
+                    None => ("the client reconnected".to_string(), false),
+                },
+                Err(e) => (e.to_string(), true),
+            };
+            *self.appends.failing() = Some((Instant::now(), err.clone()));
+            if tokio::time::Instant::now() > deadline {
+                return Err(err);
+            }
+            ::log::warn!("appending to the log failed ({err}); retrying");
+            if pause {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
 }
 
 /// Ops gathered into one log entry: their numbers here, and the entry.
@@ -206,43 +242,6 @@ fn gather(
     }
     entry.push(b']');
     (Gathered { tokens, entry }, rest)
-}
-
-impl Appender {
-    /// Appends one entry, retrying (with the same message id, which
-    /// JetStream de-duplicates) while the servers fail over. Answers the
-    /// entry's place in the stream.
-    async fn append_retrying(&self, id: &str, payload: Bytes) -> std::result::Result<u64, String> {
-        let deadline = tokio::time::Instant::now() + APPLY_WITHIN;
-        let mut connections = self.connections.clone();
-        loop {
-            connections.borrow_and_update();
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", id);
-            headers.insert(version::HEADER, self.version.as_str());
-            let published = self
-                .js
-                .publish_with_headers(SUBJECT, headers, payload.clone())
-                .await;
-            let err = match published {
-                // The client reconnecting means the server it published to is
-                // gone, and its ack with it: retry at once rather than after
-                // the ack's 5 s timeout (the stream keeps the entry once).
-                Ok(ack) => match unless_reconnected(ack.into_future(), &mut connections).await {
-                    Some(Ok(ack)) => return Ok(ack.sequence),
-                    Some(Err(e)) => e.to_string(),
-                    None => "the client reconnected".to_string(),
-                },
-                Err(e) => e.to_string(),
-            };
-            *self.appends.failing() = Some((Instant::now(), err.clone()));
-            if tokio::time::Instant::now() > deadline {
-                return Err(err);
-            }
-            ::log::warn!("appending to the log failed ({err}); retrying");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
 }
 
 /// `wait`'s output, or `None` once the client has connected again since

@@ -1,0 +1,31 @@
+# Sourced by the cluster benchmarks (cluster.sh, failover.sh), which set
+# $work (a scratch dir), $NATS (scripts/nats-server's path) and the arrays
+# pids and urls.
+
+# The client URLs of the NATS servers nats_cluster starts.
+NATS_URLS="nats://127.0.0.1:14222,nats://127.0.0.1:14223,nats://127.0.0.1:14224"
+
+nats_cluster() { # name: 3 NATS servers with JetStream, logs in $work/natsN.log
+  local routes="" i
+  for i in 0 1 2; do routes+="nats-route://127.0.0.1:$((16222 + i)),"; done
+  for i in 0 1 2; do
+    "$NATS" --name "n$i" -a 127.0.0.1 -p $((14222 + i)) --cluster_name "$1" \
+      --cluster "nats://127.0.0.1:$((16222 + i))" --routes "${routes%,}" \
+      -js --store_dir "$work/nats$i" > "$work/nats$i.log" 2>&1 &
+    pids+=($!)
+  done
+}
+
+node() { # name [flags...]: starts a colloquy node ($BIN, else the release
+         # build) and waits for it to listen; appends its pid to pids and its
+         # URL to urls; its log in $work/NAME.err
+  local name=$1; shift
+  "${BIN:-./target/release/colloquy}" --bind 127.0.0.1:0 --rate-limit 0 "$@" \
+    > "$work/$name.out" 2> "$work/$name.err" &
+  pids+=($!)
+  for _ in $(seq 400); do
+    grep -q "listening on" "$work/$name.out" && break
+    sleep 0.1
+  done
+  urls+=("$(sed -n 's/listening on //p' "$work/$name.out")")
+}
