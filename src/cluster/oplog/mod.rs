@@ -14,8 +14,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 mod reader;
 
-use reader::Entry;
-
 use super::ahead::Ahead;
 use super::appender::{lock, Appender, Appends, Queued, Waiting, APPLY_WITHIN};
 use super::version::{self, Verdict};
@@ -306,6 +304,15 @@ impl Progress {
     async fn reached(&self, seq: u64) {
         let _ = self.applied.subscribe().wait_for(|&a| a >= seq).await;
     }
+}
+
+/// A log entry, as a reader or a direct get hands it over.
+struct Entry {
+    seq: u64,
+    /// When the stream stored it, in ms since the epoch.
+    published: u64,
+    headers: Option<async_nats::HeaderMap>,
+    payload: bytes::Bytes,
 }
 
 /// Whether the reader goes on after an entry.

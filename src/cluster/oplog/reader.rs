@@ -12,11 +12,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream::Stream};
-use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
-use super::{Applier, Flow};
+use super::{Applier, Entry, Flow};
 use crate::cluster::SUBJECT;
 
 /// How often the reader checks that it keeps up with the stream, and how long
@@ -40,29 +39,19 @@ const DIRECT_WITHIN: Duration = Duration::from_millis(500);
 /// again (a node starting far behind reads most of them through it).
 const DIRECT_AT_ONCE: usize = 64;
 
-/// A log entry, from the reader or from a direct get.
-pub(super) struct Entry {
-    pub seq: u64,
-    /// When the stream stored it, in ms since the epoch.
-    pub published: u64,
-    pub headers: Option<async_nats::HeaderMap>,
-    pub payload: Bytes,
-}
-
-impl Entry {
-    fn read(message: jetstream::Message) -> Option<Entry> {
-        let info = message.info().ok()?;
-        let (seq, published) = (
-            info.stream_sequence,
-            millis(info.published.unix_timestamp_nanos()),
-        );
-        Some(Entry {
-            seq,
-            published,
-            headers: message.message.headers,
-            payload: message.message.payload,
-        })
-    }
+/// The entry a reader delivered; `None` without JetStream's metadata.
+fn delivered(message: jetstream::Message) -> Option<Entry> {
+    let info = message.info().ok()?;
+    let (seq, published) = (
+        info.stream_sequence,
+        millis(info.published.unix_timestamp_nanos()),
+    );
+    Some(Entry {
+        seq,
+        published,
+        headers: message.message.headers,
+        payload: message.message.payload,
+    })
 }
 
 /// The stream's timestamp in ms: the same whichever way the entry was read.
@@ -106,7 +95,7 @@ impl Applier {
             };
             match next {
                 Next::Entry(Some(Ok(message))) => {
-                    let Some(entry) = Entry::read(*message) else {
+                    let Some(entry) = delivered(*message) else {
                         ::log::error!("a log message without JetStream metadata; skipped");
                         continue;
                     };
