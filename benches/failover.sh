@@ -22,7 +22,7 @@ LG=./target/release/examples/loadgen
 work=$(mktemp -d)
 pids=()
 source benches/cluster-lib.sh
-stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=(); }
+stop() { kill "${pids[@]}" 2>/dev/null || true; { wait; } 2>/dev/null || true; pids=(); }
 trap 'stop; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 # The NATS server (0-2) whose log says it took the lead named by $1
@@ -65,7 +65,7 @@ for round in $(seq "$rounds"); do
   (sleep 4; kill -9 "${pids[$victim]}") &
   out=$($LG --reader tungstenite --url "$(IFS=,; echo "${urls[*]}")" \
     rooms --rooms 200 --members 5 --rate 1 --seconds 12 --payload 100)
-  wait $!
+  { wait $!; } 2>/dev/null  # (and quiet: bash reports the server it killed)
   reopened=$(cat "$work"/[abc].err | grep -c "reopening it" || true)
   echo "round $round: killed n$victim (stream leader n$stream, metadata leader n$meta):" \
     "$(echo "$out" | grep -o 'lost [0-9]*'), $(echo "$out" | grep latency | tr -s ' ' | sed 's/^ //')," \
