@@ -53,6 +53,13 @@ async fn a_node_that_cannot_make_a_reader_reads_the_log_by_direct_gets() {
     assert_eq!(alice_saw, bob_saw, "one order on both nodes");
     let ids: Vec<String> = bob_saw.into_iter().map(|(_, id)| id).collect();
     assert_eq!(ids, sent, "every acknowledged message, in the order sent");
+    // The same messages to the byte, times included: an entry's time is the
+    // stream's, whether a reader or a direct get brought it.
+    let list = json!({"op": "message.list", "conversation": cid, "page_size": 100});
+    let on_a = alice.request_json(list.clone()).await.expect("listed on a");
+    let on_b = bob.request_json(list).await.expect("listed on b");
+    assert_eq!(on_a["items"].as_array().map(Vec::len), Some(20));
+    assert_eq!(on_a, on_b, "both nodes hold the same messages");
     let info = js
         .get_stream("COLLOQUY")
         .await
