@@ -333,14 +333,11 @@ async fn log_stream(
 ) -> Result<jetstream::stream::Stream, ClusterError> {
     let stream = made_or_found(js, rules).await?;
     let config = &stream.cached_info().config;
-    match config.metadata.get(RULES) {
-        Some(theirs) if theirs != rules => {
-            return Err(ClusterError::Limits {
-                ours: rules.to_string(),
-                theirs: theirs.clone(),
-            })
-        }
-        _ => {}
+    if let Some(theirs) = config.metadata.get(RULES).filter(|t| *t != rules) {
+        return Err(ClusterError::Limits {
+            ours: rules.to_string(),
+            theirs: theirs.clone(),
+        });
     }
     if !config.allow_direct {
         // Made by an earlier colloquy: reading on through direct gets is
