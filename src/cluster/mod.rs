@@ -115,6 +115,12 @@ pub enum ClusterError {
     /// JetStream did not give us the log stream or its reader.
     #[error("JetStream is not ready: {0}")]
     JetStream(String),
+    /// No server the node can reach runs JetStream for its account.
+    #[error(
+        "{0}: the cluster keeps its log in JetStream (start nats-server with -js, \
+         and give the account JetStream)"
+    )]
+    NoJetStream(String),
     /// This node's limits are not the ones the cluster's log was made with.
     #[error(
         "this node's limits differ from the cluster's, and nodes with different limits would \
@@ -269,6 +275,7 @@ async fn start(
     let (reconnected, connections) = watch::channel(0);
     let client = connect::connect(config, reconnected).await?;
     let js = jetstream::new(client.clone());
+    jetstream_enabled(&client, &js).await?;
     let rules = format!("{:?}", engine.config().limits);
     let stream = log_stream(&js, &rules).await?;
     let replicas = stream.cached_info().config.num_replicas;
@@ -318,6 +325,45 @@ async fn until_ready<T, E: std::fmt::Display, F: std::future::Future<Output = Re
         }
         ::log::debug!("{what}: JetStream not ready yet: {err}");
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Fails at once where JetStream is off, rather than after [`READY_WITHIN`]
+/// of asking: a server started without `-js` has no one to answer a
+/// JetStream request (unless another server of its cluster runs JetStream,
+/// hence both signs are wanted), and a server whose account lacks JetStream
+/// says so. Any other answer, or none yet, is left to the requests that
+/// follow, which wait for a cluster still starting.
+async fn jetstream_enabled(
+    client: &async_nats::Client,
+    js: &jetstream::Context,
+) -> Result<(), ClusterError> {
+    use jetstream::context::AccountErrorKind as Kind;
+    use jetstream::ErrorCode;
+    let server = client.server_info();
+    let named = match &server.server_name {
+        // A server not given --name is named by its long id.
+        name if *name == server.server_id => {
+            format!("the NATS server at {}:{}", server.host, server.port)
+        }
+        name => format!("the NATS server {name} ({}:{})", server.host, server.port),
+    };
+    match tokio::time::timeout(ATTEMPT, js.query_account()).await {
+        Ok(Err(e)) if e.kind() == Kind::JetStreamUnavailable && !server.jetstream => {
+            Err(ClusterError::NoJetStream(format!(
+                "{named} does not run JetStream, nor does any server of its cluster"
+            )))
+        }
+        Ok(Err(e))
+            if matches!(e.kind(), Kind::JetStream(ref api)
+                if [ErrorCode::JETSTREAM_NOT_ENABLED_FOR_ACCOUNT, ErrorCode::JETSTREAM_NOT_ENABLED]
+                    .contains(&api.error_code())) =>
+        {
+            Err(ClusterError::NoJetStream(format!(
+                "{named} does not enable JetStream for this node's account"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -48,16 +48,22 @@ pub struct Nats {
 
 impl Nats {
     pub fn start() -> Nats {
-        Nats::launch(3, &[])
+        Nats::launch(3, true, &[])
     }
 
     /// One server with JetStream, not clustered, started with `extra` flags
     /// (`--user`, `--auth` …).
     pub fn single(extra: &[&str]) -> Nats {
-        Nats::launch(1, extra)
+        Nats::launch(1, true, extra)
     }
 
-    fn launch(n: usize, extra: &[&str]) -> Nats {
+    /// Three servers in one cluster, none running JetStream (started
+    /// without `-js`, as a newcomer may).
+    pub fn without_jetstream() -> Nats {
+        Nats::launch(3, false, &[])
+    }
+
+    fn launch(n: usize, jetstream: bool, extra: &[&str]) -> Nats {
         let bin = nats_server();
         let dir = std::env::temp_dir().join(format!("colloquy-nats-{}", uuid::Uuid::new_v4()));
         let ports = free_ports(3 * n);
@@ -80,9 +86,11 @@ impl Nats {
                         .args(["--cluster", &format!("nats://127.0.0.1:{}", cluster[i])])
                         .args(["--routes", &routes]);
                 }
+                if jetstream {
+                    cmd.args(["-js", "--store_dir"])
+                        .arg(dir.join(format!("n{i}")));
+                }
                 let child = cmd
-                    .args(["-js", "--store_dir"])
-                    .arg(dir.join(format!("n{i}")))
                     .args(extra)
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())

@@ -120,6 +120,7 @@ async fn a_creds_file_opens_a_server_in_operator_mode_and_a_foreign_one_is_refus
     let dir = tempfile::tempdir().expect("a temporary dir");
     let operator = KeyPair::new_operator();
     let (system, app) = (KeyPair::new_account(), KeyPair::new_account());
+    let plain = KeyPair::new_account();
     let operator_jwt = jwt(
         &operator,
         &operator.public_key(),
@@ -131,11 +132,14 @@ async fn a_creds_file_opens_a_server_in_operator_mode_and_a_foreign_one_is_refus
         "nats.conf",
         &format!(
             "operator: {operator_jwt}\nsystem_account: {sys}\nresolver: MEMORY\n\
-             resolver_preload: {{\n  {sys}: {sys_jwt}\n  {app}: {app_jwt}\n}}\n",
+             resolver_preload: {{\n  {sys}: {sys_jwt}\n  {app}: {app_jwt}\n  \
+             {plain}: {plain_jwt}\n}}\n",
             sys = system.public_key(),
             sys_jwt = account(&operator, &system, "SYS", false),
             app = app.public_key(),
             app_jwt = account(&operator, &app, "app", true),
+            plain = plain.public_key(),
+            plain_jwt = account(&operator, &plain, "plain", false),
         ),
     );
     let nats = Nats::single(&["-c", &conf]);
@@ -155,6 +159,14 @@ async fn a_creds_file_opens_a_server_in_operator_mode_and_a_foreign_one_is_refus
         url,
         &["--node-id", "stranger", "--nats-creds", &stranger],
         "refused this node",
+    );
+    // A user of an account without JetStream: said at once, not after
+    // 30 s of waiting for JetStream to answer.
+    let plain = write(dir.path(), "plain.creds", &user_creds(&plain, "plain"));
+    refused_quickly(
+        url,
+        &["--node-id", "plain", "--nats-creds", &plain],
+        "does not enable JetStream for this node's account",
     );
     let junk = write(dir.path(), "junk.creds", "not a creds file\n");
     refused_quickly(

@@ -14,6 +14,7 @@ mod health;
 mod key_files;
 mod one_conversation;
 mod snapshots;
+mod start;
 mod tls;
 mod versions;
 
