@@ -57,7 +57,13 @@ pub(super) async fn connect(
         )
         .map_err(&fail)?;
         let error = match tokio::time::timeout_at(deadline, options.connect(addrs.clone())).await {
-            Ok(Ok(client)) => return Ok(client),
+            Ok(Ok(client)) => {
+                let server = client.server_info();
+                return match too_old(&server.version) {
+                    Some(why) => Err(fail(format!("{}:{} is {why}", server.host, server.port))),
+                    None => Ok(client),
+                };
+            }
             Ok(Err(e)) => e,
             Err(_) => return Err(fail(format!("no answer within {READY_WITHIN:?}"))),
         };
@@ -72,6 +78,21 @@ pub(super) async fn connect(
         ::log::debug!("NATS not reachable yet: {error}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Why a server of `version` cannot hold the cluster, if it cannot. 2.10
+/// brought what the log relies on: stream metadata (where the log records
+/// the cluster's limits; older servers drop it unsaid) and the fixes to
+/// compare-and-set on clustered streams (the snapshot key's). A version that
+/// does not parse is let through: a build of the server's own, say.
+fn too_old(version: &str) -> Option<String> {
+    let v = semver::Version::parse(version).ok()?;
+    ((v.major, v.minor) < (2, 10)).then(|| {
+        format!(
+            "nats-server {version}, and the cluster needs 2.10 or newer \
+             (scripts/nats-server installs one)"
+        )
+    })
 }
 
 /// What a failed first attempt means, if it is a refusal that another
@@ -236,6 +257,27 @@ mod tests {
         assert_eq!(refusal(&io("Connection refused (os error 111)")), None);
         assert_eq!(refusal(&ConnectError::new(Kind::TimedOut)), None);
         assert_eq!(refusal(&ConnectError::new(Kind::Dns)), None);
+    }
+
+    #[test]
+    fn a_server_older_than_2_10_is_refused() {
+        for old in ["2.9.25", "2.2.0", "1.4.1"] {
+            let why = too_old(old).expect("refused");
+            assert!(
+                why.contains(old) && why.contains("needs 2.10 or newer"),
+                "{why}"
+            );
+        }
+        for new in [
+            "2.10.0",
+            "2.10.26",
+            "2.15.1",
+            "3.0.0",
+            "2.11.0-beta.1",
+            "a build",
+        ] {
+            assert_eq!(too_old(new), None, "{new}");
+        }
     }
 
     #[test]
