@@ -89,3 +89,49 @@ async fn healthz_says_when_a_node_cannot_take_writes() {
     assert!(reason.contains("not connected to NATS"), "{reason}");
     sending.abort();
 }
+
+/// The log deleted under a running node (by hand here; as when the NATS
+/// servers lose their storage): the node says so on `/healthz` and waits.
+/// A node started then makes a new, empty log, and the first node, whose
+/// state is of the old one, stops with exit 1 rather than apply the new
+/// log's entries on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stops_when_its_log_is_made_again() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let nats = Nats::single(&[]);
+    let mut a = node(&nats, "a");
+    let alice = connect(&a, "alice").await;
+    alice
+        .request_json(json!({"op": "conversation.create", "unique_name": "old"}))
+        .await
+        .expect("made");
+    let js = async_nats::jetstream::new(
+        async_nats::connect(nats.urls.clone())
+            .await
+            .expect("connects"),
+    );
+    js.delete_stream("COLLOQUY").await.expect("deleted");
+    let why = unavailable(&Rest::new(&a.url), "the log was deleted").await;
+    assert!(why.contains("the cluster's log"), "{why}");
+    assert!(a.proc.0.try_wait().expect("waits").is_none(), "a waits");
+
+    let b = node(&nats, "b");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = a.proc.0.try_wait().expect("waits") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "node a went on with the new log");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.code(), Some(1), "node a stops with exit 1");
+    // The new log holds nothing of the old, and works.
+    let bob = connect(&b, "bob").await;
+    let old = bob
+        .request_json(json!({"op": "conversation.get", "conversation": "old"}))
+        .await;
+    assert!(old.is_err(), "{old:?}");
+    bob.request_json(json!({"op": "conversation.create", "unique_name": "new"}))
+        .await
+        .expect("made on the new log");
+}

@@ -3,7 +3,7 @@
 //! after another (`lanes.rs`).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -12,13 +12,14 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod gone;
 mod reader;
 
 use super::ahead::Ahead;
 use super::appender::{lock, Appender, Appends, Queued, Waiting, APPLY_WITHIN};
 use super::version::{self, Verdict};
 use super::{lanes, snapshots};
-use super::{ClusterError, READY_WITHIN};
+use super::{ClusterError, READY_WITHIN, STREAM};
 use crate::conversation::{Answer, Answering, Applied};
 use crate::engine::{Engine, Replicator};
 use crate::error::{Error, Result};
@@ -65,6 +66,7 @@ pub(super) struct Log {
     appends: Arc<Appends>,
     client: async_nats::Client,
     connections: watch::Receiver<u64>,
+    log_missing: Arc<AtomicBool>,
 }
 
 impl Log {
@@ -102,6 +104,8 @@ impl Log {
         }
         let last = state.last_sequence;
         let (applied_tx, mut applied) = watch::channel(from);
+        let log_missing = Arc::<AtomicBool>::default();
+        let (gone_tx, gone) = watch::channel(false);
         let applier = Applier {
             engine,
             origin: origin.clone(),
@@ -117,8 +121,15 @@ impl Log {
             version: version.clone(),
             version_text: version.to_string(),
             older_seen: false,
+            gone,
         };
-        let failed = applier.engine.clone();
+        let watch = gone::Watch {
+            made: stream.cached_info().created.unix_timestamp_nanos(),
+            missing: log_missing.clone(),
+            gone: gone_tx,
+        };
+        let (progress, failed) = (applier.progress.clone(), applier.engine.clone());
+        tokio::spawn(watch.run(stream.clone(), progress, failed.clone()));
         tokio::spawn(applier.run(stream.clone(), connections.clone()));
         let caught_up = applied.wait_for(|&seq| seq >= last);
         tokio::select! {
@@ -159,6 +170,7 @@ impl Log {
             appends,
             client,
             connections,
+            log_missing,
         })
     }
 }
@@ -183,12 +195,16 @@ impl Replicator for Log {
 
     fn status(&self) -> ClusterStatus {
         let connected = self.client.connection_state() == async_nats::connection::State::Connected;
-        let unavailable = if connected {
+        let unavailable = if !connected {
+            Some("not connected to NATS (reconnecting)".into())
+        } else if self.log_missing.load(Ordering::Relaxed) {
+            Some(format!(
+                "the cluster's log (the JetStream stream {STREAM}) is not there"
+            ))
+        } else {
             self.appends
                 .trouble()
                 .map(|why| format!("appends to the log fail: {why}"))
-        } else {
-            Some("not connected to NATS (reconnecting)".into())
         };
         ClusterStatus {
             unavailable,
@@ -272,6 +288,8 @@ struct Applier {
     version: semver::Version,
     version_text: String,
     older_seen: bool,
+    /// Set once the log this node joined is gone (`gone.rs`).
+    gone: watch::Receiver<bool>,
 }
 
 /// The last entry applied, and the entries started ahead of it.

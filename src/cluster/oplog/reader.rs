@@ -64,6 +64,7 @@ enum Next {
     Entry(Option<std::result::Result<Box<jetstream::Message>, consumer::pull::OrderedError>>),
     Check,
     Reconnected,
+    Gone,
 }
 
 impl Applier {
@@ -78,6 +79,7 @@ impl Applier {
         let mut check = tokio::time::interval(STALL_CHECK);
         let mut progress = tokio::time::Instant::now();
         let mut seen = 0;
+        let mut gone = self.gone.clone();
         loop {
             let Some(messages) = reader.as_mut() else {
                 let Some(opened) = self.reopen(&stream).await else {
@@ -92,6 +94,7 @@ impl Applier {
                 n = messages.next() => Next::Entry(n.map(|r| r.map(Box::new))),
                 _ = check.tick() => Next::Check,
                 Ok(()) = connections.changed() => Next::Reconnected,
+                Ok(()) = gone.changed() => Next::Gone,
             };
             match next {
                 Next::Entry(Some(Ok(message))) => {
@@ -105,6 +108,7 @@ impl Applier {
                 }
                 Next::Entry(Some(Err(e))) => ::log::warn!("reading the log: {e}"),
                 Next::Entry(None) => reader = None,
+                Next::Gone => return,
                 Next::Reconnected => {
                     ::log::info!("NATS reconnected: reopening the log's reader");
                     reader = None;
@@ -153,6 +157,9 @@ impl Applier {
             tokio::select! {
                 out = &mut until => return Some(out),
                 () = tokio::time::sleep(DIRECT_EVERY) => {
+                    if *self.gone.borrow() {
+                        return None;
+                    }
                     if let Flow::Stop = self.read_direct(stream).await {
                         return None;
                     }

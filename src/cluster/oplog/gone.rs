@@ -1,0 +1,100 @@
+//! Noticing that the log this node joined is gone.
+//!
+//! A log deleted and made again (by hand, or by a node started after the
+//! NATS servers lost their storage) starts over without the state this node
+//! holds, and one restored from an older backup lacks its latest entries.
+//! Applying that log's entries on this state, or answering from it, would
+//! leave this node unlike the nodes that joined that log, so the node stops;
+//! restarted, it joins the log as it is. A log that is missing is waited for
+//! (the node takes no writes meanwhile, and its `/healthz` says why): whether
+//! it is gone for good is not a node's to say.
+//!
+//! The check is a task of its own: asking JetStream about the stream can
+//! take a second while it elects a leader, and the reader must not wait.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream::Stream};
+use tokio::sync::watch;
+
+use super::Progress;
+use crate::cluster::STREAM;
+use crate::engine::Engine;
+
+/// How often the stream is looked at, and how long an answer may take.
+const EVERY: Duration = Duration::from_secs(2);
+const WITHIN: Duration = Duration::from_secs(1);
+
+/// What the watcher shares with the reader and the node's status.
+pub(super) struct Watch {
+    /// When the stream this node joined was made (ns since the epoch).
+    pub made: i128,
+    /// Whether JetStream last said the stream is not there.
+    pub missing: Arc<AtomicBool>,
+    /// Set once the log is gone; the reader stops on it.
+    pub gone: watch::Sender<bool>,
+}
+
+impl Watch {
+    /// Looks at the stream every [`EVERY`] until the log is found gone (then
+    /// fails `engine`) or the node stops.
+    pub(super) async fn run(self, stream: Stream, progress: Arc<Progress>, engine: Engine) {
+        let mut every = tokio::time::interval(EVERY);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                () = self.gone.closed() => return,
+            }
+            if let Some(why) = self.look(&stream, progress.applied()).await {
+                engine.fail(why);
+                self.gone.send_replace(true);
+                return;
+            }
+        }
+    }
+
+    /// Why the stream is not the log this node has applied up to `applied`,
+    /// if it is not.
+    async fn look(&self, stream: &Stream, applied: u64) -> Option<String> {
+        let info = match tokio::time::timeout(WITHIN, stream.get_info()).await {
+            Ok(Ok(info)) => info,
+            Ok(Err(e)) if not_found(&e) => {
+                if !self.missing.swap(true, Ordering::Relaxed) {
+                    ::log::error!(
+                        "the cluster's log (the JetStream stream {STREAM}) is not there: deleted, \
+                         or its NATS servers lost their storage. This node takes no writes until \
+                         it is back; a node started meanwhile makes a new, empty log, and then \
+                         this one stops"
+                    );
+                }
+                return None;
+            }
+            // No answer yet (a leader being elected): asked again later.
+            _ => return None,
+        };
+        self.missing.store(false, Ordering::Relaxed);
+        let made = info.created.unix_timestamp_nanos();
+        let last = info.state.last_sequence;
+        let what = if made != self.made {
+            "was made again (deleted, or its NATS servers lost their storage)"
+        } else if last < applied {
+            "holds fewer entries than this node applied (restored from a backup?)"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "copy of the cluster's state is of a log that is gone: the stream {STREAM} {what}; \
+             it holds {last} entries, and this node applied {applied}: restart it to join the \
+             log as it is"
+        ))
+    }
+}
+
+/// Whether JetStream said the stream is not there.
+fn not_found(e: &jetstream::context::RequestError) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<jetstream::Error>())
+        .is_some_and(|e| e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
+}
