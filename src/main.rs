@@ -189,13 +189,21 @@ enum Fatal {
     Cluster(#[from] ClusterError),
 }
 
+/// A NATS server URL, as NATS's own tools take them: spaces around it (a
+/// list written `a, b`) dropped, and `host:port` alone read as `nats://`.
 fn check_nats_url(s: &str) -> Result<String, String> {
-    let rest = s
+    let s = s.trim();
+    let url = if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("nats://{s}")
+    };
+    let rest = url
         .strip_prefix("nats://")
-        .or_else(|| s.strip_prefix("tls://"));
+        .or_else(|| url.strip_prefix("tls://"));
     match rest {
-        Some(rest) if !rest.is_empty() && s.parse::<colloquy::cluster::ServerAddr>().is_ok() => {
-            Ok(s.to_string())
+        Some(rest) if !rest.is_empty() && url.parse::<colloquy::cluster::ServerAddr>().is_ok() => {
+            Ok(url)
         }
         _ => Err(format!(
             "{s:?} is not a nats://host:port or tls://host:port URL"
@@ -340,5 +348,24 @@ fn serve(s: Serve) -> Result<(), Fatal> {
     match failure? {
         Some(e) => Err(Fatal::Store(e)),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_nats_url;
+
+    #[test]
+    fn nats_urls_are_read_as_nats_tools_read_them() {
+        let ok = |s: &str| check_nats_url(s).expect("a NATS URL");
+        assert_eq!(ok("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(ok(" nats://127.0.0.1:4223"), "nats://127.0.0.1:4223");
+        assert_eq!(ok("localhost:4222"), "nats://localhost:4222");
+        assert_eq!(ok("tls://h:4222 "), "tls://h:4222");
+        assert_eq!(ok("u:p%40ss@h:4222"), "nats://u:p%40ss@h:4222");
+        for bad in ["http://127.0.0.1:4222", "nats://", "tls://", "", " "] {
+            let err = check_nats_url(bad).expect_err(bad);
+            assert!(err.contains("is not a nats://host:port"), "{err}");
+        }
     }
 }
