@@ -9,8 +9,10 @@ use actix_cors::Cors;
 use actix_web::http::header;
 
 /// Checks an origin as given on the command line: `*`, or
-/// `scheme://host[:port]` with no path.
+/// `scheme://host[:port]` with no path; spaces around it (a list written
+/// `a, b`) dropped.
 pub fn check_origin(o: &str) -> Result<String, String> {
+    let o = o.trim();
     if o == "*" {
         return Ok(o.to_string());
     }
@@ -42,6 +44,6 @@ pub(crate) fn policy(origins: &[String], dev_mode: bool) -> Cors {
     }
     origins
         .iter()
-        .filter(|o| check_origin(o).is_ok())
-        .fold(base, |c, o| c.allowed_origin(o))
+        .filter_map(|o| check_origin(o).ok())
+        .fold(base, |c, o| c.allowed_origin(&o))
 }

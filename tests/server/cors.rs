@@ -102,6 +102,11 @@ fn origins_on_the_command_line_are_checked() {
     assert!(check_origin("http://localhost:5173").is_ok());
     assert!(check_origin("https://chat.example.com").is_ok());
     assert!(check_origin("*").is_ok());
+    assert_eq!(
+        check_origin(" http://localhost:5173 ").as_deref(),
+        Ok("http://localhost:5173"),
+        "spaces around it dropped, as in COLLOQUY_CORS_ORIGINS=\"a, b\""
+    );
     for bad in [
         "localhost:5173",
         "http://",
