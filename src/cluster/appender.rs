@@ -28,8 +28,12 @@ pub(super) const APPLY_WITHIN: Duration = Duration::from_secs(15);
 /// Appends on their way at once, per node.
 const APPENDS_IN_FLIGHT: usize = 2;
 /// An entry's size at most: well under NATS's default 1 MiB message limit.
-/// (One op larger than this still goes, alone.)
+/// (One op larger than this still goes alone, if the servers' max_payload
+/// takes it.)
 const ENTRY_BYTES: usize = 256 * 1024;
+/// Room kept in a NATS message for its subject and headers: an entry is at
+/// most the server's `max_payload` less this.
+const HEADROOM: usize = 1024;
 
 /// The callers on this node waiting for their ops to be applied, by op number.
 pub(super) type Waiting = Mutex<HashMap<u64, oneshot::Sender<Result<Answer>>>>;
@@ -143,13 +147,31 @@ impl Appender {
                     None => return,
                 },
             };
-            let (gathered, rest) = gather(first, &mut queue, ENTRY_BYTES);
+            // The servers' max_payload (1 MiB unless set otherwise) bounds an
+            // entry; an op that alone is over it could never be appended.
+            let max_payload = this.js.client().server_info().max_payload;
+            let max = entry_limit(max_payload);
+            if first.json.len() + 2 > max {
+                this.refuse(first.token, max_payload);
+                continue;
+            }
+            let (gathered, rest) = gather(first, &mut queue, max);
             next = rest;
             let this = this.clone();
             tokio::spawn(async move {
                 this.append(gathered).await;
                 drop(permit);
             });
+        }
+    }
+
+    /// Answers `too_large` to an op that no entry can hold.
+    fn refuse(&self, token: u64, max_payload: usize) {
+        if let Some(tx) = lock(&self.waiting).remove(&token) {
+            let _ = tx.send(Err(Error::TooLarge(format!(
+                "the request is too large for the cluster's log: the NATS servers take \
+                 messages of at most {max_payload} bytes (their max_payload)"
+            ))));
         }
     }
 
@@ -198,6 +220,12 @@ impl Appender {
                     Some(Err(e)) => (e.to_string(), true),
                     None => ("the client reconnected".to_string(), false),
                 },
+                // Checked before (`run`): only a server with a smaller limit
+                // than the one that was asked gets here, and retrying would
+                // meet it again.
+                Err(e) if e.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
+                    return Err(e.to_string())
+                }
                 Err(e) => (e.to_string(), true),
             };
             *self.appends.failing() = Some((Instant::now(), err.clone()));
@@ -210,6 +238,12 @@ impl Appender {
             }
         }
     }
+}
+
+/// The size of an entry at most, on servers that take messages of at most
+/// `max_payload` bytes.
+fn entry_limit(max_payload: usize) -> usize {
+    ENTRY_BYTES.min(max_payload.saturating_sub(HEADROOM))
 }
 
 /// Ops gathered into one log entry: their numbers here, and the entry.
@@ -303,6 +337,13 @@ mod tests {
             rx.try_recv().is_err(),
             "what did not fit is handed back, not lost"
         );
+    }
+
+    #[test]
+    fn an_entry_fits_in_one_message_of_the_servers() {
+        assert_eq!(entry_limit(1024 * 1024), ENTRY_BYTES, "the default 1 MiB");
+        assert_eq!(entry_limit(64 * 1024), 64 * 1024 - HEADROOM);
+        assert_eq!(entry_limit(100), 0, "nothing fits");
     }
 
     #[test]
