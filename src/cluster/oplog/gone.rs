@@ -2,12 +2,18 @@
 //!
 //! A log deleted and made again (by hand, or by a node started after the
 //! NATS servers lost their storage) starts over without the state this node
-//! holds, and one restored from an older backup lacks its latest entries.
-//! Applying that log's entries on this state, or answering from it, would
-//! leave this node unlike the nodes that joined that log, so the node stops;
-//! restarted, it joins the log as it is. A log that is missing is waited for
-//! (the node takes no writes meanwhile, and its `/healthz` says why): whether
-//! it is gone for good is not a node's to say.
+//! holds. Applying that log's entries on this state, or answering from it,
+//! would leave this node unlike the nodes that joined that log, so the node
+//! stops; restarted, it joins the log as it is. A log is known by when it
+//! was made, which every server holding it answers alike.
+//!
+//! How many entries the stream holds is no sign: while the stream has no
+//! leader, any server holding it answers with what it has, which can be
+//! fewer entries than a node has applied.
+//!
+//! A log that is missing is waited for (the node takes no writes meanwhile,
+//! and its `/healthz` says why): whether it is gone for good is not a node's
+//! to say.
 //!
 //! The check is a task of its own: asking JetStream about the stream can
 //! take a second while it elects a leader, and the reader must not wait.
@@ -55,8 +61,7 @@ impl Watch {
         }
     }
 
-    /// Why the stream is not the log this node has applied up to `applied`,
-    /// if it is not.
+    /// Why the stream is not the log this node joined, if it is not.
     async fn look(&self, stream: &Stream, applied: u64) -> Option<String> {
         let info = match tokio::time::timeout(WITHIN, stream.get_info()).await {
             Ok(Ok(info)) => info,
@@ -75,19 +80,13 @@ impl Watch {
             _ => return None,
         };
         self.missing.store(false, Ordering::Relaxed);
-        let made = info.created.unix_timestamp_nanos();
-        let last = info.state.last_sequence;
-        let what = if made != self.made {
-            "was made again (deleted, or its NATS servers lost their storage)"
-        } else if last < applied {
-            "holds fewer entries than this node applied (restored from a backup?)"
-        } else {
+        if info.created.unix_timestamp_nanos() == self.made {
             return None;
-        };
+        }
         Some(format!(
-            "copy of the cluster's state is of a log that is gone: the stream {STREAM} {what}; \
-             it holds {last} entries, and this node applied {applied}: restart it to join the \
-             log as it is"
+            "copy of the cluster's state is of a log that is gone: the stream {STREAM} was made \
+             again (deleted, or its NATS servers lost their storage), and this node had applied \
+             {applied} entries of the old one: restart it to join the new log"
         ))
     }
 }
