@@ -18,11 +18,7 @@ use super::ONE_AT_A_TIME;
 async fn a_node_that_cannot_make_a_reader_reads_the_log_by_direct_gets() {
     let _one = ONE_AT_A_TIME.lock().await;
     let nats = Nats::single(&[]);
-    let js = async_nats::jetstream::new(
-        async_nats::connect(nats.urls.clone())
-            .await
-            .expect("connects"),
-    );
+    let js = nats.jetstream().await;
     js.create_stream(Config {
         name: "COLLOQUY".into(),
         subjects: vec!["colloquy.log".into()],

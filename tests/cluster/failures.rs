@@ -161,14 +161,7 @@ async fn nothing_acknowledged_is_lost_when_a_node_or_a_nats_server_dies() {
     let mut d = d;
     // SAFETY: kill(2) on our own child's pid has no memory effects.
     unsafe { libc::kill(d.proc.0.id() as i32, libc::SIGTERM) };
-    let stopped = Instant::now();
-    let code = loop {
-        if let Ok(Some(status)) = d.proc.0.try_wait() {
-            break status.code();
-        }
-        assert!(stopped.elapsed() < wait, "no exit within 10 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let code = exit_code_within(&mut d.proc.0, wait, "SIGTERM").await;
     assert_eq!(code, Some(0));
     let quick = Duration::from_secs(5);
     assert_eq!(

@@ -118,6 +118,15 @@ impl Nats {
         }
     }
 
+    /// A JetStream client of the test's own, to look at or meddle with
+    /// what the nodes keep.
+    pub async fn jetstream(&self) -> async_nats::jetstream::Context {
+        let client = async_nats::connect(self.urls.clone())
+            .await
+            .expect("the test reaches NATS");
+        async_nats::jetstream::new(client)
+    }
+
     pub fn kill(&mut self, i: usize) {
         self.servers[i] = None;
     }
@@ -319,4 +328,24 @@ pub async fn snapshot_chain(js: &async_nats::jetstream::Context) -> Vec<u64> {
             entry.parse().unwrap_or_else(|_| panic!("{text:?}"))
         })
         .collect()
+}
+
+/// The exit code of `child`, which must exit within `within` (`what` says
+/// why it should have).
+pub async fn exit_code_within(
+    child: &mut std::process::Child,
+    within: Duration,
+    what: &str,
+) -> Option<i32> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            return status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no exit within {within:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -105,26 +105,16 @@ async fn a_node_stops_when_its_log_is_made_again() {
         .request_json(json!({"op": "conversation.create", "unique_name": "old"}))
         .await
         .expect("made");
-    let js = async_nats::jetstream::new(
-        async_nats::connect(nats.urls.clone())
-            .await
-            .expect("connects"),
-    );
+    let js = nats.jetstream().await;
     js.delete_stream("COLLOQUY").await.expect("deleted");
     let why = unavailable(&Rest::new(&a.url), "the log was deleted").await;
     assert!(why.contains("the cluster's log"), "{why}");
     assert!(a.proc.0.try_wait().expect("waits").is_none(), "a waits");
 
     let b = node(&nats, "b");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = a.proc.0.try_wait().expect("waits") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "node a went on with the new log");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(status.code(), Some(1), "node a stops with exit 1");
+    let within = Duration::from_secs(10);
+    let code = exit_code_within(&mut a.proc.0, within, "node a went on with the new log").await;
+    assert_eq!(code, Some(1), "node a stops with exit 1");
     // The new log holds nothing of the old, and works.
     let bob = connect(&b, "bob").await;
     let old = bob

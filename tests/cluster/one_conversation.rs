@@ -167,10 +167,7 @@ async fn every_node_sees_the_same_conversation() {
 
     // An append retried with its Nats-Msg-Id (a node whose acknowledgement
     // from JetStream was lost) is stored, and applied, once.
-    let nats_client = async_nats::connect(nats.urls.clone())
-        .await
-        .expect("the test reaches NATS");
-    let js = async_nats::jetstream::new(nats_client);
+    let js = nats.jetstream().await;
     let entry = json!({"origin": "test/0", "token": 0, "caller": {"User": "u0"}, "seed": 42,
                        "request": {"op": "message.send", "conversation": cid, "body": "retried"}});
     for _ in 0..2 {
@@ -315,15 +312,9 @@ async fn every_node_sees_the_same_conversation() {
         round += 1;
     }
     signal("-CONT", c.id());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = c.try_wait().expect("waits") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "node c went on after the gap");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(status.code(), Some(1), "node c stops with exit 1");
+    let within = Duration::from_secs(20);
+    let code = exit_code_within(c, within, "node c went on after the gap").await;
+    assert_eq!(code, Some(1), "node c stops with exit 1");
 
     // A log trimmed past its snapshot (by hand here) is refused at start: the
     // node would miss what is in neither.

@@ -41,11 +41,7 @@ async fn a_node_held_up_at_a_snapshot_never_replaces_a_later_one() {
     };
     let (a, a_cluster) = join("a");
     let (b, b_cluster) = join("b");
-    let js = async_nats::jetstream::new(
-        async_nats::connect(nats.urls.clone())
-            .await
-            .expect("connects"),
-    );
+    let js = nats.jetstream().await;
     let mut log = js.get_stream("COLLOQUY").await.expect("the log");
     let hold = a_cluster.snapshot_hold();
     hold.hold(true);

@@ -53,18 +53,10 @@ async fn a_node_stops_at_the_first_entry_of_a_newer_colloquy() {
 
     // The older node stops (exit 1) without being asked anything: the newer
     // one's first entry, which it appends as it joins, is enough.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = old.proc.0.try_wait().expect("waits") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the older node went on beside a newer one"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(status.code(), Some(1), "the older node stops with exit 1");
+    let within = Duration::from_secs(10);
+    let why = "the older node went on beside a newer one";
+    let code = exit_code_within(&mut old.proc.0, within, why).await;
+    assert_eq!(code, Some(1), "the older node stops with exit 1");
 
     // The newer node goes on.
     let sent = ask(json!({"op": "message.send", "conversation": "upgrade", "body": "after", "author": "alice"}))
