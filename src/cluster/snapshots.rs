@@ -116,6 +116,60 @@ pub(super) struct Shelf {
     objects: object_store::ObjectStore,
     latest: kv::Store,
     hold: SnapshotHold,
+    /// To make the buckets again, should they go.
+    js: jetstream::Context,
+    replicas: usize,
+}
+
+/// The object store bucket, made if it is not there.
+async fn objects(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<object_store::ObjectStore, String> {
+    if let Ok(b) = js.get_object_store(OBJECTS).await {
+        return Ok(b);
+    }
+    js.create_object_store(object_store::Config {
+        bucket: OBJECTS.into(),
+        description: Some("colloquy: the cluster's snapshots".into()),
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// The KV bucket of the key, made if it is not there.
+async fn pointer(js: &jetstream::Context, replicas: usize) -> Result<kv::Store, String> {
+    if let Ok(kv) = js.get_key_value(POINTER).await {
+        return Ok(kv);
+    }
+    js.create_key_value(kv::Config {
+        bucket: POINTER.into(),
+        description: "colloquy: which snapshot is the latest".into(),
+        history: 1,
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Whether JetStream says the stream `name` is not there.
+async fn missing(js: &jetstream::Context, name: &str) -> Result<bool, String> {
+    match js.get_stream(name).await {
+        Ok(_) => Ok(false),
+        Err(e) => match e.kind() {
+            jetstream::context::GetStreamErrorKind::JetStream(api)
+                if api.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+            {
+                Ok(true)
+            }
+            _ => Err(e.to_string()),
+        },
+    }
 }
 
 impl Shelf {
@@ -127,40 +181,39 @@ impl Shelf {
         hold: SnapshotHold,
     ) -> Result<Shelf, ClusterError> {
         // Another node may make either at the same time: then the next round gets it.
-        let objects = until_ready("the snapshot bucket", ATTEMPT, || async {
-            if let Ok(b) = js.get_object_store(OBJECTS).await {
-                return Ok(b);
-            }
-            js.create_object_store(object_store::Config {
-                bucket: OBJECTS.into(),
-                description: Some("colloquy: the cluster's snapshots".into()),
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await
-        })
-        .await?;
-        let latest = until_ready("the snapshot key", ATTEMPT, || async {
-            if let Ok(kv) = js.get_key_value(POINTER).await {
-                return Ok(kv);
-            }
-            js.create_key_value(kv::Config {
-                bucket: POINTER.into(),
-                description: "colloquy: which snapshot is the latest".into(),
-                history: 1,
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await
-        })
-        .await?;
+        let objects = until_ready("the snapshot bucket", ATTEMPT, || objects(js, replicas)).await?;
+        let latest = until_ready("the snapshot key", ATTEMPT, || pointer(js, replicas)).await?;
         Ok(Shelf {
             objects,
             latest,
             hold,
+            js: js.clone(),
+            replicas,
         })
+    }
+
+    /// Makes either bucket again if it is gone (deleted by hand, say):
+    /// without them, no node could start once the log is trimmed. Answers
+    /// whether one was, since the chain the key names is then broken (its
+    /// objects, or the key itself, are gone), and the next snapshot must be
+    /// whole. The handles this shelf holds name the buckets, so they reach
+    /// the new ones.
+    async fn remake_missing(&self) -> Result<bool, String> {
+        let objects_gone = missing(&self.js, &format!("OBJ_{OBJECTS}")).await?;
+        if objects_gone {
+            objects(&self.js, self.replicas).await?;
+        }
+        let key_gone = missing(&self.js, &format!("KV_{POINTER}")).await?;
+        if key_gone {
+            pointer(&self.js, self.replicas).await?;
+        }
+        if objects_gone || key_gone {
+            ::log::warn!(
+                "the snapshot buckets were gone (objects: {objects_gone}, key: {key_gone}): \
+                 made again, and the next snapshot is whole"
+            );
+        }
+        Ok(objects_gone || key_gone)
     }
 
     /// The bytes of the snapshot after `position`.
@@ -364,7 +417,14 @@ struct Taken {
 /// out, and the snapshot is encoded, put and the log trimmed, in the
 /// background, while the reader goes on.
 pub(super) async fn take(engine: &Engine, shelf: Shelf, stream: Stream, position: u64, at: u64) {
-    let (chain, revision) = match tokio::time::timeout(LATEST_WITHIN, shelf.latest()).await {
+    let looked = async {
+        let remade = shelf.remake_missing().await?;
+        let (chain, revision) = shelf.latest().await?;
+        // A chain whose objects are gone is no base: the key is moved over
+        // its revision to a whole snapshot.
+        Ok::<_, String>((chain.filter(|_| !remade), revision))
+    };
+    let (chain, revision) = match tokio::time::timeout(LATEST_WITHIN, looked).await {
         Ok(Ok(latest)) => latest,
         Ok(Err(e)) => return ::log::warn!("no snapshot after log entry {position}: {e}"),
         Err(_) => {

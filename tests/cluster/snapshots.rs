@@ -8,6 +8,32 @@ use serde_json::{json, Value};
 use super::harness::*;
 use super::ONE_AT_A_TIME;
 
+/// An engine in this process, joined as node `id`, taking a snapshot every
+/// `every` entries.
+fn join(nats: &Nats, id: &str, every: u64) -> (colloquy::Engine, Cluster) {
+    let engine = colloquy::Engine::start(colloquy::Config::default()).expect("engine");
+    let config = ClusterConfig {
+        urls: nats.urls.clone(),
+        node_id: id.into(),
+        snapshot_every: every,
+        tls: Default::default(),
+        key_file: None,
+    };
+    let cluster = Cluster::join(&engine, config).expect("joins");
+    (engine, cluster)
+}
+
+/// `op`, asked of `engine` as the service.
+fn ask(engine: &colloquy::Engine, op: Value) -> impl std::future::Future<Output = Value> {
+    let engine = engine.clone();
+    async move {
+        engine
+            .request_as(colloquy::Caller::Service, op)
+            .await
+            .expect("answered")
+    }
+}
+
 /// Two nodes at one snapshot's work: node a reads which snapshot is the
 /// latest and is held up there (a test hook) while node b takes two later
 /// snapshots and trims the log behind them. Let go, node a must not name its
@@ -18,27 +44,7 @@ async fn a_node_held_up_at_a_snapshot_never_replaces_a_later_one() {
     let _one = ONE_AT_A_TIME.lock().await;
     let nats = Nats::start();
     const EVERY: u64 = 10;
-    let join = |id: &str| {
-        let engine = colloquy::Engine::start(colloquy::Config::default()).expect("engine");
-        let config = ClusterConfig {
-            urls: nats.urls.clone(),
-            node_id: id.into(),
-            snapshot_every: EVERY,
-            tls: Default::default(),
-            key_file: None,
-        };
-        let cluster = Cluster::join(&engine, config).expect("joins");
-        (engine, cluster)
-    };
-    let ask = |engine: &colloquy::Engine, op: Value| {
-        let engine = engine.clone();
-        async move {
-            engine
-                .request_as(colloquy::Caller::Service, op)
-                .await
-                .expect("answered")
-        }
-    };
+    let join = |id: &str| join(&nats, id, EVERY);
     let (a, a_cluster) = join("a");
     let (b, b_cluster) = join("b");
     let js = nats.jetstream().await;
@@ -103,5 +109,87 @@ async fn a_node_held_up_at_a_snapshot_never_replaces_a_later_one() {
     for (engine, cluster) in [(a, a_cluster), (b, b_cluster), (c, c_cluster)] {
         cluster.leave();
         engine.shutdown();
+    }
+}
+
+/// The snapshot buckets deleted under a running cluster (by hand here): the
+/// node due to take the next snapshot makes them again and takes it whole,
+/// so a node started afterwards still finds what the trimmed log no longer
+/// holds. First the objects alone (the key then names snapshots that are
+/// gone), then both buckets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_buckets_deleted_by_hand_are_made_again() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let nats = Nats::single(&[]);
+    const EVERY: u64 = 5;
+    let (a, _a_cluster) = join(&nats, "a", EVERY);
+    let js = nats.jetstream().await;
+    let mut log = js.get_stream("COLLOQUY").await.expect("the log");
+    let made = ask(
+        &a,
+        json!({"op": "conversation.create", "unique_name": "kept"}),
+    )
+    .await;
+    let cid = made["id"].as_str().expect("an id").to_string();
+    let mut sent = 0;
+    let first = send_until_named_past(&a, &js, &mut log, &cid, &mut sent, 2 * EVERY).await;
+
+    js.delete_object_store("COLLOQUY_SNAPSHOTS")
+        .await
+        .expect("deleted");
+    let past = first + 2 * EVERY;
+    let second = send_until_named_past(&a, &js, &mut log, &cid, &mut sent, past).await;
+    let (b, _b_cluster) = join(&nats, "b", EVERY);
+    let count = ask(&b, json!({"op": "message.count", "conversation": "kept"})).await;
+    assert_eq!(
+        count["count"], sent,
+        "node b started from the snapshot made whole again"
+    );
+
+    js.delete_object_store("COLLOQUY_SNAPSHOTS")
+        .await
+        .expect("deleted");
+    js.delete_key_value("COLLOQUY_SNAPSHOT")
+        .await
+        .expect("deleted");
+    let past = second + 2 * EVERY;
+    send_until_named_past(&a, &js, &mut log, &cid, &mut sent, past).await;
+    let (c, _c_cluster) = join(&nats, "c", EVERY);
+    let count = ask(&c, json!({"op": "message.count", "conversation": "kept"})).await;
+    assert_eq!(
+        count["count"], sent,
+        "node c started from the buckets made again"
+    );
+}
+
+/// Sends one message at a time (an entry each) until a snapshot after entry
+/// `past` is named and the log is trimmed; answers that snapshot's entry.
+async fn send_until_named_past(
+    engine: &colloquy::Engine,
+    js: &async_nats::jetstream::Context,
+    log: &mut async_nats::jetstream::stream::Stream,
+    cid: &str,
+    sent: &mut u64,
+    past: u64,
+) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = format!("m{sent}");
+        let op = json!({"op": "message.send", "conversation": cid, "body": body, "author": "ann"});
+        ask(engine, op).await;
+        *sent += 1;
+        let first = log.info().await.expect("its state").state.first_sequence;
+        let latest = match js.get_key_value("COLLOQUY_SNAPSHOT").await {
+            Ok(kv) => kv.get("latest").await.ok().flatten(),
+            Err(_) => None,
+        };
+        let at = latest.and_then(|v| {
+            let text = String::from_utf8_lossy(&v).into_owned();
+            text.split([':', ' ']).next()?.parse::<u64>().ok()
+        });
+        if let Some(at) = at.filter(|&at| at > past && first > 1) {
+            return at;
+        }
+        assert!(Instant::now() < deadline, "no snapshot named past {past}");
     }
 }
