@@ -25,7 +25,6 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream::Stream};
 use tokio::sync::watch;
 
-use super::Progress;
 use crate::cluster::STREAM;
 use crate::engine::Engine;
 
@@ -46,14 +45,17 @@ pub(super) struct Watch {
 impl Watch {
     /// Looks at the stream every [`EVERY`] until the log is found gone (then
     /// fails `engine`) or the node stops.
-    pub(super) async fn run(self, stream: Stream, progress: Arc<Progress>, engine: Engine) {
+    /// `applied` is the last entry the node applied, for the reason it
+    /// gives.
+    pub(super) async fn run(self, stream: Stream, applied: watch::Receiver<u64>, engine: Engine) {
         let mut every = tokio::time::interval(EVERY);
         loop {
             tokio::select! {
                 _ = every.tick() => {}
                 () = self.gone.closed() => return,
             }
-            if let Some(why) = self.look(&stream, progress.applied()).await {
+            let applied = *applied.borrow();
+            if let Some(why) = self.look(&stream, applied).await {
                 engine.fail(why);
                 self.gone.send_replace(true);
                 return;

@@ -128,8 +128,9 @@ impl Log {
             missing: log_missing.clone(),
             gone: gone_tx,
         };
-        let (progress, failed) = (applier.progress.clone(), applier.engine.clone());
-        tokio::spawn(watch.run(stream.clone(), progress, failed.clone()));
+        let failed = applier.engine.clone();
+        let applied_now = applier.progress.applied.subscribe();
+        tokio::spawn(watch.run(stream.clone(), applied_now, failed.clone()));
         tokio::spawn(applier.run(stream.clone(), connections.clone()));
         let caught_up = applied.wait_for(|&seq| seq >= last);
         tokio::select! {
