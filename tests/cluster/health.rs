@@ -110,6 +110,19 @@ async fn a_node_stops_when_its_log_is_made_again() {
     let why = unavailable(&Rest::new(&a.url), "the log was deleted").await;
     assert!(why.contains("the cluster's log"), "{why}");
     assert!(a.proc.0.try_wait().expect("waits").is_none(), "a waits");
+    // A write meanwhile is refused at once, saying why, not after the
+    // appender's 15 s of retrying.
+    let started = Instant::now();
+    let refused = alice
+        .request_json(json!({"op": "conversation.create", "unique_name": "meanwhile"}))
+        .await
+        .expect_err("no log to append to");
+    assert!(refused.to_string().contains("is not there"), "{refused}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 
     let b = node(&nats, "b");
     let within = Duration::from_secs(10);

@@ -219,6 +219,14 @@ impl Replicator for Log {
     }
 
     fn propose(&self, caller: Caller, request: Request) -> BoxFuture<'static, Result<Answer>> {
+        if self.log_missing.load(Ordering::Relaxed) {
+            // Appending would only retry until it gives up: say why now.
+            let why = format!(
+                "the cluster's log (the JetStream stream {STREAM}) is not there: this node \
+                 takes no writes until it is back"
+            );
+            return Box::pin(async move { Err(Error::Internal(why)) });
+        }
         let token = self.next.fetch_add(1, Ordering::Relaxed);
         let op = Op {
             origin: self.origin.clone(),
