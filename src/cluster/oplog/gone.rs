@@ -44,9 +44,8 @@ pub(super) struct Watch {
 
 impl Watch {
     /// Looks at the stream every [`EVERY`] until the log is found gone (then
-    /// fails `engine`) or the node stops.
-    /// `applied` is the last entry the node applied, for the reason it
-    /// gives.
+    /// fails `engine`, saying how far this node had applied: `applied`) or
+    /// the node stops.
     pub(super) async fn run(self, stream: Stream, applied: watch::Receiver<u64>, engine: Engine) {
         let mut every = tokio::time::interval(EVERY);
         loop {
@@ -70,10 +69,10 @@ impl Watch {
             Ok(Err(e)) if not_found(&e) => {
                 if !self.missing.swap(true, Ordering::Relaxed) {
                     ::log::error!(
-                        "the cluster's log (the JetStream stream {STREAM}) is not there: deleted, \
-                         or its NATS servers lost their storage. This node takes no writes until \
-                         it is back; a node started meanwhile makes a new, empty log, and then \
-                         this one stops"
+                        "{}: deleted, or its NATS servers lost their storage. This node takes no \
+                         writes until it is back; a node started meanwhile makes a new, empty \
+                         log, and then this one stops",
+                        not_there()
                     );
                 }
                 return None;
@@ -91,6 +90,12 @@ impl Watch {
              {applied} entries of the old one: restart it to join the new log"
         ))
     }
+}
+
+/// What a node says while the log is missing: in its log, on `/healthz`,
+/// and to a write.
+pub(super) fn not_there() -> String {
+    format!("the cluster's log (the JetStream stream {STREAM}) is not there")
 }
 
 /// Whether JetStream said the stream is not there.

@@ -19,7 +19,7 @@ use super::ahead::Ahead;
 use super::appender::{lock, Appender, Appends, Queued, Waiting, APPLY_WITHIN};
 use super::version::{self, Verdict};
 use super::{lanes, snapshots};
-use super::{ClusterError, READY_WITHIN, STREAM};
+use super::{ClusterError, READY_WITHIN};
 use crate::conversation::{Answer, Answering, Applied};
 use crate::engine::{Engine, Replicator};
 use crate::error::{Error, Result};
@@ -199,9 +199,7 @@ impl Replicator for Log {
         let unavailable = if !connected {
             Some("not connected to NATS (reconnecting)".into())
         } else if self.log_missing.load(Ordering::Relaxed) {
-            Some(format!(
-                "the cluster's log (the JetStream stream {STREAM}) is not there"
-            ))
+            Some(gone::not_there())
         } else {
             self.appends
                 .trouble()
@@ -222,8 +220,8 @@ impl Replicator for Log {
         if self.log_missing.load(Ordering::Relaxed) {
             // Appending would only retry until it gives up: say why now.
             let why = format!(
-                "the cluster's log (the JetStream stream {STREAM}) is not there: this node \
-                 takes no writes until it is back"
+                "{}: this node takes no writes until it is back",
+                gone::not_there()
             );
             return Box::pin(async move { Err(Error::Internal(why)) });
         }
