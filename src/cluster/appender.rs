@@ -136,6 +136,12 @@ impl Appender {
         let this = Arc::new(self);
         let permits = Arc::new(Semaphore::new(APPENDS_IN_FLIGHT));
         let mut next: Option<Queued> = None;
+        // The servers' max_payload (1 MiB unless set otherwise) bounds an
+        // entry. Read again only when the client connects anew (perhaps to a
+        // server set otherwise), not for every entry.
+        let mut connections = this.connections.clone();
+        connections.borrow_and_update();
+        let mut max_payload = this.js.client().server_info().max_payload;
         loop {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
@@ -147,9 +153,11 @@ impl Appender {
                     None => return,
                 },
             };
-            // The servers' max_payload (1 MiB unless set otherwise) bounds an
-            // entry; an op that alone is over it could never be appended.
-            let max_payload = this.js.client().server_info().max_payload;
+            if connections.has_changed().unwrap_or(false) {
+                connections.borrow_and_update();
+                max_payload = this.js.client().server_info().max_payload;
+            }
+            // An op that alone is over the limit could never be appended.
             let max = entry_limit(max_payload);
             if first.json.len() + 2 > max {
                 this.refuse(first.token, max_payload);
