@@ -24,6 +24,7 @@ mod credentials;
 mod lanes;
 mod oplog;
 mod presence;
+mod signals;
 #[cfg(test)]
 mod snapshot_tests;
 mod snapshots;

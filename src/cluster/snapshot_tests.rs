@@ -409,7 +409,11 @@ async fn snapshot_cost() {
     let mut seed = 0;
     let mut stamp = || {
         seed += 1;
-        Stamp { at: 1, seed }
+        Stamp {
+            at: 1,
+            seed,
+            entry: 1,
+        }
     };
     for _ in 0..100 {
         let made = engine
@@ -509,7 +513,11 @@ async fn noting_cost() {
                 .apply(
                     user("ana"),
                     op(json!({"op": "conversation.create"})),
-                    Stamp { at: 1, seed },
+                    Stamp {
+                        at: 1,
+                        seed,
+                        entry: 1,
+                    },
                 )
                 .await
                 .expect("created");
@@ -522,7 +530,15 @@ async fn noting_cost() {
                 json!({"op": "message.send", "conversation": ids[n as usize % 100], "body": "x"});
             seed += 1;
             engine
-                .apply(user("ana"), op(send), Stamp { at: 1, seed })
+                .apply(
+                    user("ana"),
+                    op(send),
+                    Stamp {
+                        at: 1,
+                        seed,
+                        entry: 1,
+                    },
+                )
                 .await
                 .expect("sent");
         }

@@ -50,6 +50,7 @@ pub(super) async fn apply(
         let stamp = Stamp {
             at: 1_700_000_000_000 + n as u64,
             seed: 7 + n as u64,
+            entry: n as u64 + 1,
         };
         // As a node applying entry n + 1 of its log.
         engine.shared().enter_log_position(n as u64 + 1);
@@ -223,6 +224,7 @@ async fn ops_applied_in_lanes_end_as_one_after_another() {
     let stamp = |n: usize| Stamp {
         at: 1_700_000_000_100,
         seed: 100 + n as u64,
+        entry: n as u64 + 1,
     };
     let answer = |a: Result<crate::conversation::Answer, crate::error::Error>| match a {
         Ok(a) => a.data.to_json(),

@@ -338,7 +338,8 @@ impl Handler<Ask> for ConversationActor {
         let now = (at, clock.elapsed());
         let state = &mut self.state;
         let r = with_stamp(msg.stamp, || {
-            state.apply(&msg.caller, msg.op, msg.outbox.as_ref(), now)
+            let entry = msg.stamp.map(|s| s.entry);
+            state.apply(&msg.caller, msg.op, msg.outbox.as_ref(), now, entry)
         });
         self.finish(ctx, r, unstored_result)
     }

@@ -89,7 +89,14 @@ impl ConversationState {
             .ok_or_else(|| Error::not_found("message not found"))
     }
 
-    pub fn send(&mut self, caller: &Caller, s: SendMessage, now: Millis) -> Result<Answer> {
+    /// `entry`: the cluster log entry the send comes from, if it does.
+    pub fn send(
+        &mut self,
+        caller: &Caller,
+        s: SendMessage,
+        now: Millis,
+        entry: Option<u64>,
+    ) -> Result<Answer> {
         let author = self.author_of(caller, s.author.as_deref(), "author")?;
         let limits = &self.shared.config.limits;
         if let Some(b) = &s.body {
@@ -162,7 +169,7 @@ impl ConversationState {
             ts: at as f64 / 1000.0,
         };
         let answer = sent(&m);
-        if self.typing.stop(&author) {
+        if self.typing.sent(&author, entry) {
             self.typing_event("typingEnded", &author);
         }
         self.append(m);
@@ -582,12 +589,19 @@ impl ConversationState {
         }
     }
 
-    pub fn typing_start(&mut self, caller: &Caller, now: Duration) -> Result<Reply> {
+    /// `after`: for a signal from another cluster node, the last log entry
+    /// that node had started (`typing.rs`).
+    pub fn typing_start(
+        &mut self,
+        caller: &Caller,
+        now: Duration,
+        after: Option<u64>,
+    ) -> Result<Reply> {
         let who = self.typist(caller)?;
         let timeout = self.shared.config.typing_timeout;
-        if let Started::New(after) = self.typing.start(&who, now, timeout) {
+        if let Started::New(ends_in) = self.typing.start(&who, now, timeout, after) {
             self.typing_event("typingStarted", &who);
-            self.timers.push((who, after));
+            self.timers.push((who, ends_in));
         }
         Ok(Reply::DONE)
     }

@@ -498,7 +498,7 @@ impl ConversationState {
             return;
         };
         if let Some(identity) = &p.identity {
-            if self.typing.stop(identity) {
+            if self.typing.forget(identity) {
                 self.typing_event("typingEnded", identity);
             }
         }
@@ -523,19 +523,21 @@ impl ConversationState {
     }
 
     /// Runs one conversation-scoped op at `now` (wall-clock milliseconds, and
-    /// the clock's elapsed time for typing deadlines): checks, changes state,
-    /// appends what it sends to `out`, answers. No I/O.
+    /// the clock's elapsed time for typing deadlines), from cluster log entry
+    /// `entry` if it comes from one: checks, changes state, appends what it
+    /// sends to `out`, answers. No I/O.
     pub fn apply(
         &mut self,
         c: &Caller,
         op: ConversationOp,
         outbox: Option<&Arc<Outbox>>,
         (now, elapsed): (Millis, std::time::Duration),
+        entry: Option<u64>,
     ) -> Result<Answer> {
         use ConversationOp as Op;
         let r = match op {
             // The two ops that can repeat an earlier one say so in their answer.
-            Op::Send(s) => return self.send(c, s, now),
+            Op::Send(s) => return self.send(c, s, now, entry),
             Op::AddReaction {
                 message,
                 reaction,
@@ -569,7 +571,7 @@ impl ConversationState {
             Op::ReadNone => self.read_none(c, now),
             Op::ReadMark(message) => self.read_mark(c, message.as_ref(), now),
             Op::UnreadCount => self.unread_count(c),
-            Op::TypingStart => self.typing_start(c, elapsed),
+            Op::TypingStart { after } => self.typing_start(c, elapsed, after),
             Op::TypingStop => self.typing_stop(c),
             Op::Replay(since_seq) => self.replay(c, since_seq, outbox),
         };

@@ -46,6 +46,10 @@ struct Threads {
 /// (through [`Engine::apply`]).
 pub(crate) trait Replicator: Send + Sync + 'static {
     fn propose(&self, caller: Caller, req: Request) -> BoxFuture<'static, Result<Answer>>;
+    /// Tells the other nodes of a [signal](Request::is_signal) this node has
+    /// just applied; they apply it with [`Engine::apply_signal`]. Not
+    /// waited for: a signal that is lost ends at the typing timeout.
+    fn signal(&self, caller: Caller, req: Request);
     /// Resolves once this node has applied every entry the log held when it
     /// was called, so that a read here sees every write acknowledged anywhere.
     fn caught_up(&self) -> BoxFuture<'static, ()>;
@@ -296,6 +300,13 @@ impl Engine {
         outbox: Option<Arc<Outbox>>,
     ) -> Result<(Reply, bool)> {
         let a = match self.inner.replicator.get() {
+            Some(log) if req.is_signal() => {
+                let a = self
+                    .route(caller.clone(), req.clone(), outbox, None)
+                    .await?;
+                log.signal(caller, req);
+                a
+            }
             Some(log) if req.changes_state() => log.propose(caller, req).await?,
             Some(log) if !matches!(req, Request::Ping {}) => {
                 log.caught_up().await;
@@ -315,6 +326,25 @@ impl Engine {
     /// given, so that every node makes the same change.
     pub(crate) async fn apply(&self, caller: Caller, req: Request, stamp: Stamp) -> Result<Answer> {
         self.route(caller, req, None, Some(stamp)).await
+    }
+
+    /// Applies a [signal](Request::is_signal) from another cluster node,
+    /// which had started log entry `after` when its user typed.
+    pub(crate) async fn apply_signal(
+        &self,
+        caller: Caller,
+        req: Request,
+        after: u64,
+    ) -> Result<Answer> {
+        let (r, op) = match req.route() {
+            Route::Conversation(r, ConversationOp::TypingStart { .. }) => {
+                let after = Some(after);
+                (r, ConversationOp::TypingStart { after })
+            }
+            Route::Conversation(r, ConversationOp::TypingStop) => (r, ConversationOp::TypingStop),
+            _ => return Err(Error::bad("not a signal")),
+        };
+        self.shared().resolve(&r)?.ask(caller, op, None, None).await
     }
 
     /// Like [`apply`](Engine::apply), for an op of a log entry. One

@@ -79,14 +79,17 @@ pub struct Stamp {
     pub at: u64,
     /// Where its ids come from.
     pub seed: u64,
+    /// The log entry it comes from.
+    #[serde(default)]
+    pub entry: u64,
 }
 
 impl Stamp {
     /// A stamp for a later step of the same op, whose ids must not repeat the first step's.
     pub fn step(self, n: u64) -> Stamp {
         Stamp {
-            at: self.at,
             seed: mix(self.seed ^ mix(n.wrapping_add(1))),
+            ..self
         }
     }
 }
@@ -211,7 +214,11 @@ mod tests {
 
     #[test]
     fn stamped_ids_repeat_and_differ_by_step() {
-        let stamp = Stamp { at: 1, seed: 42 };
+        let stamp = Stamp {
+            at: 1,
+            seed: 42,
+            entry: 1,
+        };
         let draw = |s| with_stamp(Some(s), || (MessageId::new(), MessageId::new()));
         let (a, b) = draw(stamp);
         assert_eq!(draw(stamp), (a, b));

@@ -263,7 +263,11 @@ pub enum ConversationOp {
     /// `unread.count`.
     UnreadCount,
     /// `typing.start`.
-    TypingStart,
+    TypingStart {
+        /// From another cluster node: the last log entry that node had
+        /// started when its user typed (see [`Request::is_signal`]).
+        after: Option<u64>,
+    },
     /// `typing.stop`.
     TypingStop,
     /// `events.replay` after this seq.
@@ -365,7 +369,7 @@ impl Request {
                 message,
             } => on(conversation, C::ReadMark(message)),
             UnreadCount { conversation } => on(conversation, C::UnreadCount),
-            TypingStart { conversation } => on(conversation, C::TypingStart),
+            TypingStart { conversation } => on(conversation, C::TypingStart { after: None }),
             TypingStop { conversation } => on(conversation, C::TypingStop),
             EventsReplay {
                 conversation,
@@ -375,10 +379,17 @@ impl Request {
     }
 
     /// Whether the op can change what the engine holds (or send conversation
-    /// events); a cluster puts these through its log and runs the rest where
-    /// they are asked.
+    /// events); a cluster puts these through its log (but for
+    /// [signals](Request::is_signal)) and runs the rest where they are asked.
     pub fn changes_state(&self) -> bool {
         !matches!(self.reach(), Reach::Nothing)
+    }
+
+    /// Whether the op only says who is typing: nothing of it is kept and no
+    /// other op reads it, so a cluster node runs it where it is asked and
+    /// tells the other nodes on a plain NATS subject, not through its log.
+    pub fn is_signal(&self) -> bool {
+        matches!(self.reach(), Reach::Signal(_))
     }
 
     /// The conversation a state-changing op changes, when it changes nothing
@@ -389,7 +400,7 @@ impl Request {
     /// a conversation, membership, user profiles, a reaction found by its id).
     pub fn confined_to(&self) -> Option<&ConversationRef> {
         match self.reach() {
-            Reach::Conversation(c) => Some(c),
+            Reach::Conversation(c) | Reach::Signal(c) => Some(c),
             Reach::Nothing | Reach::Beyond => None,
         }
     }
@@ -415,9 +426,10 @@ impl Request {
             | ReadSet { conversation, .. }
             | ReadAll { conversation }
             | ReadNone { conversation }
-            | ReadMark { conversation, .. }
-            | TypingStart { conversation }
-            | TypingStop { conversation } => Reach::Conversation(conversation),
+            | ReadMark { conversation, .. } => Reach::Conversation(conversation),
+            TypingStart { conversation } | TypingStop { conversation } => {
+                Reach::Signal(conversation)
+            }
             ConversationCreate(_)
             | ConversationDirect { .. }
             | ConversationUpdate(_)
@@ -454,6 +466,8 @@ enum Reach<'a> {
     Nothing,
     /// Its conversation, and nothing another op reads.
     Conversation(&'a ConversationRef),
+    /// Who is typing in its conversation: a passing state, never kept.
+    Signal(&'a ConversationRef),
     /// More than its conversation, or what other ops read.
     Beyond,
 }

@@ -206,10 +206,15 @@ fn each_op_says_what_it_can_change() {
         serde_json::json!({"op": "message.send", "conversation": "c", "body": "hi"}),
         serde_json::json!({"op": "reaction.add", "conversation": "c", "message": 0, "reaction": "x"}),
         serde_json::json!({"op": "typing.start", "conversation": "c"}),
+        serde_json::json!({"op": "typing.stop", "conversation": "c"}),
         serde_json::json!({"op": "read.advance", "conversation": "c", "index": 1}),
     ] {
         let op = req(confined.clone());
         assert!(op.changes_state(), "{confined}");
+        let typing = confined["op"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("typing."));
+        assert_eq!(op.is_signal(), typing, "{confined}");
         assert_eq!(
             op.confined_to().map(String::as_str),
             Some("c"),
@@ -225,6 +230,7 @@ fn each_op_says_what_it_can_change() {
     ] {
         let op = req(beyond.clone());
         assert!(op.changes_state(), "{beyond}");
+        assert!(!op.is_signal(), "{beyond}");
         assert_eq!(op.confined_to(), None, "{beyond}");
     }
 }

@@ -104,9 +104,16 @@ async fn every_node_sees_the_same_conversation() {
     assert_eq!(seen.len(), 1200);
     assert!(acked.iter().all(|id| seen.contains(id)));
 
-    // Typing crosses nodes.
+    // Typing crosses nodes, beside the log: it appends nothing to it.
+    let js = nats.jetstream().await;
+    let log_length = || async {
+        let mut stream = js.get_stream("COLLOQUY").await.expect("the log");
+        stream.info().await.expect("its state").state.last_sequence
+    };
+    let before = log_length().await;
+    let typing = |op: &str| json!({"op": op, "conversation": cid});
     clients[0]
-        .request_json(json!({"op": "typing.start", "conversation": cid}))
+        .request_json(typing("typing.start"))
         .await
         .expect("typing");
     let typist = expect(
@@ -120,6 +127,24 @@ async fn every_node_sees_the_same_conversation() {
     )
     .await;
     assert_eq!(typist, "u0");
+    clients[0]
+        .request_json(typing("typing.stop"))
+        .await
+        .expect("typing stopped");
+    // At once, not at the typing timeout (5 s).
+    let stopped = Instant::now();
+    let ended = expect(
+        &mut streams[1],
+        Duration::from_secs(4),
+        "typingEnded",
+        |e| match &e.kind {
+            EventKind::TypingEnded { identity } => Some(identity.to_string()),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(ended, "u0", "ended after {:?}", stopped.elapsed());
+    assert_eq!(log_length().await, before, "typing appended to the log");
 
     // Presence crosses nodes, once per change of the user: zed on two nodes
     // is online once, and offline only when both sessions are closed.
@@ -167,7 +192,6 @@ async fn every_node_sees_the_same_conversation() {
 
     // An append retried with its Nats-Msg-Id (a node whose acknowledgement
     // from JetStream was lost) is stored, and applied, once.
-    let js = nats.jetstream().await;
     let entry = json!({"origin": "test/0", "token": 0, "caller": {"User": "u0"}, "seed": 42,
                        "request": {"op": "message.send", "conversation": cid, "body": "retried"}});
     for _ in 0..2 {

@@ -17,6 +17,7 @@ mod reader;
 
 use super::ahead::Ahead;
 use super::appender::{lock, Appender, Appends, Queued, Waiting, APPLY_WITHIN};
+use super::signals::{self, Signals};
 use super::version::{self, Verdict};
 use super::{lanes, snapshots};
 use super::{ClusterError, READY_WITHIN};
@@ -67,6 +68,8 @@ pub(super) struct Log {
     client: async_nats::Client,
     connections: watch::Receiver<u64>,
     log_missing: Arc<AtomicBool>,
+    /// Typing, beside the log.
+    signals: Signals,
 }
 
 impl Log {
@@ -160,6 +163,7 @@ impl Log {
         }
         let (queue, queued) = mpsc::unbounded_channel();
         tokio::spawn(appender.run(queued));
+        let signals = signals::start(&failed, client.clone(), &origin, applied.clone()).await;
         Ok(Log {
             origin,
             next: AtomicU64::new(0),
@@ -172,6 +176,7 @@ impl Log {
             client,
             connections,
             log_missing,
+            signals,
         })
     }
 }
@@ -214,6 +219,10 @@ impl Replicator for Log {
             // The first connection is not a reconnection.
             reconnections: self.connections.borrow().saturating_sub(1),
         }
+    }
+
+    fn signal(&self, caller: Caller, request: Request) {
+        self.signals.send(caller, request);
     }
 
     fn propose(&self, caller: Caller, request: Request) -> BoxFuture<'static, Result<Answer>> {
@@ -494,6 +503,7 @@ impl Applier {
         let stamp = Stamp {
             at: self.last_at,
             seed: op.seed,
+            entry: self.started,
         };
         let asker = (op.origin == self.origin)
             .then(|| lock(&self.waiting).remove(&op.token))

@@ -98,7 +98,7 @@ fn replay_resends_the_kept_events_or_says_it_cannot() {
             &json!({"op": "events.replay", "conversation": st.id.to_string(), "since_seq": since}),
         );
         let r = st
-            .apply(&user("bob"), req, Some(&outbox), (T0, Duration::ZERO))
+            .apply(&user("bob"), req, Some(&outbox), (T0, Duration::ZERO), None)
             .expect("replay");
         let frames = match st.out.pop() {
             Some(Effect::Replay(_, frames)) => frames.map(|f| f.len()),

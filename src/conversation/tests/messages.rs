@@ -318,3 +318,40 @@ fn typing_stop_and_going_offline_end_typing_once() {
         ErrorCode::BadRequest
     );
 }
+
+/// On a cluster node: a typing signal from another node that comes after
+/// the typist's next message (from a later log entry) is not shown.
+#[test]
+fn a_typing_signal_from_before_the_typists_message_is_stale() {
+    let mut st = group();
+    let at = (T0 + 1_000, Duration::from_secs(1));
+    let bob = user("bob");
+    let apply = |st: &mut ConversationState, op: Value, entry| {
+        st.apply(&bob, conversation_op(&op), None, at, entry)
+            .expect("applied");
+        events(st)
+    };
+    let c = st.id.to_string();
+    let signal = |after| ConversationOp::TypingStart { after: Some(after) };
+    let send = json!({"op": "message.send", "conversation": c, "body": "hi"});
+    // Bob's message from entry 8, then a signal of a node that had started 7.
+    assert_eq!(apply(&mut st, send.clone(), Some(8)), ["messageAdded"]);
+    st.apply(&bob, signal(7), None, at, None).expect("applied");
+    assert!(
+        events(&mut st).is_empty(),
+        "typed before the message: stale"
+    );
+    st.apply(&bob, signal(8), None, at, None).expect("applied");
+    assert_eq!(events(&mut st), ["typingStarted"]);
+    // A message from the log ends it, as a local one does.
+    assert_eq!(
+        apply(&mut st, send, Some(9)),
+        ["typingEnded", "messageAdded"]
+    );
+    let typing = json!({"op": "typing.start", "conversation": c});
+    assert_eq!(
+        apply(&mut st, typing, None),
+        ["typingStarted"],
+        "asked here"
+    );
+}

@@ -90,6 +90,7 @@ fn answer(st: &mut ConversationState, who: &Caller, mut op: Value) -> Result<Ans
         conversation_op(&op),
         None,
         (T0 + 1_000, Duration::from_secs(1)),
+        None,
     )
 }
 
