@@ -151,6 +151,11 @@ enum Mode {
         seconds: u64,
         #[arg(long, default_value_t = 100)]
         payload: usize,
+        /// Each member also says it is typing (`typing.start`) half a period
+        /// before each message, as chat clients do while their users type
+        /// (colloquy only).
+        #[arg(long)]
+        typing: bool,
     },
     /// Senders that each wait for their answer: acknowledged messages/s and
     /// ack latency (with `--data-dir` on the server: the journal's).
@@ -667,7 +672,8 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 rate,
                 seconds,
                 payload,
-            } => rooms::rooms(args, r, members, rate, seconds, payload).await,
+                typing,
+            } => rooms::rooms(args, r, members, rate, seconds, payload, typing).await,
             Mode::Conns {
                 connections,
                 room_size,

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use super::{
     conversation, payload, publish_frame, report, sample, sent_at, settle, Args, Protocol,
     Recorder, Stop, Sub, Tally,
@@ -31,6 +33,8 @@ struct Plan {
     t0: Instant,
     /// Members still sending; each one leaves once past `until`.
     sending: Arc<AtomicU64>,
+    /// Whether to say it types half a period before each message.
+    typing: bool,
 }
 
 pub async fn rooms(
@@ -40,7 +44,11 @@ pub async fn rooms(
     rate: f64,
     seconds: u64,
     size: usize,
+    typing: bool,
 ) -> Result<(), BoxError> {
+    if typing && args.protocol != Protocol::Colloquy {
+        return Err("--typing is for colloquy only".into());
+    }
     let run = std::process::id();
     let t0 = Instant::now();
     let tally = Tally::new(0, 0);
@@ -73,6 +81,7 @@ pub async fn rooms(
             size,
             t0,
             sending: sending.clone(),
+            typing,
         };
         let rec = Recorder::new(t0, tally.clone());
         tasks.push(tokio::spawn(member(
@@ -100,7 +109,10 @@ pub async fn rooms(
         let _ = t.await;
     }
     report(
-        &format!("rooms: {rooms} x {members} members, {rate} msg/s each, {seconds} s"),
+        &format!(
+            "rooms: {rooms} x {members} members, {rate} msg/s each{}, {seconds} s",
+            if typing { " (and as many typing.start)" } else { "" }
+        ),
         &tally,
         expected(),
         elapsed,
@@ -115,6 +127,8 @@ async fn member(mut sub: Sub, plan: Plan, mut rec: Recorder, sent: Arc<AtomicU64
     let period = Duration::from_secs_f64(1.0 / plan.rate);
     let first = tokio::time::Instant::now() + period.mul_f64(plan.phase);
     let mut tick = tokio::time::interval_at(first, period);
+    let mut typing = tokio::time::interval_at(first + period / 2, period);
+    let typed = json!({"op": "typing.start", "conversation": plan.room}).to_string();
     let mut n = 0;
     let mut done = false;
     loop {
@@ -135,6 +149,11 @@ async fn member(mut sub: Sub, plan: Plan, mut rec: Recorder, sent: Arc<AtomicU64
                 }
                 n += 1;
                 sent.fetch_add(1, Relaxed);
+            }
+            _ = typing.tick(), if sending && plan.typing => {
+                if sub.reader.send_text(&typed).await.is_err() {
+                    break;
+                }
             }
             text = sub.reader.next_text() => {
                 let Some(text) = text else { break };
