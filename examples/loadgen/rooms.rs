@@ -111,7 +111,11 @@ pub async fn rooms(
     report(
         &format!(
             "rooms: {rooms} x {members} members, {rate} msg/s each{}, {seconds} s",
-            if typing { " (and as many typing.start)" } else { "" }
+            if typing {
+                " (and as many typing.start)"
+            } else {
+                ""
+            }
         ),
         &tally,
         expected(),
