@@ -304,7 +304,12 @@ impl Engine {
                 let a = self
                     .route(caller.clone(), req.clone(), outbox, None)
                     .await?;
-                log.signal(caller, req);
+                let by_id = req
+                    .confined_to()
+                    .and_then(|c| self.shared().resolve(c).ok());
+                if let Some(signal) = by_id.and_then(|h| req.signal_in(h.id.to_string())) {
+                    log.signal(caller, signal);
+                }
                 a
             }
             Some(log) if req.changes_state() => log.propose(caller, req).await?,

@@ -392,6 +392,16 @@ impl Request {
         matches!(self.reach(), Reach::Signal(_))
     }
 
+    /// The same signal, naming its conversation by `id` (which a rename
+    /// cannot move, as it can a unique name).
+    pub fn signal_in(&self, id: ConversationRef) -> Option<Request> {
+        match self {
+            Request::TypingStart { .. } => Some(Request::TypingStart { conversation: id }),
+            Request::TypingStop { .. } => Some(Request::TypingStop { conversation: id }),
+            _ => None,
+        }
+    }
+
     /// The conversation a state-changing op changes, when it changes nothing
     /// beyond it but entries keyed by ids the op makes (reactions) and
     /// counters: two such ops of different conversations end the same

@@ -215,6 +215,12 @@ fn each_op_says_what_it_can_change() {
             .as_str()
             .is_some_and(|o| o.starts_with("typing."));
         assert_eq!(op.is_signal(), typing, "{confined}");
+        let moved = op.signal_in("id".into());
+        assert_eq!(moved.is_some(), typing, "{confined}");
+        if let Some(moved) = moved {
+            assert_eq!(moved.confined_to().map(String::as_str), Some("id"));
+            assert_eq!(moved.is_signal(), typing);
+        }
         assert_eq!(
             op.confined_to().map(String::as_str),
             Some("c"),
