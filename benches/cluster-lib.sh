@@ -1,4 +1,4 @@
-# Sourced by the cluster benchmarks (cluster.sh, failover.sh), which set
+# Sourced by the cluster benchmarks (cluster.sh, failover.sh, spread.sh), which set
 # $work (a scratch dir), $NATS (scripts/nats-server's path) and the arrays
 # pids and urls.
 
@@ -28,4 +28,21 @@ node() { # name [flags...]: starts a colloquy node ($BIN, else the release
     sleep 0.1
   done
   urls+=("$(sed -n 's/listening on //p' "$work/$name.out")")
+}
+
+ticks() { # total utime+stime (clock ticks) of the given pids
+  local t=0 p
+  for p in "$@"; do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+
+metric() { # name: its sum over the nodes' /metrics (the nodes at $urls)
+  local u t=0 v
+  for u in "${urls[@]}"; do
+    v=$(curl -s "$u/metrics" | awk -v m="$1" '$1 == m {print $2}')
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
 }

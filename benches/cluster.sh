@@ -16,13 +16,6 @@ work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
-ticks() { # total utime+stime (clock ticks) of the given pids
-  local t=0 p
-  for p in "$@"; do
-    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-  done
-  echo "$t"
-}
 source benches/cluster-lib.sh
 acks() { # label url-list: acknowledged messages/s, ack latency, CPU per ack (medians of 3)
   local out=$work/acks.txt hz before after run

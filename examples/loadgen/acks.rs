@@ -1,7 +1,9 @@
 //! `acks`: how many `message.send`s per second the server acknowledges, and how
 //! fast, with N senders each waiting for its answer before the next send (the
 //! way a chat client sends). Run against `--data-dir` to measure the journal:
-//! every answer then waits for its commit.
+//! every answer then waits for its commit. With `--read`, the same for
+//! `message.list` (on a cluster node, each read first learns where the log
+//! stands).
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,7 @@ pub async fn acks(
     seconds: u64,
     rate: Option<f64>,
     shared: bool,
+    read: bool,
 ) -> Result<(), BoxError> {
     let mut convs: Vec<String> = Vec::new();
     if shared {
@@ -32,6 +35,9 @@ pub async fn acks(
         for i in 0..senders {
             convs.push(conversation(&args, &[format!("s{i}")]).await?);
         }
+    }
+    if read {
+        fill(&args, &convs).await?;
     }
     let commits_before = store_counts(&args).await;
     let before = sample(&args);
@@ -52,7 +58,11 @@ pub async fn acks(
                     next += g;
                 }
                 let sent = Instant::now();
-                let req = json!({"op": "message.send", "id": n, "conversation": conv, "body": "x".repeat(100)});
+                let req = if read {
+                    json!({"op": "message.list", "id": n, "conversation": conv, "page_size": 30})
+                } else {
+                    json!({"op": "message.send", "id": n, "conversation": conv, "body": "x".repeat(100)})
+                };
                 conn.ws.send(Ws::Text(req.to_string().into())).await?;
                 // Our own events arrive too; the answer is the frame naming our id.
                 loop {
@@ -80,7 +90,12 @@ pub async fn acks(
     let commits_after = store_counts(&args).await;
     let acked = all.len();
     say!(
-        "acks: {senders} senders{} {}, {:.1} s",
+        "acks: {senders} {}{} {}, {:.1} s",
+        if read {
+            "readers (message.list)"
+        } else {
+            "senders"
+        },
         if shared {
             " in one conversation"
         } else {
@@ -124,6 +139,27 @@ pub async fn acks(
             used as f64 / acked.max(1) as f64,
             busy(used)
         );
+    }
+    Ok(())
+}
+
+/// Puts 30 messages of 100 bytes in each conversation (once: shared
+/// conversations repeat), through REST as the service.
+async fn fill(args: &Args, convs: &[String]) -> Result<(), BoxError> {
+    let http = reqwest::Client::new();
+    let mut done: Vec<&String> = Vec::new();
+    for c in convs {
+        if done.contains(&c) {
+            continue;
+        }
+        done.push(c);
+        for _ in 0..30 {
+            http.post(format!("{}/v1/conversations/{c}/messages", args.first()))
+                .json(&json!({"author": "s0", "body": "x".repeat(100)}))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
     }
     Ok(())
 }

@@ -170,6 +170,11 @@ enum Mode {
         /// All senders in one conversation instead of one each.
         #[arg(long)]
         shared: bool,
+        /// Read instead of send: each asks `message.list` (the 30 newest of
+        /// the 30 messages put in its conversation first) and waits for
+        /// the answer.
+        #[arg(long)]
+        read: bool,
     },
     /// Idle connections, for memory per connection.
     Conns {
@@ -683,7 +688,8 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 seconds,
                 rate,
                 shared,
-            } => acks::acks(args, senders, seconds, rate, shared).await,
+                read,
+            } => acks::acks(args, senders, seconds, rate, shared, read).await,
         }
     })
 }

@@ -131,6 +131,24 @@ impl Nats {
         self.servers[i] = None;
     }
 
+    /// JetStream API requests the live servers have handled, together
+    /// (`/jsz`).
+    pub async fn api_requests(&self) -> u64 {
+        let mut total = 0;
+        for (i, port) in self.monitor.iter().enumerate() {
+            if self.servers[i].is_none() {
+                continue;
+            }
+            let jsz = Rest::new(&format!("http://127.0.0.1:{port}"))
+                .get("/jsz")
+                .await
+                .expect("the monitor answers")
+                .body;
+            total += jsz["api"]["total"].as_u64().expect("api.total in /jsz");
+        }
+        total
+    }
+
     /// The server that the NATS client named `name` is connected to, from
     /// each live server's list of connections (`/connz`).
     pub async fn serving(&self, name: &str) -> usize {

@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use async_nats::jetstream::{self, stream::Stream};
 use futures_util::future::BoxFuture;
@@ -14,7 +13,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 mod gone;
 mod reader;
+mod reads;
 
+use self::reads::Reads;
 use super::ahead::Ahead;
 use super::appender::{lock, Appender, Appends, Queued, Waiting, APPLY_WITHIN};
 use super::signals::{self, Signals};
@@ -28,9 +29,6 @@ use crate::metrics::ClusterStatus;
 use crate::model::{Caller, Stamp};
 use crate::protocol::Request;
 
-/// How long a read waits for this node to apply what the stream held when it
-/// was asked (twice: once for the question, once for the applying).
-const CAUGHT_UP_WITHIN: Duration = Duration::from_secs(2);
 /// How many entries the reader may start ahead of the last one applied (their
 /// ops wait in their conversations' mailboxes).
 const AHEAD: usize = 64;
@@ -58,10 +56,9 @@ pub(super) struct Log {
     /// Ops for the [`Appender`]. Unbounded, but it holds at most one op per
     /// caller waiting for its answer: a session asks one at a time.
     queue: mpsc::UnboundedSender<Queued>,
-    /// The stream, and the last place in it this node applied.
-    stream: Stream,
+    /// The last place in the stream this node applied.
     applied: watch::Receiver<u64>,
-    runtime: tokio::runtime::Handle,
+    reads: Reads,
     /// For the node's status: its appends, its client and how often it
     /// connected.
     appends: Arc<Appends>,
@@ -169,9 +166,8 @@ impl Log {
             next: AtomicU64::new(0),
             waiting,
             queue,
-            stream,
+            reads: Reads::start(stream, applied.clone()),
             applied,
-            runtime: tokio::runtime::Handle::current(),
             appends,
             client,
             connections,
@@ -183,19 +179,9 @@ impl Log {
 
 impl Replicator for Log {
     fn caught_up(&self) -> BoxFuture<'static, ()> {
-        let (stream, mut applied) = (self.stream.clone(), self.applied.clone());
-        let (tx, rx) = oneshot::channel();
-        self.runtime.spawn(async move {
-            // Without an answer from JetStream (no quorum), read what is here.
-            if let Ok(Ok(info)) = tokio::time::timeout(CAUGHT_UP_WITHIN, stream.get_info()).await {
-                let last = info.state.last_sequence;
-                let _ =
-                    tokio::time::timeout(CAUGHT_UP_WITHIN, applied.wait_for(|&a| a >= last)).await;
-            }
-            let _ = tx.send(());
-        });
+        let caught_up = self.reads.caught_up();
         Box::pin(async move {
-            let _ = rx.await;
+            let _ = caught_up.await;
         })
     }
 
