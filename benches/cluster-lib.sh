@@ -1,6 +1,17 @@
-# Sourced by the cluster benchmarks (cluster.sh, failover.sh, spread.sh), which set
-# $work (a scratch dir), $NATS (scripts/nats-server's path) and the arrays
-# pids and urls.
+# Sourced by the cluster benchmarks (cluster.sh, failover.sh, spread.sh) from
+# the repository's root: builds the server and the load generator, and sets
+# $NATS (scripts/nats-server's path), $LG (the load generator), $work (a
+# scratch dir, removed at exit unless KEEP is set), and the arrays pids (what
+# to stop at exit) and urls (the nodes').
+
+cargo build -q --release --bin colloquy --example loadgen
+NATS=$(scripts/nats-server)
+LG=./target/release/examples/loadgen
+work=$(mktemp -d)
+pids=()
+urls=()
+stop() { kill "${pids[@]}" 2>/dev/null || true; { wait; } 2>/dev/null || true; pids=(); }
+trap 'stop; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 # The client URLs of the NATS servers nats_cluster starts.
 NATS_URLS="nats://127.0.0.1:14222,nats://127.0.0.1:14223,nats://127.0.0.1:14224"

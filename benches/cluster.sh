@@ -9,13 +9,6 @@
 # nodes costs per delivery. Needs python3 (scripts/nats-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release --bin colloquy --example loadgen
-NATS=$(scripts/nats-server)
-LG=./target/release/examples/loadgen
-work=$(mktemp -d)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-
 source benches/cluster-lib.sh
 acks() { # label url-list: acknowledged messages/s, ack latency, CPU per ack (medians of 3)
   local out=$work/acks.txt hz before after run
@@ -70,11 +63,9 @@ loads() { # label url-list
     rooms --rooms 400 --members 5 --rate 1 --seconds 10 --payload 100
 }
 
-urls=()
 node single
 loads "one node, no cluster" "${urls[0]}"
-kill "${pids[@]}"; wait 2>/dev/null || true
-pids=(); urls=()
+stop; urls=()
 
 nats_cluster bench
 for n in a b c; do node "$n" --nats "$NATS_URLS" --node-id "$n"; done

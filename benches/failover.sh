@@ -16,14 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-other}
 rounds=${2:-3}
-cargo build -q --release --bin colloquy --example loadgen
-NATS=$(scripts/nats-server)
-LG=./target/release/examples/loadgen
-work=$(mktemp -d)
-pids=()
 source benches/cluster-lib.sh
-stop() { kill "${pids[@]}" 2>/dev/null || true; { wait; } 2>/dev/null || true; pids=(); }
-trap 'stop; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 # The NATS server (0-2) whose log says it took the lead named by $1
 # (waiting up to 10 s for one to say so).

@@ -11,13 +11,6 @@
 # python3 (scripts/nats-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release --bin colloquy --example loadgen
-NATS=$(scripts/nats-server)
-LG=./target/release/examples/loadgen
-work=$(mktemp -d)
-pids=()
-urls=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 source benches/cluster-lib.sh
 
 hz=$(getconf CLK_TCK)
@@ -43,5 +36,5 @@ for run in $(seq "${RUNS:-3}"); do
     'BEGIN { d = d > 0 ? d : 1;
              printf "== CPU-µs per delivery: NATS %.1f, nodes %.1f, all %.1f; %d entries, %d ops appended\n",
                     n * 1e6 / hz / d, c * 1e6 / hz / d, (n + c) * 1e6 / hz / d, e, o }'
-  kill "${pids[@]}"; wait 2>/dev/null || true
+  stop
 done

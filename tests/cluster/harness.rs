@@ -131,36 +131,32 @@ impl Nats {
         self.servers[i] = None;
     }
 
-    /// JetStream API requests the live servers have handled, together
-    /// (`/jsz`).
-    pub async fn api_requests(&self) -> u64 {
-        let mut total = 0;
+    /// Each live server's answer to the monitoring endpoint `path`
+    /// (`/connz`, `/jsz`), by the server's number.
+    async fn monitored(&self, path: &str) -> Vec<(usize, serde_json::Value)> {
+        let mut answers = Vec::new();
         for (i, port) in self.monitor.iter().enumerate() {
-            if self.servers[i].is_none() {
-                continue;
+            if self.servers[i].is_some() {
+                let rest = Rest::new(&format!("http://127.0.0.1:{port}"));
+                let answer = rest.get(path).await.expect("the monitor answers");
+                answers.push((i, answer.body));
             }
-            let jsz = Rest::new(&format!("http://127.0.0.1:{port}"))
-                .get("/jsz")
-                .await
-                .expect("the monitor answers")
-                .body;
-            total += jsz["api"]["total"].as_u64().expect("api.total in /jsz");
         }
-        total
+        answers
+    }
+
+    /// JetStream API requests the live servers have handled, together.
+    pub async fn api_requests(&self) -> u64 {
+        let jsz = self.monitored("/jsz").await;
+        jsz.iter()
+            .map(|(_, j)| j["api"]["total"].as_u64().expect("api.total in /jsz"))
+            .sum()
     }
 
     /// The server that the NATS client named `name` is connected to, from
-    /// each live server's list of connections (`/connz`).
+    /// each live server's list of connections.
     pub async fn serving(&self, name: &str) -> usize {
-        for (i, port) in self.monitor.iter().enumerate() {
-            if self.servers[i].is_none() {
-                continue;
-            }
-            let connz = Rest::new(&format!("http://127.0.0.1:{port}"))
-                .get("/connz")
-                .await
-                .expect("the monitor answers")
-                .body;
+        for (i, connz) in self.monitored("/connz").await {
             let mut connections = connz["connections"].as_array().into_iter().flatten();
             if connections.any(|c| c["name"] == name) {
                 return i;
