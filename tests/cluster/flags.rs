@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use colloquy::client::{Client, ClientConfig, ClientEvent, EventKind};
+use colloquy::client::{Client, ClientConfig};
 use colloquy::testing::Rest;
 use reqwest::Method;
 use serde_json::json;
@@ -80,19 +80,12 @@ async fn the_single_node_flags_hold_on_every_node() {
         .request_json(json!({"op": "typing.start", "conversation": cid}))
         .await
         .expect("typing");
-    let typing = |started: bool| {
-        move |e: &ClientEvent| match (&e.kind, started) {
-            (EventKind::TypingStarted { identity }, true)
-            | (EventKind::TypingEnded { identity }, false) => {
-                (identity.as_str() == "alice").then_some(())
-            }
-            _ => None,
-        }
-    };
     let wait = Duration::from_secs(10);
-    expect(&mut bobs, wait, "typingStarted", typing(true)).await;
+    let typist = expect(&mut bobs, wait, "typingStarted", typing(true)).await;
+    assert_eq!(typist, "alice");
     let started = Instant::now();
-    expect(&mut bobs, wait, "typingEnded", typing(false)).await;
+    let typist = expect(&mut bobs, wait, "typingEnded", typing(false)).await;
+    assert_eq!(typist, "alice");
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "typing ended after {:?}: not the 300 ms given",

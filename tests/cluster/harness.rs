@@ -293,6 +293,15 @@ pub fn status_of(who: &'static str) -> impl FnMut(&ClientEvent) -> Option<String
     }
 }
 
+/// Picks `typingStarted` (`started`) or `typingEnded`, answering the typist.
+pub fn typing(started: bool) -> impl FnMut(&ClientEvent) -> Option<String> {
+    move |e| match (&e.kind, started) {
+        (EventKind::TypingStarted { identity }, true)
+        | (EventKind::TypingEnded { identity }, false) => Some(identity.to_string()),
+        _ => None,
+    }
+}
+
 /// Sends until acknowledged, with one `client_id`, so that a retry across a
 /// failover is never stored twice; answers the message's id.
 pub async fn send(client: &Client, conversation: &str, body: &str) -> String {

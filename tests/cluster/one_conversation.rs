@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use colloquy::client::{Client, EventKind, EventStream};
+use colloquy::client::{Client, EventStream};
 use colloquy::cluster::{Cluster, ClusterConfig};
 use serde_json::json;
 
@@ -111,38 +111,22 @@ async fn every_node_sees_the_same_conversation() {
         stream.info().await.expect("its state").state.last_sequence
     };
     let before = log_length().await;
-    let typing = |op: &str| json!({"op": op, "conversation": cid});
+    let typing_op = |op: &str| json!({"op": op, "conversation": cid});
     clients[0]
-        .request_json(typing("typing.start"))
+        .request_json(typing_op("typing.start"))
         .await
         .expect("typing");
-    let typist = expect(
-        &mut streams[1],
-        Duration::from_secs(10),
-        "typingStarted",
-        |e| match &e.kind {
-            EventKind::TypingStarted { identity } => Some(identity.to_string()),
-            _ => None,
-        },
-    )
-    .await;
+    let wait = Duration::from_secs(10);
+    let typist = expect(&mut streams[1], wait, "typingStarted", typing(true)).await;
     assert_eq!(typist, "u0");
     clients[0]
-        .request_json(typing("typing.stop"))
+        .request_json(typing_op("typing.stop"))
         .await
         .expect("typing stopped");
     // At once, not at the typing timeout (5 s).
     let stopped = Instant::now();
-    let ended = expect(
-        &mut streams[1],
-        Duration::from_secs(4),
-        "typingEnded",
-        |e| match &e.kind {
-            EventKind::TypingEnded { identity } => Some(identity.to_string()),
-            _ => None,
-        },
-    )
-    .await;
+    let wait = Duration::from_secs(4);
+    let ended = expect(&mut streams[1], wait, "typingEnded", typing(false)).await;
     assert_eq!(ended, "u0", "ended after {:?}", stopped.elapsed());
     assert_eq!(log_length().await, before, "typing appended to the log");
 
