@@ -19,6 +19,7 @@
 
 mod ahead;
 mod appender;
+mod beats;
 mod connect;
 mod credentials;
 mod lanes;

@@ -2,7 +2,8 @@
 //!
 //! A node says when its first session of a user opens or its last one
 //! closes, repeats the whole list of its users every [`BEAT`] (which repairs a
-//! lost message), and says goodbye when it stops. A node not heard from for
+//! lost message; in parts when it is more than a NATS message takes,
+//! `beats.rs`), and says goodbye when it stops. A node not heard from for
 //! [`SILENT`] is taken for dead: its users are offline unless another node
 //! holds them. Each node feeds what it hears to its registry, which tells its
 //! own sessions (`registry/presence.rs`).
@@ -15,6 +16,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::beats;
 use crate::engine::Engine;
 use crate::registry::{Heartbeat, JoinCluster, LocalPresence, NodePresence, Remote};
 
@@ -62,6 +64,7 @@ pub(super) async fn start(engine: &Engine, client: async_nats::Client, node: Arc
     let registry = engine.registry().clone();
     let (tx, mut changes) = mpsc::channel::<NodePresence>(QUEUE);
     let me = node.clone();
+    let sizes = client.clone();
     let tell = move |local: LocalPresence| {
         let node = me.clone();
         let said = match local {
@@ -69,22 +72,25 @@ pub(super) async fn start(engine: &Engine, client: async_nats::Client, node: Arc
                 identity,
                 holds,
                 at,
-            } => NodePresence::One {
+            } => vec![NodePresence::One {
                 node,
                 identity,
                 holds,
                 at,
-            },
-            LocalPresence::All { users, since, at } => NodePresence::All {
-                node,
-                users,
-                since,
-                at,
-            },
+            }],
+            LocalPresence::All { users, since, at } => {
+                let max_payload = sizes.server_info().max_payload;
+                beats::split(&node, users, since, at, max_payload)
+            }
         };
-        // A beat that does not fit is dropped like a change: the next one repairs both.
-        if tx.try_send(said).is_err() {
-            ::log::warn!("presence changes are queued past {QUEUE}; the next beat repairs them");
+        for said in said {
+            // A beat that does not fit is dropped like a change: the next one repairs both.
+            if tx.try_send(said).is_err() {
+                ::log::warn!(
+                    "presence changes are queued past {QUEUE}; the next beat repairs them"
+                );
+                break;
+            }
         }
     };
     let _ = registry.send(JoinCluster(Box::new(tell))).await;
@@ -99,6 +105,7 @@ pub(super) async fn start(engine: &Engine, client: async_nats::Client, node: Arc
             let (node, engine) = (node.clone(), engine.clone());
             tokio::spawn(async move {
                 let mut last_heard: HashMap<Arc<str>, Instant> = HashMap::new();
+                let mut parts = beats::Parts::default();
                 let mut beat = tokio::time::interval(BEAT);
                 loop {
                     tokio::select! {
@@ -120,6 +127,7 @@ pub(super) async fn start(engine: &Engine, client: async_nats::Client, node: Arc
                             } else {
                                 last_heard.insert(from, Instant::now());
                             }
+                            let Some(said) = parts.hear(said) else { continue };
                             let _ = registry.send(Remote(said)).await;
                         }
                         _ = beat.tick() => {

@@ -341,6 +341,8 @@ async fn a_user_of_another_node_is_known_since_that_nodes_first_session() {
         users: vec![Identity::from_stored("yan"), Identity::from_stored("zed")],
         since: vec![at - 5, at - 9],
         at: at + 2_000,
+        part: 0,
+        parts: 0,
     };
     engine.registry().send(Remote(beat)).await.expect("heard");
     let seen = |i: &str| engine.user(i).map(|u| (u.created_at, u.user.online));

@@ -63,9 +63,20 @@ pub(crate) enum NodePresence {
         #[serde(default)]
         since: Vec<Millis>,
         at: Millis,
+        /// A beat too large for one NATS message goes in parts
+        /// (`cluster/beats.rs`), this one being number `part` of `parts`;
+        /// the registry hears only whole beats (0 parts).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        part: u32,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        parts: u32,
     },
     /// It stopped, or went silent: it holds no one.
     Gone { node: Arc<str>, at: Millis },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Another node's presence, for this node's registry.
@@ -243,6 +254,7 @@ impl Handler<Remote> for Registry {
                 users,
                 since,
                 at,
+                ..
             } => {
                 let now: HashSet<Identity> = users.iter().cloned().collect();
                 let before = self.by_node.get(&node).cloned().unwrap_or_default();

@@ -13,6 +13,7 @@ mod harness;
 mod health;
 mod key_files;
 mod one_conversation;
+mod presence;
 mod reads;
 mod snapshots;
 mod start;
