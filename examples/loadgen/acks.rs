@@ -115,11 +115,14 @@ pub async fn acks(
     );
     if let (Some((c0, b0)), Some((c1, b1))) = (commits_before, commits_after) {
         let commits = c1.saturating_sub(c0);
-        say!(
-            "  store: {commits} commits = {:.0} fsyncs/s, {:.1} ops per commit",
-            commits as f64 / elapsed.as_secs_f64(),
-            b1.saturating_sub(b0) as f64 / commits.max(1) as f64
-        );
+        // (A server without --data-dir counts none.)
+        if commits > 0 {
+            say!(
+                "  store: {commits} commits = {:.0} fsyncs/s, {:.1} ops per commit",
+                commits as f64 / elapsed.as_secs_f64(),
+                b1.saturating_sub(b0) as f64 / commits.max(1) as f64
+            );
+        }
     }
     let busy = |cpu_us: u64| share_of_core(cpu_us, elapsed);
     if let (Some((u0, _)), Some((u1, rss))) = (before.server, after.server) {

@@ -16,8 +16,8 @@ pub(super) const CAUGHT_UP_WITHIN: Duration = Duration::from_secs(2);
 
 /// Where reads wait.
 pub(super) struct Reads {
-    /// Unbounded, but it holds at most one read per session: a session asks
-    /// one at a time.
+    /// Unbounded, but it holds at most one read per session (a session asks
+    /// one at a time) or REST request being answered.
     waiting: mpsc::UnboundedSender<oneshot::Sender<()>>,
 }
 
