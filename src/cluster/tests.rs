@@ -350,3 +350,33 @@ async fn a_user_of_another_node_is_known_since_that_nodes_first_session() {
     assert_eq!(seen("zed"), Some((at - 9, true)));
     engine.shutdown();
 }
+
+/// A node's heartbeat names the users it holds a session of, and none of
+/// the others it knows (a participant who never connected here).
+#[tokio::test]
+async fn a_heartbeat_names_the_users_with_a_session_here() {
+    use crate::registry::{Heartbeat, JoinCluster, LocalPresence};
+    let engine = Engine::start(Config::default()).expect("engine");
+    let (tx, heard) = std::sync::mpsc::channel();
+    let tell = move |said: LocalPresence| {
+        if let LocalPresence::All { users, .. } = said {
+            let _ = tx.send(users);
+        }
+    };
+    let registry = engine.registry();
+    registry
+        .send(JoinCluster(Box::new(tell)))
+        .await
+        .expect("joined");
+    let beat = || async {
+        registry.send(Heartbeat).await.expect("a beat");
+        let users = heard.try_recv().expect("the beat said");
+        users.iter().map(|u| u.to_string()).collect::<Vec<_>>()
+    };
+    let ana = engine.connect("ana").await.expect("ana");
+    let made = serde_json::json!({"op": "conversation.create", "participants": ["bo"]});
+    ana.request_json(made).await.expect("made");
+    assert_eq!(beat().await, ["ana"]);
+    ana.close(crate::session::CloseReason::ClientClosed).await;
+    assert!(beat().await.is_empty());
+}

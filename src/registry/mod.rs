@@ -47,6 +47,9 @@ pub(crate) struct Registry {
     /// users each node holds (see `presence.rs`).
     remote: HashMap<Identity, HashSet<Arc<str>>>,
     by_node: HashMap<Arc<str>, HashSet<Identity>>,
+    /// The users this node holds a session of: what its heartbeat names,
+    /// without going over every user it knows.
+    here: HashMap<Identity, Arc<UserHub>>,
     cluster: Option<PresenceOut>,
 }
 
@@ -59,6 +62,7 @@ impl Registry {
             direct: HashMap::new(),
             remote: HashMap::new(),
             by_node: HashMap::new(),
+            here: HashMap::new(),
             cluster: None,
         }
     }

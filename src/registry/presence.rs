@@ -115,8 +115,13 @@ impl Registry {
     /// This node's first session of a user opened (`holds`) or its last one
     /// closed: the cluster hears of it, and the user's peers do too unless
     /// another node holds a session of theirs.
-    fn local_change(&self, hub: &Arc<UserHub>, holds: bool) {
+    fn local_change(&mut self, hub: &Arc<UserHub>, holds: bool) {
         let now = self.shared.config.clock.now_ms();
+        if holds {
+            self.here.insert(hub.identity.clone(), hub.clone());
+        } else {
+            self.here.remove(&hub.identity);
+        }
         if let Some(tell) = &self.cluster {
             tell(LocalPresence::One {
                 identity: hub.identity.clone(),
@@ -289,10 +294,8 @@ impl Handler<Heartbeat> for Registry {
         let Some(tell) = &self.cluster else { return };
         let at = self.shared.config.clock.now_ms();
         let (users, since) = self
-            .shared
-            .users
-            .iter()
-            .filter(|h| h.session_count() > 0)
+            .here
+            .values()
             .map(|h| (h.identity.clone(), h.profile().created_at.unwrap_or(at)))
             .unzip();
         tell(LocalPresence::All { users, since, at });
