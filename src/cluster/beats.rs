@@ -78,28 +78,35 @@ impl Parts {
     /// part is in (parts come in order, from one publisher), nothing for an
     /// earlier part, anything else as it is.
     pub fn hear(&mut self, said: NodePresence) -> Option<NodePresence> {
-        let NodePresence::All {
-            node,
-            users,
-            since,
-            at,
-            part,
-            parts,
-        } = said
-        else {
-            return Some(said);
-        };
-        if parts == 0 {
-            self.partial.remove(&node);
-            return Some(NodePresence::All {
+        match said {
+            NodePresence::All {
+                ref node, parts: 0, ..
+            } => {
+                self.partial.remove(node);
+                Some(said)
+            }
+            NodePresence::All {
                 node,
                 users,
                 since,
                 at,
                 part,
                 parts,
-            });
+            } => self.part(node, users, since, at, part, parts),
+            other => Some(other),
         }
+    }
+
+    /// Part `part` of `parts` of a beat: the whole beat once it is the last.
+    fn part(
+        &mut self,
+        node: Arc<str>,
+        users: Vec<Identity>,
+        since: Vec<Millis>,
+        at: Millis,
+        part: u32,
+        parts: u32,
+    ) -> Option<NodePresence> {
         if part == 0 {
             let fresh = Partial {
                 at,

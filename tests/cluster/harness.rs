@@ -57,6 +57,18 @@ impl Nats {
         Nats::launch(1, true, extra)
     }
 
+    /// One server with JetStream that takes messages of at most `bytes`
+    /// (`max_payload`; 1 MiB by default).
+    pub fn taking_at_most(bytes: usize) -> Nats {
+        let conf =
+            std::env::temp_dir().join(format!("colloquy-nats-{}.conf", uuid::Uuid::new_v4()));
+        std::fs::write(&conf, format!("max_payload: {bytes}\n")).expect("written");
+        // Read at start: the server listens once it has read it.
+        let nats = Nats::single(&["-c", conf.to_str().expect("a UTF-8 path")]);
+        let _ = std::fs::remove_file(&conf);
+        nats
+    }
+
     /// Three servers in one cluster, none running JetStream (started
     /// without `-js`, as a newcomer may).
     pub fn without_jetstream() -> Nats {

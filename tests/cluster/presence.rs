@@ -16,10 +16,7 @@ use super::ONE_AT_A_TIME;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_beat_larger_than_a_message_goes_in_parts_and_is_heard_whole() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir().expect("a temporary dir");
-    let conf = dir.path().join("nats.conf");
-    std::fs::write(&conf, "max_payload: 4096\n").expect("written");
-    let nats = Nats::single(&["-c", conf.to_str().expect("a UTF-8 path")]);
+    let nats = Nats::taking_at_most(4096);
     let a = node(&nats, "a");
     let users: Vec<String> = (0..150)
         .map(|i| format!("a-user-with-a-longer-name-{i:04}"))

@@ -62,10 +62,7 @@ async fn a_server_older_than_2_10_is_refused_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_op_larger_than_the_servers_take_is_too_large() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir().expect("a temporary dir");
-    let conf = dir.path().join("nats.conf");
-    std::fs::write(&conf, "max_payload: 65536\n").expect("written");
-    let nats = Nats::single(&["-c", conf.to_str().expect("a UTF-8 path")]);
+    let nats = Nats::taking_at_most(65536);
     let a = node(&nats, "a");
     let alice = connect(&a, "alice").await;
     let users: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
