@@ -7,8 +7,10 @@
 #   bash benches/spread.sh LOADGEN-MODE-AND-ARGS...
 #   RUNS=6 BIN=/path/to/colloquy bash benches/spread.sh acks --read
 # RUNS runs (3 by default) of the release build (BIN: another build).
-# benches/typing.sh and benches/reads.sh are its two uses so far. Needs
-# python3 (scripts/nats-server).
+# FIRST=1 gives the load generator the first node only, so that the other
+# two apply ops none of their sessions asked. benches/typing.sh,
+# benches/reads.sh and benches/apply.sh are its uses. Needs python3
+# (scripts/nats-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/cluster-lib.sh
@@ -23,9 +25,13 @@ for run in $(seq "${RUNS:-3}"); do
   nodes=("${pids[@]:3}")
   entries=$(metric colloquy_cluster_entries_appended_total)
   ops=$(metric colloquy_cluster_ops_appended_total)
+  given=("${urls[@]}")
+  [ -z "${FIRST:-}" ] || given=("${urls[0]}")
   n0=$(ticks "${nats[@]}"); c0=$(ticks "${nodes[@]}")
-  $LG --reader tungstenite --url "$(IFS=,; echo "${urls[*]}")" "$@" > "$work/run.txt"
+  each0=(); for p in "${nodes[@]}"; do each0+=("$(ticks "$p")"); done
+  $LG --reader tungstenite --url "$(IFS=,; echo "${given[*]}")" "$@" > "$work/run.txt"
   n1=$(ticks "${nats[@]}"); c1=$(ticks "${nodes[@]}")
+  each=""; for i in 0 1 2; do each+=" $(($(ticks "${nodes[$i]}") - each0[i]))"; done
   entries=$(($(metric colloquy_cluster_entries_appended_total) - entries))
   ops=$(($(metric colloquy_cluster_ops_appended_total) - ops))
   got=$(sed -n -e 's/.*deliveries *\([0-9]*\) of.*/\1/p' \
@@ -33,8 +39,10 @@ for run in $(seq "${RUNS:-3}"); do
   echo "## run $run"
   sed 's/^/    /' "$work/run.txt"
   awk -v n=$((n1 - n0)) -v c=$((c1 - c0)) -v hz="$hz" -v d="$got" -v e="$entries" -v o="$ops" \
-    'BEGIN { d = d > 0 ? d : 1;
-             printf "== CPU-µs per delivery: NATS %.1f, nodes %.1f, all %.1f; %d entries, %d ops appended\n",
-                    n * 1e6 / hz / d, c * 1e6 / hz / d, (n + c) * 1e6 / hz / d, e, o }'
+    -v each="$each" \
+    'BEGIN { d = d > 0 ? d : 1; split(each, t, " ");
+             printf "== CPU-µs per delivery: NATS %.1f, nodes %.1f (a %.1f, b %.1f, c %.1f), all %.1f; %d entries, %d ops appended\n",
+                    n * 1e6 / hz / d, c * 1e6 / hz / d, t[1] * 1e6 / hz / d, t[2] * 1e6 / hz / d,
+                    t[3] * 1e6 / hz / d, (n + c) * 1e6 / hz / d, e, o }'
   stop
 done

@@ -5,16 +5,22 @@
 //! writing them to a journal, and forgets those older than the snapshot
 //! before last: a delta is always on one of the last two snapshots unless
 //! one failed, and for an older base the conversation is written whole.
+//!
+//! Noting is on every op of every node, and asking only on the node taking
+//! a snapshot, once per snapshot: so changes are kept as a list in the order
+//! of their positions (a push per place), not as a map by place (a B-tree
+//! insert per place, 4-5 % of a node's CPU when it applied ops it held no
+//! session of), and the asking sorts out each place once.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
-/// Changed places by log position: participants (by joining place),
-/// messages (by index) and kept events (by seq).
+/// Changes by log position, oldest first: participants (by joining place),
+/// messages (by index) and kept events (by seq), each as (position, place).
 #[derive(Debug, Default)]
 pub(crate) struct Recent {
-    participants: BTreeMap<u64, u64>,
-    messages: BTreeMap<u64, u64>,
-    events: BTreeMap<u64, u64>,
+    participants: VecDeque<(u64, u64)>,
+    messages: VecDeque<(u64, u64)>,
+    events: VecDeque<(u64, u64)>,
     /// Changes at or before this position are forgotten.
     forgotten: u64,
 }
@@ -25,13 +31,21 @@ pub(crate) type Changed = (Vec<u64>, Vec<u64>, Vec<u64>);
 impl Recent {
     /// Notes the places an op applied at log `position` changed.
     pub fn note(&mut self, position: u64, participants: &[u64], messages: &[u64], events: &[u64]) {
-        for (map, places) in [
+        for (list, places) in [
             (&mut self.participants, participants),
             (&mut self.messages, messages),
             (&mut self.events, events),
         ] {
             for &place in places {
-                map.insert(place, position);
+                // A conversation applies its ops in log order, so this is a
+                // push; a position behind the last still goes in its place.
+                let at = match list.back() {
+                    Some(&(last, _)) if last > position => {
+                        list.partition_point(|&(at, _)| at <= position)
+                    }
+                    _ => list.len(),
+                };
+                list.insert(at, (position, place));
             }
         }
     }
@@ -42,22 +56,24 @@ impl Recent {
             return;
         }
         self.forgotten = position;
-        for map in [&mut self.participants, &mut self.messages, &mut self.events] {
-            map.retain(|_, at| *at > position);
+        for list in [&mut self.participants, &mut self.messages, &mut self.events] {
+            let old = list.partition_point(|&(at, _)| at <= position);
+            list.drain(..old);
         }
     }
 
-    /// The places changed after `position`, in order; None if some of them
-    /// may be forgotten.
+    /// The places changed after `position`, in order, each once; None if
+    /// some of them may be forgotten.
     pub fn since(&self, position: u64) -> Option<Changed> {
         if position < self.forgotten {
             return None;
         }
-        let after = |map: &BTreeMap<u64, u64>| {
-            map.iter()
-                .filter(|(_, at)| **at > position)
-                .map(|(place, _)| *place)
-                .collect()
+        let after = |list: &VecDeque<(u64, u64)>| {
+            let from = list.partition_point(|&(at, _)| at <= position);
+            let mut places: Vec<u64> = list.range(from..).map(|&(_, place)| place).collect();
+            places.sort_unstable();
+            places.dedup();
+            places
         };
         Some((
             after(&self.participants),
@@ -87,6 +103,29 @@ mod tests {
     }
 
     #[test]
+    fn an_older_place_changed_later_is_after_the_later_position() {
+        let mut r = Recent::default();
+        r.note(10, &[], &[7], &[]);
+        r.note(11, &[], &[8], &[]);
+        // An edit of message 3 at 12: listed in order, after 11.
+        r.note(12, &[], &[3], &[]);
+        assert_eq!(r.since(11), Some((vec![], vec![3], vec![])));
+        assert_eq!(r.since(9), Some((vec![], vec![3, 7, 8], vec![])));
+    }
+
+    #[test]
+    fn a_position_noted_behind_the_last_still_counts_in_its_place() {
+        let mut r = Recent::default();
+        r.note(10, &[], &[1], &[]);
+        r.note(20, &[], &[2], &[]);
+        r.note(15, &[], &[3], &[]);
+        assert_eq!(r.since(12), Some((vec![], vec![2, 3], vec![])));
+        assert_eq!(r.since(17), Some((vec![], vec![2], vec![])));
+        r.forget_upto(15);
+        assert_eq!(r.since(15), Some((vec![], vec![2], vec![])));
+    }
+
+    #[test]
     fn a_position_older_than_what_is_forgotten_has_no_answer() {
         let mut r = Recent::default();
         r.note(10, &[0], &[5], &[20]);
@@ -99,6 +138,6 @@ mod tests {
         assert_eq!(r.since(9), None);
         r.forget_upto(20);
         assert_eq!(r.since(20), Some((vec![], vec![], vec![])));
-        assert!(r.messages.is_empty() && r.events.is_empty());
+        assert!(r.participants.is_empty() && r.messages.is_empty() && r.events.is_empty());
     }
 }
