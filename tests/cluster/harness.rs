@@ -40,6 +40,9 @@ pub fn nats_server() -> PathBuf {
 /// Three NATS servers in one cluster, with JetStream on temporary storage.
 pub struct Nats {
     servers: Vec<Option<Proc>>,
+    bin: PathBuf,
+    /// Each server's flags, to start it again on the same ports and storage.
+    flags: Vec<Vec<String>>,
     pub urls: Vec<String>,
     /// Each server's HTTP monitoring port.
     monitor: Vec<u16>,
@@ -76,7 +79,6 @@ impl Nats {
     }
 
     fn launch(n: usize, jetstream: bool, extra: &[&str]) -> Nats {
-        let bin = nats_server();
         let dir = std::env::temp_dir().join(format!("colloquy-nats-{}", uuid::Uuid::new_v4()));
         let ports = free_ports(3 * n);
         let (client, rest) = ports.split_at(n);
@@ -87,46 +89,68 @@ impl Nats {
             .map(|p| format!("nats-route://127.0.0.1:{p}"))
             .collect::<Vec<_>>()
             .join(",");
-        let servers = (0..n)
+        let flags: Vec<Vec<String>> = (0..n)
             .map(|i| {
-                let mut cmd = Command::new(&bin);
-                cmd.args(["--name", &format!("n{i}"), "-a", "127.0.0.1"])
-                    .args(["-p", &client[i].to_string()])
-                    .args(["-m", &monitor[i].to_string()]);
+                let mut f: Vec<String> = ["--name", &format!("n{i}"), "-a", "127.0.0.1"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect();
+                f.extend(["-p".into(), client[i].to_string()]);
+                f.extend(["-m".into(), monitor[i].to_string()]);
                 if n > 1 {
-                    cmd.args(["--cluster_name", "test"])
-                        .args(["--cluster", &format!("nats://127.0.0.1:{}", cluster[i])])
-                        .args(["--routes", &routes]);
+                    f.extend(["--cluster_name".into(), "test".into()]);
+                    f.extend([
+                        "--cluster".into(),
+                        format!("nats://127.0.0.1:{}", cluster[i]),
+                    ]);
+                    f.extend(["--routes".into(), routes.clone()]);
                 }
                 if jetstream {
-                    cmd.args(["-js", "--store_dir"])
-                        .arg(dir.join(format!("n{i}")));
+                    let store = dir.join(format!("n{i}"));
+                    f.extend(["-js".into(), "--store_dir".into()]);
+                    f.push(store.to_string_lossy().into_owned());
                 }
-                let child = cmd
-                    .args(extra)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("nats-server starts");
-                Some(Proc(child))
+                f.extend(extra.iter().map(|e| e.to_string()));
+                f
             })
             .collect();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        for p in client {
-            while TcpStream::connect(("127.0.0.1", *p)).is_err() {
-                assert!(Instant::now() < deadline, "nats-server did not listen");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
         let urls = client
             .iter()
             .map(|p| format!("nats://127.0.0.1:{p}"))
             .collect();
-        Nats {
-            servers,
+        let mut nats = Nats {
+            servers: (0..n).map(|_| None).collect(),
+            bin: nats_server(),
+            flags,
             urls,
             monitor,
             dir,
+        };
+        for i in 0..n {
+            nats.restart(i);
+        }
+        nats
+    }
+
+    /// Starts server `i` (again, after [`Nats::kill`]: on its ports and
+    /// storage), and waits until it listens.
+    pub fn restart(&mut self, i: usize) {
+        let child = Command::new(&self.bin)
+            .args(&self.flags[i])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.servers[i] = Some(Proc(child));
+        let port = self.urls[i]
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok());
+        let port = port.expect("a port in the URL");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen");
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use colloquy::client::EventKind;
 use colloquy::testing::{Rest, RestResponse};
 use serde_json::json;
 
@@ -37,11 +38,15 @@ async fn metric(rest: &Rest, name: &str) -> u64 {
 async fn healthz_says_when_a_node_cannot_take_writes() {
     let _one = ONE_AT_A_TIME.lock().await;
     let mut nats = Nats::start();
-    let a = node(&nats, "a");
+    let (a, b) = (node(&nats, "a"), node(&nats, "b"));
     let rest = Rest::new(&a.url);
     let alice = connect(&a, "alice").await;
+    let bob = connect(&b, "bob").await;
+    let mut bobs = bob.subscribe();
     alice
-        .request_json(json!({"op": "conversation.create", "unique_name": "health"}))
+        .request_json(
+            json!({"op": "conversation.create", "unique_name": "health", "participants": ["bob"]}),
+        )
         .await
         .expect("created");
     let healthy = rest.get("/healthz").await.expect("answers");
@@ -68,8 +73,9 @@ async fn healthz_says_when_a_node_cannot_take_writes() {
     for i in (0..3).filter(|&i| i != serving) {
         nats.kill(i);
     }
+    let sender = alice.clone();
     let sending = tokio::spawn(async move {
-        alice
+        sender
             .request_json(json!({"op": "message.send", "conversation": "health", "body": "hi"}))
             .await
     });
@@ -87,7 +93,45 @@ async fn healthz_says_when_a_node_cannot_take_writes() {
     }
     let reason = unavailable(&rest, "with no NATS server").await;
     assert!(reason.contains("not connected to NATS"), "{reason}");
+    // (Whether that first send outlasted its retries is not asked here.)
     sending.abort();
+
+    // Every server starts again on its storage, as in a restart of the
+    // whole NATS cluster. The nodes reconnect by themselves; alice's and
+    // bob's sessions stay open (their clients do not reconnect); a send
+    // alice asked while no server ran is acknowledged once the log takes
+    // writes again, and reaches bob on the other node.
+    let sender = alice.clone();
+    let during = tokio::spawn(async move {
+        let req = json!({"op": "message.send", "conversation": "health", "body": "during"});
+        sender.request_json(req).await
+    });
+    for i in 0..3 {
+        nats.restart(i);
+    }
+    let sent = during.await.expect("joined");
+    let sent = sent.expect("the send asked while no NATS server ran is acknowledged");
+    let id = sent["id"].as_str().expect("an id").to_string();
+    let wait = Duration::from_secs(20);
+    let seen = expect(&mut bobs, wait, "the send from the outage", |e| {
+        match &e.kind {
+            EventKind::MessageAdded(m) if m.id.to_string() == id => Some(m.body.clone()),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(seen.as_deref(), Some("during"));
+    let healthy = rest.get("/healthz").await.expect("answers");
+    assert_eq!(
+        (healthy.status, healthy.body),
+        (200, json!({"status": "ok"}))
+    );
+    assert_eq!(metric(&rest, "colloquy_cluster_connected").await, 1);
+    let after = json!({"op": "message.send", "conversation": "health", "body": "after"});
+    alice
+        .request_json(after)
+        .await
+        .expect("sent after the restart");
 }
 
 /// The log deleted under a running node (by hand here; as when the NATS
