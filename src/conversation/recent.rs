@@ -10,7 +10,9 @@
 //! a snapshot, once per snapshot: so changes are kept as a list in the order
 //! of their positions (a push per place), not as a map by place (a B-tree
 //! insert per place, 4-5 % of a node's CPU when it applied ops it held no
-//! session of), and the asking sorts out each place once.
+//! session of), and the asking sorts out each place once. A place changed
+//! again is listed again, so the lists hold a few items per op of the last
+//! two intervals (the map of kept events already held one per op).
 
 use std::collections::VecDeque;
 
