@@ -44,6 +44,8 @@ pub struct Nats {
     /// Each server's flags, to start it again on the same ports and storage.
     flags: Vec<Vec<String>>,
     pub urls: Vec<String>,
+    /// Each server's client port.
+    ports: Vec<u16>,
     /// Each server's HTTP monitoring port.
     monitor: Vec<u16>,
     dir: PathBuf,
@@ -123,6 +125,7 @@ impl Nats {
             bin: nats_server(),
             flags,
             urls,
+            ports: client.to_vec(),
             monitor,
             dir,
         };
@@ -142,13 +145,8 @@ impl Nats {
             .spawn()
             .expect("nats-server starts");
         self.servers[i] = Some(Proc(child));
-        let port = self.urls[i]
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse::<u16>().ok());
-        let port = port.expect("a port in the URL");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect(("127.0.0.1", self.ports[i])).is_err() {
             assert!(Instant::now() < deadline, "nats-server did not listen");
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -99,8 +99,9 @@ async fn healthz_says_when_a_node_cannot_take_writes() {
     // Every server starts again on its storage, as in a restart of the
     // whole NATS cluster. The nodes reconnect by themselves; alice's and
     // bob's sessions stay open (their clients do not reconnect); a send
-    // alice asked while no server ran is acknowledged once the log takes
-    // writes again, and reaches bob on the other node.
+    // alice asks as they start, long before JetStream has its leaders
+    // again, is acknowledged once the log takes writes, and reaches bob on
+    // the other node.
     let sender = alice.clone();
     let during = tokio::spawn(async move {
         let req = json!({"op": "message.send", "conversation": "health", "body": "during"});
@@ -110,7 +111,7 @@ async fn healthz_says_when_a_node_cannot_take_writes() {
         nats.restart(i);
     }
     let sent = during.await.expect("joined");
-    let sent = sent.expect("the send asked while no NATS server ran is acknowledged");
+    let sent = sent.expect("the send asked during the outage is acknowledged");
     let id = sent["id"].as_str().expect("an id").to_string();
     let wait = Duration::from_secs(20);
     let seen = expect(&mut bobs, wait, "the send from the outage", |e| {
