@@ -88,6 +88,28 @@ pub(super) struct Queued {
     pub json: Vec<u8>,
 }
 
+/// How long an op waits for others to share its entry. JetStream's work
+/// (replicating, delivering to every node) and every node's reading are per
+/// entry, so while ops come at a steady rate each waits up to `every` for
+/// the ones asked after it; an op after a quiet spell (no entry sent for
+/// `every`) goes at once, and so does every op when `every` is zero.
+struct Pace {
+    every: Duration,
+    last: Option<tokio::time::Instant>,
+}
+
+impl Pace {
+    /// When the entry of an op taken `now` goes, if not at once.
+    fn due(&self, now: tokio::time::Instant) -> Option<tokio::time::Instant> {
+        let busy = now < self.last? + self.every;
+        busy.then(|| now + self.every)
+    }
+
+    fn sent(&mut self, now: tokio::time::Instant) {
+        self.last = Some(now);
+    }
+}
+
 /// This node's appends to the log.
 pub(super) struct Appender {
     js: jetstream::Context,
@@ -99,6 +121,8 @@ pub(super) struct Appender {
     connections: watch::Receiver<u64>,
     /// This node's colloquy, named by every entry it appends.
     version: String,
+    /// At most how often it sends an entry.
+    every: Duration,
 }
 
 impl Appender {
@@ -109,6 +133,7 @@ impl Appender {
         appends: Arc<Appends>,
         connections: watch::Receiver<u64>,
         version: &semver::Version,
+        every: Duration,
     ) -> Self {
         Appender {
             js,
@@ -117,6 +142,7 @@ impl Appender {
             appends,
             connections,
             version: version.to_string(),
+            every,
         }
     }
 
@@ -130,8 +156,8 @@ impl Appender {
     }
 
     /// Appends what queues, as entries of as many ops as have queued, with at
-    /// most [`APPENDS_IN_FLIGHT`] appends on their way. Ends with the log
-    /// (when the queue closes).
+    /// most [`APPENDS_IN_FLIGHT`] appends on their way, each op waiting for
+    /// others as its [`Pace`] says. Ends with the log (when the queue closes).
     pub async fn run(self, mut queue: mpsc::UnboundedReceiver<Queued>) {
         let this = Arc::new(self);
         let permits = Arc::new(Semaphore::new(APPENDS_IN_FLIGHT));
@@ -142,14 +168,24 @@ impl Appender {
         let mut connections = this.connections.clone();
         connections.borrow_and_update();
         let mut max_payload = this.js.client().server_info().max_payload;
+        let mut pace = Pace {
+            every: this.every,
+            last: None,
+        };
         loop {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
             let first = match next.take() {
+                // What did not fit in a full entry goes at once.
                 Some(op) => op,
                 None => match queue.recv().await {
-                    Some(op) => op,
+                    Some(op) => {
+                        if let Some(at) = pace.due(tokio::time::Instant::now()) {
+                            tokio::time::sleep_until(at).await;
+                        }
+                        op
+                    }
                     None => return,
                 },
             };
@@ -164,6 +200,7 @@ impl Appender {
                 continue;
             }
             let (gathered, rest) = gather(first, &mut queue, max);
+            pace.sent(tokio::time::Instant::now());
             next = rest;
             let this = this.clone();
             tokio::spawn(async move {
@@ -320,6 +357,29 @@ mod tests {
         connections.borrow_and_update();
         let ack = unless_reconnected(async { 7 }, &mut connections).await;
         assert_eq!(ack, Some(7));
+    }
+
+    #[test]
+    fn an_op_waits_for_others_only_while_ops_keep_coming() {
+        let ms = Duration::from_millis;
+        let t0 = tokio::time::Instant::now();
+        let mut pace = Pace {
+            every: ms(2),
+            last: None,
+        };
+        assert_eq!(pace.due(t0), None, "the first goes at once");
+        pace.sent(t0);
+        // One was sent 1 ms ago: this one waits 2 ms for others.
+        assert_eq!(pace.due(t0 + ms(1)), Some(t0 + ms(3)));
+        assert_eq!(pace.due(t0 + ms(2)), None, "2 ms after: a quiet spell");
+        pace.sent(t0 + ms(2));
+        assert_eq!(pace.due(t0 + ms(50)), None, "after a quiet spell, at once");
+        let mut unpaced = Pace {
+            every: Duration::ZERO,
+            last: None,
+        };
+        unpaced.sent(t0);
+        assert_eq!(unpaced.due(t0), None, "zero: whenever an op comes");
     }
 
     fn op(token: u64, len: usize) -> Queued {

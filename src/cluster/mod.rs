@@ -68,6 +68,10 @@ pub struct ClusterConfig {
     /// Take a snapshot every so many log entries and trim the log behind it
     /// (0: never; see `docs/CLUSTER.md`).
     pub snapshot_every: u64,
+    /// While ops keep coming (an entry was sent less than this ago), each
+    /// waits this long for the ones asked after it, to share its log entry;
+    /// zero: each goes as soon as it can (see `docs/CLUSTER.md`).
+    pub append_every: std::time::Duration,
     /// TLS to the NATS servers, beyond what `tls://` URLs ask for.
     pub tls: Tls,
     /// Who this node is to NATS, from a file, where the URLs carry no
@@ -101,6 +105,11 @@ pub struct Tls {
 impl ClusterConfig {
     /// The snapshot interval of the dev server's default.
     pub const SNAPSHOT_EVERY: u64 = 10_000;
+    /// The dev server's default of [`append_every`](Self::append_every).
+    /// Zero: an op goes as soon as it can (a cluster of many small, busy
+    /// rooms may trade a few milliseconds for a fifth of its CPU; see
+    /// `docs/CLUSTER.md`).
+    pub const APPEND_EVERY: std::time::Duration = std::time::Duration::ZERO;
 }
 
 /// Why a node could not join its cluster.
@@ -285,14 +294,18 @@ async fn start(
         shelf: snapshots::Shelf::open(&js, replicas, hold).await?,
         every: config.snapshot_every,
     };
+    let appending = oplog::Appending {
+        origin: instance.to_string(),
+        version,
+        every: config.append_every,
+    };
     let log = Log::start(
         engine.clone(),
         js,
         stream,
-        &instance,
         connections,
         snapshots,
-        version,
+        appending,
     )
     .await?;
     let presence = presence::start(engine, client, instance).await;

@@ -272,6 +272,15 @@ pub async fn connect(node: &Node, who: &str) -> Client {
     Client::connect(config).await.expect("connects")
 }
 
+/// The value of the `/metrics` series `name`.
+pub async fn metric(rest: &Rest, name: &str) -> u64 {
+    let text = rest.get("/metrics").await.expect("answers").body;
+    let text = text.as_str().expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
 /// The next event `pick` takes, within `wait`; panics with `what` otherwise.
 pub async fn expect<T>(
     events: &mut EventStream,

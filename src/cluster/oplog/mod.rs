@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, stream::Stream};
 use futures_util::future::BoxFuture;
@@ -76,12 +77,15 @@ impl Log {
         engine: Engine,
         js: jetstream::Context,
         stream: Stream,
-        instance: &str,
         connections: watch::Receiver<u64>,
         snapshots: Snapshots,
-        version: semver::Version,
+        appending: Appending,
     ) -> Result<Log, ClusterError> {
-        let origin = instance.to_string();
+        let Appending {
+            origin,
+            version,
+            every,
+        } = appending;
         let waiting: Arc<Waiting> = Arc::default();
         let appends: Arc<Appends> = Arc::default();
         let (from, last_at) = snapshots::load(&engine, &snapshots.shelf).await?;
@@ -152,6 +156,7 @@ impl Log {
             appends.clone(),
             connections.clone(),
             &version,
+            every,
         );
         // An empty entry naming this node's version, so that nodes of an
         // older colloquy stop now, not at this node's first op.
@@ -265,6 +270,15 @@ fn decode(entry: &[u8]) -> serde_json::Result<Vec<Op>> {
         Some(b'[') => serde_json::from_slice(entry),
         _ => serde_json::from_slice(entry).map(|op| vec![op]),
     }
+}
+
+/// How this node appends: the name its ops carry (node id and a random
+/// suffix), the version its entries name (and against which it judges the
+/// others'), and at most how often it sends an entry.
+pub(super) struct Appending {
+    pub origin: String,
+    pub version: semver::Version,
+    pub every: Duration,
 }
 
 /// Where snapshots go, and how often (every so many log entries; 0: never).
