@@ -132,9 +132,9 @@ struct Serve {
     /// many milliseconds ago), each waits this long for the ones asked after
     /// it, to share its log entry: fewer entries cost JetStream and every
     /// node less, at that much latency. 0: each op goes as soon as it can
-    #[arg(long, env = "COLLOQUY_APPEND_EVERY_MS",
-          default_value_t = ClusterConfig::APPEND_EVERY.as_millis() as u64)]
-    append_every_ms: u64,
+    #[arg(long, env = "COLLOQUY_APPEND_WAIT_MS",
+          default_value_t = ClusterConfig::APPEND_WAIT.as_millis() as u64)]
+    append_wait_ms: u64,
     /// An origin (scheme://host[:port]) whose pages may import /client.js and
     /// call REST; repeat it, or comma-separate in the variable; `*` allows any.
     /// Default: any origin in dev mode, none with --jwt-secret.
@@ -296,7 +296,7 @@ fn serve(s: Serve) -> Result<(), Fatal> {
             urls: s.nats,
             node_id,
             snapshot_every: s.snapshot_every,
-            append_every: Duration::from_millis(s.append_every_ms),
+            append_wait: Duration::from_millis(s.append_wait_ms),
             tls: colloquy::cluster::Tls {
                 ca: s.nats_ca,
                 client: s.nats_cert.zip(s.nats_key),

@@ -90,19 +90,19 @@ pub(super) struct Queued {
 
 /// How long an op waits for others to share its entry. JetStream's work
 /// (replicating, delivering to every node) and every node's reading are per
-/// entry, so while ops come at a steady rate each waits up to `every` for
-/// the ones asked after it; an op after a quiet spell (no entry sent for
-/// `every`) goes at once, and so does every op when `every` is zero.
+/// entry, so while ops keep coming each waits `wait` for the ones asked
+/// after it; an op after a quiet spell (no entry sent for `wait`) goes at
+/// once, and so does every op when `wait` is zero.
 struct Pace {
-    every: Duration,
+    wait: Duration,
     last: Option<tokio::time::Instant>,
 }
 
 impl Pace {
     /// When the entry of an op taken `now` goes, if not at once.
     fn due(&self, now: tokio::time::Instant) -> Option<tokio::time::Instant> {
-        let busy = now < self.last? + self.every;
-        busy.then(|| now + self.every)
+        let busy = now < self.last? + self.wait;
+        busy.then(|| now + self.wait)
     }
 
     fn sent(&mut self, now: tokio::time::Instant) {
@@ -121,8 +121,8 @@ pub(super) struct Appender {
     connections: watch::Receiver<u64>,
     /// This node's colloquy, named by every entry it appends.
     version: String,
-    /// At most how often it sends an entry.
-    every: Duration,
+    /// How long its ops wait for one another while they keep coming ([`Pace`]).
+    wait: Duration,
 }
 
 impl Appender {
@@ -133,7 +133,7 @@ impl Appender {
         appends: Arc<Appends>,
         connections: watch::Receiver<u64>,
         version: &semver::Version,
-        every: Duration,
+        wait: Duration,
     ) -> Self {
         Appender {
             js,
@@ -142,7 +142,7 @@ impl Appender {
             appends,
             connections,
             version: version.to_string(),
-            every,
+            wait,
         }
     }
 
@@ -169,7 +169,7 @@ impl Appender {
         connections.borrow_and_update();
         let mut max_payload = this.js.client().server_info().max_payload;
         let mut pace = Pace {
-            every: this.every,
+            wait: this.wait,
             last: None,
         };
         loop {
@@ -364,7 +364,7 @@ mod tests {
         let ms = Duration::from_millis;
         let t0 = tokio::time::Instant::now();
         let mut pace = Pace {
-            every: ms(2),
+            wait: ms(2),
             last: None,
         };
         assert_eq!(pace.due(t0), None, "the first goes at once");
@@ -375,7 +375,7 @@ mod tests {
         pace.sent(t0 + ms(2));
         assert_eq!(pace.due(t0 + ms(50)), None, "after a quiet spell, at once");
         let mut unpaced = Pace {
-            every: Duration::ZERO,
+            wait: Duration::ZERO,
             last: None,
         };
         unpaced.sent(t0);

@@ -71,7 +71,7 @@ pub struct ClusterConfig {
     /// While ops keep coming (an entry was sent less than this ago), each
     /// waits this long for the ones asked after it, to share its log entry;
     /// zero: each goes as soon as it can (see `docs/CLUSTER.md`).
-    pub append_every: std::time::Duration,
+    pub append_wait: std::time::Duration,
     /// TLS to the NATS servers, beyond what `tls://` URLs ask for.
     pub tls: Tls,
     /// Who this node is to NATS, from a file, where the URLs carry no
@@ -105,11 +105,11 @@ pub struct Tls {
 impl ClusterConfig {
     /// The snapshot interval of the dev server's default.
     pub const SNAPSHOT_EVERY: u64 = 10_000;
-    /// The dev server's default of [`append_every`](Self::append_every).
+    /// The dev server's default of [`append_wait`](Self::append_wait).
     /// Zero: an op goes as soon as it can (a cluster of many small, busy
     /// rooms may trade a few milliseconds for a fifth of its CPU; see
     /// `docs/CLUSTER.md`).
-    pub const APPEND_EVERY: std::time::Duration = std::time::Duration::ZERO;
+    pub const APPEND_WAIT: std::time::Duration = std::time::Duration::ZERO;
 }
 
 /// Why a node could not join its cluster.
@@ -297,7 +297,7 @@ async fn start(
     let appending = oplog::Appending {
         origin: instance.to_string(),
         version,
-        every: config.append_every,
+        wait: config.append_wait,
     };
     let log = Log::start(
         engine.clone(),

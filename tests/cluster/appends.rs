@@ -1,4 +1,4 @@
-//! `--append-every-ms`: while ops keep coming, each waits for the ones
+//! `--append-wait-ms`: while ops keep coming, each waits for the ones
 //! asked after it, so that they share a log entry.
 
 use colloquy::testing::Rest;
@@ -17,7 +17,7 @@ const ENTRIES: &str = "colloquy_cluster_entries_appended_total";
 async fn ops_that_keep_coming_wait_to_share_an_entry() {
     let _one = ONE_AT_A_TIME.lock().await;
     let nats = Nats::single(&[]);
-    let a = node_with(&nats, "a", &["--append-every-ms", "1000"]);
+    let a = node_with(&nats, "a", &["--append-wait-ms", "1000"]);
     let rest = Rest::new(&a.url);
     let senders: Vec<_> = futures_util::future::join_all(
         (0..4).map(|i| connect(&a, ["alice", "bob", "carol", "dave"][i])),

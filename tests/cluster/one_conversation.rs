@@ -235,7 +235,7 @@ async fn every_node_sees_the_same_conversation() {
         urls: nats.urls.clone(),
         node_id: "embedded".into(),
         snapshot_every: SNAPSHOT_EVERY,
-        append_every: ClusterConfig::APPEND_EVERY,
+        append_wait: ClusterConfig::APPEND_WAIT,
         tls: Default::default(),
         key_file: None,
     };

@@ -16,7 +16,7 @@ fn join(nats: &Nats, id: &str, every: u64) -> (colloquy::Engine, Cluster) {
         urls: nats.urls.clone(),
         node_id: id.into(),
         snapshot_every: every,
-        append_every: ClusterConfig::APPEND_EVERY,
+        append_wait: ClusterConfig::APPEND_WAIT,
         tls: Default::default(),
         key_file: None,
     };

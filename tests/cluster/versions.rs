@@ -41,7 +41,7 @@ async fn a_node_stops_at_the_first_entry_of_a_newer_colloquy() {
         urls: nats.urls.clone(),
         node_id: "new".into(),
         snapshot_every: ClusterConfig::SNAPSHOT_EVERY,
-        append_every: ClusterConfig::APPEND_EVERY,
+        append_wait: ClusterConfig::APPEND_WAIT,
         tls: Default::default(),
         key_file: None,
     };

@@ -84,7 +84,7 @@ impl Log {
         let Appending {
             origin,
             version,
-            every,
+            wait,
         } = appending;
         let waiting: Arc<Waiting> = Arc::default();
         let appends: Arc<Appends> = Arc::default();
@@ -156,7 +156,7 @@ impl Log {
             appends.clone(),
             connections.clone(),
             &version,
-            every,
+            wait,
         );
         // An empty entry naming this node's version, so that nodes of an
         // older colloquy stop now, not at this node's first op.
@@ -274,11 +274,12 @@ fn decode(entry: &[u8]) -> serde_json::Result<Vec<Op>> {
 
 /// How this node appends: the name its ops carry (node id and a random
 /// suffix), the version its entries name (and against which it judges the
-/// others'), and at most how often it sends an entry.
+/// others'), and how long its ops wait for one another while they keep
+/// coming.
 pub(super) struct Appending {
     pub origin: String,
     pub version: semver::Version,
-    pub every: Duration,
+    pub wait: Duration,
 }
 
 /// Where snapshots go, and how often (every so many log entries; 0: never).
