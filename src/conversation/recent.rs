@@ -41,13 +41,13 @@ impl Recent {
             for &place in places {
                 // A conversation applies its ops in log order, so this is a
                 // push; a position behind the last still goes in its place.
-                let at = match list.back() {
+                match list.back() {
                     Some(&(last, _)) if last > position => {
-                        list.partition_point(|&(at, _)| at <= position)
+                        let at = list.partition_point(|&(at, _)| at <= position);
+                        list.insert(at, (position, place));
                     }
-                    _ => list.len(),
-                };
-                list.insert(at, (position, place));
+                    _ => list.push_back((position, place)),
+                }
             }
         }
     }
