@@ -25,9 +25,9 @@ struct Args {
     #[arg(long)]
     pids: String,
     /// Entries appended per second, spread over the clients in turn.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     rate: u64,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
     /// Bytes per entry (an op of colloquy's log is some 300 bytes of JSON).
     #[arg(long, default_value_t = 300)]
@@ -68,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         clients.push(client);
     }
-    let js = jetstream::new(clients[0].clone());
+    let js = jetstream::new(clients.first().ok_or("no --urls given")?.clone());
     let _ = js.delete_stream(STREAM).await;
     let config = stream::Config {
         name: STREAM.into(),
@@ -131,7 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let contexts: Vec<_> = clients.iter().cloned().map(jetstream::new).collect();
     let before = cpu_ticks(&pids)?;
     let mut acks = FuturesUnordered::new();
-    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / args.rate.max(1)));
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / args.rate));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sent = 0;
     while sent < total || !acks.is_empty() {
