@@ -5,7 +5,7 @@
 # server adds. An open loop of 300-byte entries (each append awaited), from
 # one client per server in turn; readers as colloquy's nodes read the log
 # (an ordered consumer each), or a plain subscription to a republished copy.
-#   bash benches/jetstream.sh          (RUNS=2 rounds, a fresh cluster each)
+#   bash benches/jetstream.sh   (RUNS=2 rounds, a fresh cluster each; SECONDS_EACH=8 a run)
 # Needs python3 (scripts/nats-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
