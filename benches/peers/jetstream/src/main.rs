@@ -130,6 +130,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let payload = bytes::Bytes::from(vec![b'x'; args.payload]);
     let contexts: Vec<_> = clients.iter().cloned().map(jetstream::new).collect();
     let before = cpu_ticks(&pids)?;
+    let started = std::time::Instant::now();
     let mut acks = FuturesUnordered::new();
     let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / args.rate));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -144,6 +145,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(ack) = acks.next() => { ack?; }
         }
     }
+    let took = started.elapsed().as_secs_f64();
     let expected = match args.readers {
         Readers::None => 0,
         _ => total * clients.len() as u64,
@@ -158,7 +160,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hz = 100.0; // USER_HZ on Linux
     let per_entry = (after - before) as f64 / hz * 1e6 / total as f64;
     println!(
-        "{total} entries of {} B at {}/s, readers {}: NATS servers {per_entry:.0} CPU-µs per entry; {} of {expected} read back",
+        "{total} entries of {} B at {}/s in {took:.1} s, readers {}: NATS servers {per_entry:.0} CPU-µs per entry; {} of {expected} read back",
         args.payload,
         args.rate,
         args.readers.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default(),
