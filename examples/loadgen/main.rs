@@ -156,6 +156,12 @@ enum Mode {
         /// (colloquy only).
         #[arg(long)]
         typing: bool,
+        /// Each member also marks its room read (`read.all`) once it has
+        /// unread messages, at most once every this many ms, as chat clients
+        /// do with a throttle while their users look at the room (colloquy
+        /// only).
+        #[arg(long)]
+        read_every_ms: Option<u64>,
     },
     /// Senders that each wait for their answer: acknowledged messages/s and
     /// ack latency (with `--data-dir` on the server: the journal's).
@@ -678,7 +684,14 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 seconds,
                 payload,
                 typing,
-            } => rooms::rooms(args, r, members, rate, seconds, payload, typing).await,
+                read_every_ms,
+            } => {
+                let habits = rooms::Habits {
+                    typing,
+                    read_every: read_every_ms.map(Duration::from_millis),
+                };
+                rooms::rooms(args, r, members, rate, seconds, payload, habits).await
+            }
             Mode::Conns {
                 connections,
                 room_size,

@@ -33,8 +33,16 @@ struct Plan {
     t0: Instant,
     /// Members still sending; each one leaves once past `until`.
     sending: Arc<AtomicU64>,
-    /// Whether to say it types half a period before each message.
-    typing: bool,
+    habits: Habits,
+}
+
+/// What members do besides sending, as chat clients do.
+#[derive(Clone, Copy)]
+pub struct Habits {
+    /// Say it types half a period before each message.
+    pub typing: bool,
+    /// Mark the room read once it has unread messages, at most this often.
+    pub read_every: Option<Duration>,
 }
 
 pub async fn rooms(
@@ -44,10 +52,10 @@ pub async fn rooms(
     rate: f64,
     seconds: u64,
     size: usize,
-    typing: bool,
+    habits: Habits,
 ) -> Result<(), BoxError> {
-    if typing && args.protocol != Protocol::Colloquy {
-        return Err("--typing is for colloquy only".into());
+    if (habits.typing || habits.read_every.is_some()) && args.protocol != Protocol::Colloquy {
+        return Err("--typing and --read-every-ms are for colloquy only".into());
     }
     let run = std::process::id();
     let t0 = Instant::now();
@@ -81,7 +89,7 @@ pub async fn rooms(
             size,
             t0,
             sending: sending.clone(),
-            typing,
+            habits,
         };
         let rec = Recorder::new(t0, tally.clone());
         tasks.push(tokio::spawn(member(
@@ -110,11 +118,15 @@ pub async fn rooms(
     }
     report(
         &format!(
-            "rooms: {rooms} x {members} members, {rate} msg/s each{}, {seconds} s",
-            if typing {
+            "rooms: {rooms} x {members} members, {rate} msg/s each{}{}, {seconds} s",
+            if habits.typing {
                 " (and as many typing.start)"
             } else {
                 ""
+            },
+            match habits.read_every {
+                Some(every) => format!(", read.all at most every {} ms", every.as_millis()),
+                None => String::new(),
             }
         ),
         &tally,
@@ -133,6 +145,13 @@ async fn member(mut sub: Sub, plan: Plan, mut rec: Recorder, sent: Arc<AtomicU64
     let mut tick = tokio::time::interval_at(first, period);
     let mut typing = tokio::time::interval_at(first + period / 2, period);
     let typed = json!({"op": "typing.start", "conversation": plan.room}).to_string();
+    let read = json!({"op": "read.all", "conversation": plan.room}).to_string();
+    // Without the habit, the timer still ticks (rarely) but is never acted on.
+    let mut reading =
+        tokio::time::interval(plan.habits.read_every.unwrap_or(Duration::from_secs(3600)));
+    // Late (it is not polled while all is read): one tick, then a period on.
+    reading.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unread = false;
     let mut n = 0;
     let mut done = false;
     loop {
@@ -154,7 +173,7 @@ async fn member(mut sub: Sub, plan: Plan, mut rec: Recorder, sent: Arc<AtomicU64
                 n += 1;
                 sent.fetch_add(1, Relaxed);
             }
-            _ = typing.tick(), if sending && plan.typing => {
+            _ = typing.tick(), if sending && plan.habits.typing => {
                 if sub.reader.send_text(&typed).await.is_err() {
                     break;
                 }
@@ -168,8 +187,15 @@ async fn member(mut sub: Sub, plan: Plan, mut rec: Recorder, sent: Arc<AtomicU64
                 if let Some((seq, at)) = sent_at(text, sub.proto) {
                     if seq / SEQS != plan.me {
                         rec.record(seq, at);
+                        unread = true;
                     }
                 }
+            }
+            _ = reading.tick(), if unread && plan.habits.read_every.is_some() => {
+                if sub.reader.send_text(&read).await.is_err() {
+                    break;
+                }
+                unread = false;
             }
             // Mapped to (): a watch guard must not live across the handlers' awaits.
             () = async { let _ = stop.wait_for(|s| *s).await; } => break,
