@@ -160,7 +160,7 @@ enum Mode {
         /// unread messages, at most once every this many ms, as chat clients
         /// do with a throttle while their users look at the room (colloquy
         /// only).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         read_every_ms: Option<u64>,
     },
     /// Senders that each wait for their answer: acknowledged messages/s and

@@ -54,6 +54,9 @@ pub async fn rooms(
     size: usize,
     habits: Habits,
 ) -> Result<(), BoxError> {
+    if !(rate > 0.0 && rate.is_finite()) {
+        return Err("--rate must be a positive number of messages a second".into());
+    }
     if (habits.typing || habits.read_every.is_some()) && args.protocol != Protocol::Colloquy {
         return Err("--typing and --read-every-ms are for colloquy only".into());
     }
