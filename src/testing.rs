@@ -263,6 +263,12 @@ pub struct RestResponse {
     pub body: Value,
 }
 
+/// How long [`Rest`] keeps an idle connection for its next request: well
+/// under the 5 s after which a colloquy server closes an idle one. A request
+/// sent on a connection just as the server closes it is lost ("error sending
+/// request"), which once failed a test that had waited five seconds.
+const REST_IDLE: Duration = Duration::from_secs(1);
+
 /// A small REST client for tests: the service by default, a user with
 /// [`Rest::as_user`].
 #[derive(Debug, Clone)]
@@ -280,7 +286,11 @@ impl Rest {
     pub fn new(base: &str) -> Rest {
         Rest {
             base: base.trim_end_matches('/').to_string(),
-            http: reqwest::Client::new(),
+            // Building fails only where `Client::new` would panic (no TLS backend).
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(REST_IDLE)
+                .build()
+                .unwrap_or_default(),
             admin_key: None,
             identity: None,
         }
@@ -330,12 +340,12 @@ impl Rest {
         let res = req
             .send()
             .await
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
+            .map_err(|e| ClientError::Connect(why(&e)))?;
         let status = res.status().as_u16();
         let bytes = res
             .bytes()
             .await
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
+            .map_err(|e| ClientError::Connect(why(&e)))?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -360,5 +370,49 @@ impl Rest {
     /// DELETE.
     pub async fn delete(&self, path: &str) -> ClientResult<RestResponse> {
         self.call(reqwest::Method::DELETE, path, None).await
+    }
+}
+
+/// An error and its causes, outermost first: reqwest's own message alone
+/// ("error sending request for url …") does not say what went wrong.
+fn why(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::why;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("error sending request")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_rest_error_names_its_causes() {
+        let e = Outer(std::io::Error::other(
+            "connection closed before message completed",
+        ));
+        assert_eq!(
+            why(&e),
+            "error sending request: connection closed before message completed"
+        );
     }
 }
