@@ -48,8 +48,8 @@ pub(crate) enum Index {
     Member(Arc<UserHub>, bool),
     /// A chat message arrived at this time: lists sort by it.
     Activity(Millis),
-    /// The last chat message was deleted: activity goes back to the one
-    /// before it (if any).
+    /// The last chat message was deleted or evicted: activity goes back to
+    /// the one before it, or to the conversation's creation.
     ActivityBack(Option<Millis>),
     /// A reaction now finds its conversation by id (true), or no longer.
     Reaction(ReactionId, bool),

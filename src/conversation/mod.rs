@@ -71,6 +71,8 @@ impl From<Reply> for Answer {
 pub(crate) struct ConvInfo {
     members: RwLock<HashSet<Identity>>,
     last_activity: AtomicU64,
+    /// Where activity goes back to once no chat message is left.
+    created_at: u64,
 }
 
 impl ConvInfo {
@@ -78,6 +80,7 @@ impl ConvInfo {
         ConvInfo {
             members: RwLock::new(HashSet::new()),
             last_activity: AtomicU64::new(created_at),
+            created_at,
         }
     }
     pub fn add_member(&self, i: &Identity) {
@@ -104,11 +107,11 @@ impl ConvInfo {
     pub fn touch(&self, at: u64) {
         self.last_activity.fetch_max(at, Ordering::Relaxed);
     }
-    /// The last chat message changed (a delete): activity is that message's time.
+    /// The last chat message changed (a delete, an eviction): activity is
+    /// that message's time, or the conversation's creation with none left.
     pub fn touch_to(&self, at: Option<u64>) {
-        if let Some(at) = at {
-            self.last_activity.store(at, Ordering::Relaxed);
-        }
+        self.last_activity
+            .store(at.unwrap_or(self.created_at), Ordering::Relaxed);
     }
     /// `last_message_at`, else `created_at`.
     pub fn last_activity(&self) -> u64 {

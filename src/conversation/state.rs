@@ -382,8 +382,14 @@ impl ConversationState {
         if !m.is_log() {
             self.out.push(Effect::Index(Index::Activity(m.created_at)));
         }
+        let is_log = m.is_log();
         let evicted = self.log.append(m, (seq, frame.clone(), at));
         self.log.forget_evicted(&evicted);
+        // A log message that evicts the last chat message moves activity back.
+        if is_log && evicted.iter().any(|old| !old.is_log()) {
+            let back = self.log.last_chat().map(|l| l.created_at);
+            self.out.push(Effect::Index(Index::ActivityBack(back)));
+        }
         let gone: Vec<_> = evicted
             .iter()
             .flat_map(|old| old.reactions.iter().map(|r| r.id))

@@ -338,6 +338,70 @@ async fn list_is_most_recent_activity_first_and_pages() {
     );
 }
 
+/// The ids of `who`'s conversations, in the order `conversation.list` gives.
+async fn listed(who: &colloquy::Session) -> Vec<String> {
+    let list = who.ok(json!({"op": "conversation.list"})).await;
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    items
+        .iter()
+        .map(|c| c["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Found by the random walk (`walk/`): a conversation whose only chat message
+/// was deleted kept that message's time as its activity, until a restart
+/// sorted it by its creation.
+#[tokio::test]
+async fn activity_goes_back_to_creation_once_no_chat_message_is_left() {
+    let (e, clock) = engine_on_manual_clock();
+    let tick = || clock.advance(std::time::Duration::from_millis(2));
+    let alice = e.connect("alice").await.unwrap();
+    let older = group(&alice, &[]).await;
+    tick();
+    let newer = group(&alice, &[]).await;
+    tick();
+    send(&alice, &older, "bump").await;
+    assert_eq!(listed(&alice).await, [older.clone(), newer.clone()]);
+    alice
+        .ok(json!({"op": "message.delete", "conversation": older, "message": 0}))
+        .await;
+    let view = alice
+        .ok(json!({"op": "conversation.get", "conversation": older}))
+        .await;
+    assert_eq!(view["last_message_at"], serde_json::Value::Null);
+    assert_eq!(listed(&alice).await, [newer.clone(), older.clone()]);
+}
+
+/// The same when log messages evict the last chat message.
+#[tokio::test]
+async fn activity_goes_back_when_the_last_chat_message_is_evicted() {
+    let (clock, hand) = colloquy::Clock::manual(1_700_000_000_000);
+    let e = engine_with(|c| {
+        c.clock = clock;
+        c.limits.max_history = 2;
+    });
+    let tick = || hand.advance(std::time::Duration::from_millis(2));
+    let alice = e.connect("alice").await.unwrap();
+    let bob = e.connect("bob").await.unwrap();
+    let older = group(&alice, &[]).await;
+    tick();
+    let newer = group(&alice, &[]).await;
+    tick();
+    send(&alice, &older, "bump").await;
+    assert_eq!(listed(&alice).await, [older.clone(), newer.clone()]);
+    // Bob's join and leave are two log messages: the chat message is evicted.
+    tick();
+    bob.ok(json!({"op": "conversation.join", "conversation": older}))
+        .await;
+    bob.ok(json!({"op": "conversation.leave", "conversation": older}))
+        .await;
+    let view = alice
+        .ok(json!({"op": "conversation.get", "conversation": older}))
+        .await;
+    assert_eq!(view["last_message"], serde_json::Value::Null);
+    assert_eq!(listed(&alice).await, [newer.clone(), older.clone()]);
+}
+
 #[tokio::test]
 async fn notification_level_is_the_callers_own() {
     let e = engine();

@@ -12,3 +12,4 @@ mod reading;
 mod sequence;
 mod typing;
 mod util;
+mod walk;

@@ -1,0 +1,409 @@
+//! A random walk over the contract: seeded runs of ops, plausible and
+//! hostile, from four users, each asked as a wire frame (some of them cut
+//! short or garbled), and the engine's clock moved now and then. After every
+//! step: no answer is `internal` or outside the contract's codes, and each
+//! session's `seq` in each conversation goes up by one (`events.replay` sends
+//! exactly what it says). At the end of a walk, every count agrees with what
+//! it counts (`agree.rs`), and with a data dir a restart reads back exactly
+//! what was there.
+//!
+//! `COLLOQUY_WALK_SEEDS=N` walks N seeds per test instead of the few CI runs;
+//! `COLLOQUY_WALK_SEED=S` walks seed S alone, as a failure names it;
+//! `COLLOQUY_WALK_LONGER=K` walks K times as many steps; and
+//! `COLLOQUY_WALK_TRAIL=N` prints the last N steps of a failure (30).
+
+mod agree;
+mod ask;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::Display;
+use std::time::Duration;
+
+use colloquy::{CloseReason, Config, Engine, Event, ManualClock, Session};
+use fastrand::Rng;
+use serde_json::{json, Value};
+
+use crate::util::SessionExt;
+use ask::{Ask, Known};
+
+pub const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+/// The contract's error codes (PROTOCOL §6), `internal` left out: no input
+/// may cause one.
+const CODES: &[&str] = &[
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "too_large",
+    "rate_limited",
+];
+
+/// How many steps of the trail a failure prints (`COLLOQUY_WALK_TRAIL` for more).
+fn trail_len() -> usize {
+    env("COLLOQUY_WALK_TRAIL").unwrap_or(30) as usize
+}
+
+pub struct Walk {
+    seed: u64,
+    rng: Rng,
+    config: Config,
+    engine: Engine,
+    clock: ManualClock,
+    /// One session per user, in the order of `USERS`.
+    sessions: Vec<Session>,
+    /// Per user, the last `seq` its session got in each conversation.
+    seen: Vec<HashMap<String, u64>>,
+    /// Per user, the conversations it takes part in, as its events told.
+    mine: Vec<Vec<String>>,
+    known: Known,
+    trail: VecDeque<String>,
+    next_id: u64,
+    /// Per op, how often it was answered ok and how often refused.
+    tally: BTreeMap<String, (u32, u32)>,
+    /// Conversation events checked.
+    events: u32,
+}
+
+impl Walk {
+    pub async fn new(seed: u64, mut config: Config) -> Walk {
+        let (clock, hand) = colloquy::Clock::manual(1_700_000_000_000);
+        config.clock = clock;
+        let engine = Engine::start(config.clone()).expect("engine starts");
+        let mut sessions = Vec::new();
+        for user in USERS {
+            sessions.push(engine.connect(user).await.expect("connects"));
+        }
+        let mut walk = Walk {
+            seed,
+            rng: Rng::with_seed(seed),
+            config,
+            engine,
+            clock: hand,
+            sessions,
+            seen: vec![HashMap::new(); USERS.len()],
+            mine: vec![Vec::new(); USERS.len()],
+            known: Known::default(),
+            trail: VecDeque::new(),
+            next_id: 1,
+            tally: Default::default(),
+            events: 0,
+        };
+        walk.open().await;
+        walk
+    }
+
+    /// Where every walk starts: a group of three and a direct pair, so that
+    /// even an unlucky seed has conversations to walk in.
+    async fn open(&mut self) {
+        let opening = [
+            (
+                0,
+                json!({"op": "conversation.create", "friendly_name": "team", "participants": ["bob", "carol"]}),
+            ),
+            (3, json!({"op": "conversation.direct", "identity": "alice"})),
+        ];
+        for (user, mut request) in opening {
+            request["id"] = json!(self.next_id);
+            self.next_id += 1;
+            let text = serde_json::to_vec(&request).expect("encodes");
+            self.ask(user, &request, &text, true).await;
+        }
+    }
+
+    pub async fn steps(&mut self, n: usize) {
+        let times = env("COLLOQUY_WALK_LONGER").unwrap_or(1) as usize;
+        for _ in 0..n * times {
+            self.step().await;
+        }
+    }
+
+    async fn step(&mut self) {
+        let user = self.rng.usize(..USERS.len());
+        match self.rng.u8(..100) {
+            0..=2 => self.reconnect(user).await,
+            3..=7 => {
+                let ms = self.rng.u64(..400);
+                self.note(format!("the clock moves {ms} ms"));
+                self.clock.advance(Duration::from_millis(ms));
+                // Timers fire on the engine's threads; give them a moment.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                self.after(None);
+            }
+            8..=12 => {
+                let request = self.request(user);
+                let mut text = serde_json::to_vec(&request).expect("encodes");
+                self.garble(&mut text);
+                self.ask(user, &request, &text, false).await;
+            }
+            _ => {
+                let request = self.request(user);
+                let text = serde_json::to_vec(&request).expect("encodes");
+                self.ask(user, &request, &text, true).await;
+            }
+        }
+    }
+
+    fn request(&mut self, user: usize) -> Value {
+        let mut request = Ask {
+            rng: &mut self.rng,
+            known: &self.known,
+            mine: &self.mine[user],
+            limits: &self.config.limits,
+        }
+        .request();
+        request["id"] = json!(self.next_id);
+        self.next_id += 1;
+        request
+    }
+
+    /// Cuts a frame short, or overwrites one of its bytes.
+    fn garble(&mut self, text: &mut Vec<u8>) {
+        let at = self.rng.usize(..text.len());
+        if self.rng.bool() {
+            text.truncate(at);
+        } else {
+            text[at] = b"{}[]\",:\\\x00\xff"[self.rng.usize(..10)];
+        }
+    }
+
+    /// Asks `text` as `USERS[user]`'s frame and checks the answer and the
+    /// events it caused. `whole`: the text is `request` as it was made.
+    async fn ask(&mut self, user: usize, request: &Value, text: &[u8], whole: bool) {
+        self.note(format!(
+            "{} asks {}{}",
+            USERS[user],
+            shown(&String::from_utf8_lossy(text)),
+            if whole { "" } else { " (garbled)" }
+        ));
+        let frame = self.sessions[user].handle_frame(text).await;
+        let answer: Value = match serde_json::from_str(frame.as_str()) {
+            Ok(v) => v,
+            Err(e) => self.fail(format!("the answer is not JSON ({e}): {}", frame.as_str())),
+        };
+        self.note(format!("  answered {}", shown(&answer.to_string())));
+        if whole && answer["re"] != request["id"] {
+            self.fail("the answer does not carry the request's id");
+        }
+        let mut replay = None;
+        if whole {
+            let t = self
+                .tally
+                .entry(request["op"].as_str().unwrap_or_default().to_string())
+                .or_default();
+            if answer["ok"] == true {
+                t.0 += 1
+            } else {
+                t.1 += 1
+            }
+        }
+        match answer["ok"].as_bool() {
+            Some(true) if whole => {
+                self.known.learn(request, &answer["data"]);
+                if request["op"] == "events.replay" {
+                    replay = Some((user, request["since_seq"].as_u64(), answer["data"].clone()));
+                }
+            }
+            Some(true) => {}
+            Some(false) => {
+                let code = answer["error"]["code"].as_str().unwrap_or_default();
+                if !CODES.contains(&code) {
+                    self.fail(format!("answered the code {code:?}"));
+                }
+            }
+            None => self.fail("the answer has no `ok`"),
+        }
+        self.after(replay);
+    }
+
+    /// Closes a user's session and opens another.
+    async fn reconnect(&mut self, user: usize) {
+        self.note(format!("{} reconnects", USERS[user]));
+        self.sessions[user].close(CloseReason::ClientClosed).await;
+        self.after(None);
+        self.sessions[user] = self.engine.connect(USERS[user]).await.expect("connects");
+        self.seen[user].clear();
+    }
+
+    /// Checks every event queued for every session. An op's events are queued
+    /// before its answer, so nothing of an answered op is still on its way.
+    /// `replay`: the user who replayed, from which `seq`, and the answer.
+    fn after(&mut self, replay: Option<(usize, Option<u64>, Value)>) {
+        for user in 0..USERS.len() {
+            let events: Vec<Event> = self.sessions[user].drain();
+            let replayed = replay.as_ref().filter(|(u, ..)| *u == user);
+            if let Some((_, since, answer)) = replayed {
+                self.replayed(user, *since, answer, &events);
+                continue;
+            }
+            for e in events {
+                self.check(user, e);
+            }
+        }
+    }
+
+    fn check(&mut self, user: usize, e: Event) {
+        let me = USERS[user];
+        if e.event.starts_with("typing") && e.data["identity"] == me {
+            self.fail(format!("{me} got its own {}", e.event));
+        }
+        if e.event == "messageAdded" {
+            self.known.learn(&json!({"op": "messageAdded"}), &e.data);
+        }
+        let id = e.data["id"].as_str().map(str::to_string);
+        match (e.event.as_str(), id) {
+            ("conversationAdded", Some(c)) if !self.mine[user].contains(&c) => {
+                self.mine[user].push(c)
+            }
+            ("conversationRemoved", Some(c)) => {
+                self.seen[user].remove(&c);
+                self.mine[user].retain(|m| *m != c);
+            }
+            _ => {}
+        }
+        let (Some(c), Some(seq)) = (e.conversation.clone(), e.seq) else {
+            return;
+        };
+        self.events += 1;
+        match self.seen[user].insert(c.clone(), seq) {
+            Some(last) if seq != last + 1 => self.fail(format!(
+                "{me} got {} with seq {seq} in {c} after seq {last}",
+                e.event
+            )),
+            _ => {}
+        }
+    }
+
+    /// The events a replay sent: exactly those after `since`, up to the
+    /// answer's `last_seq`, in order, of one conversation; none when it
+    /// answered `recovered: false`.
+    fn replayed(&mut self, user: usize, since: Option<u64>, answer: &Value, events: &[Event]) {
+        let me = USERS[user];
+        let last = answer["last_seq"].as_u64();
+        let seqs: Vec<(Option<&str>, Option<u64>)> = events
+            .iter()
+            .filter(|e| e.seq.is_some())
+            .map(|e| (e.conversation.as_deref(), e.seq))
+            .collect();
+        let want: Vec<u64> = match (answer["recovered"].as_bool(), since, last) {
+            (Some(true), Some(since), Some(last)) => (since + 1..=last).collect(),
+            _ => Vec::new(),
+        };
+        let got: Vec<u64> = seqs.iter().filter_map(|(_, s)| *s).collect();
+        if got != want {
+            self.fail(format!(
+                "{me}'s replay answered {answer} and sent seqs {got:?}"
+            ));
+        }
+        if let (Some((Some(c), _)), Some(last)) = (seqs.first(), last) {
+            let c = c.to_string();
+            if seqs.iter().any(|(other, _)| *other != Some(c.as_str())) {
+                self.fail(format!("{me}'s replay sent events of two conversations"));
+            }
+            let now = self.seen[user].get(&c).copied().unwrap_or(0).max(last);
+            self.seen[user].insert(c, now);
+        }
+        for e in events.iter().filter(|e| e.seq.is_none()) {
+            self.check(user, e.clone());
+        }
+    }
+
+    /// A walk that mostly met refusals would check little: each walk must
+    /// have had the ops of a chat answered, and events to check.
+    fn walked_far_enough(&self) {
+        let ok = |op: &str| self.tally.get(op).map_or(0, |t| t.0);
+        let core = ["conversation.join", "message.send", "read.advance"];
+        if core.iter().any(|op| ok(op) < 3) || self.events < 25 {
+            self.fail(format!(
+                "the walk did too little to check: {} conversation events; ops answered (ok, refused): {:?}",
+                self.events, self.tally
+            ));
+        }
+    }
+
+    fn note(&mut self, step: String) {
+        if self.trail.len() >= trail_len() {
+            self.trail.pop_front();
+        }
+        self.trail.push_back(step);
+    }
+
+    fn fail(&self, why: impl Display) -> ! {
+        let trail: Vec<&str> = self.trail.iter().map(String::as_str).collect();
+        panic!(
+            "walk seed {} (COLLOQUY_WALK_SEED={} to walk it alone): {why}\nthe last steps:\n{}",
+            self.seed,
+            self.seed,
+            trail.join("\n")
+        )
+    }
+}
+
+/// A frame as a failure prints it: long values cut.
+fn shown(text: &str) -> String {
+    if text.len() <= 300 {
+        return text.to_string();
+    }
+    let mut end = 300;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
+}
+
+fn env(key: &str) -> Option<u64> {
+    std::env::var(key).ok().and_then(|v| v.parse().ok())
+}
+
+/// The seeds a test walks: `base..base + count`, or the one the environment names.
+fn seeds(base: u64, count: u64) -> Vec<u64> {
+    if let Some(seed) = env("COLLOQUY_WALK_SEED") {
+        return vec![seed];
+    }
+    let count = env("COLLOQUY_WALK_SEEDS").unwrap_or(count);
+    (base..base + count).collect()
+}
+
+#[tokio::test]
+async fn walks_keep_every_rule() {
+    for seed in seeds(0, 8) {
+        let mut walk = Walk::new(seed, Config::for_tests()).await;
+        walk.steps(400).await;
+        walk.agree().await;
+        walk.engine.shutdown();
+    }
+}
+
+/// Limits small enough for a walk to reach them: full conversations, a replay
+/// window smaller than a conversation's events, messages evicted.
+#[tokio::test]
+async fn walks_past_small_limits_keep_every_rule() {
+    for seed in seeds(1_000, 8) {
+        let mut config = Config::for_tests();
+        config.limits.max_participants = 3;
+        config.limits.replay_window = 6;
+        config.limits.max_history = 12;
+        let mut walk = Walk::new(seed, config).await;
+        walk.steps(400).await;
+        walk.agree().await;
+        walk.engine.shutdown();
+    }
+}
+
+#[tokio::test]
+async fn walks_on_a_data_dir_read_back_the_same_after_a_restart() {
+    for seed in seeds(2_000, 3) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_tests();
+        config.data_dir = Some(dir.path().to_path_buf());
+        config.limits.max_history = 12;
+        let mut walk = Walk::new(seed, config).await;
+        walk.steps(250).await;
+        walk.agree().await;
+        walk.restart_reads_back_the_same().await;
+        walk.steps(100).await;
+        walk.agree().await;
+        walk.engine.shutdown();
+    }
+}
