@@ -16,7 +16,6 @@ impl Walk {
     /// horizon, and each user's `conversation.list` against where it takes part.
     pub async fn agree(&mut self) {
         self.after(None);
-        self.walked_far_enough();
         let mut takes_part = vec![BTreeSet::new(); USERS.len()];
         for c in self.known.conversations.clone() {
             let Some(conv) = self
@@ -202,15 +201,14 @@ impl Walk {
     pub async fn restart_reads_back_the_same(&mut self) {
         self.after(None);
         let before = self.everything().await;
-        for s in &self.sessions {
-            s.close(CloseReason::ClientClosed).await;
+        for tab in self.tabs.drain(..) {
+            tab.session.close(CloseReason::ClientClosed).await;
         }
         self.engine.shutdown();
         self.note("the engine restarts on its data dir".to_string());
         self.engine = Engine::start(self.config.clone()).expect("engine restarts");
-        for (user, me) in USERS.iter().enumerate() {
-            self.sessions[user] = self.engine.connect(me).await.expect("connects");
-            self.seen[user].clear();
+        for user in 0..USERS.len() {
+            self.tabs.push(super::Tab::open(&self.engine, user).await);
         }
         let after = self.everything().await;
         if let Some(diff) = first_difference("", &before, &after) {

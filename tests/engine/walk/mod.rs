@@ -45,16 +45,22 @@ fn trail_len() -> usize {
     env("COLLOQUY_WALK_TRAIL").unwrap_or(30) as usize
 }
 
+/// One open session of a user (a browser tab), and the last `seq` it got in
+/// each conversation.
+struct Tab {
+    user: usize,
+    session: Session,
+    seen: HashMap<String, u64>,
+}
+
 pub struct Walk {
     seed: u64,
     rng: Rng,
     config: Config,
     engine: Engine,
     clock: ManualClock,
-    /// One session per user, in the order of `USERS`.
-    sessions: Vec<Session>,
-    /// Per user, the last `seq` its session got in each conversation.
-    seen: Vec<HashMap<String, u64>>,
+    /// Every open session: one or two per user.
+    tabs: Vec<Tab>,
     /// Per user, the conversations it takes part in, as its events told.
     mine: Vec<Vec<String>>,
     known: Known,
@@ -71,9 +77,9 @@ impl Walk {
         let (clock, hand) = colloquy::Clock::manual(1_700_000_000_000);
         config.clock = clock;
         let engine = Engine::start(config.clone()).expect("engine starts");
-        let mut sessions = Vec::new();
-        for user in USERS {
-            sessions.push(engine.connect(user).await.expect("connects"));
+        let mut tabs = Vec::new();
+        for user in 0..USERS.len() {
+            tabs.push(Tab::open(&engine, user).await);
         }
         let mut walk = Walk {
             seed,
@@ -81,8 +87,7 @@ impl Walk {
             config,
             engine,
             clock: hand,
-            sessions,
-            seen: vec![HashMap::new(); USERS.len()],
+            tabs,
             mine: vec![Vec::new(); USERS.len()],
             known: Known::default(),
             trail: VecDeque::new(),
@@ -102,13 +107,14 @@ impl Walk {
                 0,
                 json!({"op": "conversation.create", "friendly_name": "team", "participants": ["bob", "carol"]}),
             ),
+            // The tab of dave (the tabs start in the order of `USERS`).
             (3, json!({"op": "conversation.direct", "identity": "alice"})),
         ];
-        for (user, mut request) in opening {
+        for (tab, mut request) in opening {
             request["id"] = json!(self.next_id);
             self.next_id += 1;
             let text = serde_json::to_vec(&request).expect("encodes");
-            self.ask(user, &request, &text, true).await;
+            self.ask(tab, &request, &text, true).await;
         }
     }
 
@@ -120,10 +126,11 @@ impl Walk {
     }
 
     async fn step(&mut self) {
-        let user = self.rng.usize(..USERS.len());
+        let tab = self.rng.usize(..self.tabs.len());
+        let user = self.tabs[tab].user;
         match self.rng.u8(..100) {
-            0..=2 => self.reconnect(user).await,
-            3..=7 => {
+            0..=3 => self.reconnect(tab).await,
+            4..=7 => {
                 let ms = self.rng.u64(..400);
                 self.note(format!("the clock moves {ms} ms"));
                 self.clock.advance(Duration::from_millis(ms));
@@ -135,12 +142,12 @@ impl Walk {
                 let request = self.request(user);
                 let mut text = serde_json::to_vec(&request).expect("encodes");
                 self.garble(&mut text);
-                self.ask(user, &request, &text, false).await;
+                self.ask(tab, &request, &text, false).await;
             }
             _ => {
                 let request = self.request(user);
                 let text = serde_json::to_vec(&request).expect("encodes");
-                self.ask(user, &request, &text, true).await;
+                self.ask(tab, &request, &text, true).await;
             }
         }
     }
@@ -168,16 +175,16 @@ impl Walk {
         }
     }
 
-    /// Asks `text` as `USERS[user]`'s frame and checks the answer and the
-    /// events it caused. `whole`: the text is `request` as it was made.
-    async fn ask(&mut self, user: usize, request: &Value, text: &[u8], whole: bool) {
+    /// Asks `text` as a frame of `tab` and checks the answer and the events
+    /// it caused. `whole`: the text is `request` as it was made.
+    async fn ask(&mut self, tab: usize, request: &Value, text: &[u8], whole: bool) {
         self.note(format!(
-            "{} asks {}{}",
-            USERS[user],
+            "{} (tab {tab}) asks {}{}",
+            USERS[self.tabs[tab].user],
             shown(&String::from_utf8_lossy(text)),
             if whole { "" } else { " (garbled)" }
         ));
-        let frame = self.sessions[user].handle_frame(text).await;
+        let frame = self.tabs[tab].session.handle_frame(text).await;
         let answer: Value = match serde_json::from_str(frame.as_str()) {
             Ok(v) => v,
             Err(e) => self.fail(format!("the answer is not JSON ({e}): {}", frame.as_str())),
@@ -202,7 +209,7 @@ impl Walk {
             Some(true) if whole => {
                 self.known.learn(request, &answer["data"]);
                 if request["op"] == "events.replay" {
-                    replay = Some((user, request["since_seq"].as_u64(), answer["data"].clone()));
+                    replay = Some((tab, request["since_seq"].as_u64(), answer["data"].clone()));
                 }
             }
             Some(true) => {}
@@ -217,33 +224,45 @@ impl Walk {
         self.after(replay);
     }
 
-    /// Closes a user's session and opens another.
-    async fn reconnect(&mut self, user: usize) {
-        self.note(format!("{} reconnects", USERS[user]));
-        self.sessions[user].close(CloseReason::ClientClosed).await;
+    /// Opens a second tab of a user, or closes one of two, or closes the
+    /// only one and opens another.
+    async fn reconnect(&mut self, tab: usize) {
+        let user = self.tabs[tab].user;
+        let open = self.tabs.iter().filter(|t| t.user == user).count();
+        if open == 1 && self.rng.bool() {
+            self.note(format!("{} opens a tab", USERS[user]));
+            self.tabs.push(Tab::open(&self.engine, user).await);
+            return;
+        }
+        self.note(format!("{} closes tab {tab}", USERS[user]));
+        let gone = self.tabs.remove(tab);
+        gone.session.close(CloseReason::ClientClosed).await;
         self.after(None);
-        self.sessions[user] = self.engine.connect(USERS[user]).await.expect("connects");
-        self.seen[user].clear();
+        if open == 1 {
+            self.note(format!("{} opens a tab", USERS[user]));
+            self.tabs.push(Tab::open(&self.engine, user).await);
+        }
     }
 
     /// Checks every event queued for every session. An op's events are queued
     /// before its answer, so nothing of an answered op is still on its way.
-    /// `replay`: the user who replayed, from which `seq`, and the answer.
+    /// `replay`: the tab that replayed, from which `seq`, and the answer.
     fn after(&mut self, replay: Option<(usize, Option<u64>, Value)>) {
-        for user in 0..USERS.len() {
-            let events: Vec<Event> = self.sessions[user].drain();
-            let replayed = replay.as_ref().filter(|(u, ..)| *u == user);
+        for tab in 0..self.tabs.len() {
+            let events: Vec<Event> = self.tabs[tab].session.drain();
+            let replayed = replay.as_ref().filter(|(t, ..)| *t == tab);
             if let Some((_, since, answer)) = replayed {
-                self.replayed(user, *since, answer, &events);
+                self.replayed(tab, *since, answer, &events);
                 continue;
             }
             for e in events {
-                self.check(user, e);
+                self.check(tab, e);
             }
         }
     }
 
-    fn check(&mut self, user: usize, e: Event) {
+    fn check(&mut self, tab: usize, e: Event) {
+        let user = self.tabs[tab].user;
         let me = USERS[user];
         if e.event.starts_with("typing") && e.data["identity"] == me {
             self.fail(format!("{me} got its own {}", e.event));
@@ -257,7 +276,7 @@ impl Walk {
                 self.mine[user].push(c)
             }
             ("conversationRemoved", Some(c)) => {
-                self.seen[user].remove(&c);
+                self.tabs[tab].seen.remove(&c);
                 self.mine[user].retain(|m| *m != c);
             }
             _ => {}
@@ -266,9 +285,9 @@ impl Walk {
             return;
         };
         self.events += 1;
-        match self.seen[user].insert(c.clone(), seq) {
+        match self.tabs[tab].seen.insert(c.clone(), seq) {
             Some(last) if seq != last + 1 => self.fail(format!(
-                "{me} got {} with seq {seq} in {c} after seq {last}",
+                "{me} (tab {tab}) got {} with seq {seq} in {c} after seq {last}",
                 e.event
             )),
             _ => {}
@@ -278,8 +297,8 @@ impl Walk {
     /// The events a replay sent: exactly those after `since`, up to the
     /// answer's `last_seq`, in order, of one conversation; none when it
     /// answered `recovered: false`.
-    fn replayed(&mut self, user: usize, since: Option<u64>, answer: &Value, events: &[Event]) {
-        let me = USERS[user];
+    fn replayed(&mut self, tab: usize, since: Option<u64>, answer: &Value, events: &[Event]) {
+        let me = USERS[self.tabs[tab].user];
         let last = answer["last_seq"].as_u64();
         let seqs: Vec<(Option<&str>, Option<u64>)> = events
             .iter()
@@ -301,24 +320,12 @@ impl Walk {
             if seqs.iter().any(|(other, _)| *other != Some(c.as_str())) {
                 self.fail(format!("{me}'s replay sent events of two conversations"));
             }
-            let now = self.seen[user].get(&c).copied().unwrap_or(0).max(last);
-            self.seen[user].insert(c, now);
+            let seen = &mut self.tabs[tab].seen;
+            let now = seen.get(&c).copied().unwrap_or(0).max(last);
+            seen.insert(c, now);
         }
         for e in events.iter().filter(|e| e.seq.is_none()) {
-            self.check(user, e.clone());
-        }
-    }
-
-    /// A walk that mostly met refusals would check little: each walk must
-    /// have had the ops of a chat answered, and events to check.
-    fn walked_far_enough(&self) {
-        let ok = |op: &str| self.tally.get(op).map_or(0, |t| t.0);
-        let core = ["conversation.join", "message.send", "read.advance"];
-        if core.iter().any(|op| ok(op) < 3) || self.events < 25 {
-            self.fail(format!(
-                "the walk did too little to check: {} conversation events; ops answered (ok, refused): {:?}",
-                self.events, self.tally
-            ));
+            self.check(tab, e.clone());
         }
     }
 
@@ -337,6 +344,54 @@ impl Walk {
             self.seed,
             trail.join("\n")
         )
+    }
+}
+
+impl Tab {
+    async fn open(engine: &Engine, user: usize) -> Tab {
+        Tab {
+            user,
+            session: engine.connect(USERS[user]).await.expect("connects"),
+            seen: HashMap::new(),
+        }
+    }
+}
+
+/// What a test's walks did, summed: walks that mostly met refusals would
+/// check little, so the seeds of a test must have had the ops of a chat
+/// answered, and conversation events to check.
+#[derive(Default)]
+struct Walked {
+    walks: u32,
+    events: u32,
+    answered: BTreeMap<String, u32>,
+}
+
+impl Walked {
+    fn add(&mut self, walk: &Walk) {
+        self.walks += 1;
+        self.events += walk.events;
+        for (op, (ok, _)) in &walk.tally {
+            *self.answered.entry(op.clone()).or_default() += ok;
+        }
+    }
+
+    fn were_enough(&self) {
+        let ok = |op: &str| self.answered.get(op).copied().unwrap_or(0);
+        let core = [
+            "conversation.join",
+            "message.send",
+            "read.advance",
+            "reaction.add",
+        ];
+        let per_walk = |n: u32| n / self.walks.max(1);
+        assert!(
+            core.iter().all(|op| per_walk(ok(op)) >= 3) && per_walk(self.events) >= 30,
+            "the walks did too little to check: {} conversation events in {} walks; ops answered ok: {:?}",
+            self.events,
+            self.walks,
+            self.answered
+        );
     }
 }
 
@@ -367,18 +422,22 @@ fn seeds(base: u64, count: u64) -> Vec<u64> {
 
 #[tokio::test]
 async fn walks_keep_every_rule() {
+    let mut walked = Walked::default();
     for seed in seeds(0, 8) {
         let mut walk = Walk::new(seed, Config::for_tests()).await;
         walk.steps(400).await;
         walk.agree().await;
+        walked.add(&walk);
         walk.engine.shutdown();
     }
+    walked.were_enough();
 }
 
 /// Limits small enough for a walk to reach them: full conversations, a replay
 /// window smaller than a conversation's events, messages evicted.
 #[tokio::test]
 async fn walks_past_small_limits_keep_every_rule() {
+    let mut walked = Walked::default();
     for seed in seeds(1_000, 8) {
         let mut config = Config::for_tests();
         config.limits.max_participants = 3;
@@ -387,12 +446,15 @@ async fn walks_past_small_limits_keep_every_rule() {
         let mut walk = Walk::new(seed, config).await;
         walk.steps(400).await;
         walk.agree().await;
+        walked.add(&walk);
         walk.engine.shutdown();
     }
+    walked.were_enough();
 }
 
 #[tokio::test]
 async fn walks_on_a_data_dir_read_back_the_same_after_a_restart() {
+    let mut walked = Walked::default();
     for seed in seeds(2_000, 3) {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_tests();
@@ -404,6 +466,8 @@ async fn walks_on_a_data_dir_read_back_the_same_after_a_restart() {
         walk.restart_reads_back_the_same().await;
         walk.steps(100).await;
         walk.agree().await;
+        walked.add(&walk);
         walk.engine.shutdown();
     }
+    walked.were_enough();
 }
