@@ -20,6 +20,9 @@ mod snapshots;
 mod start;
 mod tls;
 mod versions;
+#[path = "../support/walk/mod.rs"]
+mod walk;
+mod walks;
 
 /// The clusters of these tests would share two cores: one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -12,4 +12,6 @@ mod reading;
 mod sequence;
 mod typing;
 mod util;
+#[path = "../support/walk/mod.rs"]
 mod walk;
+mod walks;

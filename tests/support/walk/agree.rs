@@ -15,7 +15,7 @@ impl Walk {
     /// each participant's unread count against the messages above its
     /// horizon, and each user's `conversation.list` against where it takes part.
     pub async fn agree(&mut self) {
-        self.after(None);
+        self.after(None).await;
         let mut takes_part = vec![BTreeSet::new(); USERS.len()];
         for c in self.known.conversations.clone() {
             let Some(conv) = self
@@ -168,8 +168,20 @@ impl Walk {
         }
     }
 
-    /// Everything each user and the service can read, for comparing across a restart.
-    async fn everything(&self) -> Value {
+    /// Every node reads exactly what the first one does.
+    pub async fn nodes_agree(&mut self) {
+        self.after(None).await;
+        let first = self.everything(0).await;
+        for node in 1..self.nodes.len() {
+            if let Some(diff) = first_difference("", &first, &self.everything(node).await) {
+                self.fail(format!("node 0 and node {node} differ: {diff}"));
+            }
+        }
+    }
+
+    /// Everything each user and the service can read on `node`, for
+    /// comparing across a restart or with another node.
+    async fn everything(&self, node: usize) -> Value {
         let mut all = Vec::new();
         let mut callers: Vec<Caller> = USERS.iter().map(|u| user_caller(u)).collect();
         callers.push(Caller::Service);
@@ -185,10 +197,10 @@ impl Walk {
                 all.push(json!({
                     "caller": format!("{caller:?}"),
                     "conversation": c,
-                    "get": self.read(caller.clone(), read("conversation.get")).await,
-                    "messages": self.pages(caller.clone(), messages).await,
-                    "participants": self.pages(caller.clone(), read("participant.list")).await,
-                    "unread": self.read(caller.clone(), read("unread.count")).await,
+                    "get": self.read_on(node, caller.clone(), read("conversation.get")).await,
+                    "messages": self.pages_on(node, caller.clone(), messages).await,
+                    "participants": self.pages_on(node, caller.clone(), read("participant.list")).await,
+                    "unread": self.read_on(node, caller.clone(), read("unread.count")).await,
                 }));
             }
             all.push(json!({"caller": format!("{caller:?}"), "list": list}));
@@ -199,26 +211,36 @@ impl Walk {
     /// Stops the engine and starts another on its data dir: every read
     /// answers as before the stop.
     pub async fn restart_reads_back_the_same(&mut self) {
-        self.after(None);
-        let before = self.everything().await;
+        assert_eq!(self.nodes.len(), 1, "a restart walks one engine");
+        self.after(None).await;
+        let before = self.everything(0).await;
         for tab in self.tabs.drain(..) {
             tab.session.close(CloseReason::ClientClosed).await;
         }
-        self.engine.shutdown();
+        self.shutdown();
         self.note("the engine restarts on its data dir".to_string());
-        self.engine = Engine::start(self.config.clone()).expect("engine restarts");
+        self.nodes = vec![Engine::start(self.config.clone()).expect("engine restarts")];
         for user in 0..USERS.len() {
-            self.tabs.push(super::Tab::open(&self.engine, user).await);
+            self.tabs.push(super::Tab::open(&self.nodes, 0, user).await);
         }
-        let after = self.everything().await;
+        let after = self.everything(0).await;
         if let Some(diff) = first_difference("", &before, &after) {
             self.fail(format!("after a restart, {diff}"));
         }
     }
 
-    /// One read's answer, or None when it was refused.
+    /// One read's answer on the first node, or None when it was refused.
     async fn read(&self, caller: Caller, request: Value) -> Option<Value> {
-        match self.engine.request_as(caller, request.clone()).await {
+        self.read_on(0, caller, request).await
+    }
+
+    pub(super) async fn read_on(
+        &self,
+        node: usize,
+        caller: Caller,
+        request: Value,
+    ) -> Option<Value> {
+        match self.nodes[node].request_as(caller, request.clone()).await {
             Ok(v) => Some(v),
             Err(e) if e.code() == colloquy::ErrorCode::Internal => {
                 self.fail(format!("{request} answered {e}"))
@@ -227,12 +249,16 @@ impl Walk {
         }
     }
 
-    /// Every item of a list, page by page through `next_cursor`.
+    /// Every item of a list on the first node, page by page through `next_cursor`.
     async fn pages(&self, caller: Caller, request: Value) -> Vec<Value> {
+        self.pages_on(0, caller, request).await
+    }
+
+    async fn pages_on(&self, node: usize, caller: Caller, request: Value) -> Vec<Value> {
         let mut items = Vec::new();
         let mut ask = request.clone();
         for _ in 0..10_000 {
-            let Some(page) = self.read(caller.clone(), ask.clone()).await else {
+            let Some(page) = self.read_on(node, caller.clone(), ask.clone()).await else {
                 return items;
             };
             items.extend(page["items"].as_array().cloned().unwrap_or_default());

@@ -12,6 +12,9 @@
 //! `COLLOQUY_WALK_LONGER=K` walks K times as many steps; and
 //! `COLLOQUY_WALK_TRAIL=N` prints the last N steps of a failure (30).
 
+// Shared by the engine's tests and the cluster's, each using part of it.
+#![allow(dead_code)]
+
 mod agree;
 mod ask;
 
@@ -19,14 +22,16 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Display;
 use std::time::Duration;
 
-use colloquy::{CloseReason, Config, Engine, Event, ManualClock, Session};
+use colloquy::{Caller, CloseReason, Config, Engine, Event, ManualClock, Session};
 use fastrand::Rng;
 use serde_json::{json, Value};
 
-use crate::util::SessionExt;
 use ask::{Ask, Known};
 
 pub const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+/// Where the walk's clock starts.
+pub const START_MS: u64 = 1_700_000_000_000;
 
 /// The contract's error codes (PROTOCOL §6), `internal` left out: no input
 /// may cause one.
@@ -57,7 +62,8 @@ pub struct Walk {
     seed: u64,
     rng: Rng,
     config: Config,
-    engine: Engine,
+    /// The engines the tabs are spread over: one, or a cluster's nodes.
+    nodes: Vec<Engine>,
     clock: ManualClock,
     /// Every open session: one or two per user.
     tabs: Vec<Tab>,
@@ -73,20 +79,27 @@ pub struct Walk {
 }
 
 impl Walk {
+    /// A walk on one engine started from `config`, on a manual clock.
     pub async fn new(seed: u64, mut config: Config) -> Walk {
-        let (clock, hand) = colloquy::Clock::manual(1_700_000_000_000);
+        let (clock, hand) = colloquy::Clock::manual(START_MS);
         config.clock = clock;
         let engine = Engine::start(config.clone()).expect("engine starts");
+        Walk::over(seed, config, vec![engine], hand).await
+    }
+
+    /// A walk over engines already started from `config` (a cluster's
+    /// nodes), whose clock `clock` moves.
+    pub async fn over(seed: u64, config: Config, nodes: Vec<Engine>, clock: ManualClock) -> Walk {
         let mut tabs = Vec::new();
         for user in 0..USERS.len() {
-            tabs.push(Tab::open(&engine, user).await);
+            tabs.push(Tab::open(&nodes, user % nodes.len(), user).await);
         }
         let mut walk = Walk {
             seed,
             rng: Rng::with_seed(seed),
             config,
-            engine,
-            clock: hand,
+            nodes,
+            clock,
             tabs,
             mine: vec![Vec::new(); USERS.len()],
             known: Known::default(),
@@ -118,6 +131,13 @@ impl Walk {
         }
     }
 
+    /// Stops every engine of the walk.
+    pub fn shutdown(&self) {
+        for node in &self.nodes {
+            node.shutdown();
+        }
+    }
+
     pub async fn steps(&mut self, n: usize) {
         let times = env("COLLOQUY_WALK_LONGER").unwrap_or(1) as usize;
         for _ in 0..n * times {
@@ -136,7 +156,7 @@ impl Walk {
                 self.clock.advance(Duration::from_millis(ms));
                 // Timers fire on the engine's threads; give them a moment.
                 tokio::time::sleep(Duration::from_millis(2)).await;
-                self.after(None);
+                self.after(None).await;
             }
             8..=12 => {
                 let request = self.request(user);
@@ -221,7 +241,7 @@ impl Walk {
             }
             None => self.fail("the answer has no `ok`"),
         }
-        self.after(replay);
+        self.after(replay).await;
     }
 
     /// Opens a second tab of a user, or closes one of two, or closes the
@@ -230,26 +250,39 @@ impl Walk {
         let user = self.tabs[tab].user;
         let open = self.tabs.iter().filter(|t| t.user == user).count();
         if open == 1 && self.rng.bool() {
-            self.note(format!("{} opens a tab", USERS[user]));
-            self.tabs.push(Tab::open(&self.engine, user).await);
+            self.open_tab(user).await;
             return;
         }
         self.note(format!("{} closes tab {tab}", USERS[user]));
         let gone = self.tabs.remove(tab);
         gone.session.close(CloseReason::ClientClosed).await;
-        self.after(None);
+        self.after(None).await;
         if open == 1 {
-            self.note(format!("{} opens a tab", USERS[user]));
-            self.tabs.push(Tab::open(&self.engine, user).await);
+            self.open_tab(user).await;
         }
     }
 
+    async fn open_tab(&mut self, user: usize) {
+        let node = self.rng.usize(..self.nodes.len());
+        self.note(format!("{} opens a tab on node {node}", USERS[user]));
+        self.tabs.push(Tab::open(&self.nodes, node, user).await);
+    }
+
     /// Checks every event queued for every session. An op's events are queued
-    /// before its answer, so nothing of an answered op is still on its way.
+    /// before its answer, so nothing of an answered op is still on its way;
+    /// on a cluster, once every node has answered a read, which waits until
+    /// the node has applied what the log held.
     /// `replay`: the tab that replayed, from which `seq`, and the answer.
-    fn after(&mut self, replay: Option<(usize, Option<u64>, Value)>) {
+    async fn after(&mut self, replay: Option<(usize, Option<u64>, Value)>) {
+        if self.nodes.len() > 1 {
+            for node in 0..self.nodes.len() {
+                let read = json!({"op": "conversation.list", "page_size": 1});
+                self.read_on(node, Caller::Service, read).await;
+            }
+        }
         for tab in 0..self.tabs.len() {
-            let events: Vec<Event> = self.tabs[tab].session.drain();
+            let session = &self.tabs[tab].session;
+            let events: Vec<Event> = std::iter::from_fn(|| session.try_next_event()).collect();
             let replayed = replay.as_ref().filter(|(t, ..)| *t == tab);
             if let Some((_, since, answer)) = replayed {
                 self.replayed(tab, *since, answer, &events);
@@ -348,10 +381,10 @@ impl Walk {
 }
 
 impl Tab {
-    async fn open(engine: &Engine, user: usize) -> Tab {
+    async fn open(nodes: &[Engine], node: usize, user: usize) -> Tab {
         Tab {
             user,
-            session: engine.connect(USERS[user]).await.expect("connects"),
+            session: nodes[node].connect(USERS[user]).await.expect("connects"),
             seen: HashMap::new(),
         }
     }
@@ -361,14 +394,14 @@ impl Tab {
 /// check little, so the seeds of a test must have had the ops of a chat
 /// answered, and conversation events to check.
 #[derive(Default)]
-struct Walked {
+pub struct Walked {
     walks: u32,
     events: u32,
     answered: BTreeMap<String, u32>,
 }
 
 impl Walked {
-    fn add(&mut self, walk: &Walk) {
+    pub fn add(&mut self, walk: &Walk) {
         self.walks += 1;
         self.events += walk.events;
         for (op, (ok, _)) in &walk.tally {
@@ -376,7 +409,7 @@ impl Walked {
         }
     }
 
-    fn were_enough(&self) {
+    pub fn were_enough(&self) {
         let ok = |op: &str| self.answered.get(op).copied().unwrap_or(0);
         let core = [
             "conversation.join",
@@ -412,62 +445,10 @@ fn env(key: &str) -> Option<u64> {
 }
 
 /// The seeds a test walks: `base..base + count`, or the one the environment names.
-fn seeds(base: u64, count: u64) -> Vec<u64> {
+pub fn seeds(base: u64, count: u64) -> Vec<u64> {
     if let Some(seed) = env("COLLOQUY_WALK_SEED") {
         return vec![seed];
     }
     let count = env("COLLOQUY_WALK_SEEDS").unwrap_or(count);
     (base..base + count).collect()
-}
-
-#[tokio::test]
-async fn walks_keep_every_rule() {
-    let mut walked = Walked::default();
-    for seed in seeds(0, 8) {
-        let mut walk = Walk::new(seed, Config::for_tests()).await;
-        walk.steps(400).await;
-        walk.agree().await;
-        walked.add(&walk);
-        walk.engine.shutdown();
-    }
-    walked.were_enough();
-}
-
-/// Limits small enough for a walk to reach them: full conversations, a replay
-/// window smaller than a conversation's events, messages evicted.
-#[tokio::test]
-async fn walks_past_small_limits_keep_every_rule() {
-    let mut walked = Walked::default();
-    for seed in seeds(1_000, 8) {
-        let mut config = Config::for_tests();
-        config.limits.max_participants = 3;
-        config.limits.replay_window = 6;
-        config.limits.max_history = 12;
-        let mut walk = Walk::new(seed, config).await;
-        walk.steps(400).await;
-        walk.agree().await;
-        walked.add(&walk);
-        walk.engine.shutdown();
-    }
-    walked.were_enough();
-}
-
-#[tokio::test]
-async fn walks_on_a_data_dir_read_back_the_same_after_a_restart() {
-    let mut walked = Walked::default();
-    for seed in seeds(2_000, 3) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::for_tests();
-        config.data_dir = Some(dir.path().to_path_buf());
-        config.limits.max_history = 12;
-        let mut walk = Walk::new(seed, config).await;
-        walk.steps(250).await;
-        walk.agree().await;
-        walk.restart_reads_back_the_same().await;
-        walk.steps(100).await;
-        walk.agree().await;
-        walked.add(&walk);
-        walk.engine.shutdown();
-    }
-    walked.were_enough();
 }

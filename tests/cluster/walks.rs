@@ -1,0 +1,59 @@
+//! The random walk (`tests/support/walk/`) over three nodes embedded in this
+//! process, on a real NATS cluster: each user's tabs on any node, each op
+//! asked on its tab's node. After every step, once each node has applied
+//! the log, every session's events are checked as on one engine; at the end,
+//! every count agrees with what it counts and every node reads the same.
+//! The first node lives through every seed; the other two join for one
+//! seed each, from a snapshot and the log after it, and must read what the
+//! first, which applied it all as it came, reads.
+
+use colloquy::cluster::{Cluster, ClusterConfig};
+use colloquy::{Clock, Config, Engine};
+
+use super::harness::Nats;
+use super::walk::{seeds, Walk, Walked, START_MS};
+use super::ONE_AT_A_TIME;
+
+/// Snapshots this often, so that the walks cross several.
+const SNAPSHOT_EVERY: u64 = 40;
+
+fn join(nats: &Nats, config: &Config, id: String) -> (Engine, Cluster) {
+    let engine = Engine::start(config.clone()).expect("engine starts");
+    let joining = ClusterConfig {
+        urls: nats.urls.clone(),
+        node_id: id,
+        snapshot_every: SNAPSHOT_EVERY,
+        append_wait: ClusterConfig::APPEND_WAIT,
+        tls: Default::default(),
+        key_file: None,
+    };
+    let cluster = Cluster::join(&engine, joining).expect("joins");
+    (engine, cluster)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walks_over_three_nodes_keep_every_rule_and_read_the_same() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let nats = Nats::start();
+    // The nodes share one clock, which the walks move.
+    let (clock, hand) = Clock::manual(START_MS);
+    let mut config = Config::for_tests();
+    config.clock = clock;
+    let (first, _first_joined) = join(&nats, &config, "walk-first".into());
+    let mut walked = Walked::default();
+    for seed in seeds(3_000, 3) {
+        let (b, b_joined) = join(&nats, &config, format!("walk-{seed}-b"));
+        let (c, c_joined) = join(&nats, &config, format!("walk-{seed}-c"));
+        let nodes = vec![first.clone(), b.clone(), c.clone()];
+        let mut walk = Walk::over(seed, config.clone(), nodes, hand.clone()).await;
+        walk.steps(200).await;
+        walk.agree().await;
+        walk.nodes_agree().await;
+        walked.add(&walk);
+        drop(walk);
+        drop((b_joined, c_joined));
+        b.shutdown();
+        c.shutdown();
+    }
+    walked.were_enough();
+}

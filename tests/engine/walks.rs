@@ -1,0 +1,58 @@
+//! The random walk (`tests/support/walk/`) on one engine: in memory, past
+//! small limits, and on a data dir across a restart.
+
+use colloquy::Config;
+
+use crate::walk::{seeds, Walk, Walked};
+
+#[tokio::test]
+async fn walks_keep_every_rule() {
+    let mut walked = Walked::default();
+    for seed in seeds(0, 8) {
+        let mut walk = Walk::new(seed, Config::for_tests()).await;
+        walk.steps(400).await;
+        walk.agree().await;
+        walked.add(&walk);
+        walk.shutdown();
+    }
+    walked.were_enough();
+}
+
+/// Limits small enough for a walk to reach them: full conversations, a replay
+/// window smaller than a conversation's events, messages evicted.
+#[tokio::test]
+async fn walks_past_small_limits_keep_every_rule() {
+    let mut walked = Walked::default();
+    for seed in seeds(1_000, 8) {
+        let mut config = Config::for_tests();
+        config.limits.max_participants = 3;
+        config.limits.replay_window = 6;
+        config.limits.max_history = 12;
+        let mut walk = Walk::new(seed, config).await;
+        walk.steps(400).await;
+        walk.agree().await;
+        walked.add(&walk);
+        walk.shutdown();
+    }
+    walked.were_enough();
+}
+
+#[tokio::test]
+async fn walks_on_a_data_dir_read_back_the_same_after_a_restart() {
+    let mut walked = Walked::default();
+    for seed in seeds(2_000, 3) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_tests();
+        config.data_dir = Some(dir.path().to_path_buf());
+        config.limits.max_history = 12;
+        let mut walk = Walk::new(seed, config).await;
+        walk.steps(250).await;
+        walk.agree().await;
+        walk.restart_reads_back_the_same().await;
+        walk.steps(100).await;
+        walk.agree().await;
+        walked.add(&walk);
+        walk.shutdown();
+    }
+    walked.were_enough();
+}
