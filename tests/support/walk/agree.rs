@@ -35,6 +35,7 @@ impl Walk {
                 .await;
             let messages = self.pages(Caller::Service, json!({"op": "message.list", "conversation": c, "direction": "forward", "page_size": 5})).await;
             self.counts_agree(&c, &conv, &participants, &messages).await;
+            self.paging_agrees(&c, &messages).await;
             for (user, me) in USERS.iter().enumerate() {
                 let mine = participants.iter().find(|p| p["identity"] == *me);
                 if let Some(p) = mine {
@@ -66,8 +67,8 @@ impl Walk {
                 .iter()
                 .filter_map(|c| c["id"].as_str().map(str::to_string))
                 .collect();
-            // Conversations the walk did not learn of (a create garbled after
-            // its id) are not in `takes_part`; every one it did learn of is.
+            // On a cluster's long-lived node, earlier walks' conversations are
+            // listed too; every one this walk knows of must be.
             if !takes_part[user].is_subset(&ids) || ids.len() != listed.len() {
                 self.fail(format!(
                     "{me} lists {ids:?}, but takes part in {:?}",
@@ -78,6 +79,8 @@ impl Walk {
             if listed.windows(2).any(|w| activity(&w[0]) < activity(&w[1])) {
                 self.fail(format!("{me}'s conversations are not in order of activity"));
             }
+            let ids: Vec<String> = ids.into_iter().collect();
+            self.feed_agrees(user, &ids).await;
         }
     }
 
@@ -223,6 +226,9 @@ impl Walk {
         for user in 0..USERS.len() {
             self.tabs.push(super::Tab::open(&self.nodes, 0, user).await);
         }
+        // The users came back online: not a step's business.
+        self.after(None).await;
+        self.heard.clear();
         let after = self.everything(0).await;
         if let Some(diff) = first_difference("", &before, &after) {
             self.fail(format!("after a restart, {diff}"));
@@ -230,7 +236,7 @@ impl Walk {
     }
 
     /// One read's answer on the first node, or None when it was refused.
-    async fn read(&self, caller: Caller, request: Value) -> Option<Value> {
+    pub(super) async fn read(&self, caller: Caller, request: Value) -> Option<Value> {
         self.read_on(0, caller, request).await
     }
 
@@ -250,7 +256,7 @@ impl Walk {
     }
 
     /// Every item of a list on the first node, page by page through `next_cursor`.
-    async fn pages(&self, caller: Caller, request: Value) -> Vec<Value> {
+    pub(super) async fn pages(&self, caller: Caller, request: Value) -> Vec<Value> {
         self.pages_on(0, caller, request).await
     }
 
@@ -271,7 +277,7 @@ impl Walk {
     }
 }
 
-fn user_caller(identity: &str) -> Caller {
+pub(super) fn user_caller(identity: &str) -> Caller {
     Caller::User(colloquy::model::Identity::parse(identity, 256).expect("a valid identity"))
 }
 
