@@ -2,63 +2,11 @@
 //! mostly ones that name what exists, sometimes what does not, and now and
 //! then a wrong type, an out-of-range number or a value past its limit.
 
-use std::collections::HashMap;
-
 use fastrand::Rng;
 use serde_json::{json, Map, Value};
 
+use super::known::Known;
 use super::USERS;
-
-/// What the walk has learnt exists, from the answers it got.
-#[derive(Default)]
-pub struct Known {
-    pub conversations: Vec<String>,
-    pub unique_names: Vec<String>,
-    /// The highest message index seen in each conversation.
-    pub top_index: HashMap<String, i64>,
-    pub message_ids: Vec<String>,
-    pub participant_ids: Vec<String>,
-    pub reactions: Vec<String>,
-}
-
-impl Known {
-    /// Takes note of what the answer to `request` names, or what an event
-    /// (`{"op": its name}`) does.
-    pub fn learn(&mut self, request: &Value, data: &Value) {
-        let id = data["id"].as_str().map(str::to_string);
-        match request["op"].as_str().unwrap_or_default() {
-            "conversation.create" | "conversation.direct" | "conversation.update" => {
-                if let Some(id) = id.filter(|id| !self.conversations.contains(id)) {
-                    self.conversations.push(id);
-                }
-                if let Some(u) = data["unique_name"].as_str() {
-                    self.unique_names.push(u.to_string());
-                }
-            }
-            "message.send" => {
-                if let (Some(c), Some(i)) =
-                    (request["conversation"].as_str(), data["index"].as_i64())
-                {
-                    let top = self.top_index.entry(c.to_string()).or_insert(i);
-                    *top = (*top).max(i);
-                }
-                self.message_ids.extend(id);
-            }
-            "participant.add" | "participant.add_non_chat" => self.participant_ids.extend(id),
-            "messageAdded" => {
-                if let (Some(c), Some(i)) =
-                    (data["conversation_id"].as_str(), data["index"].as_i64())
-                {
-                    let top = self.top_index.entry(c.to_string()).or_insert(i);
-                    *top = (*top).max(i);
-                }
-                self.message_ids.extend(id);
-            }
-            "reaction.add" => self.reactions.extend(id),
-            _ => {}
-        }
-    }
-}
 
 /// Every op of the contract, and one it does not have.
 const OPS: &[&str] = &[
@@ -118,6 +66,8 @@ const COMMON: &[&str] = &[
 pub struct Ask<'a> {
     pub rng: &'a mut Rng,
     pub known: &'a Known,
+    /// Who asks.
+    pub me: &'a str,
     /// The conversations the caller takes part in, as its events told.
     pub mine: &'a [String],
     /// Values just past the engine's limits.
@@ -176,12 +126,14 @@ impl Ask<'_> {
                 put("address", self.pick(&["+15559001", "+15559002", ""]));
             }
             "participant.remove" | "participant.get" => {
-                put("conversation", self.conversation());
-                put("participant", self.participant());
+                let c = self.conversation();
+                put("participant", self.participant(&c));
+                put("conversation", c);
             }
             "participant.update" => {
-                put("conversation", self.conversation());
-                put("participant", self.participant());
+                let c = self.conversation();
+                put("participant", self.participant(&c));
+                put("conversation", c);
                 self.maybe(&mut put, "attributes", |a| a.json_value());
                 self.maybe(&mut put, "role", |a| a.pick(&["member", "admin", "owner"]));
             }
@@ -348,33 +300,48 @@ impl Ask<'_> {
         self.from(&known.conversations)
     }
 
-    fn participant(&mut self) -> Value {
-        if self.rng.u8(..4) == 0 {
-            let known = self.known;
-            return self.from(&known.participant_ids);
-        }
-        self.identity()
-    }
-
-    /// An index near the conversation's newest, or a message id.
-    fn message_in(&mut self, conversation: &Value) -> Value {
-        if self.rng.u8(..4) == 0 {
-            return self.message();
-        }
-        self.index_in(conversation)
-    }
-
-    fn message(&mut self) -> Value {
+    /// Mostly a participant of the conversation, by identity or id.
+    fn participant(&mut self, conversation: &Value) -> Value {
         let known = self.known;
-        self.from(&known.message_ids)
+        let members = conversation.as_str().and_then(|c| known.members.get(c));
+        match (self.rng.u8(..10), members.filter(|m| !m.is_empty())) {
+            (0..=5, Some(members)) => {
+                let (identity, id) = &members[self.rng.usize(..members.len())];
+                match identity {
+                    Some(identity) if self.rng.bool() => json!(identity),
+                    _ => json!(id),
+                }
+            }
+            (6, _) => self.from(&known.participant_ids),
+            _ => self.identity(),
+        }
+    }
+
+    /// Mostly a message of the conversation (the caller's own half the
+    /// time), by index or id; else one of another, or an index near the newest.
+    fn message_in(&mut self, conversation: &Value) -> Value {
+        let known = self.known;
+        let held = conversation.as_str().and_then(|c| known.messages.get(c));
+        let held: Vec<_> = held.into_iter().flatten().collect();
+        let own: Vec<_> = held
+            .iter()
+            .filter(|m| m.author.as_deref() == Some(self.me))
+            .collect();
+        let pick = match self.rng.u8(..10) {
+            0..=2 if !own.is_empty() => Some(*own[self.rng.usize(..own.len())]),
+            3..=5 if !held.is_empty() => Some(held[self.rng.usize(..held.len())]),
+            _ => None,
+        };
+        match pick {
+            Some(m) if self.rng.bool() => json!(m.index),
+            Some(m) => json!(m.id),
+            None if self.rng.u8(..3) == 0 => self.from(&known.message_ids),
+            None => self.index_in(conversation),
+        }
     }
 
     fn index_in(&mut self, conversation: &Value) -> Value {
-        let top = conversation
-            .as_str()
-            .and_then(|c| self.known.top_index.get(c))
-            .copied()
-            .unwrap_or(0);
+        let top = conversation.as_str().map_or(0, |c| self.known.top_index(c));
         match self.rng.u8(..12) {
             0 => self.junk(),
             1 => json!(top + 1),

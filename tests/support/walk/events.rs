@@ -77,16 +77,8 @@ impl Walk {
         if e.event.starts_with("typing") && e.data["identity"] == me {
             self.fail(format!("{me} got its own {}", e.event));
         }
-        if e.event == "messageAdded" {
-            self.known.learn(&json!({"op": "messageAdded"}), &e.data);
-        }
+        self.known.heard(&e);
         let id = e.data["id"].as_str().map(str::to_string);
-        // Made by a garbled frame, a conversation is known from its event.
-        if let Some(c) = id.as_ref().filter(|_| e.event == "conversationAdded") {
-            if !self.known.conversations.contains(c) {
-                self.known.conversations.push(c.clone());
-            }
-        }
         match (e.event.as_str(), id) {
             ("conversationAdded", Some(c)) if !self.mine[user].contains(&c) => {
                 self.mine[user].push(c)

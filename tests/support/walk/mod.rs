@@ -23,6 +23,7 @@
 mod agree;
 mod ask;
 mod events;
+mod known;
 mod pages;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -33,7 +34,8 @@ use colloquy::{CloseReason, Config, Engine, ManualClock, Session};
 use fastrand::Rng;
 use serde_json::{json, Value};
 
-use ask::{Ask, Known};
+use ask::Ask;
+use known::Known;
 
 pub const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
 
@@ -192,6 +194,7 @@ impl Walk {
         let mut request = Ask {
             rng: &mut self.rng,
             known: &self.known,
+            me: USERS[user],
             mine: &self.mine[user],
             limits: &self.config.limits,
         }
