@@ -12,4 +12,7 @@ mod rest;
 mod resume;
 mod twilio;
 mod util;
+#[path = "../support/walk/mod.rs"]
+mod walk;
+mod walks;
 mod wire;

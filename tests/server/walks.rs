@@ -1,0 +1,248 @@
+//! The random walk (`tests/support/walk/`) on a real server's engine; then
+//! its REST and Twilio faces, read over HTTP in small pages, must hold what
+//! the engine's own reads hold: the same conversations, messages (Twilio's
+//! chat messages only, ascending and descending), participants and each
+//! user's conversations, every Twilio page full but the last.
+
+use colloquy::testing::{Rest, TestServer};
+use colloquy::{Caller, Clock, Config, Engine};
+use fastrand::Rng;
+use serde_json::{json, Value};
+
+use crate::twilio::Twilio;
+use crate::walk::{seeds, Walk, Walked, START_MS, USERS};
+
+#[actix_rt::test]
+async fn the_rest_and_twilio_faces_read_what_the_engine_holds() {
+    let mut walked = Walked::default();
+    for seed in seeds(4_000, 3) {
+        let (clock, hand) = Clock::manual(START_MS);
+        let mut config = Config::for_tests();
+        config.clock = clock;
+        let server = TestServer::builder().config(config.clone()).start();
+        let engine = server.engine().clone();
+        let mut walk = Walk::over(seed, config, vec![engine.clone()], hand).await;
+        walk.steps(250).await;
+        walk.agree().await;
+        walked.add(&walk);
+        let faces = Faces {
+            engine,
+            rest: server.rest(),
+            twilio: Twilio::new(&server),
+            rng: Rng::with_seed(seed),
+            seed,
+        };
+        faces.agree().await;
+        drop(walk);
+        server.stop();
+    }
+    walked.were_enough();
+}
+
+struct Faces {
+    engine: Engine,
+    rest: Rest,
+    twilio: Twilio,
+    rng: Rng,
+    seed: u64,
+}
+
+impl Faces {
+    async fn agree(mut self) {
+        let service = json!({"op": "conversation.list"});
+        let conversations = self.engine_pages(Caller::Service, service).await;
+        let ids: Vec<String> = conversations.iter().map(|c| str_of(&c["id"])).collect();
+        let listed = self.twilio_pages("/Conversations").await;
+        self.same_sets(
+            "Conversations",
+            sids("CH", &ids),
+            listed.iter().map(|c| str_of(&c["sid"])),
+        );
+        for c in &ids {
+            self.conversation_agrees(c).await;
+        }
+        for user in USERS {
+            let theirs = self
+                .engine_pages(caller(user), json!({"op": "conversation.list"}))
+                .await;
+            let theirs: Vec<String> = theirs.iter().map(|c| str_of(&c["id"])).collect();
+            let listed = self
+                .twilio_pages(&format!("/Users/{user}/Conversations"))
+                .await;
+            let listed = listed.iter().map(|c| str_of(&c["conversation_sid"]));
+            self.same_sets(
+                &format!("{user}'s conversations"),
+                sids("CH", &theirs),
+                listed,
+            );
+        }
+    }
+
+    async fn conversation_agrees(&mut self, c: &str) {
+        let forward = json!({"op": "message.list", "conversation": c, "direction": "forward"});
+        let messages = self.engine_pages(Caller::Service, forward).await;
+        // REST: the same messages, log ones included, in the same order.
+        let size = self.rng.u32(1..6);
+        let rest = self
+            .rest_pages(&format!(
+                "/v1/conversations/{c}/messages?direction=forward&page_size={size}"
+            ))
+            .await;
+        let keys = |ms: &[Value]| {
+            ms.iter()
+                .map(|m| (str_of(&m["id"]), m["index"].clone()))
+                .collect::<Vec<_>>()
+        };
+        if keys(&rest) != keys(&messages) {
+            self.fail(format!(
+                "REST lists {c}'s messages as {:?}, the engine {:?}",
+                keys(&rest),
+                keys(&messages)
+            ));
+        }
+        // Twilio: the chat messages only, oldest first, and newest first.
+        let chat: Vec<(String, Value)> = messages
+            .iter()
+            .filter(|m| m["subtype"] == "chat")
+            .map(|m| (sid("IM", &str_of(&m["id"])), m["index"].clone()))
+            .collect();
+        let ch = sid("CH", c);
+        let twilio = |ms: &[Value]| {
+            ms.iter()
+                .map(|m| (str_of(&m["sid"]), m["index"].clone()))
+                .collect::<Vec<_>>()
+        };
+        let asc = self
+            .twilio_pages(&format!("/Conversations/{ch}/Messages"))
+            .await;
+        let mut desc = self
+            .twilio_pages(&format!("/Conversations/{ch}/Messages?Order=desc"))
+            .await;
+        desc.reverse();
+        if twilio(&asc) != chat || twilio(&desc) != chat {
+            self.fail(format!(
+                "Twilio lists {c}'s messages as {:?} (asc) and {:?} (desc reversed), the engine's chat messages are {chat:?}",
+                twilio(&asc),
+                twilio(&desc)
+            ));
+        }
+        let participants = json!({"op": "participant.list", "conversation": c});
+        let participants = self.engine_pages(Caller::Service, participants).await;
+        let ids: Vec<String> = participants.iter().map(|p| str_of(&p["id"])).collect();
+        let listed = self
+            .twilio_pages(&format!("/Conversations/{ch}/Participants"))
+            .await;
+        self.same_sets(
+            &format!("{c}'s participants"),
+            sids("MB", &ids),
+            listed.iter().map(|p| str_of(&p["sid"])),
+        );
+    }
+
+    /// Every item of an engine list, through `next_cursor`.
+    async fn engine_pages(&self, caller: Caller, request: Value) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut ask = request.clone();
+        loop {
+            let page = match self.engine.request_as(caller.clone(), ask.clone()).await {
+                Ok(page) => page,
+                Err(e) => self.fail(format!("{request} answered {e}")),
+            };
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(cursor) => ask["cursor"] = json!(cursor),
+                None => return items,
+            }
+        }
+    }
+
+    /// Every item of a REST list, through `next_cursor`.
+    async fn rest_pages(&self, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut url = path.to_string();
+        loop {
+            let page = match self.rest.get(&url).await {
+                Ok(r) if r.status == 200 => r.body,
+                Ok(r) => self.fail(format!("GET {url} answered {} {}", r.status, r.body)),
+                Err(e) => self.fail(format!("GET {url} failed: {e}")),
+            };
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(cursor) => {
+                    let cursor = serde_urlencoded::to_string([("cursor", cursor)]);
+                    url = format!("{path}&{}", cursor.unwrap_or_default());
+                }
+                None => return items,
+            }
+        }
+    }
+
+    /// Every record of a Twilio list read in pages of 1 to 7, following
+    /// `meta.next_page_url`: each page full but the last, numbered from 0,
+    /// with a previous page's URL on every page but the first.
+    async fn twilio_pages(&mut self, path: &str) -> Vec<Value> {
+        let size = self.rng.usize(1..8);
+        let join = if path.contains('?') { '&' } else { '?' };
+        let mut url = format!("{path}{join}PageSize={size}");
+        let mut records = Vec::new();
+        for number in 0.. {
+            let (status, page) = self.twilio.get(&url).await;
+            if status != 200 {
+                self.fail(format!("GET {url} answered {status} {page}"));
+            }
+            let meta = &page["meta"];
+            let key = meta["key"].as_str().unwrap_or_default();
+            let got = page[key].as_array().cloned().unwrap_or_default();
+            let next = meta["next_page_url"].as_str().map(str::to_string);
+            let shape_ok = meta["page"] == number
+                && meta["page_size"] == size
+                && (got.len() == size || next.is_none() && got.len() < size)
+                && meta["previous_page_url"].is_null() == (number == 0);
+            if !shape_ok {
+                self.fail(format!(
+                    "page {number} of {path} in pages of {size}: {} records, meta {meta}",
+                    got.len()
+                ));
+            }
+            records.extend(got);
+            match next {
+                Some(next) => url = next,
+                None => break,
+            }
+        }
+        records
+    }
+
+    fn same_sets(&self, what: &str, want: Vec<String>, got: impl Iterator<Item = String>) {
+        let (mut want, mut got): (Vec<String>, Vec<String>) = (want, got.collect());
+        want.sort();
+        got.sort();
+        if want != got {
+            self.fail(format!("{what}: Twilio lists {got:?}, the engine {want:?}"));
+        }
+    }
+
+    fn fail(&self, why: String) -> ! {
+        panic!(
+            "walk seed {} (COLLOQUY_WALK_SEED={}): {why}",
+            self.seed, self.seed
+        )
+    }
+}
+
+fn caller(identity: &str) -> Caller {
+    Caller::User(colloquy::model::Identity::parse(identity, 256).expect("a valid identity"))
+}
+
+fn str_of(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// A Twilio sid: the prefix and the uuid's 32 hex digits.
+fn sid(prefix: &str, uuid: &str) -> String {
+    format!("{prefix}{}", uuid.replace('-', ""))
+}
+
+fn sids(prefix: &str, uuids: &[String]) -> Vec<String> {
+    uuids.iter().map(|u| sid(prefix, u)).collect()
+}
