@@ -179,38 +179,74 @@ impl Faces {
 
     /// Every record of a Twilio list read in pages of 1 to 7, following
     /// `meta.next_page_url`: each page full but the last, numbered from 0,
-    /// with a previous page's URL on every page but the first.
+    /// with a previous page's URL on every page but the first. Read again
+    /// from the last page back through `meta.previous_page_url`, the pages
+    /// hold the same records.
     async fn twilio_pages(&mut self, path: &str) -> Vec<Value> {
         let size = self.rng.usize(1..8);
         let join = if path.contains('?') { '&' } else { '?' };
         let mut url = format!("{path}{join}PageSize={size}");
-        let mut records = Vec::new();
+        let mut pages = Vec::new();
         for number in 0.. {
-            let (status, page) = self.twilio.get(&url).await;
-            if status != 200 {
-                self.fail(format!("GET {url} answered {status} {page}"));
-            }
-            let meta = &page["meta"];
-            let key = meta["key"].as_str().unwrap_or_default();
-            let got = page[key].as_array().cloned().unwrap_or_default();
+            let (got, meta) = self.twilio_page(path, &url, number, size).await;
             let next = meta["next_page_url"].as_str().map(str::to_string);
-            let shape_ok = meta["page"] == number
-                && meta["page_size"] == size
-                && (got.len() == size || next.is_none() && got.len() < size)
-                && meta["previous_page_url"].is_null() == (number == 0);
-            if !shape_ok {
+            if got.len() != size && (next.is_some() || got.len() > size) {
                 self.fail(format!(
                     "page {number} of {path} in pages of {size}: {} records, meta {meta}",
                     got.len()
                 ));
             }
-            records.extend(got);
+            pages.push((got, meta["previous_page_url"].as_str().map(str::to_string)));
             match next {
                 Some(next) => url = next,
                 None => break,
             }
         }
-        records
+        // Back from the last page.
+        let mut back = pages.last().and_then(|(_, previous)| previous.clone());
+        for number in (0..pages.len().saturating_sub(1)).rev() {
+            let Some(url) = back.take() else {
+                self.fail(format!(
+                    "page {} of {path} has no previous page",
+                    number + 1
+                ));
+            };
+            let (got, meta) = self.twilio_page(path, &url, number, size).await;
+            if got != pages[number].0 {
+                self.fail(format!(
+                    "page {number} of {path} in pages of {size} reads otherwise backwards: {got:?}"
+                ));
+            }
+            back = meta["previous_page_url"].as_str().map(str::to_string);
+        }
+        pages.into_iter().flat_map(|(records, _)| records).collect()
+    }
+
+    /// One page of a Twilio list, which must be page `number` of `size`
+    /// records at most, with a previous page's URL unless it is the first.
+    async fn twilio_page(
+        &self,
+        path: &str,
+        url: &str,
+        number: usize,
+        size: usize,
+    ) -> (Vec<Value>, Value) {
+        let (status, page) = self.twilio.get(url).await;
+        if status != 200 {
+            self.fail(format!("GET {url} answered {status} {page}"));
+        }
+        let meta = page["meta"].clone();
+        let key = meta["key"].as_str().unwrap_or_default();
+        let got = page[key].as_array().cloned().unwrap_or_default();
+        let shape_ok = meta["page"] == number
+            && meta["page_size"] == size
+            && meta["previous_page_url"].is_null() == (number == 0);
+        if !shape_ok {
+            self.fail(format!(
+                "page {number} of {path} in pages of {size}: meta {meta}"
+            ));
+        }
+        (got, meta)
     }
 
     fn same_sets(&self, what: &str, want: Vec<String>, got: impl Iterator<Item = String>) {

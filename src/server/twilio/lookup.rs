@@ -5,7 +5,7 @@
 use super::wire::{code, uuid_of, TwResult, TwilioError};
 use super::Ctx;
 use crate::model::{Caller, Conversation, Message, Page, Participant};
-use crate::protocol::{ListMessages, MessageRef, Reply, Request};
+use crate::protocol::{Direction, ListMessages, MessageRef, Reply, Request};
 
 /// The one kind of answer an op gives, taken out of its [`Reply`].
 pub(crate) trait FromReply: Sized {
@@ -192,21 +192,52 @@ impl Ctx {
         self.run(Caller::Service, req, code::NOT_FOUND).await
     }
 
-    /// The chat messages of a conversation, oldest first (log messages are
-    /// colloquy's own and stay hidden).
-    pub async fn messages(&self, conversation: &str) -> TwResult<Vec<Message>> {
-        let all: Vec<Message> = self
-            .every(&Caller::Service, |cursor| {
-                Request::MessageList(ListMessages {
-                    conversation: conversation.to_string(),
-                    page_size: Some(MESSAGES_PAGE),
-                    direction: Some(crate::protocol::Direction::Forward),
-                    cursor,
-                    ..ListMessages::default()
-                })
-            })
-            .await?;
-        Ok(all.into_iter().filter(|m| !m.is_log()).collect())
+    /// Up to `want` chat messages of a conversation (log messages are
+    /// colloquy's own and stay hidden), read one way from `from` (an index,
+    /// itself included; None: from the oldest going forward, the newest going
+    /// back), in the order read. It reads only as many of the engine's pages
+    /// as it needs, so a Twilio page costs its own size, not the list's.
+    pub async fn chat_messages(
+        &self,
+        conversation: &str,
+        from: Option<u64>,
+        forward: bool,
+        want: usize,
+    ) -> TwResult<Vec<Message>> {
+        let direction = if forward {
+            Direction::Forward
+        } else {
+            Direction::Backwards
+        };
+        let mut out = Vec::new();
+        let mut cursor = None;
+        while out.len() < want {
+            let request = Request::MessageList(ListMessages {
+                conversation: conversation.to_string(),
+                page_size: Some(MESSAGES_PAGE),
+                anchor: from,
+                direction: Some(direction),
+                cursor: cursor.take(),
+                ..ListMessages::default()
+            });
+            let page: Page<Message> = self.run(Caller::Service, request, code::NOT_FOUND).await?;
+            // A page lists its items oldest first, whichever way it was read.
+            let (mut items, further) = if forward {
+                (page.items, page.next_cursor.filter(|_| page.has_next))
+            } else {
+                (page.items, page.prev_cursor.filter(|_| page.has_prev))
+            };
+            if !forward {
+                items.reverse();
+            }
+            out.extend(items.into_iter().filter(|m| !m.is_log()));
+            match further {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        out.truncate(want);
+        Ok(out)
     }
 
     /// One chat message, by IM sid or index.

@@ -14,6 +14,73 @@ const MAX_PAGE_SIZE: u64 = 1000;
 /// Parameters that address a page rather than filter the list.
 const PAGING: [&str; 3] = ["PageSize", "Page", "PageToken"];
 
+/// The page a request asks for: its size and number.
+pub(crate) fn asked(params: &Params) -> TwResult<(u64, u64)> {
+    let size = params.number("PageSize")?.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(TwilioError::bad(format!(
+            "PageSize must be between 1 and {MAX_PAGE_SIZE}"
+        )));
+    }
+    Ok((size, params.number("Page")?.unwrap_or(0)))
+}
+
+/// Where a page starts, carried by the `PageToken` of the URLs that lead to
+/// it: just after, or just before, a record of the page next to it. A list
+/// that reads by token costs a page, not the whole list, and a record
+/// deleted between two pages moves nothing else from one page to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// The records after this key, in the list's order.
+    After(u64),
+    /// The records before this key.
+    Before(u64),
+}
+
+impl Token {
+    /// The request's token, if it is one of these (any other token, from a
+    /// list paged by number, leaves the page to its number).
+    pub fn of(params: &Params) -> Option<Token> {
+        let t = params.get("PageToken")?.strip_prefix("PT")?;
+        let key = |s: &str| s.parse::<u64>().ok();
+        match t.split_at_checked(1)? {
+            ("a", k) => key(k).map(Token::After),
+            ("b", k) => key(k).map(Token::Before),
+            _ => None,
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Token::After(k) => format!("PTa{k}"),
+            Token::Before(k) => format!("PTb{k}"),
+        }
+    }
+}
+
+/// One page of a list read by [`Token`]: its records, whether more follow,
+/// and the keys of its first and last records.
+pub(crate) struct Window {
+    pub records: Vec<Value>,
+    pub more: bool,
+    pub first: Option<u64>,
+    pub last: Option<u64>,
+}
+
+/// Answers the page a request asks for, a [`Window`] of the list read for it.
+pub(crate) fn window(ctx: &Ctx, params: &Params, key: &str, w: Window) -> TwResult<HttpResponse> {
+    let (size, page) = asked(params)?;
+    let previous = w.first.map(|k| Token::Before(k).text());
+    let next = w.last.map(|k| Token::After(k).text());
+    let this = params.get("PageToken").map(str::to_string);
+    let links = Links {
+        previous: (page > 0).then(|| url(ctx, size, page - 1, previous)),
+        this: url(ctx, size, page, this.filter(|_| page > 0)),
+        next: w.more.then(|| url(ctx, size, page + 1, next)),
+    };
+    answer(ctx, key, w.records, size, page, links)
+}
+
 /// Answers one page of `items` (the whole list, in its order) under `key`.
 pub(crate) fn list(
     ctx: &Ctx,
@@ -21,13 +88,7 @@ pub(crate) fn list(
     key: &str,
     items: Vec<Value>,
 ) -> TwResult<HttpResponse> {
-    let size = params.number("PageSize")?.unwrap_or(DEFAULT_PAGE_SIZE);
-    if !(1..=MAX_PAGE_SIZE).contains(&size) {
-        return Err(TwilioError::bad(format!(
-            "PageSize must be between 1 and {MAX_PAGE_SIZE}"
-        )));
-    }
-    let page = params.number("Page")?.unwrap_or(0);
+    let (size, page) = asked(params)?;
     let total = items.len() as u64;
     let start = page.saturating_mul(size).min(total);
     let end = start.saturating_add(size).min(total);
@@ -36,21 +97,45 @@ pub(crate) fn list(
         .skip(start as usize)
         .take((end - start) as usize)
         .collect();
-    let url = |p: u64, token: bool| page_url(ctx, size, p, token);
+    // Opaque to the client; a list paged by number only echoes it.
+    let token = |p: u64| Some(format!("PT{p}"));
+    let links = Links {
+        previous: (page > 0).then(|| url(ctx, size, page - 1, token(page - 1))),
+        this: url(ctx, size, page, token(page).filter(|_| page > 0)),
+        next: (end < total).then(|| url(ctx, size, page + 1, token(page + 1))),
+    };
+    answer(ctx, key, records, size, page, links)
+}
+
+/// The URLs of the pages around one.
+struct Links {
+    previous: Option<String>,
+    this: String,
+    next: Option<String>,
+}
+
+fn answer(
+    ctx: &Ctx,
+    key: &str,
+    records: Vec<Value>,
+    size: u64,
+    page: u64,
+    links: Links,
+) -> TwResult<HttpResponse> {
     let meta = json!({
         "page": page,
         "page_size": size,
-        "first_page_url": url(0, false),
-        "previous_page_url": (page > 0).then(|| url(page - 1, true)),
-        "url": url(page, page > 0),
-        "next_page_url": (end < total).then(|| url(page + 1, true)),
+        "first_page_url": url(ctx, size, 0, None),
+        "previous_page_url": links.previous,
+        "url": links.this,
+        "next_page_url": links.next,
         "key": key,
     });
     Ok(HttpResponse::Ok().json(json!({ key: records, "meta": meta })))
 }
 
 /// The request's own URL (path and filters) addressing page `p`.
-fn page_url(ctx: &Ctx, size: u64, p: u64, token: bool) -> String {
+fn url(ctx: &Ctx, size: u64, p: u64, token: Option<String>) -> String {
     let mut pairs: Vec<(String, String)> = ctx
         .query
         .iter()
@@ -59,10 +144,29 @@ fn page_url(ctx: &Ctx, size: u64, p: u64, token: bool) -> String {
         .collect();
     pairs.push(("PageSize".into(), size.to_string()));
     pairs.push(("Page".into(), p.to_string()));
-    if token {
-        // Opaque to the client; colloquy pages by number, so it only echoes it.
-        pairs.push(("PageToken".into(), format!("PT{p}")));
+    if let Some(token) = token {
+        pairs.push(("PageToken".into(), token));
     }
     let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
     format!("{}{}?{query}", ctx.base, ctx.path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(token: &str) -> Params {
+        let query = serde_urlencoded::to_string([("PageToken", token)]).expect("encodes");
+        Params::parse(&query, b"").expect("parses")
+    }
+
+    #[test]
+    fn tokens_read_back_and_others_are_left_to_the_page_number() {
+        for t in [Token::After(0), Token::Before(41), Token::After(u64::MAX)] {
+            assert_eq!(Token::of(&params(&t.text())), Some(t));
+        }
+        for other in ["PT3", "PTa", "PTx5", "PTa-1", "PTb1.5", "", "a5", "PTé5"] {
+            assert_eq!(Token::of(&params(other)), None, "{other:?}");
+        }
+    }
 }
