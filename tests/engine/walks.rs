@@ -5,11 +5,11 @@ use colloquy::Config;
 
 use crate::walk::{seeds, Walk, Walked};
 
-#[tokio::test]
-async fn walks_keep_every_rule() {
+/// Walks each seed 400 steps on an engine of `config`, checking it all at the end.
+async fn walk_seeds(base: u64, count: u64, config: Config) {
     let mut walked = Walked::default();
-    for seed in seeds(0, 8) {
-        let mut walk = Walk::new(seed, Config::for_tests()).await;
+    for seed in seeds(base, count) {
+        let mut walk = Walk::new(seed, config.clone()).await;
         walk.steps(400).await;
         walk.agree().await;
         walked.add(&walk);
@@ -18,23 +18,20 @@ async fn walks_keep_every_rule() {
     walked.were_enough();
 }
 
+#[tokio::test]
+async fn walks_keep_every_rule() {
+    walk_seeds(0, 8, Config::for_tests()).await;
+}
+
 /// Limits small enough for a walk to reach them: full conversations, a replay
 /// window smaller than a conversation's events, messages evicted.
 #[tokio::test]
 async fn walks_past_small_limits_keep_every_rule() {
-    let mut walked = Walked::default();
-    for seed in seeds(1_000, 8) {
-        let mut config = Config::for_tests();
-        config.limits.max_participants = 3;
-        config.limits.replay_window = 6;
-        config.limits.max_history = 12;
-        let mut walk = Walk::new(seed, config).await;
-        walk.steps(400).await;
-        walk.agree().await;
-        walked.add(&walk);
-        walk.shutdown();
-    }
-    walked.were_enough();
+    let mut config = Config::for_tests();
+    config.limits.max_participants = 3;
+    config.limits.replay_window = 6;
+    config.limits.max_history = 12;
+    walk_seeds(1_000, 8, config).await;
 }
 
 #[tokio::test]
