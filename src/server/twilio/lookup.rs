@@ -221,12 +221,13 @@ impl Ctx {
                 ..ListMessages::default()
             });
             let page: Page<Message> = self.run(Caller::Service, request, code::NOT_FOUND).await?;
-            // A page lists its items oldest first, whichever way it was read.
-            let (mut items, further) = if forward {
-                (page.items, page.next_cursor.filter(|_| page.has_next))
+            let further = if forward {
+                page.next_cursor.filter(|_| page.has_next)
             } else {
-                (page.items, page.prev_cursor.filter(|_| page.has_prev))
+                page.prev_cursor.filter(|_| page.has_prev)
             };
+            // A page lists its items oldest first, whichever way it was read.
+            let mut items = page.items;
             if !forward {
                 items.reverse();
             }

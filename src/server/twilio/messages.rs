@@ -54,7 +54,7 @@ pub(crate) async fn list(ctx: &Ctx, c: &str, p: &Params) -> TwResult<HttpRespons
     // this page: the records after or before a neighbouring page's, as its
     // token says, else counted from the list's start.
     let ahead = !newest_first;
-    let (mut records, more) = match Token::of(p) {
+    let (records, more) = match Token::of(p) {
         Some(Token::After(key)) => {
             let mut m = match beyond(key, ahead) {
                 Some(from) => {
@@ -87,7 +87,6 @@ pub(crate) async fn list(ctx: &Ctx, c: &str, p: &Params) -> TwResult<HttpRespons
             (m.into_iter().skip(skip).take(size).collect(), more)
         }
     };
-    records.truncate(size);
     let window = Window {
         first: records.first().map(|m| m.index),
         last: records.last().map(|m| m.index),
