@@ -31,17 +31,17 @@ fn join(nats: &Nats, config: &Config, id: String) -> (Engine, Cluster) {
     (engine, cluster)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn walks_over_three_nodes_keep_every_rule_and_read_the_same() {
+/// Walks `count` seeds from `base` over three nodes of `config`: the first
+/// lives through them all, the other two join for one seed each.
+async fn walk_seeds(base: u64, count: u64, mut config: Config) {
     let _one = ONE_AT_A_TIME.lock().await;
     let nats = Nats::start();
     // The nodes share one clock, which the walks move.
     let (clock, hand) = Clock::manual(START_MS);
-    let mut config = Config::for_tests();
     config.clock = clock;
     let (first, _first_joined) = join(&nats, &config, "walk-first".into());
     let mut walked = Walked::default();
-    for seed in seeds(3_000, 3) {
+    for seed in seeds(base, count) {
         let (b, b_joined) = join(&nats, &config, format!("walk-{seed}-b"));
         let (c, c_joined) = join(&nats, &config, format!("walk-{seed}-c"));
         let nodes = vec![first.clone(), b.clone(), c.clone()];
@@ -56,4 +56,20 @@ async fn walks_over_three_nodes_keep_every_rule_and_read_the_same() {
         c.shutdown();
     }
     walked.were_enough();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walks_over_three_nodes_keep_every_rule_and_read_the_same() {
+    walk_seeds(3_000, 3, Config::for_tests()).await;
+}
+
+/// Limits a walk reaches: full conversations, a replay window smaller than a
+/// conversation's events, messages evicted (and snapshots taken of them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walks_past_small_limits_over_three_nodes_read_the_same() {
+    let mut config = Config::for_tests();
+    config.limits.max_participants = 3;
+    config.limits.replay_window = 6;
+    config.limits.max_history = 12;
+    walk_seeds(5_000, 2, config).await;
 }
