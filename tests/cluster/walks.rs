@@ -11,7 +11,7 @@ use colloquy::cluster::{Cluster, ClusterConfig};
 use colloquy::{Clock, Config, Engine};
 
 use super::harness::Nats;
-use super::walk::{seeds, Walk, Walked, START_MS};
+use super::walk::{seeds, small_limits, Walk, Walked, START_MS};
 use super::ONE_AT_A_TIME;
 
 /// Snapshots this often, so that the walks cross several.
@@ -63,13 +63,8 @@ async fn walks_over_three_nodes_keep_every_rule_and_read_the_same() {
     walk_seeds(3_000, 3, Config::for_tests()).await;
 }
 
-/// Limits a walk reaches: full conversations, a replay window smaller than a
-/// conversation's events, messages evicted (and snapshots taken of them).
+/// Evicted messages, among others, in the snapshots nodes join from.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn walks_past_small_limits_over_three_nodes_read_the_same() {
-    let mut config = Config::for_tests();
-    config.limits.max_participants = 3;
-    config.limits.replay_window = 6;
-    config.limits.max_history = 12;
-    walk_seeds(5_000, 2, config).await;
+    walk_seeds(5_000, 2, small_limits()).await;
 }

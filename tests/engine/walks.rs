@@ -3,7 +3,7 @@
 
 use colloquy::Config;
 
-use crate::walk::{seeds, Walk, Walked};
+use crate::walk::{seeds, small_limits, Walk, Walked};
 
 /// Walks each seed 400 steps on an engine of `config`, checking it all at the end.
 async fn walk_seeds(base: u64, count: u64, config: Config) {
@@ -23,15 +23,9 @@ async fn walks_keep_every_rule() {
     walk_seeds(0, 8, Config::for_tests()).await;
 }
 
-/// Limits small enough for a walk to reach them: full conversations, a replay
-/// window smaller than a conversation's events, messages evicted.
 #[tokio::test]
 async fn walks_past_small_limits_keep_every_rule() {
-    let mut config = Config::for_tests();
-    config.limits.max_participants = 3;
-    config.limits.replay_window = 6;
-    config.limits.max_history = 12;
-    walk_seeds(1_000, 8, config).await;
+    walk_seeds(1_000, 8, small_limits()).await;
 }
 
 #[tokio::test]

@@ -372,6 +372,17 @@ fn env(key: &str) -> Option<u64> {
     std::env::var(key).ok().and_then(|v| v.parse().ok())
 }
 
+/// The test engine's config with limits small enough for a walk to reach
+/// them: full conversations, a replay window smaller than a conversation's
+/// events, messages evicted.
+pub fn small_limits() -> Config {
+    let mut config = Config::for_tests();
+    config.limits.max_participants = 3;
+    config.limits.replay_window = 6;
+    config.limits.max_history = 12;
+    config
+}
+
 /// The seeds a test walks: `base..base + count`, or the one the environment names.
 pub fn seeds(base: u64, count: u64) -> Vec<u64> {
     if let Some(seed) = env("COLLOQUY_WALK_SEED") {
