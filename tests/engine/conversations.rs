@@ -348,28 +348,46 @@ async fn listed(who: &colloquy::Session) -> Vec<String> {
         .collect()
 }
 
+/// Two conversations of alice's, the older made the more recent by a
+/// message: answers (older, newer).
+async fn older_bumped(
+    alice: &colloquy::Session,
+    clock: &colloquy::ManualClock,
+) -> (String, String) {
+    let tick = || clock.advance(std::time::Duration::from_millis(2));
+    let older = group(alice, &[]).await;
+    tick();
+    let newer = group(alice, &[]).await;
+    tick();
+    send(alice, &older, "bump").await;
+    assert_eq!(listed(alice).await, [older.clone(), newer.clone()]);
+    tick();
+    (older, newer)
+}
+
+/// `older` has no chat message left: it has no last message and lists by
+/// its creation, after `newer`.
+async fn back_to_creation(alice: &colloquy::Session, older: &str, newer: &str) {
+    let view = alice
+        .ok(json!({"op": "conversation.get", "conversation": older}))
+        .await;
+    assert_eq!(view["last_message"], serde_json::Value::Null);
+    assert_eq!(view["last_message_at"], serde_json::Value::Null);
+    assert_eq!(listed(alice).await, [newer.to_string(), older.to_string()]);
+}
+
 /// Found by the random walk (`walk/`): a conversation whose only chat message
 /// was deleted kept that message's time as its activity, until a restart
 /// sorted it by its creation.
 #[tokio::test]
 async fn activity_goes_back_to_creation_once_no_chat_message_is_left() {
     let (e, clock) = engine_on_manual_clock();
-    let tick = || clock.advance(std::time::Duration::from_millis(2));
     let alice = e.connect("alice").await.unwrap();
-    let older = group(&alice, &[]).await;
-    tick();
-    let newer = group(&alice, &[]).await;
-    tick();
-    send(&alice, &older, "bump").await;
-    assert_eq!(listed(&alice).await, [older.clone(), newer.clone()]);
+    let (older, newer) = older_bumped(&alice, &clock).await;
     alice
         .ok(json!({"op": "message.delete", "conversation": older, "message": 0}))
         .await;
-    let view = alice
-        .ok(json!({"op": "conversation.get", "conversation": older}))
-        .await;
-    assert_eq!(view["last_message_at"], serde_json::Value::Null);
-    assert_eq!(listed(&alice).await, [newer.clone(), older.clone()]);
+    back_to_creation(&alice, &older, &newer).await;
 }
 
 /// The same when log messages evict the last chat message.
@@ -380,26 +398,15 @@ async fn activity_goes_back_when_the_last_chat_message_is_evicted() {
         c.clock = clock;
         c.limits.max_history = 2;
     });
-    let tick = || hand.advance(std::time::Duration::from_millis(2));
     let alice = e.connect("alice").await.unwrap();
     let bob = e.connect("bob").await.unwrap();
-    let older = group(&alice, &[]).await;
-    tick();
-    let newer = group(&alice, &[]).await;
-    tick();
-    send(&alice, &older, "bump").await;
-    assert_eq!(listed(&alice).await, [older.clone(), newer.clone()]);
+    let (older, newer) = older_bumped(&alice, &hand).await;
     // Bob's join and leave are two log messages: the chat message is evicted.
-    tick();
     bob.ok(json!({"op": "conversation.join", "conversation": older}))
         .await;
     bob.ok(json!({"op": "conversation.leave", "conversation": older}))
         .await;
-    let view = alice
-        .ok(json!({"op": "conversation.get", "conversation": older}))
-        .await;
-    assert_eq!(view["last_message"], serde_json::Value::Null);
-    assert_eq!(listed(&alice).await, [newer.clone(), older.clone()]);
+    back_to_creation(&alice, &older, &newer).await;
 }
 
 #[tokio::test]
