@@ -4,6 +4,7 @@ mod auth;
 mod compact;
 mod cors;
 mod durable;
+mod faces;
 mod hostile;
 mod limits;
 mod moving;

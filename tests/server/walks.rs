@@ -1,19 +1,22 @@
-//! The random walk (`tests/support/walk/`) on a real server's engine; then
-//! its REST and Twilio faces, read over HTTP in small pages, must hold what
-//! the engine's own reads hold: the same conversations, messages (Twilio's
-//! chat messages only, ascending and descending), participants and each
-//! user's conversations, every Twilio page full but the last.
+//! The random walk (`tests/support/walk/`) on a real server's engine, a
+//! third of its ops asked through the server's REST or Twilio face over
+//! HTTP (`faces.rs`) and the rest in sessions' frames; then the two faces,
+//! read over HTTP in small pages, must hold what the engine's own reads
+//! hold: the same conversations, messages (Twilio's chat messages only,
+//! ascending and descending), participants and each user's conversations,
+//! every Twilio page full but the last.
 
 use colloquy::testing::{Rest, TestServer};
 use colloquy::{Caller, Clock, Config, Engine};
 use fastrand::Rng;
 use serde_json::{json, Value};
 
+use crate::faces::{RestFace, TwilioFace};
 use crate::twilio::Twilio;
 use crate::walk::{seeds, Walk, Walked, START_MS, USERS};
 
 #[actix_rt::test]
-async fn the_rest_and_twilio_faces_read_what_the_engine_holds() {
+async fn a_walk_through_every_face_reads_the_same_on_each() {
     let mut walked = Walked::default();
     for seed in seeds(4_000, 3) {
         let (clock, hand) = Clock::manual(START_MS);
@@ -22,6 +25,11 @@ async fn the_rest_and_twilio_faces_read_what_the_engine_holds() {
         let server = TestServer::builder().config(config.clone()).start();
         let engine = server.engine().clone();
         let mut walk = Walk::over(seed, config, vec![engine.clone()], hand).await;
+        walk.add_face(Box::new(RestFace {
+            rest: server.rest(),
+            rng: Rng::with_seed(seed),
+        }));
+        walk.add_face(Box::new(TwilioFace::new(Twilio::new(&server)).await));
         walk.steps(250).await;
         walk.agree().await;
         walked.add(&walk);
@@ -37,6 +45,11 @@ async fn the_rest_and_twilio_faces_read_what_the_engine_holds() {
         server.stop();
     }
     walked.were_enough();
+    for face in ["rest", "twilio"] {
+        let ok = walked.through(face);
+        let why = format!("the walks asked too little through {face}: {ok} ok a walk");
+        assert!(ok >= 3, "{why}");
+    }
 }
 
 struct Faces {

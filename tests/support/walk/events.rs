@@ -77,6 +77,9 @@ impl Walk {
         if e.event.starts_with("typing") && e.data["identity"] == me {
             self.fail(format!("{me} got its own {}", e.event));
         }
+        if let Some(why) = self.unlike_written(&e) {
+            self.fail(format!("{me} (tab {tab}) got {}: {why}", e.event));
+        }
         self.known.heard(&e);
         let id = e.data["id"].as_str().map(str::to_string);
         match (e.event.as_str(), id) {
@@ -100,6 +103,28 @@ impl Walk {
             )),
             _ => {}
         }
+    }
+
+    /// How a `messageAdded` or `messageUpdated` differs from what the
+    /// step's send or edit wrote: its body, its attributes, its author.
+    fn unlike_written(&self, e: &Event) -> Option<String> {
+        let (author, request) = self.written.as_ref()?;
+        let message = match (e.event.as_str(), request["op"].as_str()) {
+            ("messageAdded", Some("message.send")) if e.data["subtype"] == "chat" => &e.data,
+            ("messageUpdated", Some("message.edit")) => &e.data["message"],
+            _ => return None,
+        };
+        let body = match request.get("body") {
+            Some(Value::String(b)) if !b.is_empty() => message["body"] == *b,
+            _ => true,
+        };
+        let attributes = match request.get("attributes") {
+            None | Some(Value::Null) => true,
+            Some(a) => message["attributes"] == *a,
+        };
+        let by = e.event != "messageAdded" || message["author"] == *author;
+        let same = body && attributes && by;
+        (!same).then(|| format!("{message} after {request} of {author}"))
     }
 
     /// The events a replay sent: exactly those after `since`, up to the

@@ -23,6 +23,7 @@
 mod agree;
 pub mod ask;
 mod events;
+pub mod face;
 mod known;
 mod pages;
 
@@ -35,6 +36,7 @@ use fastrand::Rng;
 use serde_json::{json, Value};
 
 use ask::Ask;
+use face::Face;
 use known::Known;
 
 pub const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
@@ -87,6 +89,11 @@ pub struct Walk {
     tally: BTreeMap<String, (u32, u32)>,
     /// Conversation events checked.
     events: u32,
+    /// Other ways in than a session (`face.rs`): none on an engine alone.
+    faces: Vec<Box<dyn Face>>,
+    /// The step's `message.send` or `message.edit` answered ok, and who
+    /// asked it: the events it fires must show what it wrote.
+    written: Option<(&'static str, Value)>,
 }
 
 impl Walk {
@@ -119,6 +126,8 @@ impl Walk {
             heard: Vec::new(),
             tally: Default::default(),
             events: 0,
+            faces: Vec::new(),
+            written: None,
         };
         walk.open().await;
         walk
@@ -154,6 +163,7 @@ impl Walk {
         let times = env("COLLOQUY_WALK_LONGER").unwrap_or(1) as usize;
         for _ in 0..n * times {
             self.heard.clear();
+            self.written = None;
             self.step().await;
             // On one engine, presence changes only where `reconnect` checks
             // it (across nodes it travels beside the log, in its own time).
@@ -184,6 +194,12 @@ impl Walk {
             }
             _ => {
                 let request = self.request(user);
+                if !self.faces.is_empty() && self.rng.u8(..3) == 0 {
+                    let face = self.rng.usize(..self.faces.len());
+                    if self.through(face, user, &request).await {
+                        return;
+                    }
+                }
                 let text = serde_json::to_vec(&request).expect("encodes");
                 self.ask(tab, &request, &text, true).await;
             }
@@ -232,12 +248,27 @@ impl Walk {
         if whole && answer["re"] != request["id"] {
             self.fail("the answer does not carry the request's id");
         }
-        let mut replay = None;
+        let op = request["op"].as_str().unwrap_or_default();
+        let user = self.tabs[tab].user;
+        let ok = self.judge(op, user, request, &answer, whole);
+        let replay = (ok && whole && op == "events.replay")
+            .then(|| (tab, request["since_seq"].as_u64(), answer["data"].clone()));
+        self.after(replay).await;
+    }
+
+    /// Checks an answer's code and learns what an ok one names; `whole`:
+    /// to `request` (of `user`) as it was made, counted in the tally under
+    /// `key`. Answers whether it was ok.
+    fn judge(
+        &mut self,
+        key: &str,
+        user: usize,
+        request: &Value,
+        answer: &Value,
+        whole: bool,
+    ) -> bool {
         if whole {
-            let t = self
-                .tally
-                .entry(request["op"].as_str().unwrap_or_default().to_string())
-                .or_default();
+            let t = self.tally.entry(key.to_string()).or_default();
             if answer["ok"] == true {
                 t.0 += 1
             } else {
@@ -245,22 +276,27 @@ impl Walk {
             }
         }
         match answer["ok"].as_bool() {
-            Some(true) if whole => {
-                self.known.learn(request, &answer["data"]);
-                if request["op"] == "events.replay" {
-                    replay = Some((tab, request["since_seq"].as_u64(), answer["data"].clone()));
+            Some(true) => {
+                if whole {
+                    self.known.learn(request, &answer["data"]);
+                    if matches!(
+                        request["op"].as_str(),
+                        Some("message.send" | "message.edit")
+                    ) {
+                        self.written = Some((USERS[user], request.clone()));
+                    }
                 }
+                true
             }
-            Some(true) => {}
             Some(false) => {
                 let code = answer["error"]["code"].as_str().unwrap_or_default();
                 if !CODES.contains(&code) {
                     self.fail(format!("answered the code {code:?}"));
                 }
+                false
             }
             None => self.fail("the answer has no `ok`"),
         }
-        self.after(replay).await;
     }
 
     /// Opens a second tab of a user, or closes one of two, or closes the
@@ -335,6 +371,18 @@ impl Walked {
         for (op, (ok, _)) in &walk.tally {
             *self.answered.entry(op.clone()).or_default() += ok;
         }
+    }
+
+    /// How many ops a walk had answered ok through the face named `face`.
+    pub fn through(&self, face: &str) -> u32 {
+        let mine = |op: &&String| op.strip_prefix(face).is_some_and(|o| o.starts_with(' '));
+        let all: u32 = self
+            .answered
+            .iter()
+            .filter(|(op, _)| mine(op))
+            .map(|(_, n)| n)
+            .sum();
+        all / self.walks.max(1)
     }
 
     pub fn were_enough(&self) {
