@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Lists one conversation's messages through the Twilio face, as a backend
-using twilio's `messages.list()` would: page after page, following
-`meta.next_page_url`. Posts the messages first (REST, as the service).
+"""Lists through the Twilio face, as a backend using twilio's `list()` would:
+page after page, following `meta.next_page_url`. What it lists it makes first
+(REST, as the service): one conversation's messages (`--list messages`), or
+conversations, each with alice as a participant (`--list conversations`, the
+account's; `--list user-conversations`, alice's), or one conversation's
+participants (`--list participants`).
 
     cargo run --release -- --bind 127.0.0.1:18080 --rate-limit 0 &
     python3 benches/twilio_list.py --url http://127.0.0.1:18080 --messages 10000
+    python3 benches/twilio_list.py --url http://127.0.0.1:18080 --list conversations --count 2000
 
 Standard library only. Prints how long the posts and the listing took."""
 
@@ -32,23 +36,41 @@ def call(method, url, body=None):
 def main():
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--url", default="http://127.0.0.1:8080")
-    args.add_argument("--messages", type=int, default=10000)
+    args.add_argument("--list", default="messages",
+                      choices=["messages", "conversations", "user-conversations", "participants"])
+    args.add_argument("--messages", type=int, default=10000, help="how many messages to list")
+    args.add_argument("--count", type=int, default=2000,
+                      help="how many conversations or participants to list")
     args.add_argument("--page-size", type=int, default=50)
     a = args.parse_args()
-    conv = call("POST", f"{a.url}/v1/conversations", {"friendly_name": "history"})["id"]
+    twilio = f"{a.url}/twilio/conversations/v1"
     start = time.time()
-    for i in range(a.messages):
-        call("POST", f"{a.url}/v1/conversations/{conv}/messages", {"author": "bot", "body": f"message {i}"})
-    print(f"posted {a.messages} messages in {time.time() - start:.1f} s")
-    sid = "CH" + conv.replace("-", "")
-    url = f"{a.url}/twilio/conversations/v1/Conversations/{sid}/Messages?PageSize={a.page_size}"
+    if a.list == "messages":
+        conv = call("POST", f"{a.url}/v1/conversations", {"friendly_name": "history"})["id"]
+        for i in range(a.messages):
+            call("POST", f"{a.url}/v1/conversations/{conv}/messages", {"author": "bot", "body": f"message {i}"})
+        made = f"{a.messages} messages"
+        path = f"/Conversations/CH{conv.replace('-', '')}/Messages"
+    elif a.list == "participants":
+        conv = call("POST", f"{a.url}/v1/conversations", {"friendly_name": "crowd"})["id"]
+        for i in range(a.count):
+            call("POST", f"{a.url}/v1/conversations/{conv}/participants", {"identity": f"user{i}"})
+        made = f"{a.count} participants"
+        path = f"/Conversations/CH{conv.replace('-', '')}/Participants"
+    else:
+        for i in range(a.count):
+            call("POST", f"{a.url}/v1/conversations", {"friendly_name": f"room {i}", "participants": ["alice"]})
+        made = f"{a.count} conversations"
+        path = "/Conversations" if a.list == "conversations" else "/Users/alice/Conversations"
+    print(f"made {made} in {time.time() - start:.1f} s")
+    url = f"{twilio}{path}?PageSize={a.page_size}"
     start, listed, pages = time.time(), 0, 0
     while url:
         page = call("GET", url)
-        listed += len(page["messages"])
+        listed += len(page[page["meta"]["key"]])
         pages += 1
         url = page["meta"]["next_page_url"]
-    print(f"listed {listed} messages in {pages} pages of {a.page_size}: {time.time() - start:.2f} s")
+    print(f"listed {listed} {a.list} in {pages} pages of {a.page_size}: {time.time() - start:.2f} s")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,9 @@ impl ConvInfo {
         self.last_activity
             .store(at.unwrap_or(self.created_at), Ordering::Relaxed);
     }
+    pub fn created_at(&self) -> u64 {
+        self.created_at
+    }
     /// `last_message_at`, else `created_at`.
     pub fn last_activity(&self) -> u64 {
         self.last_activity.load(Ordering::Relaxed)

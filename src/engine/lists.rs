@@ -5,7 +5,7 @@ use futures_util::future::join_all;
 use super::Engine;
 use crate::conversation::{ConversationHandle, FeedKey, FeedQuery, FeedSide, Window};
 use crate::error::{Error, Result};
-use crate::model::{Caller, ConversationId, Identity, Message, Millis, Page};
+use crate::model::{Caller, Conversation, ConversationId, Identity, Message, Millis, Page};
 use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
 use crate::protocol::{Feed, Reply};
 use crate::validate;
@@ -21,7 +21,43 @@ struct FeedCursor {
     until: Option<Millis>,
 }
 
+/// Where a conversation stands in creation order: its `created_at`, then
+/// its id.
+pub type Created = (Millis, ConversationId);
+
 impl Engine {
+    /// The conversations `subject` takes part in (every one when None),
+    /// oldest first: the order of the Twilio face's lists. Only their keys,
+    /// so that a list showing a page views only that page. In cluster mode
+    /// it first waits, as every read op does, until this node has applied
+    /// what the log held when asked.
+    pub async fn conversations_created(&self, subject: Option<&Identity>) -> Vec<Created> {
+        if let Some(log) = self.inner.replicator.get() {
+            log.caught_up().await;
+        }
+        let shared = self.shared();
+        let key = |h: &ConversationHandle| (h.info.created_at(), h.id);
+        let mut keys: Vec<Created> = match subject {
+            Some(i) => shared
+                .users
+                .get(i)
+                .map(|h| h.conversations())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| shared.conversations.get(c).map(|h| key(&h)))
+                .collect(),
+            None => shared.conversations.iter().map(|h| key(&h)).collect(),
+        };
+        keys.sort_unstable();
+        keys
+    }
+
+    /// A conversation as `caller` sees it, by id; None once it is gone.
+    pub async fn view(&self, caller: Caller, id: ConversationId) -> Option<Conversation> {
+        let handle = self.shared().conversations.get(&id).map(|h| h.clone())?;
+        handle.view(caller).await.ok()
+    }
+
     /// Whose data a list is about: the caller's own, or for the service the
     /// user it names (None: everyone).
     pub(super) fn subject(&self, caller: &Caller, named: Option<&str>) -> Result<Option<Identity>> {

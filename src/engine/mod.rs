@@ -34,6 +34,7 @@ use crate::validate;
 
 pub(crate) use crate::conversation::Shared;
 pub use crate::model::Caller;
+pub use lists::Created;
 pub(crate) use placement::Place;
 
 struct Threads {

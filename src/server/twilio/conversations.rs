@@ -1,12 +1,15 @@
 //! `Conversations`, `ConversationWithParticipants` and `ParticipantConversations`.
 
 use actix_web::HttpResponse;
+use futures_util::FutureExt;
 use serde_json::Value;
 
 use super::lookup::conversation_ref;
+use super::page::Window;
 use super::shapes::{self, role_of_sid};
 use super::wire::{code, Params, TwResult, TwilioError};
 use super::{page, Ctx};
+use crate::engine::Created;
 use crate::model::{Caller, Conversation, Participant, Role, State};
 use crate::protocol::{
     AddNonChat, CreateConversation, Request, UpdateConversation, UpdateParticipant,
@@ -29,14 +32,27 @@ fn state(p: &Params) -> TwResult<Option<State>> {
 pub(crate) async fn list(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
     p.refuse(&["StartDate", "EndDate"])?;
     let wanted = state(p)?;
-    let items = ctx
-        .conversations(Caller::Service, None)
-        .await?
-        .iter()
-        .filter(|c| wanted.is_none_or(|s| c.state.current == s))
-        .map(|c| shapes::conversation(ctx, c))
-        .collect();
-    page::list(ctx, p, "conversations", items)
+    let keep = |c: &Conversation| wanted.is_none_or(|s| c.state.current == s);
+    let (records, more) = page::read(p, |after, forward, want| {
+        ctx.conversations_created(&Caller::Service, None, after, forward, want, keep)
+            .map(Ok)
+    })
+    .await?;
+    let window = Window {
+        first: records.first().map(created),
+        last: records.last().map(created),
+        records: records
+            .iter()
+            .map(|c| shapes::conversation(ctx, c))
+            .collect(),
+        more,
+    };
+    page::window(ctx, p, "conversations", window)
+}
+
+/// Where a conversation stands in the Twilio face's lists.
+pub(crate) fn created(c: &Conversation) -> Created {
+    (c.created_at, c.id)
 }
 
 pub(crate) async fn fetch(ctx: &Ctx, key: &str) -> TwResult<HttpResponse> {

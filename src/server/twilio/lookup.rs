@@ -4,7 +4,10 @@
 
 use super::wire::{code, uuid_of, TwResult, TwilioError};
 use super::Ctx;
-use crate::model::{Caller, Conversation, Message, Page, Participant};
+use futures_util::future::join_all;
+
+use crate::engine::Created;
+use crate::model::{Caller, Conversation, ConversationId, Identity, Message, Page, Participant};
 use crate::protocol::{Direction, ListMessages, MessageRef, Reply, Request};
 
 /// The one kind of answer an op gives, taken out of its [`Reply`].
@@ -76,6 +79,8 @@ impl FromReply for Page<Message> {
 const MESSAGES_PAGE: u64 = 100;
 const PARTICIPANTS_PAGE: u64 = 1000;
 const CONVERSATIONS_PAGE: u64 = 100;
+/// How many conversations a list views at once.
+const VIEWS_AT_ONCE: usize = 100;
 
 /// A conversation path key: a CH sid, else a unique name.
 pub(crate) fn conversation_ref(key: &str) -> String {
@@ -239,6 +244,49 @@ impl Ctx {
         }
         out.truncate(want);
         Ok(out)
+    }
+
+    /// Up to `want` conversations (those `subject` takes part in, when
+    /// given) as `caller` sees them, that `keep` keeps, in creation order
+    /// from just after `after` going forward, or from just before it going
+    /// back (None: from the first, or the last), in the order read. It views
+    /// only as many as it needs, so a Twilio page costs its own size, not
+    /// the list's.
+    pub async fn conversations_created(
+        &self,
+        caller: &Caller,
+        subject: Option<&Identity>,
+        after: Option<Created>,
+        forward: bool,
+        want: usize,
+        keep: impl Fn(&Conversation) -> bool,
+    ) -> Vec<Conversation> {
+        let keys = self.engine.conversations_created(subject).await;
+        let at = match after {
+            None if forward => 0,
+            None => keys.len(),
+            Some(k) if forward => keys.partition_point(|x| *x <= k),
+            Some(k) => keys.partition_point(|x| *x < k),
+        };
+        let (behind, ahead) = keys.split_at(at);
+        let candidates: Vec<ConversationId> = if forward {
+            ahead.iter().map(|k| k.1).collect()
+        } else {
+            behind.iter().rev().map(|k| k.1).collect()
+        };
+        let mut out = Vec::new();
+        for chunk in candidates.chunks(want.clamp(1, VIEWS_AT_ONCE)) {
+            let views = join_all(chunk.iter().map(|id| self.engine.view(caller.clone(), *id)));
+            for c in views.await.into_iter().flatten() {
+                if keep(&c) {
+                    out.push(c);
+                    if out.len() == want {
+                        return out;
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// One chat message, by IM sid or index.

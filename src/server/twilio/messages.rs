@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 
 use super::lookup::{conversation_ref, message_ref};
-use super::page::{Token, Window};
+use super::page::Window;
 use super::wire::{code, Params, TwResult, TwilioError};
 use super::{page, shapes, Ctx};
 use crate::model::{Caller, Identity, Message};
@@ -48,49 +48,22 @@ pub(crate) async fn list(ctx: &Ctx, c: &str, p: &Params) -> TwResult<HttpRespons
             )))
         }
     };
-    let (size, number) = page::asked(p)?;
-    let size = size as usize;
-    // The way the list goes (forward: oldest first), and what is read for
-    // this page: the records after or before a neighbouring page's, as its
-    // token says, else counted from the list's start.
-    let ahead = !newest_first;
-    let (records, more) = match Token::of(p) {
-        Some(Token::After(key)) => {
-            let mut m = match beyond(key, ahead) {
-                Some(from) => {
-                    ctx.chat_messages(&conversation, Some(from), ahead, size + 1)
-                        .await?
-                }
-                None => Vec::new(),
-            };
-            let more = m.len() > size;
-            m.truncate(size);
-            (m, more)
-        }
-        Some(Token::Before(key)) => {
-            let mut m = match beyond(key, !ahead) {
-                Some(from) => {
-                    ctx.chat_messages(&conversation, Some(from), !ahead, size)
-                        .await?
-                }
-                None => Vec::new(),
-            };
-            m.reverse();
-            // The page this one came back from follows it.
-            (m, true)
-        }
-        None => {
-            let skip = (number as usize).saturating_mul(size);
-            let want = skip.saturating_add(size).saturating_add(1);
-            let m = ctx.chat_messages(&conversation, None, ahead, want).await?;
-            let more = m.len() == want;
-            (m.into_iter().skip(skip).take(size).collect(), more)
-        }
-    };
+    let conversation = &conversation;
+    let (records, more) = page::read(p, |after: Option<u64>, forward, want| async move {
+        // The list goes oldest first unless `Order=desc`.
+        let ahead = forward != newest_first;
+        let from = match after.map(|key| beyond(key, ahead)) {
+            Some(None) => return Ok(Vec::new()),
+            Some(from) => from,
+            None => None,
+        };
+        ctx.chat_messages(conversation, from, ahead, want).await
+    })
+    .await?;
     let window = Window {
         first: records.first().map(|m| m.index),
         last: records.last().map(|m| m.index),
-        records: shaped(ctx, &conversation, &records).await?,
+        records: shaped(ctx, conversation, &records).await?,
         more,
     };
     page::window(ctx, p, "messages", window)

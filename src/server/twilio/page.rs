@@ -1,11 +1,15 @@
 //! Twilio list pages: full pages numbered from 0, with absolute `meta` URLs the
 //! helper libraries follow verbatim, and `meta.key` naming the records.
 
+use std::future::Future;
+
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
 
 use super::wire::{Params, TwResult, TwilioError};
 use super::Ctx;
+use crate::engine::Created;
+use crate::model::ConversationId;
 
 /// Page size when none is asked for, and the largest one.
 const DEFAULT_PAGE_SIZE: u64 = 50;
@@ -30,45 +34,114 @@ pub(crate) fn asked(params: &Params) -> TwResult<(u64, u64)> {
 /// that reads by token costs a page, not the whole list, and a record
 /// deleted between two pages moves nothing else from one page to another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Token {
+pub(crate) enum Token<K> {
     /// The records after this key, in the list's order.
-    After(u64),
+    After(K),
     /// The records before this key.
-    Before(u64),
+    Before(K),
 }
 
-impl Token {
+/// What orders a list read by token: a message's index, a conversation's
+/// place in creation order.
+pub(crate) trait Key: Copy {
+    fn text(&self) -> String;
+    fn parse(text: &str) -> Option<Self>;
+}
+
+impl Key for u64 {
+    fn text(&self) -> String {
+        self.to_string()
+    }
+    fn parse(text: &str) -> Option<u64> {
+        text.parse().ok()
+    }
+}
+
+impl Key for Created {
+    fn text(&self) -> String {
+        format!("{}_{}", self.0, self.1 .0.simple())
+    }
+    fn parse(text: &str) -> Option<Created> {
+        let (at, id) = text.split_once('_')?;
+        Some((at.parse().ok()?, ConversationId::parse(id)?))
+    }
+}
+
+impl<K: Key> Token<K> {
     /// The request's token, if it is one of these (any other token, from a
     /// list paged by number, leaves the page to its number).
-    pub fn of(params: &Params) -> Option<Token> {
+    pub fn of(params: &Params) -> Option<Token<K>> {
         let t = params.get("PageToken")?.strip_prefix("PT")?;
-        let key = |s: &str| s.parse::<u64>().ok();
         match t.split_at_checked(1)? {
-            ("a", k) => key(k).map(Token::After),
-            ("b", k) => key(k).map(Token::Before),
+            ("a", k) => K::parse(k).map(Token::After),
+            ("b", k) => K::parse(k).map(Token::Before),
             _ => None,
         }
     }
 
     fn text(self) -> String {
         match self {
-            Token::After(k) => format!("PTa{k}"),
-            Token::Before(k) => format!("PTb{k}"),
+            Token::After(k) => format!("PTa{}", k.text()),
+            Token::Before(k) => format!("PTb{}", k.text()),
         }
     }
 }
 
+/// The records of the page a request asks for, and whether more follow it.
+/// `read(after, forward, want)` reads up to `want` records beyond `after`
+/// (None: from the list's start going forward, from its end going back),
+/// the list's way or against it, in the order read; a page asked by token
+/// reads its own records, one asked by number alone is counted from the
+/// start.
+pub(crate) async fn read<K, T, R>(
+    params: &Params,
+    read: impl Fn(Option<K>, bool, usize) -> R,
+) -> TwResult<(Vec<T>, bool)>
+where
+    K: Key,
+    R: Future<Output = TwResult<Vec<T>>>,
+{
+    let (size, number) = asked(params)?;
+    let size = size as usize;
+    Ok(match Token::of(params) {
+        Some(Token::After(key)) => {
+            let mut records = read(Some(key), true, size + 1).await?;
+            let more = records.len() > size;
+            records.truncate(size);
+            (records, more)
+        }
+        Some(Token::Before(key)) => {
+            let mut records = read(Some(key), false, size).await?;
+            records.reverse();
+            // The page this one came back from follows it.
+            (records, true)
+        }
+        None => {
+            let skip = (number as usize).saturating_mul(size);
+            let want = skip.saturating_add(size).saturating_add(1);
+            let records = read(None, true, want).await?;
+            let more = records.len() == want;
+            (records.into_iter().skip(skip).take(size).collect(), more)
+        }
+    })
+}
+
 /// One page of a list read by [`Token`]: its records, whether more follow,
 /// and the keys of its first and last records.
-pub(crate) struct Window {
+pub(crate) struct Window<K> {
     pub records: Vec<Value>,
     pub more: bool,
-    pub first: Option<u64>,
-    pub last: Option<u64>,
+    pub first: Option<K>,
+    pub last: Option<K>,
 }
 
 /// Answers the page a request asks for, a [`Window`] of the list read for it.
-pub(crate) fn window(ctx: &Ctx, params: &Params, key: &str, w: Window) -> TwResult<HttpResponse> {
+pub(crate) fn window<K: Key>(
+    ctx: &Ctx,
+    params: &Params,
+    key: &str,
+    w: Window<K>,
+) -> TwResult<HttpResponse> {
     let (size, page) = asked(params)?;
     let previous = w.first.map(|k| Token::Before(k).text());
     let next = w.last.map(|k| Token::After(k).text());
@@ -88,14 +161,25 @@ pub(crate) fn list(
     key: &str,
     items: Vec<Value>,
 ) -> TwResult<HttpResponse> {
+    list_of(ctx, params, key, &items, Value::clone)
+}
+
+/// Answers one page of `items` (the whole list, in its order) under `key`,
+/// shaping only that page's records.
+pub(crate) fn list_of<T>(
+    ctx: &Ctx,
+    params: &Params,
+    key: &str,
+    items: &[T],
+    shape: impl Fn(&T) -> Value,
+) -> TwResult<HttpResponse> {
     let (size, page) = asked(params)?;
     let total = items.len() as u64;
     let start = page.saturating_mul(size).min(total);
     let end = start.saturating_add(size).min(total);
-    let records: Vec<Value> = items
-        .into_iter()
-        .skip(start as usize)
-        .take((end - start) as usize)
+    let records: Vec<Value> = items[start as usize..end as usize]
+        .iter()
+        .map(shape)
         .collect();
     // Opaque to the client; a list paged by number only echoes it.
     let token = |p: u64| Some(format!("PT{p}"));
@@ -166,7 +250,21 @@ mod tests {
             assert_eq!(Token::of(&params(&t.text())), Some(t));
         }
         for other in ["PT3", "PTa", "PTx5", "PTa-1", "PTb1.5", "", "a5", "PTé5"] {
-            assert_eq!(Token::of(&params(other)), None, "{other:?}");
+            assert_eq!(Token::<u64>::of(&params(other)), None, "{other:?}");
+        }
+        let created: Created = (1_700_000_000_000, ConversationId::new());
+        for t in [Token::After(created), Token::Before(created)] {
+            assert_eq!(Token::of(&params(&t.text())), Some(t));
+        }
+        let id = created.1 .0.simple();
+        for other in [
+            "PTa5",
+            "PTa5_",
+            "PTa_1",
+            &format!("PTax_{id}"),
+            &format!("PTa-1_{id}"),
+        ] {
+            assert_eq!(Token::<Created>::of(&params(other)), None, "{other:?}");
         }
     }
 }

@@ -22,13 +22,10 @@ pub(crate) fn identity_of(p: &Participant) -> Option<&str> {
 }
 
 pub(crate) async fn list(ctx: &Ctx, c: &str, p: &Params) -> TwResult<HttpResponse> {
-    let items = ctx
-        .participants(&conversation_ref(c))
-        .await?
-        .iter()
-        .map(|x| shapes::participant(ctx, x))
-        .collect();
-    page::list(ctx, p, "participants", items)
+    let all = ctx.participants(&conversation_ref(c)).await?;
+    page::list_of(ctx, p, "participants", &all, |x| {
+        shapes::participant(ctx, x)
+    })
 }
 
 pub(crate) async fn fetch(ctx: &Ctx, c: &str, key: &str) -> TwResult<HttpResponse> {

@@ -3,8 +3,11 @@
 //! count, its own read horizon and notification level).
 
 use actix_web::HttpResponse;
+use futures_util::FutureExt;
 
+use super::conversations::created;
 use super::lookup::conversation_ref;
+use super::page::Window;
 use super::shapes::{self, role_sid, ROLES};
 use super::wire::{code, user_sid, Params, TwResult, TwilioError};
 use super::{page, Ctx};
@@ -59,13 +62,8 @@ async fn update_profile(ctx: &Ctx, identity: Identity, p: &Params) -> TwResult<K
 }
 
 pub(crate) async fn list(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
-    let items = ctx
-        .engine
-        .users()
-        .iter()
-        .map(|u| shapes::user(ctx, u))
-        .collect();
-    page::list(ctx, p, "users", items)
+    let all = ctx.engine.users();
+    page::list_of(ctx, p, "users", &all, |u| shapes::user(ctx, u))
 }
 
 pub(crate) async fn create(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
@@ -118,17 +116,28 @@ async fn as_user(ctx: &Ctx, identity: &Identity, c: &str) -> TwResult<HttpRespon
 
 pub(crate) async fn conversations(ctx: &Ctx, u: &str, p: &Params) -> TwResult<HttpResponse> {
     let identity = find(ctx, u)?.user.identity;
-    let mut items = Vec::new();
-    for c in ctx
-        .conversations(Caller::User(identity.clone()), None)
-        .await?
-    {
+    let caller = Caller::User(identity.clone());
+    let joined = |c: &Conversation| c.status == Status::Joined;
+    let (records, more) = page::read(p, |after, forward, want| {
+        let subject = Some(&identity);
+        ctx.conversations_created(&caller, subject, after, forward, want, joined)
+            .map(Ok)
+    })
+    .await?;
+    let mut shaped = Vec::with_capacity(records.len());
+    for c in &records {
         let part = ctx
             .participant(&c.id.to_string(), identity.as_str())
             .await?;
-        items.push(shapes::user_conversation(ctx, identity.as_str(), &c, &part));
+        shaped.push(shapes::user_conversation(ctx, identity.as_str(), c, &part));
     }
-    page::list(ctx, p, "conversations", items)
+    let window = Window {
+        first: records.first().map(created),
+        last: records.last().map(created),
+        records: shaped,
+        more,
+    };
+    page::window(ctx, p, "conversations", window)
 }
 
 pub(crate) async fn conversation(ctx: &Ctx, u: &str, c: &str) -> TwResult<HttpResponse> {

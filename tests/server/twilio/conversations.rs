@@ -294,6 +294,63 @@ async fn participants_chat_and_sms() {
     assert_eq!(tw.all(&url).await.len(), 2);
 }
 
+/// A conversations page reached by its token starts after the page before
+/// it, not at a count from the start: one deleted meanwhile moves nothing
+/// across pages; and a `State` filter still gives full pages.
+#[actix_rt::test]
+async fn conversations_page_by_token() {
+    let server = TestServer::start();
+    let tw = Twilio::new(&server);
+    for i in 0..6 {
+        let state = if i % 2 == 0 { "active" } else { "inactive" };
+        tw.create("/Conversations", &[("State", state)]).await;
+    }
+    let sids = |records: &[Value]| -> Vec<String> {
+        records
+            .iter()
+            .map(|c| c["sid"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let records = tw.all("/Conversations").await;
+    let all = sids(&records);
+    assert_eq!(all.len(), 6);
+
+    let (_, p0) = tw.get("/Conversations?PageSize=2").await;
+    assert_eq!(sids(p0["conversations"].as_array().unwrap()), all[..2]);
+    tw.delete(&format!("/Conversations/{}", all[0])).await;
+    let next = p0["meta"]["next_page_url"].as_str().unwrap();
+    let (_, p1) = tw.get(next).await;
+    assert_eq!(sids(p1["conversations"].as_array().unwrap()), all[2..4]);
+    assert_eq!(p1["meta"]["page"], 1);
+    // Back from page 1: what stands before it now.
+    let previous = p1["meta"]["previous_page_url"].as_str().unwrap();
+    let (_, back) = tw.get(previous).await;
+    assert_eq!(sids(back["conversations"].as_array().unwrap()), all[1..2]);
+    // By number alone, counted from the start as it stands.
+    let (_, by_number) = tw.get("/Conversations?PageSize=2&Page=1").await;
+    assert_eq!(
+        sids(by_number["conversations"].as_array().unwrap()),
+        all[3..5]
+    );
+
+    let inactive: Vec<Value> = records[1..]
+        .iter()
+        .filter(|c| c["state"] == "inactive")
+        .cloned()
+        .collect();
+    let inactive = sids(&inactive);
+    assert!(inactive.len() >= 2);
+    let pages = tw.all("/Conversations?State=inactive&PageSize=1").await;
+    assert_eq!(sids(&pages), inactive);
+    for page in 0..inactive.len() - 1 {
+        let url = format!("/Conversations?State=inactive&PageSize=1&Page={page}");
+        let (_, p) = tw.get(&url).await;
+        let next = p["meta"]["next_page_url"].as_str().unwrap();
+        assert!(next.contains("State=inactive") && next.contains("PageToken=PTa"));
+        assert_eq!(p["conversations"].as_array().unwrap().len(), 1);
+    }
+}
+
 #[actix_rt::test]
 async fn conversation_with_participants_is_all_or_nothing() {
     let server = TestServer::start();
