@@ -35,21 +35,29 @@ impl Engine {
         if let Some(log) = self.inner.replicator.get() {
             log.caught_up().await;
         }
+        let handles = self.handles_of(subject);
+        let mut keys: Vec<Created> = handles
+            .iter()
+            .map(|h| (h.info.created_at(), h.id))
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// The conversations `subject` takes part in (every one when None).
+    fn handles_of(&self, subject: Option<&Identity>) -> Vec<ConversationHandle> {
         let shared = self.shared();
-        let key = |h: &ConversationHandle| (h.info.created_at(), h.id);
-        let mut keys: Vec<Created> = match subject {
+        match subject {
             Some(i) => shared
                 .users
                 .get(i)
                 .map(|h| h.conversations())
                 .unwrap_or_default()
                 .iter()
-                .filter_map(|c| shared.conversations.get(c).map(|h| key(&h)))
+                .filter_map(|c| shared.conversations.get(c).map(|h| h.clone()))
                 .collect(),
-            None => shared.conversations.iter().map(|h| key(&h)).collect(),
-        };
-        keys.sort_unstable();
-        keys
+            None => shared.conversations.iter().map(|h| h.clone()).collect(),
+        }
     }
 
     /// A conversation as `caller` sees it, by id; None once it is gone.
@@ -77,21 +85,10 @@ impl Engine {
         size: Option<u64>,
         cursor: Option<String>,
     ) -> Result<Reply> {
-        let shared = self.shared();
         let size = page_size(size, 50, 100, "page_size")?;
         let (from, size) =
             keyset_request::<(u64, ConversationId)>("conversations", cursor.as_deref(), size)?;
-        let handles: Vec<ConversationHandle> = match &subject {
-            Some(i) => shared
-                .users
-                .get(i)
-                .map(|h| h.conversations())
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|c| shared.conversations.get(c).map(|h| h.clone()))
-                .collect(),
-            None => shared.conversations.iter().map(|h| h.clone()).collect(),
-        };
+        let handles = self.handles_of(subject.as_ref());
         // Newest activity first; the key inverts the time so that ascending order lists it.
         let mut keys: Vec<(u64, ConversationId)> = handles
             .iter()

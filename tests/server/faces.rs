@@ -293,12 +293,7 @@ impl TwilioFace {
             }
             "participant.get" | "participant.update" | "participant.remove" => {
                 let p = key(&request["participant"], "MB")?;
-                let path = format!("{}/Participants/{p}", conv(c)?);
-                match op {
-                    "participant.get" => (Method::GET, path),
-                    "participant.update" => (Method::POST, path),
-                    _ => (Method::DELETE, path),
-                }
+                on_record(op, format!("{}/Participants/{p}", conv(c)?))
             }
             "message.send" => {
                 form.push(("Author".into(), user.to_string()));
@@ -306,18 +301,23 @@ impl TwilioFace {
             }
             "message.get" | "message.edit" | "message.delete" => {
                 let m = key(&request["message"], "IM")?;
-                let path = format!("{}/Messages/{m}", conv(c)?);
-                match op {
-                    "message.get" => (Method::GET, path),
-                    "message.edit" => (Method::POST, path),
-                    _ => (Method::DELETE, path),
-                }
+                on_record(op, format!("{}/Messages/{m}", conv(c)?))
             }
             "user.update" => (Method::POST, format!("/Users/{me}")),
             _ => return None,
         };
         Some((method, path, form))
     }
+}
+
+/// A fetch, update or delete of the record at `path`, as Twilio asks each.
+fn on_record(op: &str, path: String) -> (Method, String) {
+    let method = match op.rsplit('.').next() {
+        Some("get") => Method::GET,
+        Some("update" | "edit") => Method::POST,
+        _ => Method::DELETE,
+    };
+    (method, path)
 }
 
 /// Calls `text(field, Twilio name)` for each text field of `op` that Twilio has.

@@ -88,6 +88,15 @@ impl Faces {
                 sids("CH", &theirs),
                 listed,
             );
+            let listed = self
+                .twilio_pages(&format!("/ParticipantConversations?Identity={user}"))
+                .await;
+            let listed = listed.iter().map(|c| str_of(&c["conversation_sid"]));
+            self.same_sets(
+                &format!("{user}'s participant conversations"),
+                sids("CH", &theirs),
+                listed,
+            );
         }
     }
 

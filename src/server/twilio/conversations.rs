@@ -10,7 +10,7 @@ use super::shapes::{self, role_of_sid};
 use super::wire::{code, Params, TwResult, TwilioError};
 use super::{page, Ctx};
 use crate::engine::Created;
-use crate::model::{Caller, Conversation, Participant, Role, State};
+use crate::model::{Caller, Conversation, Identity, Participant, Role, State};
 use crate::protocol::{
     AddNonChat, CreateConversation, Request, UpdateConversation, UpdateParticipant,
 };
@@ -51,8 +51,40 @@ pub(crate) async fn list(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
 }
 
 /// Where a conversation stands in the Twilio face's lists.
-pub(crate) fn created(c: &Conversation) -> Created {
+fn created(c: &Conversation) -> Created {
     (c.created_at, c.id)
+}
+
+/// Answers the page a request asks of the conversations `identity` takes
+/// part in, oldest first, as `caller` sees them, that `keep` keeps: each
+/// shaped with `identity`'s participant in it (one it has left meanwhile is
+/// left out).
+pub(crate) async fn of_user(
+    ctx: &Ctx,
+    p: &Params,
+    caller: &Caller,
+    identity: &Identity,
+    keep: impl Fn(&Conversation) -> bool + Copy,
+    shape: impl Fn(&Conversation, &Participant) -> Value,
+) -> TwResult<HttpResponse> {
+    let (records, more) = page::read(p, |after, forward, want| {
+        ctx.conversations_created(caller, Some(identity), after, forward, want, keep)
+            .map(Ok)
+    })
+    .await?;
+    let mut shaped = Vec::with_capacity(records.len());
+    for c in &records {
+        if let Ok(part) = ctx.participant(&c.id.to_string(), identity.as_str()).await {
+            shaped.push(shape(c, &part));
+        }
+    }
+    let window = Window {
+        first: records.first().map(created),
+        last: records.last().map(created),
+        records: shaped,
+        more,
+    };
+    page::window(ctx, p, "conversations", window)
 }
 
 pub(crate) async fn fetch(ctx: &Ctx, key: &str) -> TwResult<HttpResponse> {
@@ -274,30 +306,35 @@ pub(crate) async fn create_with_participants(ctx: &Ctx, p: &Params) -> TwResult<
     Ok(HttpResponse::Created().json(shapes::conversation(ctx, &c)))
 }
 
-/// The conversations a user (`Identity`) or an address (`Address`) takes part in.
+/// The conversations a user (`Identity`) or an address (`Address`) takes
+/// part in. A user's are paged by token; an address's are found by reading
+/// every conversation's participants (nothing indexes addresses).
 pub(crate) async fn participant_conversations(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
-    let matches = |part: &Participant| match (p.get("Identity"), p.get("Address")) {
-        (Some(i), _) => super::participants::identity_of(part) == Some(i),
-        (None, Some(a)) => part
-            .messaging_binding
-            .as_ref()
-            .is_some_and(|b| b.address == a),
-        (None, None) => false,
-    };
-    if p.get("Identity").is_none() && p.get("Address").is_none() {
+    let shape = |c: &Conversation, x: &Participant| shapes::participant_conversation(ctx, c, x);
+    if let Some(i) = p.get("Identity") {
+        let limit = ctx.engine.config().limits.max_name_chars;
+        let identity =
+            Identity::parse(i, limit).map_err(|e| TwilioError::engine(e, code::BAD_REQUEST))?;
+        return of_user(ctx, p, &Caller::Service, &identity, |_| true, shape).await;
+    }
+    let Some(address) = p.get("Address") else {
         return Err(TwilioError::bad(
             "ParticipantConversations needs Identity or Address",
         ));
-    }
-    let scope = p.get("Identity").map(str::to_string);
+    };
+    let bound = |x: &Participant| {
+        x.messaging_binding
+            .as_ref()
+            .is_some_and(|b| b.address == address)
+    };
     let mut items = Vec::new();
-    for c in ctx.conversations(Caller::Service, scope).await? {
+    for c in ctx.conversations(Caller::Service, None).await? {
         let participants = ctx.participants(&c.id.to_string()).await?;
         items.extend(
             participants
                 .iter()
-                .filter(|x| matches(x))
-                .map(|x| shapes::participant_conversation(ctx, &c, x)),
+                .filter(|x| bound(x))
+                .map(|x| shape(&c, x)),
         );
     }
     page::list(ctx, p, "conversations", items)

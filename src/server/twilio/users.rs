@@ -3,15 +3,15 @@
 //! count, its own read horizon and notification level).
 
 use actix_web::HttpResponse;
-use futures_util::FutureExt;
 
-use super::conversations::created;
+use super::conversations;
 use super::lookup::conversation_ref;
-use super::page::Window;
 use super::shapes::{self, role_sid, ROLES};
 use super::wire::{code, user_sid, Params, TwResult, TwilioError};
 use super::{page, Ctx};
-use crate::model::{Caller, Conversation, Identity, KnownUser, NotificationLevel, Status};
+use crate::model::{
+    Caller, Conversation, Identity, KnownUser, NotificationLevel, Participant, Status,
+};
 use crate::protocol::{Request, UpdateUser};
 
 /// Finds a user by US sid or identity.
@@ -118,26 +118,10 @@ pub(crate) async fn conversations(ctx: &Ctx, u: &str, p: &Params) -> TwResult<Ht
     let identity = find(ctx, u)?.user.identity;
     let caller = Caller::User(identity.clone());
     let joined = |c: &Conversation| c.status == Status::Joined;
-    let (records, more) = page::read(p, |after, forward, want| {
-        let subject = Some(&identity);
-        ctx.conversations_created(&caller, subject, after, forward, want, joined)
-            .map(Ok)
-    })
-    .await?;
-    let mut shaped = Vec::with_capacity(records.len());
-    for c in &records {
-        let part = ctx
-            .participant(&c.id.to_string(), identity.as_str())
-            .await?;
-        shaped.push(shapes::user_conversation(ctx, identity.as_str(), c, &part));
-    }
-    let window = Window {
-        first: records.first().map(created),
-        last: records.last().map(created),
-        records: shaped,
-        more,
+    let shape = |c: &Conversation, part: &Participant| {
+        shapes::user_conversation(ctx, identity.as_str(), c, part)
     };
-    page::window(ctx, p, "conversations", window)
+    conversations::of_user(ctx, p, &caller, &identity, joined, shape).await
 }
 
 pub(crate) async fn conversation(ctx: &Ctx, u: &str, c: &str) -> TwResult<HttpResponse> {
