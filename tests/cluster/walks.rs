@@ -1,6 +1,7 @@
 //! The random walk (`tests/support/walk/`) over three nodes embedded in this
 //! process, on a real NATS cluster: each user's tabs on any node, each op
-//! asked on its tab's node. After every step, once each node has applied
+//! asked on its tab's node, one step in five two to four at once on
+//! their nodes. After every step, once each node has applied
 //! the log, every session's events are checked as on one engine; at the end,
 //! every count agrees with what it counts and every node reads the same.
 //! The first node lives through every seed; the other two join for one
@@ -46,6 +47,7 @@ async fn walk_seeds(base: u64, count: u64, mut config: Config) {
         let (c, c_joined) = join(&nats, &config, format!("walk-{seed}-c"));
         let nodes = vec![first.clone(), b.clone(), c.clone()];
         let mut walk = Walk::over(seed, config.clone(), nodes, hand.clone()).await;
+        walk.side_by_side();
         walk.steps(200).await;
         walk.agree().await;
         walk.nodes_agree().await;

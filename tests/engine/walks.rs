@@ -1,15 +1,20 @@
 //! The random walk (`tests/support/walk/`) on one engine: in memory, past
-//! small limits, and on a data dir across a restart.
+//! small limits, with ops asked side by side, and on a data dir across a
+//! restart.
 
 use colloquy::Config;
 
 use crate::walk::{seeds, small_limits, Walk, Walked};
 
-/// Walks each seed 400 steps on an engine of `config`, checking it all at the end.
-async fn walk_seeds(base: u64, count: u64, config: Config) {
+/// Walks each seed 400 steps on an engine of `config`, some of them several
+/// ops at once when `together`, checking it all at the end.
+async fn walk_seeds(base: u64, count: u64, config: Config, together: bool) {
     let mut walked = Walked::default();
     for seed in seeds(base, count) {
         let mut walk = Walk::new(seed, config.clone()).await;
+        if together {
+            walk.side_by_side();
+        }
         walk.steps(400).await;
         walk.agree().await;
         walked.add(&walk);
@@ -20,12 +25,18 @@ async fn walk_seeds(base: u64, count: u64, config: Config) {
 
 #[tokio::test]
 async fn walks_keep_every_rule() {
-    walk_seeds(0, 8, Config::for_tests()).await;
+    walk_seeds(0, 8, Config::for_tests(), false).await;
+}
+
+#[tokio::test]
+async fn walks_with_ops_side_by_side_keep_every_rule() {
+    walk_seeds(3_000, 6, Config::for_tests(), true).await;
+    walk_seeds(3_100, 6, small_limits(), true).await;
 }
 
 #[tokio::test]
 async fn walks_past_small_limits_keep_every_rule() {
-    walk_seeds(1_000, 8, small_limits()).await;
+    walk_seeds(1_000, 8, small_limits(), false).await;
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ mod events;
 pub mod face;
 mod known;
 mod pages;
+mod together;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Display;
@@ -94,6 +95,8 @@ pub struct Walk {
     /// The step's `message.send` or `message.edit` answered ok, and who
     /// asked it: the events it fires must show what it wrote.
     written: Option<(&'static str, Value)>,
+    /// Whether some steps ask several ops at once (`together.rs`).
+    together: bool,
 }
 
 impl Walk {
@@ -128,6 +131,7 @@ impl Walk {
             events: 0,
             faces: Vec::new(),
             written: None,
+            together: false,
         };
         walk.open().await;
         walk
@@ -174,6 +178,9 @@ impl Walk {
     }
 
     async fn step(&mut self) {
+        if self.together && self.rng.u8(..5) == 0 {
+            return self.together().await;
+        }
         let tab = self.rng.usize(..self.tabs.len());
         let user = self.tabs[tab].user;
         match self.rng.u8(..100) {
@@ -190,7 +197,12 @@ impl Walk {
                 let request = self.request(user);
                 let mut text = serde_json::to_vec(&request).expect("encodes");
                 self.garble(&mut text);
-                self.ask(tab, &request, &text, false).await;
+                // A byte overwritten with itself, or in a way JSON still
+                // reads, makes a request all the same: checked as one.
+                match serde_json::from_slice::<Value>(&text) {
+                    Ok(read) if read.is_object() => self.ask(tab, &read, &text, true).await,
+                    _ => self.ask(tab, &request, &text, false).await,
+                }
             }
             _ => {
                 let request = self.request(user);

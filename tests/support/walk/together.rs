@@ -1,0 +1,65 @@
+//! Ops asked side by side: two to four tabs ask at once, so that the
+//! engine's threads (or a cluster's nodes) take them together. Each answer
+//! is checked as a lone one is, then every tab's events: under any
+//! interleaving, `seq` still goes up by one in each tab, and at the end
+//! every count and list still agrees.
+
+use futures_util::future::join_all;
+use serde_json::Value;
+
+use super::{shown, Walk, USERS};
+
+impl Walk {
+    /// From now on, one step in five asks two to four ops at once.
+    pub fn side_by_side(&mut self) {
+        self.together = true;
+    }
+
+    pub(super) async fn together(&mut self) {
+        let mut tabs: Vec<usize> = (0..self.tabs.len()).collect();
+        self.rng.shuffle(&mut tabs);
+        tabs.truncate(self.rng.usize(2..=4));
+        let mut asks = Vec::new();
+        for tab in tabs {
+            let user = self.tabs[tab].user;
+            // A replay's events must be told apart from live ones: it is
+            // asked alone.
+            let request = loop {
+                let request = self.request(user);
+                if request["op"] != "events.replay" {
+                    break request;
+                }
+            };
+            let text = serde_json::to_vec(&request).expect("encodes");
+            self.note(format!(
+                "{} (tab {tab}) asks, side by side, {}",
+                USERS[user],
+                shown(&request.to_string())
+            ));
+            asks.push((tab, request, text));
+        }
+        let answers = join_all(
+            asks.iter()
+                .map(|(tab, _, text)| self.tabs[*tab].session.handle_frame(text)),
+        )
+        .await;
+        for ((tab, request, _), frame) in asks.iter().zip(answers) {
+            let answer: Value = match serde_json::from_str(frame.as_str()) {
+                Ok(v) => v,
+                Err(e) => self.fail(format!("the answer is not JSON ({e}): {}", frame.as_str())),
+            };
+            self.note(format!(
+                "  tab {tab} answered {}",
+                shown(&answer.to_string())
+            ));
+            if answer["re"] != request["id"] {
+                self.fail("the answer does not carry the request's id");
+            }
+            let op = request["op"].as_str().unwrap_or_default();
+            self.judge(op, self.tabs[*tab].user, request, &answer, true);
+        }
+        // Several sends' events come in this step; `written` speaks of one.
+        self.written = None;
+        self.after(None).await;
+    }
+}
