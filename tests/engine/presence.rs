@@ -1,3 +1,4 @@
+use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::util::*;
@@ -78,4 +79,33 @@ async fn user_update_sets_the_profile() {
             .await,
         colloquy::ErrorCode::BadRequest
     );
+}
+
+/// Sessions of one user opened at once, and closed at once (tabs restored
+/// together, a browser quitting), still make one change each way.
+#[tokio::test]
+async fn sessions_opened_and_closed_at_once_tell_each_change_once() {
+    let e = engine();
+    let alice = e.connect("alice").await.unwrap();
+    group(&alice, &["carol"]).await;
+    alice.drain();
+    let told = |status: &str| {
+        let heard = alice.drain();
+        let told = heard
+            .iter()
+            .filter(|ev| ev.event == "userStatus" && ev.data["identity"] == "carol")
+            .map(|ev| ev.data["status"].as_str().unwrap_or_default().to_string());
+        assert_eq!(told.collect::<Vec<_>>(), [status], "{heard:?}");
+    };
+    for round in 0..50 {
+        let tabs = join_all((0..2 + round % 3).map(|_| e.connect("carol"))).await;
+        let tabs: Vec<_> = tabs.into_iter().map(Result::unwrap).collect();
+        told("online");
+        join_all(
+            tabs.iter()
+                .map(|t| t.close(colloquy::CloseReason::ClientClosed)),
+        )
+        .await;
+        told("offline");
+    }
 }
