@@ -48,6 +48,8 @@ async fn walks_on_a_data_dir_read_back_the_same_after_a_restart() {
         config.data_dir = Some(dir.path().to_path_buf());
         config.limits.max_history = 12;
         let mut walk = Walk::new(seed, config).await;
+        // Ops committed together must read back as they were answered.
+        walk.side_by_side();
         walk.steps(250).await;
         walk.agree().await;
         walk.restart_reads_back_the_same().await;
