@@ -1,6 +1,7 @@
-//! The random walk (`tests/support/walk/`) on a real server's engine, a
-//! third of its ops asked through the server's REST or Twilio face over
-//! HTTP (`faces.rs`) and the rest in sessions' frames; then the two faces,
+//! The random walk (`tests/support/walk/`) on a real server, its tabs
+//! WebSockets to it, some steps asking several ops at once, and a third of
+//! its ops asked through the server's REST or Twilio face over HTTP
+//! (`faces.rs`); then the two faces,
 //! read over HTTP in small pages, must hold what the engine's own reads
 //! hold: the same conversations, messages (Twilio's chat messages only,
 //! ascending and descending), participants and each user's conversations,
@@ -22,9 +23,16 @@ async fn a_walk_through_every_face_reads_the_same_on_each() {
         let (clock, hand) = Clock::manual(START_MS);
         let mut config = Config::for_tests();
         config.clock = clock;
-        let server = TestServer::builder().config(config.clone()).start();
+        // Every step reads each socket up to a ping's answer: far more
+        // requests a second than the default limit lets a session ask.
+        let server = TestServer::builder()
+            .config(config.clone())
+            .rate_limit(0)
+            .start();
         let engine = server.engine().clone();
-        let mut walk = Walk::over(seed, config, vec![engine.clone()], hand).await;
+        let addr = server.addr().to_string();
+        let mut walk = Walk::on_sockets(seed, config, engine.clone(), addr, hand).await;
+        walk.side_by_side();
         walk.add_face(Box::new(RestFace {
             rest: server.rest(),
             rng: Rng::with_seed(seed),

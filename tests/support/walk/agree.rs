@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use colloquy::{Caller, CloseReason, Engine};
+use colloquy::{Caller, Engine};
 use serde_json::{json, Value};
 
 use super::{Walk, USERS};
@@ -217,14 +217,15 @@ impl Walk {
         assert_eq!(self.nodes.len(), 1, "a restart walks one engine");
         self.after(None).await;
         let before = self.everything(0).await;
-        for tab in self.tabs.drain(..) {
-            tab.session.close(CloseReason::ClientClosed).await;
+        for tab in std::mem::take(&mut self.tabs) {
+            tab.line.close(&self.nodes[tab.node]).await;
         }
         self.shutdown();
         self.note("the engine restarts on its data dir".to_string());
         self.nodes = vec![Engine::start(self.config.clone()).expect("engine restarts")];
         for user in 0..USERS.len() {
-            self.tabs.push(super::Tab::open(&self.nodes, 0, user).await);
+            let tab = super::Tab::open(&self.nodes, &self.servers, 0, user).await;
+            self.tabs.push(tab);
         }
         // The users came back online: not a step's business.
         self.after(None).await;

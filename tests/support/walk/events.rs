@@ -19,8 +19,7 @@ impl Walk {
             }
         }
         for tab in 0..self.tabs.len() {
-            let session = &self.tabs[tab].session;
-            let events: Vec<Event> = std::iter::from_fn(|| session.try_next_event()).collect();
+            let events: Vec<Event> = self.tabs[tab].line.events().await;
             let replayed = replay.as_ref().filter(|(t, ..)| *t == tab);
             if let Some((_, since, answer)) = replayed {
                 self.replayed(tab, *since, answer, &events);

@@ -1,7 +1,10 @@
 //! A random walk over the contract: seeded runs of ops, plausible and
-//! hostile (`ask.rs`), from four users with one or two tabs each, each op
-//! asked as a wire frame (some of them cut short or garbled), tabs opened
-//! and closed, and the engine's clock moved now and then. After every step:
+//! hostile (`ask.rs`), from four users with one or two tabs each (sessions
+//! in this process, or WebSockets to a server: `line.rs`), each op asked as
+//! a wire frame (some of them cut short or garbled; in some walks several at
+//! once: `together.rs`; on a server some through its REST or Twilio face:
+//! `face.rs`), tabs opened and closed, and the engine's clock moved now and
+//! then. After every step:
 //! no answer is `internal` or outside the contract's codes, no typist hears
 //! its own typing, each tab's `seq` in each conversation goes up by one
 //! (`events.replay` sends exactly what it says), and on one engine a user
@@ -25,6 +28,7 @@ pub mod ask;
 mod events;
 pub mod face;
 mod known;
+mod line;
 mod pages;
 mod together;
 
@@ -32,13 +36,14 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Display;
 use std::time::Duration;
 
-use colloquy::{CloseReason, Config, Engine, ManualClock, Session};
+use colloquy::{Config, Engine, ManualClock};
 use fastrand::Rng;
 use serde_json::{json, Value};
 
 use ask::Ask;
 use face::Face;
 use known::Known;
+use line::Line;
 
 pub const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
 
@@ -62,11 +67,12 @@ fn trail_len() -> usize {
     env("COLLOQUY_WALK_TRAIL").unwrap_or(30) as usize
 }
 
-/// One open session of a user (a browser tab), and the last `seq` it got in
-/// each conversation.
+/// One open session of a user (a browser tab) on a node, and the last
+/// `seq` it got in each conversation.
 struct Tab {
     user: usize,
-    session: Session,
+    node: usize,
+    line: Line,
     seen: HashMap<String, u64>,
 }
 
@@ -76,6 +82,9 @@ pub struct Walk {
     config: Config,
     /// The engines the tabs are spread over: one, or a cluster's nodes.
     nodes: Vec<Engine>,
+    /// Each node's server address, when the tabs are WebSockets to it;
+    /// empty when they are sessions in this process.
+    servers: Vec<String>,
     clock: ManualClock,
     /// Every open session: one or two per user.
     tabs: Vec<Tab>,
@@ -111,15 +120,38 @@ impl Walk {
     /// A walk over engines already started from `config` (a cluster's
     /// nodes), whose clock `clock` moves.
     pub async fn over(seed: u64, config: Config, nodes: Vec<Engine>, clock: ManualClock) -> Walk {
+        Walk::reaching(seed, config, nodes, Vec::new(), clock).await
+    }
+
+    /// A walk whose tabs are WebSockets to the server at `addr`, whose
+    /// engine, started from `config`, is `engine`.
+    pub async fn on_sockets(
+        seed: u64,
+        config: Config,
+        engine: Engine,
+        addr: String,
+        clock: ManualClock,
+    ) -> Walk {
+        Walk::reaching(seed, config, vec![engine], vec![addr], clock).await
+    }
+
+    async fn reaching(
+        seed: u64,
+        config: Config,
+        nodes: Vec<Engine>,
+        servers: Vec<String>,
+        clock: ManualClock,
+    ) -> Walk {
         let mut tabs = Vec::new();
         for user in 0..USERS.len() {
-            tabs.push(Tab::open(&nodes, user % nodes.len(), user).await);
+            tabs.push(Tab::open(&nodes, &servers, user % nodes.len(), user).await);
         }
         let mut walk = Walk {
             seed,
             rng: Rng::with_seed(seed),
             config,
             nodes,
+            servers,
             clock,
             tabs,
             mine: vec![Vec::new(); USERS.len()],
@@ -251,10 +283,10 @@ impl Walk {
             shown(&String::from_utf8_lossy(text)),
             if whole { "" } else { " (garbled)" }
         ));
-        let frame = self.tabs[tab].session.handle_frame(text).await;
-        let answer: Value = match serde_json::from_str(frame.as_str()) {
+        let frame = self.tabs[tab].line.ask_all(&[text]).await.remove(0);
+        let answer: Value = match serde_json::from_str(&frame) {
             Ok(v) => v,
-            Err(e) => self.fail(format!("the answer is not JSON ({e}): {}", frame.as_str())),
+            Err(e) => self.fail(format!("the answer is not JSON ({e}): {frame}")),
         };
         self.note(format!("  answered {}", shown(&answer.to_string())));
         if whole && answer["re"] != request["id"] {
@@ -322,7 +354,7 @@ impl Walk {
         }
         self.note(format!("{} closes tab {tab}", USERS[user]));
         let gone = self.tabs.remove(tab);
-        gone.session.close(CloseReason::ClientClosed).await;
+        gone.line.close(&self.nodes[gone.node]).await;
         self.after(None).await;
         if open == 1 {
             self.status_told(user, "offline");
@@ -335,7 +367,8 @@ impl Walk {
     async fn open_tab(&mut self, user: usize) {
         let node = self.rng.usize(..self.nodes.len());
         self.note(format!("{} opens a tab on node {node}", USERS[user]));
-        self.tabs.push(Tab::open(&self.nodes, node, user).await);
+        self.tabs
+            .push(Tab::open(&self.nodes, &self.servers, node, user).await);
     }
 
     fn note(&mut self, step: String) {
@@ -357,10 +390,12 @@ impl Walk {
 }
 
 impl Tab {
-    async fn open(nodes: &[Engine], node: usize, user: usize) -> Tab {
+    async fn open(nodes: &[Engine], servers: &[String], node: usize, user: usize) -> Tab {
+        let server = servers.get(node).map(String::as_str);
         Tab {
             user,
-            session: nodes[node].connect(USERS[user]).await.expect("connects"),
+            node,
+            line: Line::open(&nodes[node], server, USERS[user]).await,
             seen: HashMap::new(),
         }
     }

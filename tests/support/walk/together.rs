@@ -38,15 +38,20 @@ impl Walk {
             ));
             asks.push((tab, request, text));
         }
-        let answers = join_all(
-            asks.iter()
-                .map(|(tab, _, text)| self.tabs[*tab].session.handle_frame(text)),
-        )
-        .await;
+        // Each tab asks its share at once, all tabs side by side.
+        let asking = self.tabs.iter_mut().enumerate().map(|(t, tab)| {
+            let mine: Vec<usize> = (0..asks.len()).filter(|&i| asks[i].0 == t).collect();
+            let texts: Vec<&[u8]> = mine.iter().map(|&i| asks[i].2.as_slice()).collect();
+            async move { mine.into_iter().zip(tab.line.ask_all(&texts).await) }
+        });
+        let mut answers = vec![String::new(); asks.len()];
+        for (i, frame) in join_all(asking).await.into_iter().flatten() {
+            answers[i] = frame;
+        }
         for ((tab, request, _), frame) in asks.iter().zip(answers) {
-            let answer: Value = match serde_json::from_str(frame.as_str()) {
+            let answer: Value = match serde_json::from_str(&frame) {
                 Ok(v) => v,
-                Err(e) => self.fail(format!("the answer is not JSON ({e}): {}", frame.as_str())),
+                Err(e) => self.fail(format!("the answer is not JSON ({e}): {frame}")),
             };
             self.note(format!(
                 "  tab {tab} answered {}",
