@@ -117,9 +117,11 @@ impl Walk {
             Some(Value::String(b)) if !b.is_empty() => message["body"] == *b,
             _ => true,
         };
+        // A compact frame leaves out `{}` attributes.
+        let empty = json!({});
         let attributes = match request.get("attributes") {
             None | Some(Value::Null) => true,
-            Some(a) => message["attributes"] == *a,
+            Some(a) => message.get("attributes").unwrap_or(&empty) == a,
         };
         let by = e.event != "messageAdded" || message["author"] == *author;
         let same = body && attributes && by;

@@ -29,13 +29,15 @@ pub struct Socket {
 }
 
 impl Line {
-    /// A session of `identity` on `engine`, or, given a server's address, a
-    /// WebSocket to it (its `ready` read).
+    /// A session of `identity` on `engine`, or, given a server's WebSocket
+    /// URL (`ws://ADDR/v1/ws`, perhaps with a query), a WebSocket to it (its
+    /// `ready` read).
     pub async fn open(engine: &Engine, server: Option<&str>, identity: &str) -> Line {
-        let Some(addr) = server else {
+        let Some(url) = server else {
             return Line::Engine(engine.connect(identity).await.expect("connects"));
         };
-        let url = format!("ws://{addr}/v1/ws?identity={identity}");
+        let join = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{join}identity={identity}");
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("the socket opens");

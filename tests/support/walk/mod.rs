@@ -82,8 +82,8 @@ pub struct Walk {
     config: Config,
     /// The engines the tabs are spread over: one, or a cluster's nodes.
     nodes: Vec<Engine>,
-    /// Each node's server address, when the tabs are WebSockets to it;
-    /// empty when they are sessions in this process.
+    /// Each node's server's WebSocket URL, when the tabs are WebSockets to
+    /// it; empty when they are sessions in this process.
     servers: Vec<String>,
     clock: ManualClock,
     /// Every open session: one or two per user.
@@ -123,16 +123,17 @@ impl Walk {
         Walk::reaching(seed, config, nodes, Vec::new(), clock).await
     }
 
-    /// A walk whose tabs are WebSockets to the server at `addr`, whose
-    /// engine, started from `config`, is `engine`.
+    /// A walk whose tabs are WebSockets to `url` (`ws://ADDR/v1/ws`, with
+    /// `?encoding=compact` or not) of a server whose engine, started from
+    /// `config`, is `engine`.
     pub async fn on_sockets(
         seed: u64,
         config: Config,
         engine: Engine,
-        addr: String,
+        url: String,
         clock: ManualClock,
     ) -> Walk {
-        Walk::reaching(seed, config, vec![engine], vec![addr], clock).await
+        Walk::reaching(seed, config, vec![engine], vec![url], clock).await
     }
 
     async fn reaching(
