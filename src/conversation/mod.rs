@@ -113,6 +113,7 @@ impl ConvInfo {
         self.last_activity
             .store(at.unwrap_or(self.created_at), Ordering::Relaxed);
     }
+    /// When the conversation was made (the Twilio face lists by it).
     pub fn created_at(&self) -> u64 {
         self.created_at
     }

@@ -2,10 +2,10 @@
 //! everything, as the service (or as a user for a user's own view), and keeps
 //! nothing of its own.
 
-use super::wire::{code, uuid_of, TwResult, TwilioError};
-use super::Ctx;
 use futures_util::future::join_all;
 
+use super::wire::{code, uuid_of, TwResult, TwilioError};
+use super::Ctx;
 use crate::engine::Created;
 use crate::model::{Caller, Conversation, ConversationId, Identity, Message, Page, Participant};
 use crate::protocol::{Direction, ListMessages, MessageRef, Reply, Request};

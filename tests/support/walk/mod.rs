@@ -285,20 +285,30 @@ impl Walk {
             if whole { "" } else { " (garbled)" }
         ));
         let frame = self.tabs[tab].line.ask_all(&[text]).await.remove(0);
-        let answer: Value = match serde_json::from_str(&frame) {
+        let (answer, ok) = self.answered(tab, request, &frame, whole);
+        let replay = (ok && whole && request["op"] == "events.replay")
+            .then(|| (tab, request["since_seq"].as_u64(), answer["data"].clone()));
+        self.after(replay).await;
+    }
+
+    /// Reads the answer `frame` that `tab` got to `request` (`whole`: as it
+    /// was made), checks it carries its id, and judges it. Answers it, and
+    /// whether it was ok.
+    fn answered(&mut self, tab: usize, request: &Value, frame: &str, whole: bool) -> (Value, bool) {
+        let answer: Value = match serde_json::from_str(frame) {
             Ok(v) => v,
             Err(e) => self.fail(format!("the answer is not JSON ({e}): {frame}")),
         };
-        self.note(format!("  answered {}", shown(&answer.to_string())));
+        self.note(format!(
+            "  tab {tab} answered {}",
+            shown(&answer.to_string())
+        ));
         if whole && answer["re"] != request["id"] {
             self.fail("the answer does not carry the request's id");
         }
         let op = request["op"].as_str().unwrap_or_default();
-        let user = self.tabs[tab].user;
-        let ok = self.judge(op, user, request, &answer, whole);
-        let replay = (ok && whole && op == "events.replay")
-            .then(|| (tab, request["since_seq"].as_u64(), answer["data"].clone()));
-        self.after(replay).await;
+        let ok = self.judge(op, self.tabs[tab].user, request, &answer, whole);
+        (answer, ok)
     }
 
     /// Checks an answer's code and learns what an ok one names; `whole`:

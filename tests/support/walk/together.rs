@@ -6,7 +6,6 @@
 //! every count and list still agrees.
 
 use futures_util::future::join_all;
-use serde_json::Value;
 
 use super::{shown, Walk, USERS};
 
@@ -49,19 +48,7 @@ impl Walk {
             answers[i] = frame;
         }
         for ((tab, request, _), frame) in asks.iter().zip(answers) {
-            let answer: Value = match serde_json::from_str(&frame) {
-                Ok(v) => v,
-                Err(e) => self.fail(format!("the answer is not JSON ({e}): {frame}")),
-            };
-            self.note(format!(
-                "  tab {tab} answered {}",
-                shown(&answer.to_string())
-            ));
-            if answer["re"] != request["id"] {
-                self.fail("the answer does not carry the request's id");
-            }
-            let op = request["op"].as_str().unwrap_or_default();
-            self.judge(op, self.tabs[*tab].user, request, &answer, true);
+            self.answered(*tab, request, &frame, true);
         }
         // Several sends' events come in this step; `written` speaks of one.
         self.written = None;
