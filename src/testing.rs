@@ -139,9 +139,17 @@ impl TestServer {
     /// # Panics
     /// When no loopback port can be bound or no thread started: a test cannot run then.
     pub fn with(config: Config, server_config: ServerConfig) -> TestServer {
+        TestServer::on(Engine::start(config).expect("engine starts"), server_config)
+    }
+
+    /// A server over an engine already started (a cluster node's, say), with
+    /// this server configuration. Stopping the server stops the engine too.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound or no thread started: a test cannot run then.
+    pub fn on(engine: Engine, server_config: ServerConfig) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        let engine = Engine::start(config).expect("engine starts");
         let (stop, stopped) = oneshot::channel::<()>();
         let e = engine.clone();
         let auth = Auth::new(

@@ -33,7 +33,8 @@ async fn a_walk_through_every_face_reads_the_same_on_each() {
         // Every other seed's sockets take compact frames.
         let query = ["", "?encoding=compact"][seed as usize % 2];
         let url = format!("ws://{}/v1/ws{query}", server.addr());
-        let mut walk = Walk::on_sockets(seed, config, engine.clone(), url, hand).await;
+        let nodes = vec![engine.clone()];
+        let mut walk = Walk::on_sockets(seed, config, nodes, vec![url], hand).await;
         walk.side_by_side();
         walk.add_face(Box::new(RestFace {
             rest: server.rest(),

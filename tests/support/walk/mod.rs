@@ -123,17 +123,17 @@ impl Walk {
         Walk::reaching(seed, config, nodes, Vec::new(), clock).await
     }
 
-    /// A walk whose tabs are WebSockets to `url` (`ws://ADDR/v1/ws`, with
-    /// `?encoding=compact` or not) of a server whose engine, started from
-    /// `config`, is `engine`.
+    /// A walk whose tabs are WebSockets to servers over `nodes` (engines
+    /// started from `config`), at `urls` (`ws://ADDR/v1/ws`, with
+    /// `?encoding=compact` or not), one a node.
     pub async fn on_sockets(
         seed: u64,
         config: Config,
-        engine: Engine,
-        url: String,
+        nodes: Vec<Engine>,
+        urls: Vec<String>,
         clock: ManualClock,
     ) -> Walk {
-        Walk::reaching(seed, config, vec![engine], vec![url], clock).await
+        Walk::reaching(seed, config, nodes, urls, clock).await
     }
 
     async fn reaching(
