@@ -90,24 +90,15 @@ impl Faces {
                 .engine_pages(caller(user), json!({"op": "conversation.list"}))
                 .await;
             let theirs: Vec<String> = theirs.iter().map(|c| str_of(&c["id"])).collect();
-            let listed = self
-                .twilio_pages(&format!("/Users/{user}/Conversations"))
-                .await;
-            let listed = listed.iter().map(|c| str_of(&c["conversation_sid"]));
-            self.same_sets(
-                &format!("{user}'s conversations"),
-                sids("CH", &theirs),
-                listed,
-            );
-            let listed = self
-                .twilio_pages(&format!("/ParticipantConversations?Identity={user}"))
-                .await;
-            let listed = listed.iter().map(|c| str_of(&c["conversation_sid"]));
-            self.same_sets(
-                &format!("{user}'s participant conversations"),
-                sids("CH", &theirs),
-                listed,
-            );
+            let lists = [
+                format!("/Users/{user}/Conversations"),
+                format!("/ParticipantConversations?Identity={user}"),
+            ];
+            for path in lists {
+                let listed = self.twilio_pages(&path).await;
+                let listed = listed.iter().map(|c| str_of(&c["conversation_sid"]));
+                self.same_sets(&path, sids("CH", &theirs), listed);
+            }
         }
     }
 
