@@ -65,44 +65,41 @@ impl RestFace {
         }
         let c = || segment(&request["conversation"], false);
         let conv = |c: String| format!("/v1/conversations/{c}");
-        let (method, path, body) = match op {
-            "conversation.create" => (Method::POST, "/v1/conversations".into(), Some(body)),
-            "conversation.get" => (Method::GET, conv(c()?), None),
-            "conversation.update" => (Method::PATCH, conv(c()?), Some(body)),
-            "conversation.delete" => (Method::DELETE, conv(c()?), None),
-            "participant.add" | "participant.add_non_chat" => (
-                Method::POST,
-                format!("{}/participants", conv(c()?)),
-                Some(body),
-            ),
+        let (method, path) = match op {
+            "conversation.create" => (Method::POST, "/v1/conversations".into()),
+            "conversation.get" | "conversation.update" | "conversation.delete" => {
+                on_record(op, conv(c()?), Method::PATCH)
+            }
+            "participant.add" | "participant.add_non_chat" => {
+                (Method::POST, format!("{}/participants", conv(c()?)))
+            }
             "participant.get" | "participant.update" | "participant.remove" => {
                 let p = segment(&request["participant"], false)?;
-                let path = format!("{}/participants/{p}", conv(c()?));
-                match op {
-                    "participant.get" => (Method::GET, path, None),
-                    "participant.update" => (Method::PATCH, path, Some(body)),
-                    _ => (Method::DELETE, path, None),
-                }
+                on_record(
+                    op,
+                    format!("{}/participants/{p}", conv(c()?)),
+                    Method::PATCH,
+                )
             }
-            "message.send" => (Method::POST, format!("{}/messages", conv(c()?)), Some(body)),
-            "message.get" | "message.edit" | "message.delete" | "reaction.add" => {
+            "message.send" => (Method::POST, format!("{}/messages", conv(c()?))),
+            "message.get" | "message.edit" | "message.delete" => {
                 let m = segment(&request["message"], true)?;
-                let path = format!("{}/messages/{m}", conv(c()?));
-                match op {
-                    "message.get" => (Method::GET, path, None),
-                    "message.edit" => (Method::PATCH, path, Some(body)),
-                    "message.delete" => (Method::DELETE, path, None),
-                    _ => (Method::POST, format!("{path}/reactions"), Some(body)),
-                }
+                on_record(op, format!("{}/messages/{m}", conv(c()?)), Method::PATCH)
+            }
+            "reaction.add" => {
+                let m = segment(&request["message"], true)?;
+                let path = format!("{}/messages/{m}/reactions", conv(c()?));
+                (Method::POST, path)
             }
             "reaction.remove" => {
                 let r = segment(&request["reaction"], false)?;
-                (Method::DELETE, format!("/v1/reactions/{r}"), None)
+                (Method::DELETE, format!("/v1/reactions/{r}"))
             }
             _ => return None,
         };
         let as_service = self.rng.u8(..4) == 0;
-        let body = body.map(|mut b| {
+        let writes = method == Method::POST || method == Method::PATCH;
+        let body = writes.then_some(body).map(|mut b| {
             if as_service && op == "message.send" {
                 b.insert("author".into(), json!(user));
             }
@@ -262,9 +259,9 @@ impl TwilioFace {
                 Some(_) => return None,
                 None => (Method::POST, "/Conversations".to_string()),
             },
-            "conversation.get" => (Method::GET, conv(c)?),
-            "conversation.update" => (Method::POST, conv(c)?),
-            "conversation.delete" => (Method::DELETE, conv(c)?),
+            "conversation.get" | "conversation.update" | "conversation.delete" => {
+                on_record(op, conv(c)?, Method::POST)
+            }
             "conversation.leave" => (Method::DELETE, mine(c)?),
             "conversation.set_notification_level" => {
                 form.push((
@@ -293,7 +290,7 @@ impl TwilioFace {
             }
             "participant.get" | "participant.update" | "participant.remove" => {
                 let p = key(&request["participant"], "MB")?;
-                on_record(op, format!("{}/Participants/{p}", conv(c)?))
+                on_record(op, format!("{}/Participants/{p}", conv(c)?), Method::POST)
             }
             "message.send" => {
                 form.push(("Author".into(), user.to_string()));
@@ -301,7 +298,7 @@ impl TwilioFace {
             }
             "message.get" | "message.edit" | "message.delete" => {
                 let m = key(&request["message"], "IM")?;
-                on_record(op, format!("{}/Messages/{m}", conv(c)?))
+                on_record(op, format!("{}/Messages/{m}", conv(c)?), Method::POST)
             }
             "user.update" => (Method::POST, format!("/Users/{me}")),
             _ => return None,
@@ -310,11 +307,12 @@ impl TwilioFace {
     }
 }
 
-/// A fetch, update or delete of the record at `path`, as Twilio asks each.
-fn on_record(op: &str, path: String) -> (Method, String) {
+/// A fetch, update or delete of the record at `path`, an update asked
+/// with `update` (REST's PATCH, Twilio's POST).
+fn on_record(op: &str, path: String, update: Method) -> (Method, String) {
     let method = match op.rsplit('.').next() {
         Some("get") => Method::GET,
-        Some("update" | "edit") => Method::POST,
+        Some("update" | "edit") => update,
         _ => Method::DELETE,
     };
     (method, path)
