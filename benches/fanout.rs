@@ -269,6 +269,53 @@ fn parallel_rooms(c: &mut Criterion) {
     group.finish();
 }
 
+/// `conversationUpdated` carries each member's own unread count, so it is
+/// rendered per member: a rename in a room of 100 connected members, with
+/// `history` messages none of them has read.
+fn updated_fanout(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("updated_fanout");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    for &history in &[0usize, 1_000, 10_000] {
+        let room = room(&rt, 100);
+        rt.block_on(async {
+            for n in 0..history {
+                let send = json!({"op": "message.send", "conversation": room.id, "body": "x"});
+                room.sender.request_json(send).await.expect("send");
+                if n % 500 == 0 {
+                    room.drain();
+                }
+            }
+        });
+        room.drain();
+        let mut name = 0u64;
+        group.throughput(Throughput::Elements(100));
+        group.bench_with_input(BenchmarkId::new("rename_100", history), &history, |b, _| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    name += 1;
+                    let update = json!({"op": "conversation.update",
+                        "conversation": room.id, "friendly_name": format!("room {name}")});
+                    let t = Instant::now();
+                    rt.block_on(room.sender.request_json(update))
+                        .expect("update");
+                    total += t.elapsed();
+                    room.drain();
+                }
+                total
+            })
+        });
+        room.engine.shutdown();
+    }
+    group.finish();
+}
+
 /// What a compact session's first copy of an event costs: the compact form
 /// made from a `messageAdded` frame (100-byte body) as the engine wrote it.
 /// In rooms of five it is shared by few deliveries, so it shows up per delivery.
@@ -301,6 +348,7 @@ criterion_group!(
     typing_fanout,
     presence_fanout,
     parallel_rooms,
+    updated_fanout,
     compact_frame
 );
 criterion_main!(benches);

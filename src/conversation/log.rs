@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::chat_index::ChatIndex;
 use crate::model::{Identity, LastMessage, Message, MessageId, Millis, ReactionId};
 use crate::protocol::{event_data, Direction, Frame, MessageRef};
 
@@ -65,6 +66,7 @@ pub(crate) struct MessageLog {
     by_id: HashMap<MessageId, u64>,
     client_ids: HashMap<(Identity, String), u64>,
     reactions: HashMap<ReactionId, u64>,
+    chat: ChatIndex,
     next_index: u64,
     content_bytes: usize,
     last_created_at: Millis,
@@ -111,10 +113,9 @@ impl MessageLog {
 
     /// The newest chat message (log messages do not move `last_message`).
     pub fn last_chat(&self) -> Option<LastMessage> {
-        self.messages
-            .values()
-            .rev()
-            .find(|m| !m.is_log())
+        self.chat
+            .last()
+            .and_then(|i| self.messages.get(&i))
             .map(|m| LastMessage {
                 index: m.index,
                 created_at: m.created_at,
@@ -163,6 +164,9 @@ impl MessageLog {
         }
         for r in &m.reactions {
             self.reactions.insert(r.id, m.index);
+        }
+        if !m.is_log() {
+            self.chat.insert(m.index, m.author.as_ref());
         }
         self.messages.insert(m.index, Box::new(m));
     }
@@ -220,6 +224,9 @@ impl MessageLog {
         self.by_id.remove(&m.id);
         for r in &m.reactions {
             self.reactions.remove(&r.id);
+        }
+        if !m.is_log() {
+            self.chat.remove(m.index, m.author.as_ref());
         }
         // The idempotency key stays after a delete (a resend still answers the
         // first message) but goes with eviction, which bounds the map.
@@ -289,14 +296,12 @@ impl MessageLog {
 
     /// Chat messages above the horizon not written by `who`.
     pub fn unread(&self, who: &Identity, horizon: Option<u64>) -> u64 {
-        let from = horizon.map_or(0, |h| h.saturating_add(1));
-        if horizon == Some(u64::MAX) {
-            return 0;
+        match horizon {
+            None => self.chat.unread(who, 0),
+            Some(h) => h
+                .checked_add(1)
+                .map_or(0, |from| self.chat.unread(who, from)),
         }
-        self.messages
-            .range(from..)
-            .filter(|(_, m)| !m.is_log() && m.author.as_ref() != Some(who))
-            .count() as u64
     }
 
     fn exists_before(&self, index: u64, w: Window) -> bool {
@@ -511,6 +516,40 @@ mod tests {
         assert_eq!(l.unread(&alice, None), 2);
         assert_eq!(l.unread(&alice, Some(1)), 1);
         assert_eq!(l.unread(&alice, Some(4)), 0);
+    }
+
+    #[test]
+    fn unread_and_last_chat_follow_deletes_and_evictions() {
+        let mut l = MessageLog::new(20, 1 << 20);
+        let names = ["alice", "bob", "carol"];
+        for n in 0..200u64 {
+            let m = msg(&l, names[(n % 3) as usize], 1000 + n, n % 7 == 0);
+            add(&mut l, m);
+            if n % 5 == 0 {
+                l.remove(n.saturating_sub(3));
+            }
+            let counted = |who: &Identity, from: u64| {
+                l.messages
+                    .range(from..)
+                    .filter(|(_, m)| !m.is_log() && m.author.as_ref() != Some(who))
+                    .count() as u64
+            };
+            for name in names {
+                let who = Identity::parse(name, 256).unwrap();
+                assert_eq!(l.unread(&who, None), counted(&who, 0));
+                for h in [n.saturating_sub(10), n.saturating_sub(1), n, u64::MAX] {
+                    let from = h.saturating_add(1);
+                    let want = if h == u64::MAX {
+                        0
+                    } else {
+                        counted(&who, from)
+                    };
+                    assert_eq!(l.unread(&who, Some(h)), want);
+                }
+            }
+            let newest = l.messages.values().rev().find(|m| !m.is_log());
+            assert_eq!(l.last_chat().map(|m| m.index), newest.map(|m| m.index));
+        }
     }
 
     #[test]

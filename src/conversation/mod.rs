@@ -8,6 +8,7 @@
 //! and stops itself after a delete. Callers use [`ConversationHandle`].
 
 mod actor;
+mod chat_index;
 mod effects;
 mod event_records;
 mod events;
