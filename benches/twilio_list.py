@@ -4,7 +4,11 @@ page after page, following `meta.next_page_url`. What it lists it makes first
 (REST, as the service): one conversation's messages (`--list messages`), or
 conversations, each with alice as a participant (`--list conversations`, the
 account's; `--list user-conversations`, alice's), or one conversation's
-participants (`--list participants`).
+participants (`--list participants`), or conversations each with an SMS
+participant bound to one address (`--list address-conversations`, that
+address's), or to an address of its own (`--list address-lookups`: 100
+addresses looked up, one page each, as a backend does for each SMS that
+comes in).
 
     cargo run --release -- --bind 127.0.0.1:18080 --rate-limit 0 &
     python3 benches/twilio_list.py --url http://127.0.0.1:18080 --messages 10000
@@ -37,7 +41,8 @@ def main():
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--url", default="http://127.0.0.1:8080")
     args.add_argument("--list", default="messages",
-                      choices=["messages", "conversations", "user-conversations", "participants"])
+                      choices=["messages", "conversations", "user-conversations", "participants",
+                               "address-conversations", "address-lookups"])
     args.add_argument("--messages", type=int, default=10000, help="how many messages to list")
     args.add_argument("--count", type=int, default=2000,
                       help="how many conversations or participants to list")
@@ -57,13 +62,28 @@ def main():
             call("POST", f"{a.url}/v1/conversations/{conv}/participants", {"identity": f"user{i}"})
         made = f"{a.count} participants"
         path = f"/Conversations/CH{conv.replace('-', '')}/Participants"
+    elif a.list.startswith("address"):
+        for i in range(a.count):
+            conv = call("POST", f"{a.url}/v1/conversations", {"friendly_name": f"sms {i}"})["id"]
+            address = "+15550001111" if a.list == "address-conversations" else f"+1555{i:07}"
+            call("POST", f"{a.url}/v1/conversations/{conv}/participants",
+                 {"proxy_address": "+15559990000", "address": address})
+        made = f"{a.count} conversations"
+        path = "/ParticipantConversations?Address=%2B15550001111"
     else:
         for i in range(a.count):
             call("POST", f"{a.url}/v1/conversations", {"friendly_name": f"room {i}", "participants": ["alice"]})
         made = f"{a.count} conversations"
         path = "/Conversations" if a.list == "conversations" else "/Users/alice/Conversations"
     print(f"made {made} in {time.time() - start:.1f} s")
-    url = f"{twilio}{path}?PageSize={a.page_size}"
+    if a.list == "address-lookups":
+        start, found = time.time(), 0
+        for i in range(0, a.count, max(1, a.count // 100)):
+            page = call("GET", f"{twilio}/ParticipantConversations?Address=%2B1555{i:07}")
+            found += len(page["conversations"])
+        print(f"looked up {found} addresses, one page each: {time.time() - start:.2f} s")
+        return
+    url = f"{twilio}{path}{'&' if '?' in path else '?'}PageSize={a.page_size}"
     start, listed, pages = time.time(), 0, 0
     while url:
         page = call("GET", url)

@@ -46,6 +46,8 @@ pub(crate) enum Index {
     /// A chat member joined (true) or left (false): the user's conversations,
     /// and the members presence tells.
     Member(Arc<UserHub>, bool),
+    /// A non-chat participant bound to this address came (true) or went.
+    Address(String, bool),
     /// A chat message arrived at this time: lists sort by it.
     Activity(Millis),
     /// The last chat message was deleted or evicted: activity goes back to
@@ -75,6 +77,7 @@ impl Index {
                 info.remove_member(&hub.identity);
                 hub.leave(c);
             }
+            Index::Address(a, came) => info.bind(&a, came),
             Index::Activity(at) => info.touch(at),
             Index::ActivityBack(at) => info.touch_to(at),
             Index::Reaction(r, true) => {

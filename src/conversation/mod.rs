@@ -25,7 +25,7 @@ mod state;
 mod tests;
 mod typing;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -66,11 +66,15 @@ impl From<Reply> for Answer {
 }
 
 /// What other threads may read of a conversation without asking its actor:
-/// its chat members (for presence) and its last activity (to sort lists).
+/// its chat members (for presence), the addresses its non-chat participants
+/// are bound to (to find an address's conversations) and its last activity
+/// (to sort lists).
 /// The actor keeps it as it delivers an op's effects, once committed.
 #[derive(Debug)]
 pub(crate) struct ConvInfo {
     members: RwLock<HashSet<Identity>>,
+    /// Each address with how many participants are bound to it (one per proxy).
+    addresses: RwLock<HashMap<String, u32>>,
     last_activity: AtomicU64,
     /// Where activity goes back to once no chat message is left.
     created_at: u64,
@@ -80,6 +84,7 @@ impl ConvInfo {
     pub fn new(created_at: u64) -> Self {
         ConvInfo {
             members: RwLock::new(HashSet::new()),
+            addresses: RwLock::new(HashMap::new()),
             last_activity: AtomicU64::new(created_at),
             created_at,
         }
@@ -103,6 +108,25 @@ impl ConvInfo {
             .iter()
             .cloned()
             .collect()
+    }
+    /// A non-chat participant bound to `address` came (true) or went.
+    pub fn bind(&self, address: &str, came: bool) {
+        let mut all = self.addresses.write().unwrap_or_else(|p| p.into_inner());
+        if came {
+            *all.entry(address.to_string()).or_default() += 1;
+        } else if let Some(n) = all.get_mut(address) {
+            *n -= 1;
+            if *n == 0 {
+                all.remove(address);
+            }
+        }
+    }
+    /// Whether a participant is bound to `address`.
+    pub fn bound_to(&self, address: &str) -> bool {
+        self.addresses
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(address)
     }
     /// A chat message arrived at `at`.
     pub fn touch(&self, at: u64) {

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::effects::{Effect, Index};
 use super::state::{empty, Access, ConversationState};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -87,10 +88,12 @@ impl ConversationState {
             last_read_at: None,
             messaging_binding: Some(MessagingBinding {
                 proxy_address: a.proxy_address,
-                address: a.address,
+                address: a.address.clone(),
             }),
             notification_level: NotificationLevel::Default,
         };
+        self.out
+            .push(Effect::Index(Index::Address(a.address, true)));
         let seq = self.members.insert(p, None);
         self.announce_joined(seq, now);
         Ok(Reply::Participant(Box::new(self.participant(seq)?.clone())))

@@ -425,6 +425,9 @@ impl ConversationState {
             if let Some(i) = &m.p.identity {
                 info.add_member(i);
             }
+            if let Some(b) = &m.p.messaging_binding {
+                info.bind(&b.address, true);
+            }
         }
         if let Some(last) = log.last_chat() {
             info.touch(last.created_at);

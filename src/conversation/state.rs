@@ -508,6 +508,10 @@ impl ConversationState {
                 self.typing_event("typingEnded", identity);
             }
         }
+        if let Some(b) = &p.messaging_binding {
+            let gone = Index::Address(b.address.clone(), false);
+            self.out.push(Effect::Index(gone));
+        }
         if let Some(hub) = &m.hub {
             self.out
                 .push(Effect::Index(Index::Member(hub.clone(), false)));

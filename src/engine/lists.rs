@@ -21,6 +21,20 @@ struct FeedCursor {
     until: Option<Millis>,
 }
 
+/// The keys of the `handles` that `keep` keeps, in creation order.
+fn created_order(
+    handles: &[ConversationHandle],
+    keep: impl Fn(&ConversationHandle) -> bool,
+) -> Vec<Created> {
+    let mut keys: Vec<Created> = handles
+        .iter()
+        .filter(|h| keep(h))
+        .map(|h| (h.info.created_at(), h.id))
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
 /// Where a conversation stands in creation order: its `created_at`, then
 /// its id.
 pub type Created = (Millis, ConversationId);
@@ -32,16 +46,24 @@ impl Engine {
     /// it first waits, as every read op does, until this node has applied
     /// what the log held when asked.
     pub async fn conversations_created(&self, subject: Option<&Identity>) -> Vec<Created> {
+        self.caught_up().await;
+        created_order(&self.handles_of(subject), |_| true)
+    }
+
+    /// The conversations where a non-chat participant is bound to `address`
+    /// (an SMS or WhatsApp number), oldest first, as
+    /// [`conversations_created`](Self::conversations_created) gives them.
+    pub async fn conversations_bound_to(&self, address: &str) -> Vec<Created> {
+        self.caught_up().await;
+        created_order(&self.handles_of(None), |h| h.info.bound_to(address))
+    }
+
+    /// In cluster mode, waits as a read op does until this node has applied
+    /// what the log held when asked.
+    async fn caught_up(&self) {
         if let Some(log) = self.inner.replicator.get() {
             log.caught_up().await;
         }
-        let handles = self.handles_of(subject);
-        let mut keys: Vec<Created> = handles
-            .iter()
-            .map(|h| (h.info.created_at(), h.id))
-            .collect();
-        keys.sort_unstable();
-        keys
     }
 
     /// The conversations `subject` takes part in (every one when None).

@@ -98,6 +98,21 @@ async fn a_clean_restart_keeps_everything_and_counters_continue() {
     alice
         .ok(json!({"op": "conversation.delete", "conversation": gone}))
         .await;
+    let sms = group(&alice, &[]).await;
+    alice
+        .ok(
+            json!({"op": "participant.add_non_chat", "conversation": sms,
+                   "proxy_address": "+15550002222", "address": "+15550001111"}),
+        )
+        .await;
+    let bound = |e: &Engine| {
+        let e = e.clone();
+        async move {
+            let keys = e.conversations_bound_to("+15550001111").await;
+            keys.iter().map(|k| k.1.to_string()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(bound(&e).await, [sms.as_str()]);
     let last_seq = alice
         .ok(json!({"op": "events.replay", "conversation": c, "since_seq": 0}))
         .await["last_seq"]
@@ -111,6 +126,7 @@ async fn a_clean_restart_keeps_everything_and_counters_continue() {
     let bob = e.connect("bob").await.expect("bob");
     assert_eq!(snapshot(&alice, c).await, a_before);
     assert_eq!(snapshot(&bob, c).await, b_before);
+    assert_eq!(bound(&e).await, [sms.as_str()]);
     let listed = &a_before["messages"]["items"];
     assert_eq!(listed[0]["body"], "one, edited");
     assert_eq!(listed[0]["reactions"][0]["id"], reaction);

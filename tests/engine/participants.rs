@@ -92,6 +92,51 @@ async fn non_chat_participants_count_but_get_no_events() {
     );
 }
 
+/// An address's conversations: each where a participant is bound to it,
+/// while one is (two proxies for one address count once, until both go).
+#[tokio::test]
+async fn an_address_finds_its_conversations_while_a_participant_is_bound_to_it() {
+    let e = engine();
+    let alice = e.connect("alice").await.unwrap();
+    let (a, b, c) = (
+        group(&alice, &[]).await,
+        group(&alice, &[]).await,
+        group(&alice, &[]).await,
+    );
+    let bind = |conv: &str, proxy: &str| {
+        json!({"op": "participant.add_non_chat", "conversation": conv,
+               "proxy_address": proxy, "address": "+15550002"})
+    };
+    // Made in one millisecond, they list in id order: compared as sets.
+    let bound = || async {
+        let keys = e.conversations_bound_to("+15550002").await;
+        let mut ids: Vec<String> = keys.iter().map(|k| k.1.to_string()).collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |v: &[&String]| {
+        let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    };
+    let first = alice.ok(bind(&a, "+15550001")).await;
+    let second = alice.ok(bind(&a, "+15550009")).await;
+    alice.ok(bind(&b, "+15550001")).await;
+    alice.ok(bind(&c, "+15550001")).await;
+    assert_eq!(bound().await, sorted(&[&a, &b, &c]));
+    assert!(e.conversations_bound_to("+15550001").await.is_empty());
+    let remove =
+        |p: &Value| json!({"op": "participant.remove", "conversation": a, "participant": p["id"]});
+    alice.ok(remove(&first)).await;
+    assert_eq!(bound().await, sorted(&[&a, &b, &c]));
+    alice.ok(remove(&second)).await;
+    assert_eq!(bound().await, sorted(&[&b, &c]));
+    alice
+        .ok(json!({"op": "conversation.delete", "conversation": b}))
+        .await;
+    assert_eq!(bound().await, [c.as_str()]);
+}
+
 #[tokio::test]
 async fn removal_needs_admin_but_anyone_may_remove_themselves() {
     let e = engine();

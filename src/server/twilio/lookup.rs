@@ -78,9 +78,19 @@ impl FromReply for Page<Message> {
 /// Largest page the engine answers, for reading whole lists.
 const MESSAGES_PAGE: u64 = 100;
 const PARTICIPANTS_PAGE: u64 = 1000;
-const CONVERSATIONS_PAGE: u64 = 100;
 /// How many conversations a list views at once.
 const VIEWS_AT_ONCE: usize = 100;
+
+/// Whose conversations a list reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Whose<'a> {
+    /// Every conversation.
+    All,
+    /// Those a user takes part in.
+    User(&'a Identity),
+    /// Those where a non-chat participant is bound to an address.
+    Address(&'a str),
+}
 
 /// A conversation path key: a CH sid, else a unique name.
 pub(crate) fn conversation_ref(key: &str) -> String {
@@ -160,24 +170,6 @@ impl Ctx {
         }
     }
 
-    /// Every conversation (of `identity`, when given) as `caller` sees it,
-    /// oldest first.
-    pub async fn conversations(
-        &self,
-        caller: Caller,
-        identity: Option<String>,
-    ) -> TwResult<Vec<Conversation>> {
-        let mut all: Vec<Conversation> = self
-            .every(&caller, |cursor| Request::ConversationList {
-                page_size: Some(CONVERSATIONS_PAGE),
-                cursor,
-                identity: identity.clone(),
-            })
-            .await?;
-        all.sort_by_key(|c| (c.created_at, c.id));
-        Ok(all)
-    }
-
     /// Every participant of a conversation, in joining order.
     pub async fn participants(&self, conversation: &str) -> TwResult<Vec<Participant>> {
         self.every(&Caller::Service, |cursor| Request::ParticipantList {
@@ -246,8 +238,7 @@ impl Ctx {
         Ok(out)
     }
 
-    /// Up to `want` conversations (those `subject` takes part in, when
-    /// given) as `caller` sees them, that `keep` keeps, in creation order
+    /// Up to `want` of `whose` conversations as `caller` sees them, that `keep` keeps, in creation order
     /// from just after `after` going forward, or from just before it going
     /// back (None: from the first, or the last), in the order read. It views
     /// only as many as it needs, so a Twilio page costs its own size, not
@@ -255,13 +246,17 @@ impl Ctx {
     pub async fn conversations_created(
         &self,
         caller: &Caller,
-        subject: Option<&Identity>,
+        whose: Whose<'_>,
         after: Option<Created>,
         forward: bool,
         want: usize,
         keep: impl Fn(&Conversation) -> bool,
     ) -> Vec<Conversation> {
-        let keys = self.engine.conversations_created(subject).await;
+        let keys = match whose {
+            Whose::All => self.engine.conversations_created(None).await,
+            Whose::User(i) => self.engine.conversations_created(Some(i)).await,
+            Whose::Address(a) => self.engine.conversations_bound_to(a).await,
+        };
         let at = match after {
             None if forward => 0,
             None => keys.len(),

@@ -5,7 +5,7 @@
 use actix_web::HttpResponse;
 
 use super::conversations;
-use super::lookup::conversation_ref;
+use super::lookup::{conversation_ref, Whose};
 use super::shapes::{self, role_sid, ROLES};
 use super::wire::{code, user_sid, Params, TwResult, TwilioError};
 use super::{page, Ctx};
@@ -121,7 +121,8 @@ pub(crate) async fn conversations(ctx: &Ctx, u: &str, p: &Params) -> TwResult<Ht
     let shape = |c: &Conversation, part: &Participant| {
         shapes::user_conversation(ctx, identity.as_str(), c, part)
     };
-    conversations::of_user(ctx, p, &caller, &identity, joined, shape).await
+    let whose = Whose::User(&identity);
+    conversations::of(ctx, p, &caller, whose, joined, shape).await
 }
 
 pub(crate) async fn conversation(ctx: &Ctx, u: &str, c: &str) -> TwResult<HttpResponse> {

@@ -351,6 +351,89 @@ async fn conversations_page_by_token() {
     }
 }
 
+/// `ParticipantConversations?Address=` lists each participant bound to the
+/// address, in its conversations' creation order, by token; one removed, or
+/// whose conversation is deleted, is no longer listed.
+#[actix_rt::test]
+async fn an_address_conversations_page_by_token() {
+    let server = TestServer::start();
+    let tw = Twilio::new(&server);
+    let mut chs = Vec::new();
+    for _ in 0..5 {
+        let c = tw.create("/Conversations", &[]).await;
+        chs.push(c["sid"].as_str().unwrap().to_string());
+    }
+    let bind = |ch: &str, address: &'static str, proxy: &'static str| {
+        let url = format!("/Conversations/{ch}/Participants");
+        let tw = &tw;
+        async move {
+            let params = [
+                ("MessagingBinding.Address", address),
+                ("MessagingBinding.ProxyAddress", proxy),
+            ];
+            let (s, p) = tw.post(&url, &params).await;
+            assert_eq!(s, 201, "{p}");
+            p["sid"].as_str().unwrap().to_string()
+        }
+    };
+    let (sms, other) = ("+15550001111", "+15550003333");
+    let mut want = vec![
+        (chs[0].clone(), bind(&chs[0], sms, "+15550002222").await),
+        (chs[1].clone(), bind(&chs[1], sms, "+15550002222").await),
+        (chs[3].clone(), bind(&chs[3], sms, "+15550002222").await),
+        (chs[3].clone(), bind(&chs[3], sms, "+15550004444").await),
+    ];
+    bind(&chs[2], other, "+15550002222").await;
+    tw.post(
+        &format!("/Conversations/{}/Participants", chs[4]),
+        &[("Identity", "ann")],
+    )
+    .await;
+    let listed = |records: &[Value]| -> Vec<(String, String)> {
+        records
+            .iter()
+            .map(|r| {
+                assert_eq!(r["participant_messaging_binding"]["address"], sms);
+                let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                (s("conversation_sid"), s("participant_sid"))
+            })
+            .collect()
+    };
+    // Made in one millisecond, conversations list in id order: as /Conversations has them.
+    let order: Vec<Value> = tw.all("/Conversations").await;
+    let place = |ch: &str| order.iter().position(|c| c["sid"] == ch);
+    want.sort_by_key(|(ch, _)| place(ch));
+    let url = format!(
+        "/ParticipantConversations?Address={}",
+        sms.replace('+', "%2B")
+    );
+    assert_eq!(listed(&tw.all(&url).await), want);
+    let (_, p0) = tw.get(&format!("{url}&PageSize=1")).await;
+    assert_eq!(listed(p0["conversations"].as_array().unwrap()), want[..1]);
+    let next = p0["meta"]["next_page_url"].as_str().unwrap();
+    assert!(next.contains("PageToken=PTa"), "{next}");
+    let (_, p1) = tw.get(next).await;
+    assert_eq!(listed(p1["conversations"].as_array().unwrap()), want[1..2]);
+
+    let (_, b) = tw
+        .get("/ParticipantConversations?Address=%2B15550003333")
+        .await;
+    assert_eq!(b["conversations"][0]["conversation_sid"], chs[2].as_str());
+    let (_, none) = tw.get("/ParticipantConversations?Address=nobody").await;
+    assert_eq!(none["conversations"], json!([]));
+
+    let (s, _) = tw
+        .delete(&format!(
+            "/Conversations/{}/Participants/{}",
+            want[1].0, want[1].1
+        ))
+        .await;
+    assert_eq!(s, 204);
+    tw.delete(&format!("/Conversations/{}", chs[0])).await;
+    want.retain(|(ch, _)| *ch != chs[0] && *ch != chs[1]);
+    assert_eq!(listed(&tw.all(&url).await), want);
+}
+
 #[actix_rt::test]
 async fn conversation_with_participants_is_all_or_nothing() {
     let server = TestServer::start();
