@@ -271,7 +271,8 @@ fn parallel_rooms(c: &mut Criterion) {
 
 /// `conversationUpdated` carries each member's own unread count, so it is
 /// rendered per member: a rename in a room of 100 connected members, with
-/// `history` messages none of them has read.
+/// `history` messages none of them has read, or (`attributes_4KiB`) none
+/// but 4 KiB of attributes, in 100 keys.
 fn updated_fanout(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -281,9 +282,15 @@ fn updated_fanout(c: &mut Criterion) {
     group
         .measurement_time(Duration::from_secs(3))
         .sample_size(20);
-    for &history in &[0usize, 1_000, 10_000] {
+    for &(history, attributes) in &[(0usize, 0usize), (1_000, 0), (10_000, 0), (0, 100)] {
         let room = room(&rt, 100);
         rt.block_on(async {
+            let attributes: serde_json::Map<String, serde_json::Value> = (0..attributes)
+                .map(|k| (format!("key{k:03}"), json!("v".repeat(32))))
+                .collect();
+            let update = json!({"op": "conversation.update", "conversation": room.id,
+                "attributes": attributes});
+            room.sender.request_json(update).await.expect("attributes");
             for n in 0..history {
                 let send = json!({"op": "message.send", "conversation": room.id, "body": "x"});
                 room.sender.request_json(send).await.expect("send");
@@ -295,7 +302,11 @@ fn updated_fanout(c: &mut Criterion) {
         room.drain();
         let mut name = 0u64;
         group.throughput(Throughput::Elements(100));
-        group.bench_with_input(BenchmarkId::new("rename_100", history), &history, |b, _| {
+        let id = match attributes {
+            0 => BenchmarkId::new("rename_100", history),
+            _ => BenchmarkId::new("rename_100", "attributes_4KiB"),
+        };
+        group.bench_with_input(id, &history, |b, _| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {

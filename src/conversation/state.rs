@@ -26,11 +26,13 @@ use crate::delivery::Outbox;
 use crate::error::{Error, Result};
 use crate::model::Caller;
 use crate::model::{
-    Conversation, ConversationId, Identity, LogKind, Message, MessageId, MessageType, Millis,
-    NotificationLevel, Participant, ParticipantId, ParticipantKind, Role, State, StateInfo, Status,
-    Subtype,
+    CallerFields, Conversation, ConversationId, Identity, LogKind, Message, MessageId, MessageType,
+    Millis, NotificationLevel, Participant, ParticipantId, ParticipantKind, Role, State, StateInfo,
+    Status, Subtype,
 };
-use crate::protocol::{encode_event, encode_event_at, ConversationOp, CreateConversation, Frame};
+use crate::protocol::{
+    encode_event, encode_event_at, ConversationOp, CreateConversation, Frame, UpdatedFrames,
+};
 use crate::validate;
 
 /// Longest `avatar_url`, in characters: long enough for signed URLs.
@@ -268,19 +270,24 @@ impl ConversationState {
         }
     }
 
-    fn personalize(&self, c: &mut Conversation, m: &Member) {
-        c.status = Status::Joined;
-        c.notification_level = m.p.notification_level;
-        c.last_read_message_index = m.p.last_read_message_index;
-        c.unread_messages_count =
-            m.p.identity
+    /// The fields of the conversation that are member `m`'s own.
+    fn caller_fields(&self, m: &Member) -> CallerFields {
+        let horizon = m.p.last_read_message_index;
+        CallerFields {
+            status: Status::Joined,
+            notification_level: m.p.notification_level,
+            last_read_message_index: horizon,
+            unread_messages_count: m
+                .p
+                .identity
                 .as_ref()
-                .map_or(0, |i| self.log.unread(i, m.p.last_read_message_index));
+                .map_or(0, |i| self.log.unread(i, horizon)),
+        }
     }
 
     fn view_for(&self, m: &Member) -> Conversation {
         let mut c = self.view_neutral();
-        self.personalize(&mut c, m);
+        c.set_caller_fields(self.caller_fields(m));
         c
     }
 
@@ -344,22 +351,16 @@ impl ConversationState {
         reasons: &[&str],
         m: &Member,
     ) -> Frame {
-        let mut c = conversation.clone();
-        self.personalize(&mut c, m);
-        encode_event(
-            "conversationUpdated",
-            Some(self.id),
-            Some(seq),
-            &json!({"conversation": c, "update_reasons": reasons}),
-        )
+        UpdatedFrames::new(conversation, seq, reasons).frame(self.caller_fields(m))
     }
 
     pub(super) fn emit_updated(&mut self, reasons: Vec<&'static str>) {
         let seq = self.events.next_seq();
         let base = self.view_neutral();
+        let frames = UpdatedFrames::new(&base, seq, &reasons);
         for m in self.members.iter() {
             if let Some(hub) = &m.hub {
-                let frame = self.render_updated(seq, &base, &reasons, m);
+                let frame = frames.frame(self.caller_fields(m));
                 self.out.push(Effect::EventTo(hub.clone(), frame));
             }
         }

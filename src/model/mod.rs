@@ -194,6 +194,25 @@ pub struct Conversation {
     pub unread_messages_count: u64,
 }
 
+/// The fields of a [`Conversation`] that are the caller's own, in the order
+/// it has them (last).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub(crate) struct CallerFields {
+    pub status: Status,
+    pub notification_level: NotificationLevel,
+    pub last_read_message_index: Option<u64>,
+    pub unread_messages_count: u64,
+}
+
+impl Conversation {
+    pub(crate) fn set_caller_fields(&mut self, f: CallerFields) {
+        self.status = f.status;
+        self.notification_level = f.notification_level;
+        self.last_read_message_index = f.last_read_message_index;
+        self.unread_messages_count = f.unread_messages_count;
+    }
+}
+
 /// `subtype` of a Message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

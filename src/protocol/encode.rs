@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::model::ConversationId;
+use crate::model::{CallerFields, Conversation, ConversationId};
 
 use super::{Frame, Reply, RequestId};
 
@@ -87,6 +87,70 @@ fn head(
     Ok(())
 }
 
+/// A `conversationUpdated` whose conversation carries each recipient's own
+/// fields. Those come last in a Conversation, so everything before them is
+/// written once and each recipient's frame is that, its own fields, and the
+/// rest: a copy, not a serialization of the whole conversation (attributes
+/// and metadata of up to 16 KiB each) per member.
+pub(crate) struct UpdatedFrames<'a> {
+    /// The frame's bytes before the caller fields, and after them.
+    split: Option<(Vec<u8>, Vec<u8>)>,
+    conversation: &'a Conversation,
+    seq: u64,
+    reasons: &'a [&'a str],
+}
+
+impl<'a> UpdatedFrames<'a> {
+    /// Event `seq` of `conversation`, whose caller fields each frame sets.
+    pub fn new(conversation: &'a Conversation, seq: u64, reasons: &'a [&'a str]) -> Self {
+        UpdatedFrames {
+            split: split(conversation, seq, reasons),
+            conversation,
+            seq,
+            reasons,
+        }
+    }
+
+    /// The frame for a recipient with these fields of its own.
+    pub fn frame(&self, own: CallerFields) -> Frame {
+        let Some((head, tail)) = &self.split else {
+            let mut c = self.conversation.clone();
+            c.set_caller_fields(own);
+            let data = serde_json::json!({"conversation": c, "update_reasons": self.reasons});
+            return encode_event("conversationUpdated", Some(c.id), Some(self.seq), &data);
+        };
+        let own = json_exact(&own);
+        let own = own.get(1..own.len().saturating_sub(1)).unwrap_or_default();
+        let mut json = Vec::with_capacity(head.len() + own.len() + tail.len() + 1);
+        json.extend_from_slice(head);
+        json.push(b',');
+        json.extend_from_slice(own);
+        json.extend_from_slice(tail);
+        utf8_frame(json)
+    }
+}
+
+/// The bytes of the frame before the caller fields, and after them.
+fn split(c: &Conversation, seq: u64, reasons: &[&str]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut before = Vec::new();
+    head(&mut before, "conversationUpdated", Some(c.id), Some(seq)).ok()?;
+    before.extend_from_slice(b"{\"conversation\":");
+    serde_json::to_writer(&mut before, c).ok()?;
+    // The caller fields are the last four, after every field a user sets,
+    // and a string's quotes are escaped: the last `,"status":` is theirs.
+    let at = memrchr(&before, b",\"status\":")?;
+    before.truncate(at);
+    let mut tail = b"},\"update_reasons\":".to_vec();
+    serde_json::to_writer(&mut tail, reasons).ok()?;
+    tail.extend_from_slice(b"}}");
+    Some((before, tail))
+}
+
+/// Where `needle` last starts in `hay`.
+fn memrchr(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
 /// The `data` of a frame made by [`encode_event_at`], given where it starts.
 pub fn event_data(frame: &Frame, at: usize) -> Option<&[u8]> {
     let bytes = frame.as_str().as_bytes();
@@ -165,4 +229,81 @@ pub fn encode_answer(re: &RequestId, result: &Result<Reply, Error>) -> Frame {
         error: result.as_ref().err().map(Error::to_json),
     };
     frame(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Identity, LastMessage, NotificationLevel, State, StateInfo, Status};
+    use serde_json::json;
+
+    fn conversation() -> Conversation {
+        let attributes = json!({"status": "x\",\"status\":1", "nested": {"status": [1, 2]}});
+        let metadata = json!({"status": "open", "n": 3});
+        Conversation {
+            id: ConversationId::new(),
+            unique_name: Some(",\"status\":".into()),
+            friendly_name: Some("office".into()),
+            avatar_url: None,
+            attributes,
+            metadata: metadata.as_object().cloned().unwrap_or_default(),
+            created_by: Identity::parse("alice", 256).ok(),
+            direct: false,
+            created_at: 1,
+            updated_at: 2,
+            last_message_at: Some(3),
+            last_message: Some(LastMessage {
+                index: 4,
+                created_at: 3,
+            }),
+            state: StateInfo {
+                current: State::Active,
+                updated_at: 1,
+            },
+            participants_count: 2,
+            messages_count: 5,
+            status: Status::NotParticipating,
+            notification_level: NotificationLevel::Default,
+            last_read_message_index: None,
+            unread_messages_count: 0,
+        }
+    }
+
+    /// Each recipient's frame reads as the whole event serialized for it,
+    /// though its conversation's attributes, metadata and unique name hold
+    /// `"status"` keys and text.
+    #[test]
+    fn updated_frames_read_as_the_event_made_for_each_recipient() {
+        let base = conversation();
+        let reasons = ["friendly_name", "attributes"];
+        let frames = UpdatedFrames::new(&base, 9, &reasons);
+        assert!(frames.split.is_some());
+        for own in [
+            CallerFields {
+                status: Status::Joined,
+                notification_level: NotificationLevel::Muted,
+                last_read_message_index: Some(2),
+                unread_messages_count: 2,
+            },
+            CallerFields {
+                status: Status::Joined,
+                notification_level: NotificationLevel::Default,
+                last_read_message_index: None,
+                unread_messages_count: 5,
+            },
+        ] {
+            let mut c = base.clone();
+            c.set_caller_fields(own);
+            let want = json!({"event": "conversationUpdated", "conversation": base.id, "seq": 9,
+                              "data": {"conversation": c, "update_reasons": reasons}});
+            let got: Value = serde_json::from_str(frames.frame(own).as_str()).unwrap();
+            assert_eq!(got, want);
+            let whole = UpdatedFrames {
+                split: None,
+                ..UpdatedFrames::new(&base, 9, &reasons)
+            };
+            let got: Value = serde_json::from_str(whole.frame(own).as_str()).unwrap();
+            assert_eq!(got, want);
+        }
+    }
 }
