@@ -272,7 +272,9 @@ fn parallel_rooms(c: &mut Criterion) {
 /// `conversationUpdated` carries each member's own unread count, so it is
 /// rendered per member: a rename in a room of 100 connected members, with
 /// `history` messages none of them has read, or (`attributes_4KiB`) none
-/// but 4 KiB of attributes, in 100 keys.
+/// but 4 KiB of attributes, in 100 keys. Members whose own fields are alike
+/// share a frame; in `attributes_4KiB_read_apart` (100 messages) each has
+/// read up to a message of its own, so each frame is made apart.
 fn updated_fanout(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -282,7 +284,14 @@ fn updated_fanout(c: &mut Criterion) {
     group
         .measurement_time(Duration::from_secs(3))
         .sample_size(20);
-    for &(history, attributes) in &[(0usize, 0usize), (1_000, 0), (10_000, 0), (0, 100)] {
+    let cases = [
+        ("0", 0usize, 0usize, false),
+        ("1000", 1_000, 0, false),
+        ("10000", 10_000, 0, false),
+        ("attributes_4KiB", 0, 100, false),
+        ("attributes_4KiB_read_apart", 100, 100, true),
+    ];
+    for (label, history, attributes, read_apart) in cases {
         let room = room(&rt, 100);
         rt.block_on(async {
             let attributes: serde_json::Map<String, serde_json::Value> = (0..attributes)
@@ -298,14 +307,17 @@ fn updated_fanout(c: &mut Criterion) {
                     room.drain();
                 }
             }
+            if read_apart {
+                for (i, s) in room.sessions.iter().enumerate() {
+                    let read = json!({"op": "read.set", "conversation": room.id, "index": i});
+                    s.request_json(read).await.expect("read");
+                }
+            }
         });
         room.drain();
         let mut name = 0u64;
         group.throughput(Throughput::Elements(100));
-        let id = match attributes {
-            0 => BenchmarkId::new("rename_100", history),
-            _ => BenchmarkId::new("rename_100", "attributes_4KiB"),
-        };
+        let id = BenchmarkId::new("rename_100", label);
         group.bench_with_input(id, &history, |b, _| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;

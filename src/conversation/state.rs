@@ -31,7 +31,7 @@ use crate::model::{
     Status, Subtype,
 };
 use crate::protocol::{
-    encode_event, encode_event_at, ConversationOp, CreateConversation, Frame, UpdatedFrames,
+    encode_event, encode_event_at, ConversationFrames, ConversationOp, CreateConversation, Frame,
 };
 use crate::validate;
 
@@ -234,9 +234,11 @@ impl ConversationState {
     /// Announces the new conversation to its participants (`conversationAdded`).
     /// Called once, before the conversation can be reached by anyone else.
     pub fn announce_created(&mut self) {
+        let base = self.view_neutral();
+        let mut frames = ConversationFrames::added(&base);
         for m in self.members.iter() {
             if let Some(hub) = &m.hub {
-                let frame = membership_frame(self.id, false, &self.view_for(m));
+                let frame = frames.frame(self.caller_fields(m));
                 self.out.push(Effect::Membership(hub.clone(), frame));
             }
         }
@@ -351,13 +353,13 @@ impl ConversationState {
         reasons: &[&str],
         m: &Member,
     ) -> Frame {
-        UpdatedFrames::new(conversation, seq, reasons).frame(self.caller_fields(m))
+        ConversationFrames::updated(conversation, seq, reasons).frame(self.caller_fields(m))
     }
 
     pub(super) fn emit_updated(&mut self, reasons: Vec<&'static str>) {
         let seq = self.events.next_seq();
         let base = self.view_neutral();
-        let frames = UpdatedFrames::new(&base, seq, &reasons);
+        let mut frames = ConversationFrames::updated(&base, seq, &reasons);
         for m in self.members.iter() {
             if let Some(hub) = &m.hub {
                 let frame = frames.frame(self.caller_fields(m));

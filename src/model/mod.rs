@@ -88,7 +88,9 @@ pub struct Participant {
 }
 
 /// A participant's notification level for a conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationLevel {
     /// Notified as usual.
@@ -129,7 +131,7 @@ pub struct LastMessage {
 }
 
 /// The caller's part in a conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// A participant.
@@ -196,7 +198,7 @@ pub struct Conversation {
 
 /// The fields of a [`Conversation`] that are the caller's own, in the order
 /// it has them (last).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub(crate) struct CallerFields {
     pub status: Status,
     pub notification_level: NotificationLevel,

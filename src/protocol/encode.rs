@@ -87,63 +87,99 @@ fn head(
     Ok(())
 }
 
-/// A `conversationUpdated` whose conversation carries each recipient's own
-/// fields. Those come last in a Conversation, so everything before them is
-/// written once and each recipient's frame is that, its own fields, and the
-/// rest: a copy, not a serialization of the whole conversation (attributes
-/// and metadata of up to 16 KiB each) per member.
-pub(crate) struct UpdatedFrames<'a> {
+/// A `conversationAdded` or `conversationUpdated` for each recipient, whose
+/// conversation carries the recipient's own fields. Those come last in a
+/// Conversation, so everything before them is written once and each
+/// recipient's frame is that, its own fields, and the rest: a copy, not a
+/// serialization of the whole conversation (attributes and metadata of up to
+/// 16 KiB each) per member. Recipients one after another whose fields are
+/// alike (all of them at creation, those that have read nothing) share one
+/// frame; a map of every frame made cost more than it saved when each
+/// recipient's fields differ (BENCHMARKS.md, "Unread counts").
+pub(crate) struct ConversationFrames<'a> {
     /// The frame's bytes before the caller fields, and after them.
     split: Option<(Vec<u8>, Vec<u8>)>,
+    last: Option<(CallerFields, Frame)>,
     conversation: &'a Conversation,
-    seq: u64,
-    reasons: &'a [&'a str],
+    updated: Option<(u64, &'a [&'a str])>,
 }
 
-impl<'a> UpdatedFrames<'a> {
-    /// Event `seq` of `conversation`, whose caller fields each frame sets.
-    pub fn new(conversation: &'a Conversation, seq: u64, reasons: &'a [&'a str]) -> Self {
-        UpdatedFrames {
-            split: split(conversation, seq, reasons),
+impl<'a> ConversationFrames<'a> {
+    /// `conversationAdded` of `conversation`.
+    pub fn added(conversation: &'a Conversation) -> Self {
+        Self::new(conversation, None)
+    }
+
+    /// Event `seq` of `conversation`, a `conversationUpdated` for `reasons`.
+    pub fn updated(conversation: &'a Conversation, seq: u64, reasons: &'a [&'a str]) -> Self {
+        Self::new(conversation, Some((seq, reasons)))
+    }
+
+    fn new(conversation: &'a Conversation, updated: Option<(u64, &'a [&'a str])>) -> Self {
+        ConversationFrames {
+            split: split(conversation, updated),
+            last: None,
             conversation,
-            seq,
-            reasons,
+            updated,
         }
     }
 
     /// The frame for a recipient with these fields of its own.
-    pub fn frame(&self, own: CallerFields) -> Frame {
-        let Some((head, tail)) = &self.split else {
+    pub fn frame(&mut self, own: CallerFields) -> Frame {
+        match &self.last {
+            Some((o, f)) if *o == own => f.clone(),
+            _ => {
+                let f = self.make(own);
+                self.last = Some((own, f.clone()));
+                f
+            }
+        }
+    }
+
+    fn make(&self, own: CallerFields) -> Frame {
+        let Some((before, after)) = &self.split else {
             let mut c = self.conversation.clone();
             c.set_caller_fields(own);
-            let data = serde_json::json!({"conversation": c, "update_reasons": self.reasons});
-            return encode_event("conversationUpdated", Some(c.id), Some(self.seq), &data);
+            return match self.updated {
+                None => encode_event("conversationAdded", Some(c.id), None, &c),
+                Some((seq, reasons)) => {
+                    let data = serde_json::json!({"conversation": c, "update_reasons": reasons});
+                    encode_event("conversationUpdated", Some(c.id), Some(seq), &data)
+                }
+            };
         };
         let own = json_exact(&own);
         let own = own.get(1..own.len().saturating_sub(1)).unwrap_or_default();
-        let mut json = Vec::with_capacity(head.len() + own.len() + tail.len() + 1);
-        json.extend_from_slice(head);
+        let mut json = Vec::with_capacity(before.len() + own.len() + after.len() + 1);
+        json.extend_from_slice(before);
         json.push(b',');
         json.extend_from_slice(own);
-        json.extend_from_slice(tail);
+        json.extend_from_slice(after);
         utf8_frame(json)
     }
 }
 
 /// The bytes of the frame before the caller fields, and after them.
-fn split(c: &Conversation, seq: u64, reasons: &[&str]) -> Option<(Vec<u8>, Vec<u8>)> {
+fn split(c: &Conversation, updated: Option<(u64, &[&str])>) -> Option<(Vec<u8>, Vec<u8>)> {
     let mut before = Vec::new();
-    head(&mut before, "conversationUpdated", Some(c.id), Some(seq)).ok()?;
-    before.extend_from_slice(b"{\"conversation\":");
+    let mut after = b"}".to_vec();
+    match updated {
+        None => head(&mut before, "conversationAdded", Some(c.id), None).ok()?,
+        Some((seq, reasons)) => {
+            head(&mut before, "conversationUpdated", Some(c.id), Some(seq)).ok()?;
+            before.extend_from_slice(b"{\"conversation\":");
+            after.extend_from_slice(b",\"update_reasons\":");
+            serde_json::to_writer(&mut after, reasons).ok()?;
+            after.push(b'}');
+        }
+    }
+    after.push(b'}');
     serde_json::to_writer(&mut before, c).ok()?;
     // The caller fields are the last four, after every field a user sets,
     // and a string's quotes are escaped: the last `,"status":` is theirs.
     let at = memrchr(&before, b",\"status\":")?;
     before.truncate(at);
-    let mut tail = b"},\"update_reasons\":".to_vec();
-    serde_json::to_writer(&mut tail, reasons).ok()?;
-    tail.extend_from_slice(b"}}");
-    Some((before, tail))
+    Some((before, after))
 }
 
 /// Where `needle` last starts in `hay`.
@@ -273,11 +309,9 @@ mod tests {
     /// though its conversation's attributes, metadata and unique name hold
     /// `"status"` keys and text.
     #[test]
-    fn updated_frames_read_as_the_event_made_for_each_recipient() {
+    fn conversation_frames_read_as_the_event_made_for_each_recipient() {
         let base = conversation();
         let reasons = ["friendly_name", "attributes"];
-        let frames = UpdatedFrames::new(&base, 9, &reasons);
-        assert!(frames.split.is_some());
         for own in [
             CallerFields {
                 status: Status::Joined,
@@ -294,16 +328,23 @@ mod tests {
         ] {
             let mut c = base.clone();
             c.set_caller_fields(own);
-            let want = json!({"event": "conversationUpdated", "conversation": base.id, "seq": 9,
-                              "data": {"conversation": c, "update_reasons": reasons}});
-            let got: Value = serde_json::from_str(frames.frame(own).as_str()).unwrap();
-            assert_eq!(got, want);
-            let whole = UpdatedFrames {
-                split: None,
-                ..UpdatedFrames::new(&base, 9, &reasons)
-            };
-            let got: Value = serde_json::from_str(whole.frame(own).as_str()).unwrap();
-            assert_eq!(got, want);
+            let updated = json!({"event": "conversationUpdated", "conversation": base.id, "seq": 9,
+                                 "data": {"conversation": c, "update_reasons": reasons}});
+            let added = json!({"event": "conversationAdded", "conversation": base.id, "data": c});
+            for (mut frames, want) in [
+                (ConversationFrames::updated(&base, 9, &reasons), updated),
+                (ConversationFrames::added(&base), added),
+            ] {
+                assert!(frames.split.is_some());
+                let got: Value = serde_json::from_str(frames.frame(own).as_str()).unwrap();
+                assert_eq!(got, want);
+                let whole = ConversationFrames {
+                    split: None,
+                    ..frames
+                };
+                let got: Value = serde_json::from_str(whole.make(own).as_str()).unwrap();
+                assert_eq!(got, want);
+            }
         }
     }
 }

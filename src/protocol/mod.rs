@@ -15,7 +15,9 @@ mod reply;
 mod tests;
 
 pub use encode::{encode_answer, encode_event};
-pub(crate) use encode::{encode_event_at, event_around, event_data, json_exact, UpdatedFrames};
+pub(crate) use encode::{
+    encode_event_at, event_around, event_data, json_exact, ConversationFrames,
+};
 pub use fields::*;
 pub use ops::*;
 pub use reply::*;
