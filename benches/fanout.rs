@@ -26,6 +26,14 @@ impl Room {
     }
 }
 
+/// The runtime the benches drive the engine from: one thread, as a client's.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// One conversation with `members` connected users, on a one-arbiter engine.
 fn room(rt: &tokio::runtime::Runtime, members: usize) -> Room {
     let engine = Engine::start(Config {
@@ -96,10 +104,7 @@ fn time_sends(
 }
 
 fn message_fanout(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = current_thread();
     let mut group = c.benchmark_group("message_fanout");
     group
         .measurement_time(Duration::from_secs(4))
@@ -125,10 +130,7 @@ fn message_fanout(c: &mut Criterion) {
 
 /// Typing indicators (personal events, no seq) to 1,000 members.
 fn typing_fanout(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = current_thread();
     let mut group = c.benchmark_group("typing_fanout");
     group
         .measurement_time(Duration::from_secs(3))
@@ -163,10 +165,7 @@ fn typing_fanout(c: &mut Criterion) {
 /// Presence: a user sharing a conversation with 1,000 others comes online and
 /// goes offline (one userStatus to each, each way).
 fn presence_fanout(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = current_thread();
     let mut group = c.benchmark_group("presence_fanout");
     group
         .measurement_time(Duration::from_secs(3))
@@ -276,10 +275,7 @@ fn parallel_rooms(c: &mut Criterion) {
 /// share a frame; in `attributes_4KiB_read_apart` (100 messages) each has
 /// read up to a message of its own, so each frame is made apart.
 fn updated_fanout(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = current_thread();
     let mut group = c.benchmark_group("updated_fanout");
     group
         .measurement_time(Duration::from_secs(3))
@@ -343,10 +339,7 @@ fn updated_fanout(c: &mut Criterion) {
 /// made from a `messageAdded` frame (100-byte body) as the engine wrote it.
 /// In rooms of five it is shared by few deliveries, so it shows up per delivery.
 fn compact_frame(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = current_thread();
     let room = room(&rt, 2);
     let body = "x".repeat(100);
     let req = colloquy::Request::from_json(

@@ -21,14 +21,12 @@ struct FeedCursor {
     until: Option<Millis>,
 }
 
-/// The keys of the `handles` that `keep` keeps, in creation order.
-fn created_order(
-    handles: &[ConversationHandle],
-    keep: impl Fn(&ConversationHandle) -> bool,
+/// The keys of `handles`, in creation order.
+fn created_order<H: std::ops::Deref<Target = ConversationHandle>>(
+    handles: impl IntoIterator<Item = H>,
 ) -> Vec<Created> {
     let mut keys: Vec<Created> = handles
-        .iter()
-        .filter(|h| keep(h))
+        .into_iter()
         .map(|h| (h.info.created_at(), h.id))
         .collect();
     keys.sort_unstable();
@@ -47,7 +45,7 @@ impl Engine {
     /// what the log held when asked.
     pub async fn conversations_created(&self, subject: Option<&Identity>) -> Vec<Created> {
         self.caught_up().await;
-        created_order(&self.handles_of(subject), |_| true)
+        created_order(self.handles_of(subject).iter())
     }
 
     /// The conversations where a non-chat participant is bound to `address`
@@ -55,7 +53,9 @@ impl Engine {
     /// [`conversations_created`](Self::conversations_created) gives them.
     pub async fn conversations_bound_to(&self, address: &str) -> Vec<Created> {
         self.caught_up().await;
-        created_order(&self.handles_of(None), |h| h.info.bound_to(address))
+        let shared = self.shared();
+        let all = shared.conversations.iter();
+        created_order(all.filter(|h| h.info.bound_to(address)))
     }
 
     /// In cluster mode, waits as a read op does until this node has applied
@@ -118,8 +118,9 @@ impl Engine {
             .collect();
         keys.sort_unstable();
         let page = keyset_page("conversations", &keys, &from, size, |k| Some(k.1));
+        let shared = self.shared();
         let views = join_all(page.items.iter().filter_map(|id| {
-            let h = handles.iter().find(|h| h.id == *id)?.clone();
+            let h = shared.conversations.get(id)?.clone();
             let caller = caller.clone();
             Some(async move { h.view(caller).await })
         }))

@@ -87,6 +87,7 @@ pub(crate) async fn of(
                 let participants = ctx.participants(&id).await.unwrap_or_default();
                 shaped.extend(participants.iter().filter(bound).map(|x| shape(c, x)));
             }
+            // No participant to shape with: the account's list shapes its own.
             Whose::All => {}
         }
     }
@@ -322,32 +323,19 @@ pub(crate) async fn create_with_participants(ctx: &Ctx, p: &Params) -> TwResult<
 /// part in, paged by token.
 pub(crate) async fn participant_conversations(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
     let shape = |c: &Conversation, x: &Participant| shapes::participant_conversation(ctx, c, x);
-    if let Some(i) = p.get("Identity") {
-        let limit = ctx.engine.config().limits.max_name_chars;
-        let identity =
-            Identity::parse(i, limit).map_err(|e| TwilioError::engine(e, code::BAD_REQUEST))?;
-        return of(
-            ctx,
-            p,
-            &Caller::Service,
-            Whose::User(&identity),
-            |_| true,
-            shape,
-        )
-        .await;
-    }
-    let Some(address) = p.get("Address") else {
-        return Err(TwilioError::bad(
-            "ParticipantConversations needs Identity or Address",
-        ));
+    let limit = ctx.engine.config().limits.max_name_chars;
+    let identity = p
+        .get("Identity")
+        .map(|i| Identity::parse(i, limit).map_err(|e| TwilioError::engine(e, code::BAD_REQUEST)))
+        .transpose()?;
+    let whose = match (&identity, p.get("Address")) {
+        (Some(i), _) => Whose::User(i),
+        (None, Some(a)) => Whose::Address(a),
+        (None, None) => {
+            return Err(TwilioError::bad(
+                "ParticipantConversations needs Identity or Address",
+            ))
+        }
     };
-    of(
-        ctx,
-        p,
-        &Caller::Service,
-        Whose::Address(address),
-        |_| true,
-        shape,
-    )
-    .await
+    of(ctx, p, &Caller::Service, whose, |_| true, shape).await
 }
