@@ -82,8 +82,27 @@ impl Faces {
             sids("CH", &ids),
             listed.iter().map(|c| str_of(&c["sid"])),
         );
+        // Each non-chat participant by its address: (address, CH, MB).
+        let mut bound: Vec<(String, String, String)> = Vec::new();
         for c in &ids {
-            self.conversation_agrees(c).await;
+            bound.extend(self.conversation_agrees(c).await);
+        }
+        for address in ["+15559001", "+15559002"] {
+            let path = format!("/ParticipantConversations?Address=%2B{}", &address[1..]);
+            let listed = self.twilio_pages(&path).await;
+            let pair = |ch: &str, mb: &str| format!("{ch} {mb}");
+            let listed = listed.iter().map(|r| {
+                pair(
+                    &str_of(&r["conversation_sid"]),
+                    &str_of(&r["participant_sid"]),
+                )
+            });
+            let want = bound.iter().filter(|(a, ..)| a == address);
+            self.same_sets(
+                &path,
+                want.map(|(_, ch, mb)| pair(ch, mb)).collect(),
+                listed,
+            );
         }
         for user in USERS {
             let theirs = self
@@ -102,7 +121,9 @@ impl Faces {
         }
     }
 
-    async fn conversation_agrees(&mut self, c: &str) {
+    /// Checks one conversation's lists through every face; answers its
+    /// non-chat participants as (address, CH, MB).
+    async fn conversation_agrees(&mut self, c: &str) -> Vec<(String, String, String)> {
         let forward = json!({"op": "message.list", "conversation": c, "direction": "forward"});
         let messages = self.engine_pages(Caller::Service, forward).await;
         // REST: the same messages, log ones included, in the same order.
@@ -161,6 +182,13 @@ impl Faces {
             sids("MB", &ids),
             listed.iter().map(|p| str_of(&p["sid"])),
         );
+        let non_chat = participants.iter().filter(|p| p["kind"] == "non_chat");
+        non_chat
+            .map(|p| {
+                let address = str_of(&p["messaging_binding"]["address"]);
+                (address, ch.clone(), sid("MB", &str_of(&p["id"])))
+            })
+            .collect()
     }
 
     /// Every item of an engine list, through `next_cursor`.

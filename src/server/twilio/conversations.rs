@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use futures_util::FutureExt;
 use serde_json::Value;
 
-use super::lookup::{conversation_ref, Whose};
+use super::lookup::conversation_ref;
 use super::page::Window;
 use super::shapes::{self, role_of_sid};
 use super::wire::{code, Params, TwResult, TwilioError};
@@ -34,7 +34,7 @@ pub(crate) async fn list(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
     let wanted = state(p)?;
     let keep = |c: &Conversation| wanted.is_none_or(|s| c.state.current == s);
     let (records, more) = page::read(p, |after, forward, want| {
-        ctx.conversations_created(&Caller::Service, Whose::All, after, forward, want, keep)
+        ctx.conversations_created(&Caller::Service, None, after, forward, want, keep)
             .map(Ok)
     })
     .await?;
@@ -55,40 +55,27 @@ fn created(c: &Conversation) -> Created {
     (c.created_at, c.id)
 }
 
-/// Answers the page a request asks of `whose` conversations (a user's or
-/// an address's), oldest first, as `caller` sees them, that `keep` keeps:
-/// each shaped with the user's participant in it, or each participant bound
-/// to the address (one that has left meanwhile is left out).
-pub(crate) async fn of(
+/// Answers the page a request asks of the conversations `identity` takes
+/// part in, oldest first, as `caller` sees them, that `keep` keeps: each
+/// shaped with `identity`'s participant in it (one it has left meanwhile is
+/// left out).
+pub(crate) async fn of_user(
     ctx: &Ctx,
     p: &Params,
     caller: &Caller,
-    whose: Whose<'_>,
+    identity: &Identity,
     keep: impl Fn(&Conversation) -> bool + Copy,
     shape: impl Fn(&Conversation, &Participant) -> Value,
 ) -> TwResult<HttpResponse> {
     let (records, more) = page::read(p, |after, forward, want| {
-        ctx.conversations_created(caller, whose, after, forward, want, keep)
+        ctx.conversations_created(caller, Some(identity), after, forward, want, keep)
             .map(Ok)
     })
     .await?;
     let mut shaped = Vec::with_capacity(records.len());
     for c in &records {
-        let id = c.id.to_string();
-        match whose {
-            Whose::User(i) => {
-                if let Ok(part) = ctx.participant(&id, i.as_str()).await {
-                    shaped.push(shape(c, &part));
-                }
-            }
-            Whose::Address(a) => {
-                let bound =
-                    |x: &&Participant| x.messaging_binding.as_ref().is_some_and(|b| b.address == a);
-                let participants = ctx.participants(&id).await.unwrap_or_default();
-                shaped.extend(participants.iter().filter(bound).map(|x| shape(c, x)));
-            }
-            // No participant to shape with: the account's list shapes its own.
-            Whose::All => {}
+        if let Ok(part) = ctx.participant(&c.id.to_string(), identity.as_str()).await {
+            shaped.push(shape(c, &part));
         }
     }
     let window = Window {
@@ -320,22 +307,31 @@ pub(crate) async fn create_with_participants(ctx: &Ctx, p: &Params) -> TwResult<
 }
 
 /// The conversations a user (`Identity`) or an address (`Address`) takes
-/// part in, paged by token.
+/// part in, paged by token: a user's one record per conversation, an
+/// address's one per participant bound to it.
 pub(crate) async fn participant_conversations(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
     let shape = |c: &Conversation, x: &Participant| shapes::participant_conversation(ctx, c, x);
-    let limit = ctx.engine.config().limits.max_name_chars;
-    let identity = p
-        .get("Identity")
-        .map(|i| Identity::parse(i, limit).map_err(|e| TwilioError::engine(e, code::BAD_REQUEST)))
-        .transpose()?;
-    let whose = match (&identity, p.get("Address")) {
-        (Some(i), _) => Whose::User(i),
-        (None, Some(a)) => Whose::Address(a),
-        (None, None) => {
-            return Err(TwilioError::bad(
-                "ParticipantConversations needs Identity or Address",
-            ))
-        }
+    if let Some(i) = p.get("Identity") {
+        let limit = ctx.engine.config().limits.max_name_chars;
+        let identity =
+            Identity::parse(i, limit).map_err(|e| TwilioError::engine(e, code::BAD_REQUEST))?;
+        return of_user(ctx, p, &Caller::Service, &identity, |_| true, shape).await;
+    }
+    let Some(address) = p.get("Address") else {
+        return Err(TwilioError::bad(
+            "ParticipantConversations needs Identity or Address",
+        ));
     };
-    of(ctx, p, &Caller::Service, whose, |_| true, shape).await
+    let (records, more) = page::read(p, |after, forward, want| {
+        ctx.bound_records(address, after, forward, want).map(Ok)
+    })
+    .await?;
+    let key = |(c, x): &(Conversation, Participant)| (created(c), x.id);
+    let window = Window {
+        first: records.first().map(key),
+        last: records.last().map(key),
+        records: records.iter().map(|(c, x)| shape(c, x)).collect(),
+        more,
+    };
+    page::window(ctx, p, "conversations", window)
 }

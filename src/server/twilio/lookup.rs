@@ -4,6 +4,7 @@
 
 use futures_util::future::join_all;
 
+use super::page::Bound;
 use super::wire::{code, uuid_of, TwResult, TwilioError};
 use super::Ctx;
 use crate::engine::Created;
@@ -80,17 +81,6 @@ const MESSAGES_PAGE: u64 = 100;
 const PARTICIPANTS_PAGE: u64 = 1000;
 /// How many conversations a list views at once.
 const VIEWS_AT_ONCE: usize = 100;
-
-/// Whose conversations a list reads.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Whose<'a> {
-    /// Every conversation.
-    All,
-    /// Those a user takes part in.
-    User(&'a Identity),
-    /// Those where a non-chat participant is bound to an address.
-    Address(&'a str),
-}
 
 /// A conversation path key: a CH sid, else a unique name.
 pub(crate) fn conversation_ref(key: &str) -> String {
@@ -238,7 +228,8 @@ impl Ctx {
         Ok(out)
     }
 
-    /// Up to `want` of `whose` conversations as `caller` sees them, that `keep` keeps, in creation order
+    /// Up to `want` conversations (those `subject` takes part in, when
+    /// given) as `caller` sees them, that `keep` keeps, in creation order
     /// from just after `after` going forward, or from just before it going
     /// back (None: from the first, or the last), in the order read. It views
     /// only as many as it needs, so a Twilio page costs its own size, not
@@ -246,17 +237,13 @@ impl Ctx {
     pub async fn conversations_created(
         &self,
         caller: &Caller,
-        whose: Whose<'_>,
+        subject: Option<&Identity>,
         after: Option<Created>,
         forward: bool,
         want: usize,
         keep: impl Fn(&Conversation) -> bool,
     ) -> Vec<Conversation> {
-        let keys = match whose {
-            Whose::All => self.engine.conversations_created(None).await,
-            Whose::User(i) => self.engine.conversations_created(Some(i)).await,
-            Whose::Address(a) => self.engine.conversations_bound_to(a).await,
-        };
+        let keys = self.engine.conversations_created(subject).await;
         let at = match after {
             None if forward => 0,
             None => keys.len(),
@@ -278,6 +265,66 @@ impl Ctx {
                     if out.len() == want {
                         return out;
                     }
+                }
+            }
+        }
+        out
+    }
+
+    /// Up to `want` records of an address's list: each participant bound to
+    /// `address` with its conversation (as the service sees it), by the
+    /// conversation's creation order, then the participant's id; from just
+    /// after `after` going forward, or from just before it going back (None:
+    /// from the first, or the last), in the order read. It asks only the
+    /// conversations where the address is bound, and only as many as it needs.
+    pub async fn bound_records(
+        &self,
+        address: &str,
+        after: Option<Bound>,
+        forward: bool,
+        want: usize,
+    ) -> Vec<(Conversation, Participant)> {
+        let keys = self.engine.conversations_bound_to(address).await;
+        let at = match after {
+            None if forward => 0,
+            None => keys.len(),
+            Some((c, _)) if forward => keys.partition_point(|x| *x < c),
+            Some((c, _)) => keys.partition_point(|x| *x <= c),
+        };
+        let (behind, ahead) = keys.split_at(at);
+        let order: Vec<Created> = if forward {
+            ahead.to_vec()
+        } else {
+            behind.iter().rev().copied().collect()
+        };
+        let mut out = Vec::new();
+        for key in order {
+            let Some(c) = self.engine.view(Caller::Service, key.1).await else {
+                continue;
+            };
+            let Ok(all) = self.participants(&key.1.to_string()).await else {
+                continue;
+            };
+            let bound = |p: &Participant| {
+                let beyond = |a: Bound| match forward {
+                    true => (key, p.id) > a,
+                    false => (key, p.id) < a,
+                };
+                let here = p
+                    .messaging_binding
+                    .as_ref()
+                    .is_some_and(|b| b.address == address);
+                here && after.is_none_or(beyond)
+            };
+            let mut mine: Vec<Participant> = all.into_iter().filter(bound).collect();
+            mine.sort_by_key(|p| p.id);
+            if !forward {
+                mine.reverse();
+            }
+            for p in mine {
+                out.push((c.clone(), p));
+                if out.len() == want {
+                    return out;
                 }
             }
         }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::wire::{Params, TwResult, TwilioError};
 use super::Ctx;
 use crate::engine::Created;
-use crate::model::ConversationId;
+use crate::model::{ConversationId, ParticipantId};
 
 /// Page size when none is asked for, and the largest one.
 const DEFAULT_PAGE_SIZE: u64 = 50;
@@ -64,6 +64,24 @@ impl Key for Created {
     fn parse(text: &str) -> Option<Created> {
         let (at, id) = text.split_once('_')?;
         Some((at.parse().ok()?, ConversationId::parse(id)?))
+    }
+}
+
+/// A record of an address's list (`ParticipantConversations?Address=`):
+/// its conversation's place in creation order, then its participant's id (an
+/// address may be bound in one conversation through several proxies).
+pub(crate) type Bound = (Created, ParticipantId);
+
+impl Key for Bound {
+    fn text(&self) -> String {
+        format!("{}_{}", self.0.text(), self.1 .0.simple())
+    }
+    fn parse(text: &str) -> Option<Bound> {
+        let (conversation, participant) = text.rsplit_once('_')?;
+        Some((
+            <Created as Key>::parse(conversation)?,
+            ParticipantId::parse(participant)?,
+        ))
     }
 }
 

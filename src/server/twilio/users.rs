@@ -5,7 +5,7 @@
 use actix_web::HttpResponse;
 
 use super::conversations;
-use super::lookup::{conversation_ref, Whose};
+use super::lookup::conversation_ref;
 use super::shapes::{self, role_sid, ROLES};
 use super::wire::{code, user_sid, Params, TwResult, TwilioError};
 use super::{page, Ctx};
@@ -121,8 +121,7 @@ pub(crate) async fn conversations(ctx: &Ctx, u: &str, p: &Params) -> TwResult<Ht
     let shape = |c: &Conversation, part: &Participant| {
         shapes::user_conversation(ctx, identity.as_str(), c, part)
     };
-    let whose = Whose::User(&identity);
-    conversations::of(ctx, p, &caller, whose, joined, shape).await
+    conversations::of_user(ctx, p, &caller, &identity, joined, shape).await
 }
 
 pub(crate) async fn conversation(ctx: &Ctx, u: &str, c: &str) -> TwResult<HttpResponse> {
