@@ -161,6 +161,84 @@ async fn update_merges_metadata_and_names_its_reasons() {
     );
 }
 
+/// `conversationUpdated` shows each member its own read horizon, unread
+/// count and notification level (members alike share a frame, members not
+/// alike do not), and a replay of it shows the replaying member its own.
+#[tokio::test]
+async fn an_update_shows_each_member_its_own_fields_live_and_replayed() {
+    let e = engine();
+    let alice = e.connect("alice").await.unwrap();
+    let id = group(&alice, &["bob", "carol", "dave"]).await;
+    for n in 0..3 {
+        alice
+            .ok(json!({"op": "message.send", "conversation": id, "body": format!("m{n}")}))
+            .await;
+    }
+    let (bob, carol, dave) = (
+        e.connect("bob").await.unwrap(),
+        e.connect("carol").await.unwrap(),
+        e.connect("dave").await.unwrap(),
+    );
+    bob.ok(json!({"op": "read.set", "conversation": id, "index": 0}))
+        .await;
+    dave.ok(
+        json!({"op": "conversation.set_notification_level", "conversation": id, "level": "muted"}),
+    )
+    .await;
+    quiet(&[&alice, &bob, &carol, &dave]);
+    let update = json!({"op": "conversation.update", "conversation": id,
+                        "attributes": {"status": "open", "n": 1}});
+    alice.ok(update).await;
+    let own = |c: &serde_json::Value| {
+        (
+            c["status"].clone(),
+            c["last_read_message_index"].clone(),
+            c["unread_messages_count"].clone(),
+            c["notification_level"].clone(),
+        )
+    };
+    let want = [
+        (&alice, json!(null), 0, "default"),
+        (&bob, json!(0), 2, "default"),
+        (&carol, json!(null), 3, "default"),
+        (&dave, json!(null), 3, "muted"),
+    ];
+    let mut seq = None;
+    for (s, horizon, unread, level) in &want {
+        let ev = s.event("conversationUpdated").await;
+        let c = &ev.data["conversation"];
+        assert_eq!(
+            own(c),
+            (
+                json!("joined"),
+                horizon.clone(),
+                json!(unread),
+                json!(level)
+            )
+        );
+        assert_eq!(c["attributes"], json!({"status": "open", "n": 1}));
+        assert_eq!(ev.data["update_reasons"], json!(["attributes"]));
+        seq = ev.seq;
+    }
+    let since = seq.unwrap() - 1;
+    for (s, horizon, unread, level) in &want {
+        s.ok(json!({"op": "events.replay", "conversation": id, "since_seq": since}))
+            .await;
+        let ev = s.event("conversationUpdated").await;
+        assert_eq!(ev.seq, seq);
+        let c = &ev.data["conversation"];
+        assert_eq!(
+            own(c),
+            (
+                json!("joined"),
+                horizon.clone(),
+                json!(unread),
+                json!(level)
+            )
+        );
+    }
+}
+
 #[tokio::test]
 async fn closing_logs_refuses_messages_and_joins() {
     let e = engine();
