@@ -48,8 +48,9 @@ pub(crate) enum Index {
     Member(Arc<UserHub>, bool),
     /// A non-chat participant bound to this address came (true) or went.
     Address(String, bool),
-    /// A chat message arrived at this time: lists sort by it.
-    Activity(Millis),
+    /// A message arrived at this time: the feed skips by it, and lists sort
+    /// by a chat message's.
+    Added { at: Millis, chat: bool },
     /// The last chat message was deleted or evicted: activity goes back to
     /// the one before it, or to the conversation's creation.
     ActivityBack(Option<Millis>),
@@ -78,7 +79,7 @@ impl Index {
                 hub.leave(c);
             }
             Index::Address(a, came) => info.bind(&a, came),
-            Index::Activity(at) => info.touch(at),
+            Index::Added { at, chat } => info.added(at, chat),
             Index::ActivityBack(at) => info.touch_to(at),
             Index::Reaction(r, true) => {
                 shared.reactions.insert(r, c);

@@ -67,8 +67,9 @@ impl From<Reply> for Answer {
 
 /// What other threads may read of a conversation without asking its actor:
 /// its chat members (for presence), the addresses its non-chat participants
-/// are bound to (to find an address's conversations) and its last activity
-/// (to sort lists).
+/// are bound to (to find an address's conversations), its last activity
+/// (to sort lists) and its newest message's time (for the feed to ask the
+/// conversations that may hold a page's messages, and no others).
 /// The actor keeps it as it delivers an op's effects, once committed.
 #[derive(Debug)]
 pub(crate) struct ConvInfo {
@@ -76,6 +77,9 @@ pub(crate) struct ConvInfo {
     /// Each address with how many participants are bound to it (one per proxy).
     addresses: RwLock<HashMap<String, u32>>,
     last_activity: AtomicU64,
+    /// The newest message's time, of any kind, never lowered (a delete
+    /// leaves it): no message of the conversation is newer.
+    newest_message: AtomicU64,
     /// Where activity goes back to once no chat message is left.
     created_at: u64,
 }
@@ -86,6 +90,7 @@ impl ConvInfo {
             members: RwLock::new(HashSet::new()),
             addresses: RwLock::new(HashMap::new()),
             last_activity: AtomicU64::new(created_at),
+            newest_message: AtomicU64::new(0),
             created_at,
         }
     }
@@ -128,9 +133,12 @@ impl ConvInfo {
             .unwrap_or_else(|p| p.into_inner())
             .contains_key(address)
     }
-    /// A chat message arrived at `at`.
-    pub fn touch(&self, at: u64) {
-        self.last_activity.fetch_max(at, Ordering::Relaxed);
+    /// A message arrived at `at`; a chat message is activity too.
+    pub fn added(&self, at: u64, chat: bool) {
+        self.newest_message.fetch_max(at, Ordering::Relaxed);
+        if chat {
+            self.last_activity.fetch_max(at, Ordering::Relaxed);
+        }
     }
     /// The last chat message changed (a delete, an eviction): activity is
     /// that message's time, or the conversation's creation with none left.
@@ -145,6 +153,10 @@ impl ConvInfo {
     /// `last_message_at`, else `created_at`.
     pub fn last_activity(&self) -> u64 {
         self.last_activity.load(Ordering::Relaxed)
+    }
+    /// No message of the conversation is newer than this (0: none came).
+    pub fn newest_message(&self) -> u64 {
+        self.newest_message.load(Ordering::Relaxed)
     }
 }
 

@@ -429,8 +429,9 @@ impl ConversationState {
                 info.bind(&b.address, true);
             }
         }
+        info.added(log.counters().1, false);
         if let Some(last) = log.last_chat() {
-            info.touch(last.created_at);
+            info.added(last.created_at, true);
         }
         Ok(ConversationState {
             id,

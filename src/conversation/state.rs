@@ -382,10 +382,11 @@ impl ConversationState {
         let seq = self.events.next_seq();
         let (frame, at) = encode_event_at("messageAdded", Some(self.id), Some(seq), &m);
         let index = m.index;
-        if !m.is_log() {
-            self.out.push(Effect::Index(Index::Activity(m.created_at)));
-        }
         let is_log = m.is_log();
+        self.out.push(Effect::Index(Index::Added {
+            at: m.created_at,
+            chat: !is_log,
+        }));
         let evicted = self.log.append(m, (seq, frame.clone(), at));
         self.log.forget_evicted(&evicted);
         // A log message that evicts the last chat message moves activity back.

@@ -3,7 +3,7 @@
 use futures_util::future::join_all;
 
 use super::Engine;
-use crate::conversation::{ConversationHandle, FeedKey, FeedQuery, FeedSide, Window};
+use crate::conversation::{ConversationHandle, FeedKey, FeedQuery, FeedSide, Shared, Window};
 use crate::error::{Error, Result};
 use crate::model::{Caller, Conversation, ConversationId, Identity, Message, Millis, Page};
 use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
@@ -171,34 +171,29 @@ impl Engine {
                 },
             ),
         };
+        // Conversations with no message in the window hold nothing for
+        // either side: no items, and nothing beyond the bound.
+        // Only their keys: a handle is cloned for a conversation asked.
+        let since = window.since.unwrap_or(0);
         let shared = self.shared();
-        let convs = shared
-            .users
-            .get(&identity)
-            .map(|h| h.conversations())
-            .unwrap_or_default();
-        let parts = join_all(
-            convs
-                .iter()
-                .filter_map(|c| shared.conversations.get(c).map(|h| h.clone()))
-                .map(|h| {
-                    let q = FeedQuery {
-                        identity: identity.clone(),
-                        side,
-                        bound,
-                        limit,
-                        window,
-                    };
-                    async move { h.feed(q).await }
-                }),
-        )
-        .await;
-        let mut beyond = false;
-        let mut all: Vec<Message> = Vec::new();
-        for p in parts.into_iter().flatten() {
-            beyond |= p.beyond;
-            all.extend(p.messages);
-        }
+        let ids = shared.users.get(&identity).map(|h| h.conversations());
+        let mut convs: Vec<(Millis, ConversationId)> = ids
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| Some((shared.conversations.get(&c)?.info.newest_message(), c)))
+            .filter(|(newest, _)| *newest >= since)
+            .collect();
+        let query = || FeedQuery {
+            identity: identity.clone(),
+            side,
+            bound,
+            limit,
+            window,
+        };
+        let (mut all, beyond) = match side {
+            FeedSide::Before => newest_parts(shared, &mut convs, bound, query, limit).await,
+            FeedSide::After => parts(shared, &convs, query).await,
+        };
         let key = |m: &Message| (m.created_at, m.conversation_id, m.index);
         all.sort_by_key(key);
         let more = all.len() > limit;
@@ -248,4 +243,62 @@ impl Engine {
         };
         Ok(Reply::Messages(page))
     }
+}
+
+/// Every conversation's part of a page: its messages and whether any lie
+/// beyond the bound.
+async fn parts(
+    shared: &Shared,
+    convs: &[(Millis, ConversationId)],
+    query: impl Fn() -> FeedQuery,
+) -> (Vec<Message>, bool) {
+    let handles: Vec<ConversationHandle> = convs
+        .iter()
+        .filter_map(|(_, c)| shared.conversations.get(c).map(|h| h.clone()))
+        .collect();
+    let asked = handles.iter().map(|h| h.feed(query()));
+    let mut beyond = false;
+    let mut all = Vec::new();
+    for p in join_all(asked).await.into_iter().flatten() {
+        beyond |= p.beyond;
+        all.extend(p.messages);
+    }
+    (all, beyond)
+}
+
+/// The parts of a page of the newest messages, asking the conversations
+/// with the newest messages first, in rounds that double, until `limit + 1`
+/// messages are newer than any the rest may hold: a page of a user in
+/// thousands of conversations asks a few of them, not all. Nor can the rest
+/// hold a message beyond the bound, since the ones kept are below it. Those
+/// with messages as new as the bound are all asked, in the first round: the
+/// rounds cannot stop before them.
+/// (As when every conversation is asked at once, a message sent while the
+/// page is made may be in it or not.)
+async fn newest_parts(
+    shared: &Shared,
+    convs: &mut [(Millis, ConversationId)],
+    bound: Option<FeedKey>,
+    query: impl Fn() -> FeedQuery,
+    limit: usize,
+) -> (Vec<Message>, bool) {
+    convs.sort_unstable_by_key(|&(newest, c)| (std::cmp::Reverse(newest), c));
+    let above = bound.map_or(0, |b| convs.partition_point(|(newest, _)| *newest >= b.0));
+    let (mut all, mut beyond) = (Vec::new(), false);
+    let (mut asked, mut round) = (0, 8);
+    let mut next = (above + round).min(convs.len());
+    while asked < next {
+        let (more, more_beyond) = parts(shared, &convs[asked..next], &query).await;
+        all.extend(more);
+        beyond |= more_beyond;
+        let Some((rest_newest, _)) = convs.get(next) else {
+            break;
+        };
+        if all.iter().filter(|m| m.created_at > *rest_newest).count() > limit {
+            break;
+        }
+        round *= 2;
+        (asked, next) = (next, (next + round).min(convs.len()));
+    }
+    (all, beyond)
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use colloquy::{Config, Engine, ErrorCode};
 use serde_json::{json, Value};
 
+use crate::history::{feed_both_ways, in_feed_order, same};
 use crate::util::{group, quiet, send, SessionExt};
 
 fn durable(dir: &Path) -> Engine {
@@ -466,5 +467,38 @@ async fn a_restart_keeps_every_user_and_when_each_was_first_known() {
     let alice = e.user("alice").expect("alice");
     assert_eq!(alice.user.friendly_name.as_deref(), Some("Alice"));
     assert_eq!(alice.updated_at, start + 120_000);
+    e.shutdown();
+}
+
+#[tokio::test]
+async fn after_a_restart_the_feed_finds_every_conversations_messages() {
+    // More conversations than a feed page asks at first, their newest
+    // messages in creation order but one, a log message in the first.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let start = 1_700_000_000_000;
+    let (clock, hand) = colloquy::Clock::manual(start);
+    let e = durable_with(dir.path(), |c| c.clock = clock);
+    let alice = e.connect("alice").await.expect("alice");
+    let mut convs = Vec::new();
+    for i in 0..20 {
+        convs.push(group(&alice, &[]).await);
+        send(&alice, &convs[i], "hello").await;
+        hand.advance(std::time::Duration::from_millis(10));
+    }
+    alice
+        .ok(json!({"op": "participant.add", "conversation": convs[0], "identity": "bob"}))
+        .await;
+    let all = in_feed_order(&alice, &convs).await;
+    drop(alice);
+    e.shutdown();
+    let later = colloquy::Clock::manual(start + 3_600_000).0;
+    let e = durable_with(dir.path(), |c| c.clock = later);
+    let alice = e.connect("alice").await.expect("alice");
+    let since = json!({"op": "message.feed", "limit": 2, "since": start + 50});
+    let [back, forward] = feed_both_ways(&alice, since).await;
+    same(&back, &all[5..], "since, back");
+    same(&forward, &all[5..], "since, forward");
+    let [back, _] = feed_both_ways(&alice, json!({"op": "message.feed", "limit": 1})).await;
+    same(&back, &all, "limit 1, back");
     e.shutdown();
 }

@@ -232,3 +232,159 @@ async fn feed_spans_the_callers_conversations() {
         ErrorCode::BadRequest
     );
 }
+
+/// Every message of `convs` as `message.list` gives them, in the feed's
+/// order: `created_at`, then conversation id, then index.
+pub(crate) async fn in_feed_order(
+    s: &colloquy::Session,
+    convs: &[String],
+) -> Vec<(u64, String, u64)> {
+    let mut all = Vec::new();
+    for c in convs {
+        let p = s
+            .ok(json!({"op": "message.list", "conversation": c, "direction": "forward", "page_size": 100}))
+            .await;
+        assert_eq!(
+            p["has_next"], false,
+            "a conversation of the test fits a page"
+        );
+        all.extend(p["items"].as_array().unwrap().iter().map(feed_key));
+    }
+    all.sort();
+    all
+}
+
+fn feed_key(m: &Value) -> (u64, String, u64) {
+    let at = m["created_at"].as_u64().unwrap();
+    let c = m["conversation_id"].as_str().unwrap().to_string();
+    (at, c, m["index"].as_u64().unwrap())
+}
+
+/// A feed read back page by page through `prev_cursor`, then forward again
+/// from its oldest page through `next_cursor`; each page's flags must say
+/// whether a page lies that way.
+pub(crate) async fn feed_both_ways(
+    s: &colloquy::Session,
+    first: Value,
+) -> [Vec<(u64, String, u64)>; 2] {
+    let mut pages = vec![s.ok(first).await];
+    while let Some(c) = pages.last().unwrap()["prev_cursor"].as_str() {
+        pages.push(s.ok(json!({"op": "message.feed", "cursor": c})).await);
+    }
+    let back: Vec<_> = pages.iter().rev().flat_map(items_of).collect();
+    for (i, p) in pages.iter().enumerate() {
+        let (older, newer) = (i + 1 < pages.len(), i > 0);
+        assert_eq!(
+            (p["has_prev"] == true, p["has_next"] == true),
+            (older, newer)
+        );
+    }
+    let mut page = pages.pop().unwrap();
+    let mut forward = items_of(&page);
+    while let Some(c) = page["next_cursor"].as_str() {
+        page = s.ok(json!({"op": "message.feed", "cursor": c})).await;
+        forward.extend(items_of(&page));
+    }
+    [back, forward]
+}
+
+fn items_of(page: &Value) -> Vec<(u64, String, u64)> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(feed_key)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_feed_over_many_conversations_lists_each_message_once() {
+    // Enough conversations that a page asks only some of them: dormant
+    // ones, busy ones, messages of different conversations in one
+    // millisecond, log messages, and deleted newest messages (the
+    // conversation's newest time is then later than anything it holds).
+    let (e, clock) = engine_on_manual_clock();
+    let alice = e.connect("alice").await.unwrap();
+    let mut convs = Vec::new();
+    for _ in 0..40 {
+        convs.push(group(&alice, &[]).await);
+    }
+    let mut x: u64 = 7;
+    let mut marks = Vec::new();
+    for step in 0..400u64 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let r = x >> 33;
+        // Early on every conversation talks; later mostly the first ten.
+        let n = if step < 100 { 40 } else { 10 };
+        let c = &convs[(r % n) as usize];
+        match r % 13 {
+            0 => {
+                let who = format!("u{step}");
+                alice
+                    .ok(json!({"op": "participant.add", "conversation": c, "identity": who}))
+                    .await;
+            }
+            1 => {
+                let i = send(&alice, c, "gone").await;
+                alice
+                    .ok(json!({"op": "message.delete", "conversation": c, "message": i}))
+                    .await;
+            }
+            _ => {
+                send(&alice, c, &format!("m{step}")).await;
+            }
+        }
+        if !r.is_multiple_of(3) {
+            clock.advance(std::time::Duration::from_millis(r % 4));
+        }
+        if step == 150 || step == 300 {
+            marks.push(send(&alice, c, "mark").await);
+            let m = alice
+                .ok(json!({"op": "message.get", "conversation": c, "message": marks.last()}))
+                .await;
+            marks.push(m["created_at"].as_u64().unwrap());
+        }
+        quiet(&[&alice]);
+    }
+    // Last, a log message in a conversation quiet since the start: the
+    // newest message of all is one no chat message announced.
+    clock.advance(std::time::Duration::from_millis(5));
+    alice
+        .ok(json!({"op": "participant.add", "conversation": convs[39], "identity": "late"}))
+        .await;
+    let all = in_feed_order(&alice, &convs).await;
+    assert!(all.len() > 350);
+    for limit in [1, 3, 7, 100] {
+        let [back, forward] =
+            feed_both_ways(&alice, json!({"op": "message.feed", "limit": limit})).await;
+        same(&back, &all, &format!("limit {limit}, back"));
+        same(&forward, &all, &format!("limit {limit}, forward"));
+    }
+    let (since, until) = (marks[1], marks[3]);
+    let inside: Vec<_> = all
+        .iter()
+        .filter(|k| (since..=until).contains(&k.0))
+        .cloned()
+        .collect();
+    assert!(inside.len() > 100 && inside.len() < all.len());
+    let windowed = json!({"op": "message.feed", "limit": 3, "since": since, "until": until});
+    let [back, forward] = feed_both_ways(&alice, windowed).await;
+    same(&back, &inside, "in a window, back");
+    same(&forward, &inside, "in a window, forward");
+}
+
+/// The feed read `got` what the conversations hold, `want`; else the first
+/// place they part.
+pub(crate) fn same(got: &[(u64, String, u64)], want: &[(u64, String, u64)], what: &str) {
+    if let Some(at) = (0..got.len().max(want.len())).find(|&i| got.get(i) != want.get(i)) {
+        panic!(
+            "{what}: {} messages, {} held; at {at}, {:?} where {:?} is",
+            got.len(),
+            want.len(),
+            got.get(at),
+            want.get(at)
+        );
+    }
+}
