@@ -3,7 +3,9 @@
 use futures_util::future::join_all;
 
 use super::Engine;
-use crate::conversation::{ConversationHandle, FeedKey, FeedQuery, FeedSide, Shared, Window};
+use crate::conversation::{
+    ConvInfo, ConversationHandle, FeedKey, FeedQuery, FeedSide, Shared, Window,
+};
 use crate::error::{Error, Result};
 use crate::model::{Caller, Conversation, ConversationId, Identity, Message, Millis, Page};
 use crate::paging::{decode_cursor, encode_cursor, keyset_page, keyset_request, page_size};
@@ -21,18 +23,6 @@ struct FeedCursor {
     until: Option<Millis>,
 }
 
-/// The keys of `handles`, in creation order.
-fn created_order<H: std::ops::Deref<Target = ConversationHandle>>(
-    handles: impl IntoIterator<Item = H>,
-) -> Vec<Created> {
-    let mut keys: Vec<Created> = handles
-        .into_iter()
-        .map(|h| (h.info.created_at(), h.id))
-        .collect();
-    keys.sort_unstable();
-    keys
-}
-
 /// Where a conversation stands in creation order: its `created_at`, then
 /// its id.
 pub type Created = (Millis, ConversationId);
@@ -45,7 +35,9 @@ impl Engine {
     /// what the log held when asked.
     pub async fn conversations_created(&self, subject: Option<&Identity>) -> Vec<Created> {
         self.caught_up().await;
-        created_order(self.handles_of(subject).iter())
+        let mut keys = self.keys_of(subject, ConvInfo::created_at);
+        keys.sort_unstable();
+        keys
     }
 
     /// The conversations where a non-chat participant is bound to `address`
@@ -54,8 +46,12 @@ impl Engine {
     pub async fn conversations_bound_to(&self, address: &str) -> Vec<Created> {
         self.caught_up().await;
         let shared = self.shared();
-        let all = shared.conversations.iter();
-        created_order(all.filter(|h| h.info.bound_to(address)))
+        let mut keys: Vec<Created> = (shared.conversations.iter())
+            .filter(|h| h.info.bound_to(address))
+            .map(|h| (h.info.created_at(), h.id))
+            .collect();
+        keys.sort_unstable();
+        keys
     }
 
     /// In cluster mode, waits as a read op does until this node has applied
@@ -66,19 +62,25 @@ impl Engine {
         }
     }
 
-    /// The conversations `subject` takes part in (every one when None).
-    fn handles_of(&self, subject: Option<&Identity>) -> Vec<ConversationHandle> {
+    /// The conversations `subject` takes part in (every one when None),
+    /// each by `key` of its info, then its id. No handle is cloned: each
+    /// clone of an actor's address costs an atomic on a line other threads
+    /// write, and a list of thousands asks only a page of them.
+    fn keys_of<K>(
+        &self,
+        subject: Option<&Identity>,
+        key: impl Fn(&ConvInfo) -> K,
+    ) -> Vec<(K, ConversationId)> {
         let shared = self.shared();
         match subject {
-            Some(i) => shared
-                .users
-                .get(i)
-                .map(|h| h.conversations())
+            Some(i) => (shared.users.get(i).map(|h| h.conversations()))
                 .unwrap_or_default()
-                .iter()
-                .filter_map(|c| shared.conversations.get(c).map(|h| h.clone()))
+                .into_iter()
+                .filter_map(|c| Some((key(&shared.conversations.get(&c)?.info), c)))
                 .collect(),
-            None => shared.conversations.iter().map(|h| h.clone()).collect(),
+            None => (shared.conversations.iter())
+                .map(|h| (key(&h.info), h.id))
+                .collect(),
         }
     }
 
@@ -110,12 +112,8 @@ impl Engine {
         let size = page_size(size, 50, 100, "page_size")?;
         let (from, size) =
             keyset_request::<(u64, ConversationId)>("conversations", cursor.as_deref(), size)?;
-        let handles = self.handles_of(subject.as_ref());
         // Newest activity first; the key inverts the time so that ascending order lists it.
-        let mut keys: Vec<(u64, ConversationId)> = handles
-            .iter()
-            .map(|h| (u64::MAX - h.info.last_activity(), h.id))
-            .collect();
+        let mut keys = self.keys_of(subject.as_ref(), |i| u64::MAX - i.last_activity());
         keys.sort_unstable();
         let page = keyset_page("conversations", &keys, &from, size, |k| Some(k.1));
         let shared = self.shared();
@@ -173,16 +171,10 @@ impl Engine {
         };
         // Conversations with no message in the window hold nothing for
         // either side: no items, and nothing beyond the bound.
-        // Only their keys: a handle is cloned for a conversation asked.
         let since = window.since.unwrap_or(0);
+        let mut convs = self.keys_of(Some(&identity), ConvInfo::newest_message);
+        convs.retain(|(newest, _)| *newest >= since);
         let shared = self.shared();
-        let ids = shared.users.get(&identity).map(|h| h.conversations());
-        let mut convs: Vec<(Millis, ConversationId)> = ids
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|c| Some((shared.conversations.get(&c)?.info.newest_message(), c)))
-            .filter(|(newest, _)| *newest >= since)
-            .collect();
         let query = || FeedQuery {
             identity: identity.clone(),
             side,
