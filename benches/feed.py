@@ -3,7 +3,9 @@
 `prev_cursor`, as an app's inbox reads it. What it reads it makes first (REST,
 as the service): `--conversations` conversations with bob in each, and
 `--messages` messages in each, one conversation after another, or with
-`--interleave` a message to each in turn, round after round.
+`--interleave` a message to each in turn, round after round. Then it reads
+`--pages` pages back, and forward again through `next_cursor` from the
+oldest of them.
 
     cargo run --release -- --bind 127.0.0.1:18080 --rate-limit 0 &
     python3 benches/feed.py --url http://127.0.0.1:18080 --conversations 1000 --messages 5
@@ -52,7 +54,7 @@ def main():
             post(c, i)
     print(f"made {a.conversations} conversations of {a.messages} messages in "
           f"{time.time() - start:.1f} s")
-    times = []
+    back, forth = [], []
     for _ in range(a.repeat):
         start, read, query = time.time(), 0, {"identity": "bob", "limit": a.limit}
         for pages in range(1, a.pages + 1):
@@ -61,10 +63,18 @@ def main():
             if not page["prev_cursor"]:
                 break
             query = {"identity": "bob", "cursor": page["prev_cursor"]}
-        times.append(time.time() - start)
-    took = sorted(times)[len(times) // 2]
-    print(f"{pages} pages, {read} messages in {took:.3f} s (the median of {a.repeat}): "
-          f"{took / pages * 1000:.2f} ms a page")
+        back.append(time.time() - start)
+        start, forward = time.time(), 0
+        while page["next_cursor"]:
+            query = {"identity": "bob", "cursor": page["next_cursor"]}
+            page = call(f"{a.url}/v1/messages?" + urllib.parse.urlencode(query))
+            forward += 1
+        forth.append(time.time() - start)
+    median = lambda times: sorted(times)[len(times) // 2]
+    print(f"{pages} pages back, {read} messages, in {median(back):.3f} s (the median of "
+          f"{a.repeat}): {median(back) / pages * 1000:.2f} ms a page")
+    print(f"{forward} pages forward in {median(forth):.3f} s: "
+          f"{median(forth) / max(forward, 1) * 1000:.2f} ms a page")
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ impl Engine {
         };
         let (mut all, beyond) = match side {
             FeedSide::Before => newest_parts(shared, &mut convs, bound, query, limit).await,
-            FeedSide::After => parts(shared, &convs, query).await,
+            FeedSide::After => newer_parts(shared, &convs, bound, query).await,
         };
         let key = |m: &Message| (m.created_at, m.conversation_id, m.index);
         all.sort_by_key(key);
@@ -291,6 +291,32 @@ async fn newest_parts(
         }
         round *= 2;
         (asked, next) = (next, (next + round).min(convs.len()));
+    }
+    (all, beyond)
+}
+
+/// The parts of a page of the oldest messages after the bound: only the
+/// conversations with messages as new as the bound may hold any, and they
+/// are all asked. Whether any lie before the bound, one of those nearly
+/// always says (the bound's own conversation, unless its message was
+/// deleted); else the rest are asked in rounds, until one holds a message
+/// in the window.
+async fn newer_parts(
+    shared: &Shared,
+    convs: &[(Millis, ConversationId)],
+    bound: Option<FeedKey>,
+    query: impl Fn() -> FeedQuery,
+) -> (Vec<Message>, bool) {
+    let Some(b) = bound else {
+        return parts(shared, convs, query).await;
+    };
+    let (newer, older): (Vec<_>, Vec<_>) = convs.iter().partition(|(newest, _)| *newest >= b.0);
+    let (all, mut beyond) = parts(shared, &newer, &query).await;
+    let (mut rest, mut round) = (&older[..], 8);
+    while !beyond && !rest.is_empty() {
+        let (now, later) = rest.split_at(round.min(rest.len()));
+        beyond = parts(shared, now, &query).await.1;
+        (rest, round) = (later, round * 2);
     }
     (all, beyond)
 }

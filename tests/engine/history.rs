@@ -388,3 +388,38 @@ pub(crate) fn same(got: &[(u64, String, u64)], want: &[(u64, String, u64)], what
         );
     }
 }
+
+#[tokio::test]
+async fn a_feed_page_after_a_deleted_bound_still_says_what_lies_before() {
+    // A page forward from a cursor whose message is gone: whether older
+    // messages exist is for conversations quiet since to say.
+    let (e, clock) = engine_on_manual_clock();
+    let alice = e.connect("alice").await.unwrap();
+    let mut convs = Vec::new();
+    for _ in 0..20 {
+        convs.push(group(&alice, &[]).await);
+        send(&alice, convs.last().unwrap(), "hi").await;
+        clock.advance(std::time::Duration::from_millis(10));
+    }
+    let newest = alice.ok(json!({"op": "message.feed", "limit": 2})).await;
+    let older = alice
+        .ok(json!({"op": "message.feed", "cursor": newest["prev_cursor"]}))
+        .await;
+    let forward = json!({"op": "message.feed", "cursor": older["next_cursor"]});
+    let delete = |c: &String| json!({"op": "message.delete", "conversation": c, "message": 0});
+    for c in &convs[16..18] {
+        alice.ok(delete(c)).await;
+    }
+    let page = alice.ok(forward.clone()).await;
+    assert_eq!(items_of(&page), items_of(&newest));
+    assert_eq!(
+        (page["has_prev"].as_bool(), page["has_next"].as_bool()),
+        (Some(true), Some(false))
+    );
+    for c in &convs[..16] {
+        alice.ok(delete(c)).await;
+    }
+    let page = alice.ok(forward).await;
+    assert_eq!(items_of(&page), items_of(&newest));
+    assert_eq!(page["has_prev"], false, "nothing is left before");
+}
