@@ -8,6 +8,7 @@
 //! runs itself over many conversations are in `lists.rs`, those about users in
 //! `users.rs`; its records, for a cluster's snapshots, in `records.rs`.
 
+mod feed;
 mod lists;
 mod placement;
 mod records;
