@@ -8,7 +8,9 @@ participants (`--list participants`), or conversations each with an SMS
 participant bound to one address (`--list address-conversations`, that
 address's), or to an address of its own (`--list address-lookups`: 100
 addresses looked up, one page each, as a backend does for each SMS that
-comes in).
+comes in), or the users the engine knows (`--list users`, each made a
+participant of one conversation; `--list user-lookups`: 100 of them fetched
+by their `US` sid).
 
     cargo run --release -- --bind 127.0.0.1:18080 --rate-limit 0 &
     python3 benches/twilio_list.py --url http://127.0.0.1:18080 --messages 10000
@@ -42,7 +44,8 @@ def main():
     args.add_argument("--url", default="http://127.0.0.1:8080")
     args.add_argument("--list", default="messages",
                       choices=["messages", "conversations", "user-conversations", "participants",
-                               "address-conversations", "address-lookups"])
+                               "address-conversations", "address-lookups", "users",
+                               "user-lookups"])
     args.add_argument("--messages", type=int, default=10000, help="how many messages to list")
     args.add_argument("--count", type=int, default=2000,
                       help="how many conversations or participants to list")
@@ -56,12 +59,14 @@ def main():
             call("POST", f"{a.url}/v1/conversations/{conv}/messages", {"author": "bot", "body": f"message {i}"})
         made = f"{a.messages} messages"
         path = f"/Conversations/CH{conv.replace('-', '')}/Messages"
-    elif a.list == "participants":
+    elif a.list in ("participants", "users", "user-lookups"):
         conv = call("POST", f"{a.url}/v1/conversations", {"friendly_name": "crowd"})["id"]
         for i in range(a.count):
             call("POST", f"{a.url}/v1/conversations/{conv}/participants", {"identity": f"user{i}"})
         made = f"{a.count} participants"
         path = f"/Conversations/CH{conv.replace('-', '')}/Participants"
+        if a.list != "participants":
+            path = "/Users"
     elif a.list.startswith("address"):
         for i in range(a.count):
             conv = call("POST", f"{a.url}/v1/conversations", {"friendly_name": f"sms {i}"})["id"]
@@ -82,6 +87,17 @@ def main():
             page = call("GET", f"{twilio}/ParticipantConversations?Address=%2B1555{i:07}")
             found += len(page["conversations"])
         print(f"looked up {found} addresses, one page each: {time.time() - start:.2f} s")
+        return
+    if a.list == "user-lookups":
+        sids, url = [], f"{twilio}/Users?PageSize=1000"
+        while url:
+            page = call("GET", url)
+            sids += [u["sid"] for u in page["users"]]
+            url = page["meta"]["next_page_url"]
+        start = time.time()
+        for sid in sids[:: max(1, len(sids) // 100)][:100]:
+            call("GET", f"{twilio}/Users/{sid}")
+        print(f"fetched 100 of {len(sids)} users by sid: {time.time() - start:.2f} s")
         return
     url = f"{twilio}{path}{'&' if '?' in path else '?'}PageSize={a.page_size}"
     start, listed, pages = time.time(), 0, 0
