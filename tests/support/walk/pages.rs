@@ -27,7 +27,7 @@ impl Walk {
     /// backwards page by page, and inside a window of their times.
     pub(super) async fn paging_agrees(&mut self, c: &str, messages: &[Value]) {
         let back = json!({"op": "message.list", "conversation": c, "page_size": 4});
-        let backwards = self.back_pages(Caller::Service, back).await;
+        let (backwards, _) = self.back_pages(Caller::Service, back).await;
         if keys(&backwards) != keys(messages) {
             self.fail(format!(
                 "{c} listed backwards {:?}, forwards {:?}",
@@ -62,7 +62,8 @@ impl Walk {
     }
 
     /// `USERS[user]`'s `message.feed`, page by page back through
-    /// `prev_cursor`, against every message of its conversations, in the
+    /// `prev_cursor` and forward again from the oldest page through
+    /// `next_cursor`, against every message of its conversations, in the
     /// feed's order: `created_at`, then conversation id, then index.
     pub(super) async fn feed_agrees(&mut self, user: usize, conversations: &[String]) {
         let mut all = Vec::new();
@@ -79,21 +80,28 @@ impl Walk {
         };
         all.sort_by_key(order);
         let me = USERS[user];
-        let feed = self
+        let (feed, oldest) = self
             .back_pages(user_caller(me), json!({"op": "message.feed", "limit": 4}))
             .await;
-        if keys(&feed) != keys(&all) {
-            self.fail(format!(
-                "{me}'s feed is {:?}, its conversations hold {:?}",
-                keys(&feed),
-                keys(&all)
-            ));
+        let mut forward = oldest["items"].as_array().cloned().unwrap_or_default();
+        if let Some(cursor) = oldest["next_cursor"].as_str() {
+            let next = json!({"op": "message.feed", "cursor": cursor});
+            forward.extend(self.pages(user_caller(me), next).await);
+        }
+        for (way, read) in [("back", feed), ("forward", forward)] {
+            if keys(&read) != keys(&all) {
+                self.fail(format!(
+                    "{me}'s feed read {way} is {:?}, its conversations hold {:?}",
+                    keys(&read),
+                    keys(&all)
+                ));
+            }
         }
     }
 
     /// Every item of a list read from its newest page back through
-    /// `prev_cursor`, oldest first.
-    async fn back_pages(&self, caller: Caller, request: Value) -> Vec<Value> {
+    /// `prev_cursor`, oldest first, and the oldest page.
+    async fn back_pages(&self, caller: Caller, request: Value) -> (Vec<Value>, Value) {
         let mut pages = Vec::new();
         let mut ask = request.clone();
         for _ in 0..10_000 {
@@ -103,7 +111,7 @@ impl Walk {
             pages.push(page["items"].as_array().cloned().unwrap_or_default());
             match page["prev_cursor"].as_str() {
                 Some(cursor) => ask["cursor"] = json!(cursor),
-                None => return pages.into_iter().rev().flatten().collect(),
+                None => return (pages.into_iter().rev().flatten().collect(), page),
             }
         }
         self.fail(format!("{request} never reached its first page"))
