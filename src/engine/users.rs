@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::model::{Caller, KnownUser, Stamp, User};
+use crate::model::{Caller, Identity, KnownUser, Stamp, User};
 use crate::protocol::{Reply, UpdateUser};
 use crate::store::{Batch, Write};
 use crate::validate;
@@ -17,6 +17,19 @@ impl Engine {
         let mut all: Vec<KnownUser> = self.shared().users.iter().map(|h| known_user(&h)).collect();
         all.sort_by(|a, b| (a.created_at, &a.user.identity).cmp(&(b.created_at, &b.user.identity)));
         all
+    }
+
+    /// How many users the engine knows. It never forgets one, so this only grows.
+    pub fn user_count(&self) -> usize {
+        self.shared().users.len()
+    }
+
+    /// Calls `f` with the identity of every user the engine knows, in no order,
+    /// without reading their profiles.
+    pub fn each_identity(&self, mut f: impl FnMut(&Identity)) {
+        for user in self.shared().users.iter() {
+            f(user.key());
+        }
     }
 
     /// One user the engine knows, or None.

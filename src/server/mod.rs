@@ -15,6 +15,7 @@ mod ws;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::error::DispatchError;
@@ -94,6 +95,7 @@ pub(crate) struct AppState {
     ws: WsSettings,
     cors_origins: Vec<String>,
     twilio: twilio::TwilioAuth,
+    twilio_sids: Arc<twilio::UserSids>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -124,6 +126,7 @@ pub async fn run(
             account: config.twilio_account.clone(),
             admin_key: config.admin_key.clone(),
         },
+        twilio_sids: Arc::default(),
         shutdown: stop_rx,
     });
     if state.auth.dev_mode() {

@@ -14,8 +14,11 @@ mod messages;
 mod page;
 mod participants;
 mod shapes;
+mod user_sids;
 mod users;
 mod wire;
+
+use std::sync::Arc;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -25,6 +28,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::engine::Engine;
+pub(crate) use user_sids::UserSids;
 use wire::{is_account_sid, service_sid, Params, TwResult, TwilioError};
 
 /// Where the face is mounted; `https://conversations.twilio.com/v1/X` is
@@ -97,6 +101,8 @@ pub(crate) struct Ctx {
     pub path: String,
     /// The query's pairs, for paging URLs that keep the request's filters.
     pub query: Vec<(String, String)>,
+    /// Which identity a `US` sid names.
+    pub user_sids: Arc<UserSids>,
 }
 
 impl Ctx {
@@ -144,6 +150,7 @@ pub(crate) async fn serve(
             prefix,
             path: path.to_string(),
             query,
+            user_sids: state.twilio_sids.clone(),
         };
         route(&ctx, req.method(), rest, &params).await
     }

@@ -7,7 +7,7 @@ use actix_web::HttpResponse;
 use super::conversations;
 use super::lookup::conversation_ref;
 use super::shapes::{self, role_sid, ROLES};
-use super::wire::{code, user_sid, Params, TwResult, TwilioError};
+use super::wire::{code, Params, TwResult, TwilioError};
 use super::{page, Ctx};
 use crate::model::{
     Caller, Conversation, Identity, KnownUser, NotificationLevel, Participant, Status,
@@ -16,16 +16,9 @@ use crate::protocol::{Request, UpdateUser};
 
 /// Finds a user by US sid or identity.
 fn find(ctx: &Ctx, key: &str) -> TwResult<KnownUser> {
-    let by_identity = ctx.engine.user(key);
-    let found = by_identity.or_else(|| {
-        key.starts_with("US")
-            .then(|| {
-                ctx.engine
-                    .users()
-                    .into_iter()
-                    .find(|u| user_sid(u.user.identity.as_str()) == key)
-            })
-            .flatten()
+    let found = ctx.engine.user(key).or_else(|| {
+        let identity = ctx.user_sids.identity(&ctx.engine, key)?;
+        ctx.engine.user(identity.as_str())
     });
     found.ok_or_else(|| TwilioError::not_found(&format!("User {key}")))
 }
