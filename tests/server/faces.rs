@@ -335,6 +335,30 @@ fn text_fields(op: &str, text: &mut impl FnMut(&str, &str) -> Option<()>) -> Opt
     Some(())
 }
 
+impl TwilioFace {
+    /// Whether the binding `request` adds is held by an open conversation
+    /// other than the one at `path` (`/Conversations/{key}/Participants`):
+    /// the Twilio face refuses that (50416, one open conversation per address
+    /// and proxy), a session's op does not, so such an op goes in a frame.
+    async fn bound_elsewhere(&self, path: &str, request: &Value) -> bool {
+        let (Some(address), Some(proxy)) = (
+            request["address"].as_str(),
+            request["proxy_address"].as_str(),
+        ) else {
+            return false;
+        };
+        let target = path.split('/').nth(2).unwrap_or_default();
+        let url = format!("/ParticipantConversations?Address={}", escaped(address));
+        self.twilio.all(&url).await.iter().any(|r| {
+            let there = r["conversation_sid"] == target
+                || r["conversation_unique_name"].as_str() == Some(target);
+            r["participant_messaging_binding"]["proxy_address"] == proxy
+                && r["conversation_state"] != "closed"
+                && !there
+        })
+    }
+}
+
 impl Face for TwilioFace {
     fn name(&self) -> &'static str {
         "twilio"
@@ -344,6 +368,9 @@ impl Face for TwilioFace {
         Box::pin(async move {
             let (method, path, form) = self.form(user, request)?;
             let op = request["op"].as_str().unwrap_or_default();
+            if op == "participant.add_non_chat" && self.bound_elsewhere(&path, request).await {
+                return None;
+            }
             let sent = format!("{method} {path} {form:?}");
             let pairs: Vec<(&str, &str)> =
                 form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -144,6 +144,16 @@ def scenario(way):
         ),
     )
     assert {x.sid for x in here.participants.list()} >= {p.sid, sms.sid}
+    # The pair routes SMS, so one open conversation holds it: another is told which.
+    elsewhere = v1.conversations.create(friendly_name="Elsewhere")
+    try:
+        elsewhere.participants.create(
+            messaging_binding_address="+15550001111", messaging_binding_proxy_address="+15550002222"
+        )
+        raise AssertionError("a second binding of the pair was taken")
+    except TwilioRestException as e:
+        assert (e.status, e.code) == (409, 50416) and conv.sid in e.msg, e.msg
+    elsewhere.delete()
 
     # Roles; a role change is a participantUpdated.
     roles = {r.friendly_name: r for r in v1.roles.list()}

@@ -267,6 +267,9 @@ pub(crate) async fn create_with_participants(ctx: &Ctx, p: &Params) -> TwResult<
             Named::NonChat(b) => addresses.push((&b.address, &b.proxy_address)),
         }
     }
+    for (address, proxy) in addresses {
+        ctx.binding_free(address, proxy).await?;
+    }
     new.fields.participants = identities;
     let c = create_conversation(ctx, new).await?;
     let id = c.id.to_string();

@@ -56,6 +56,9 @@ pub(crate) async fn create(ctx: &Ctx, c: &str, p: &Params) -> TwResult<HttpRespo
                     "a non-chat participant has the channel user role",
                 ));
             }
+            // The conversation first: an unknown one is 404, not 409.
+            ctx.conversation(&conversation).await?;
+            ctx.binding_free(address, proxy).await?;
             let req = Request::ParticipantAddNonChat(AddNonChat {
                 conversation,
                 proxy_address: proxy.to_string(),

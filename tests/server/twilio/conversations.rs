@@ -377,10 +377,11 @@ async fn an_address_conversations_page_by_token() {
         }
     };
     let (sms, other) = ("+15550001111", "+15550003333");
+    // An address and a proxy are bound in one open conversation at most.
     let mut want = vec![
         (chs[0].clone(), bind(&chs[0], sms, "+15550002222").await),
-        (chs[1].clone(), bind(&chs[1], sms, "+15550002222").await),
-        (chs[3].clone(), bind(&chs[3], sms, "+15550002222").await),
+        (chs[1].clone(), bind(&chs[1], sms, "+15550005555").await),
+        (chs[3].clone(), bind(&chs[3], sms, "+15550006666").await),
         (chs[3].clone(), bind(&chs[3], sms, "+15550004444").await),
     ];
     bind(&chs[2], other, "+15550002222").await;
@@ -450,6 +451,71 @@ async fn an_address_conversations_page_by_token() {
     tw.delete(&format!("/Conversations/{}", chs[0])).await;
     want.retain(|(ch, _)| *ch != chs[0] && *ch != chs[1]);
     assert_eq!(listed(&tw.all(&url).await), want);
+}
+
+/// Twilio routes an SMS by its address and proxy address, so the pair is
+/// bound in one conversation that is not closed: a second binding is 50416,
+/// naming the conversation that holds it, and changes nothing; another proxy
+/// is fine; closing the holder frees the pair.
+#[actix_rt::test]
+async fn an_sms_binding_is_in_one_open_conversation() {
+    let server = TestServer::start();
+    let tw = Twilio::new(&server);
+    let pair = [
+        ("MessagingBinding.Address", "+15550001111"),
+        ("MessagingBinding.ProxyAddress", "+15550002222"),
+    ];
+    let holder = tw.create("/Conversations", &[]).await;
+    let holder = holder["sid"].as_str().unwrap();
+    let other = tw.create("/Conversations", &[]).await;
+    let other = other["sid"].as_str().unwrap();
+    let participants = |ch: &str| format!("/Conversations/{ch}/Participants");
+    tw.create(&participants(holder), &pair).await;
+
+    let (status, body) = tw.post(&participants(other), &pair).await;
+    let message = body["message"].as_str().unwrap_or_default().to_string();
+    refused((status, body), 409, 50416);
+    assert!(message.contains(holder), "{message} names {holder}");
+    assert_eq!(tw.all(&participants(other)).await, Vec::<Value>::new());
+    refused(
+        tw.post("/Conversations/nowhere/Participants", &pair).await,
+        404,
+        20404,
+    );
+
+    // Nothing is made when ConversationWithParticipants names a held pair.
+    let before = tw.all("/Conversations").await.len();
+    let binding =
+        json!({"messaging_binding": {"address": "+15550001111", "proxy_address": "+15550002222"}});
+    refused(
+        tw.post(
+            "/ConversationWithParticipants",
+            &[
+                ("FriendlyName", "again"),
+                ("Participant", &json!({"identity": "ann"}).to_string()),
+                ("Participant", &binding.to_string()),
+            ],
+        )
+        .await,
+        409,
+        50416,
+    );
+    assert_eq!(tw.all("/Conversations").await.len(), before);
+
+    // The same address through another proxy is another binding.
+    let proxy = [
+        ("MessagingBinding.Address", "+15550001111"),
+        ("MessagingBinding.ProxyAddress", "+15550003333"),
+    ];
+    tw.create(&participants(other), &proxy).await;
+
+    // A closed conversation holds no binding.
+    let (s, _) = tw
+        .post(&format!("/Conversations/{holder}"), &[("State", "closed")])
+        .await;
+    assert_eq!(s, 200);
+    tw.create(&participants(other), &pair).await;
+    assert_eq!(tw.all(&participants(other)).await.len(), 2);
 }
 
 #[actix_rt::test]
