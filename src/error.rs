@@ -76,6 +76,10 @@ pub enum Error {
     /// See [`ErrorCode::Conflict`].
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A conflict of one kind: the conversation is closed. On the wire it is a
+    /// `conflict` like any other; the Twilio face tells it apart (50377).
+    #[error("conflict: {0}")]
+    Closed(String),
     /// See [`ErrorCode::TooLarge`].
     #[error("too large: {0}")]
     TooLarge(String),
@@ -95,7 +99,7 @@ impl Error {
             Error::Unauthorized(_) => ErrorCode::Unauthorized,
             Error::Forbidden(_) => ErrorCode::Forbidden,
             Error::NotFound(_) => ErrorCode::NotFound,
-            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::Conflict(_) | Error::Closed(_) => ErrorCode::Conflict,
             Error::TooLarge(_) => ErrorCode::TooLarge,
             Error::RateLimited(_) => ErrorCode::RateLimited,
             Error::Internal(_) => ErrorCode::Internal,
@@ -110,6 +114,7 @@ impl Error {
             | Error::Forbidden(m)
             | Error::NotFound(m)
             | Error::Conflict(m)
+            | Error::Closed(m)
             | Error::TooLarge(m)
             | Error::RateLimited(m)
             | Error::Internal(m) => m,
@@ -127,6 +132,9 @@ impl Error {
     }
     pub(crate) fn conflict(m: impl Into<String>) -> Self {
         Error::Conflict(m.into())
+    }
+    pub(crate) fn closed() -> Self {
+        Error::Closed("the conversation is closed".into())
     }
     pub(crate) fn too_large(m: impl Into<String>) -> Self {
         Error::TooLarge(m.into())

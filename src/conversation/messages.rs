@@ -134,7 +134,7 @@ impl ConversationState {
             ));
         }
         if self.meta.state.current == State::Closed {
-            return Err(Error::conflict("the conversation is closed"));
+            return Err(Error::closed());
         }
         let reply_to = match &s.reply_to {
             None => None,

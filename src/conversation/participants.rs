@@ -24,7 +24,7 @@ impl ConversationState {
             ));
         }
         if self.meta.state.current == State::Closed {
-            return Err(Error::conflict("the conversation is closed"));
+            return Err(Error::closed());
         }
         Ok(())
     }

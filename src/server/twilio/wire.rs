@@ -75,6 +75,7 @@ impl TwilioError {
         match e {
             Error::NotFound(m) | Error::Forbidden(m) => Self::new(404, code::NOT_FOUND, m),
             Error::Conflict(m) => Self::new(409, conflict_code, m),
+            Error::Closed(m) => Self::new(409, code::CONVERSATION_CLOSED, m),
             Error::BadRequest(m) | Error::TooLarge(m) => Self::bad(m),
             Error::Unauthorized(_) => Self::unauthenticated(),
             Error::RateLimited(m) => Self::new(429, code::RATE_LIMITED, m),

@@ -456,7 +456,7 @@ async fn an_address_conversations_page_by_token() {
 /// Twilio routes an SMS by its address and proxy address, so the pair is
 /// bound in one conversation that is not closed: a second binding is 50416,
 /// naming the conversation that holds it, and changes nothing; another proxy
-/// is fine; closing the holder frees the pair.
+/// is fine; closing the holder frees the pair (and it takes no one).
 #[actix_rt::test]
 async fn an_sms_binding_is_in_one_open_conversation() {
     let server = TestServer::start();
@@ -516,6 +516,14 @@ async fn an_sms_binding_is_in_one_open_conversation() {
     assert_eq!(s, 200);
     tw.create(&participants(other), &pair).await;
     assert_eq!(tw.all(&participants(other)).await.len(), 2);
+    // And takes no one: a closed conversation's refusal, not a clash of names.
+    let ann = [("Identity", "ann")];
+    refused(tw.post(&participants(holder), &ann).await, 409, 50377);
+    let fresh = [
+        ("MessagingBinding.Address", "+15550007777"),
+        ("MessagingBinding.ProxyAddress", "+15550002222"),
+    ];
+    refused(tw.post(&participants(holder), &fresh).await, 409, 50377);
 }
 
 #[actix_rt::test]
