@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::wire::{attributes_out, date, service_sid, sid, user_sid};
 use super::Ctx;
-use crate::model::{Conversation, KnownUser, Message, Participant, Role, State};
+use crate::model::{Conversation, KnownUser, Message, MessagingBinding, Participant, Role, State};
 
 /// The four fixed roles: sid seed, name, type, permissions.
 pub(crate) struct RoleDef {
@@ -148,10 +148,7 @@ pub(crate) fn participant(ctx: &Ctx, p: &Participant) -> Value {
         sid("CH", p.conversation_id),
         sid("MB", p.id)
     ));
-    let binding = p
-        .messaging_binding
-        .as_ref()
-        .map(|b| json!({"type": "sms", "address": b.address, "proxy_address": b.proxy_address}));
+    let binding = p.messaging_binding.as_ref().map(binding);
     json!({
         "account_sid": ctx.account_sid, "chat_service_sid": service_sid(),
         "conversation_sid": sid("CH", p.conversation_id), "sid": sid("MB", p.id),
@@ -242,13 +239,21 @@ pub(crate) fn user_conversation(
     })
 }
 
+/// A non-chat participant's `messaging_binding`. Twilio names the channel by
+/// the address: `whatsapp:+1…` is WhatsApp, a number is SMS.
+fn binding(b: &MessagingBinding) -> Value {
+    let kind = if b.address.starts_with("whatsapp:") {
+        "whatsapp"
+    } else {
+        "sms"
+    };
+    json!({"type": kind, "address": b.address, "proxy_address": b.proxy_address})
+}
+
 /// One row of `ParticipantConversations`: a participant and its conversation.
 pub(crate) fn participant_conversation(ctx: &Ctx, c: &Conversation, p: &Participant) -> Value {
     let conversation = sid("CH", c.id);
-    let binding = p
-        .messaging_binding
-        .as_ref()
-        .map(|b| json!({"type": "sms", "address": b.address, "proxy_address": b.proxy_address}));
+    let binding = p.messaging_binding.as_ref().map(binding);
     json!({
         "account_sid": ctx.account_sid, "chat_service_sid": service_sid(),
         "participant_sid": sid("MB", p.id),

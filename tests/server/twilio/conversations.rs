@@ -517,6 +517,16 @@ async fn an_sms_binding_is_in_one_open_conversation() {
     tw.create(&participants(other), &pair).await;
     assert_eq!(tw.all(&participants(other)).await.len(), 2);
     // And takes no one: a closed conversation's refusal, not a clash of names.
+    // A WhatsApp address is a binding of that type.
+    let whatsapp = [
+        ("MessagingBinding.Address", "whatsapp:+15550001111"),
+        ("MessagingBinding.ProxyAddress", "whatsapp:+15550002222"),
+    ];
+    let w = tw.create(&participants(other), &whatsapp).await;
+    assert_eq!(
+        w["messaging_binding"],
+        json!({"type": "whatsapp", "address": "whatsapp:+15550001111", "proxy_address": "whatsapp:+15550002222"})
+    );
     let ann = [("Identity", "ann")];
     refused(tw.post(&participants(holder), &ann).await, 409, 50377);
     let fresh = [
