@@ -456,7 +456,8 @@ async fn an_address_conversations_page_by_token() {
 /// Twilio routes an SMS by its address and proxy address, so the pair is
 /// bound in one conversation that is not closed: a second binding is 50416,
 /// naming the conversation that holds it, and changes nothing; another proxy
-/// is fine; closing the holder frees the pair (and it takes no one).
+/// is fine; closing the holder, or removing the participant, frees the pair
+/// (and a closed conversation takes no one).
 #[actix_rt::test]
 async fn an_sms_binding_is_in_one_open_conversation() {
     let server = TestServer::start();
@@ -514,8 +515,16 @@ async fn an_sms_binding_is_in_one_open_conversation() {
         .post(&format!("/Conversations/{holder}"), &[("State", "closed")])
         .await;
     assert_eq!(s, 200);
-    tw.create(&participants(other), &pair).await;
+    let held = tw.create(&participants(other), &pair).await;
     assert_eq!(tw.all(&participants(other)).await.len(), 2);
+    // Removing the participant frees the pair too.
+    let third = tw.create("/Conversations", &[]).await;
+    let third = third["sid"].as_str().unwrap();
+    refused(tw.post(&participants(third), &pair).await, 409, 50416);
+    let held = held["sid"].as_str().unwrap();
+    let (s, _) = tw.delete(&format!("{}/{held}", participants(other))).await;
+    assert_eq!(s, 204);
+    tw.create(&participants(third), &pair).await;
     // And takes no one: a closed conversation's refusal, not a clash of names.
     // A WhatsApp address is a binding of that type.
     let whatsapp = [
