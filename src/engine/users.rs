@@ -19,6 +19,22 @@ impl Engine {
         all
     }
 
+    /// The identity of every user the engine knows, in the order of
+    /// [`Engine::users`], without copying their profiles: a list reads the
+    /// whole order and shapes one page ([`Engine::known_user`]).
+    pub fn user_order(&self) -> Vec<Identity> {
+        let mut all: Vec<(u64, Identity)> = (self.shared().users.iter())
+            .map(|h| (h.profile().created_at.unwrap_or(0), h.key().clone()))
+            .collect();
+        all.sort_unstable();
+        all.into_iter().map(|(_, identity)| identity).collect()
+    }
+
+    /// One user the engine knows, by an identity it gave out.
+    pub fn known_user(&self, identity: &Identity) -> Option<KnownUser> {
+        self.shared().users.get(identity).map(|h| known_user(&h))
+    }
+
     /// How many users the engine knows. It never forgets one, so this only grows.
     pub fn user_count(&self) -> usize {
         self.shared().users.len()

@@ -3,6 +3,7 @@
 //! count, its own read horizon and notification level).
 
 use actix_web::HttpResponse;
+use serde_json::Value;
 
 use super::conversations;
 use super::lookup::conversation_ref;
@@ -55,8 +56,11 @@ async fn update_profile(ctx: &Ctx, identity: Identity, p: &Params) -> TwResult<K
 }
 
 pub(crate) async fn list(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
-    let all = ctx.engine.users();
-    page::list_of(ctx, p, "users", &all, |u| shapes::user(ctx, u))
+    let order = ctx.engine.user_order();
+    page::list_of(ctx, p, "users", &order, |i| {
+        // A user is never forgotten, so each identity of the order is known.
+        (ctx.engine.known_user(i)).map_or(Value::Null, |u| shapes::user(ctx, &u))
+    })
 }
 
 pub(crate) async fn create(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {

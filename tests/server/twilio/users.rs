@@ -184,6 +184,28 @@ async fn users_and_their_conversations() {
     assert!(tw.all("/Users/wes/Conversations").await.is_empty());
 }
 
+/// `/Users` lists users in the order the engine came to know them (then by
+/// identity, within a millisecond), page after page, each once.
+#[actix_rt::test]
+async fn users_list_in_the_order_they_came() {
+    let server = TestServer::start();
+    let tw = Twilio::new(&server);
+    let made: Vec<String> = (0..30).map(|i| format!("u{i:02}")).collect();
+    for identity in &made {
+        tw.create("/Users", &[("Identity", identity)]).await;
+    }
+    let listed: Vec<String> = tw
+        .all("/Users?PageSize=7")
+        .await
+        .iter()
+        .map(|u| u["identity"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(listed, made);
+    let (_, last) = tw.get("/Users?PageSize=7&Page=4").await;
+    assert_eq!(last["users"].as_array().map(Vec::len), Some(2));
+    assert_eq!(last["meta"]["next_page_url"], Value::Null);
+}
+
 #[actix_rt::test]
 async fn roles_services_and_the_service_tree() {
     let server = TestServer::start();
