@@ -95,7 +95,7 @@ pub(crate) struct AppState {
     ws: WsSettings,
     cors_origins: Vec<String>,
     twilio: twilio::TwilioAuth,
-    twilio_sids: Arc<twilio::UserSids>,
+    twilio_kept: Arc<twilio::Kept>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -126,7 +126,7 @@ pub async fn run(
             account: config.twilio_account.clone(),
             admin_key: config.admin_key.clone(),
         },
-        twilio_sids: Arc::default(),
+        twilio_kept: Arc::default(),
         shutdown: stop_rx,
     });
     if state.auth.dev_mode() {

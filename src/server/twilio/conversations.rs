@@ -267,6 +267,7 @@ pub(crate) async fn create_with_participants(ctx: &Ctx, p: &Params) -> TwResult<
             Named::NonChat(b) => addresses.push((&b.address, &b.proxy_address)),
         }
     }
+    let _adding = ctx.kept.bindings.lock().await;
     for (address, proxy) in addresses {
         ctx.binding_free(address, proxy).await?;
     }

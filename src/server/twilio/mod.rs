@@ -28,7 +28,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::engine::Engine;
-pub(crate) use user_sids::UserSids;
+use user_sids::UserSids;
 use wire::{is_account_sid, service_sid, Params, TwResult, TwilioError};
 
 /// Where the face is mounted; `https://conversations.twilio.com/v1/X` is
@@ -89,6 +89,17 @@ fn basic(req: &HttpRequest) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
+/// What the face keeps between requests: no conversation state, an index
+/// and a lock.
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    /// Which identity a `US` sid names.
+    pub user_sids: UserSids,
+    /// Held from the check that an SMS binding is free to its add, so that
+    /// two adds of one pair cannot both pass the check (on one node).
+    pub bindings: tokio::sync::Mutex<()>,
+}
+
 /// One request's context: who is asked, where it is, and the engine.
 pub(crate) struct Ctx {
     pub engine: Engine,
@@ -101,8 +112,8 @@ pub(crate) struct Ctx {
     pub path: String,
     /// The query's pairs, for paging URLs that keep the request's filters.
     pub query: Vec<(String, String)>,
-    /// Which identity a `US` sid names.
-    pub user_sids: Arc<UserSids>,
+    /// What the face keeps between requests.
+    pub kept: Arc<Kept>,
 }
 
 impl Ctx {
@@ -150,7 +161,7 @@ pub(crate) async fn serve(
             prefix,
             path: path.to_string(),
             query,
-            user_sids: state.twilio_sids.clone(),
+            kept: state.twilio_kept.clone(),
         };
         route(&ctx, req.method(), rest, &params).await
     }

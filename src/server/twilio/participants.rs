@@ -58,6 +58,7 @@ pub(crate) async fn create(ctx: &Ctx, c: &str, p: &Params) -> TwResult<HttpRespo
             }
             // The conversation first: an unknown one is 404, not 409.
             ctx.conversation(&conversation).await?;
+            let _adding = ctx.kept.bindings.lock().await;
             ctx.binding_free(address, proxy).await?;
             let req = Request::ParticipantAddNonChat(AddNonChat {
                 conversation,

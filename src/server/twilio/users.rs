@@ -18,7 +18,7 @@ use crate::protocol::{Request, UpdateUser};
 /// Finds a user by US sid or identity.
 fn find(ctx: &Ctx, key: &str) -> TwResult<KnownUser> {
     let found = ctx.engine.user(key).or_else(|| {
-        let identity = ctx.user_sids.identity(&ctx.engine, key)?;
+        let identity = ctx.kept.user_sids.identity(&ctx.engine, key)?;
         ctx.engine.user(identity.as_str())
     });
     found.ok_or_else(|| TwilioError::not_found(&format!("User {key}")))

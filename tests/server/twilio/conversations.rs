@@ -545,6 +545,34 @@ async fn an_sms_binding_is_in_one_open_conversation() {
     refused(tw.post(&participants(holder), &fresh).await, 409, 50377);
 }
 
+/// Adds of one pair to several conversations at once: one takes it. (Without
+/// the face's lock they race only when a check runs between another add's
+/// ask and its commit, so this catches a missing lock now and then, not
+/// every run.)
+#[actix_rt::test]
+async fn one_of_many_adds_of_a_pair_at_once_takes_it() {
+    let server = TestServer::start();
+    let tw = Twilio::new(&server);
+    let mut urls = Vec::new();
+    for _ in 0..12 {
+        let c = tw.create("/Conversations", &[]).await;
+        urls.push(format!(
+            "/Conversations/{}/Participants",
+            c["sid"].as_str().unwrap()
+        ));
+    }
+    let pair = [
+        ("MessagingBinding.Address", "+15550001111"),
+        ("MessagingBinding.ProxyAddress", "+15550002222"),
+    ];
+    let answers = futures_util::future::join_all(urls.iter().map(|u| tw.post(u, &pair))).await;
+    let mut statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    statuses.sort_unstable();
+    let mut want = vec![409; urls.len() - 1];
+    want.insert(0, 201);
+    assert_eq!(statuses, want, "{answers:?}");
+}
+
 #[actix_rt::test]
 async fn conversation_with_participants_is_all_or_nothing() {
     let server = TestServer::start();
