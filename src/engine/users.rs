@@ -14,14 +14,13 @@ impl Engine {
     /// Every user the engine knows (connected, updated, or made a participant),
     /// in the order it came to know them.
     pub fn users(&self) -> Vec<KnownUser> {
-        let mut all: Vec<KnownUser> = self.shared().users.iter().map(|h| known_user(&h)).collect();
-        all.sort_by(|a, b| (a.created_at, &a.user.identity).cmp(&(b.created_at, &b.user.identity)));
-        all
+        let order = self.user_order();
+        order.iter().filter_map(|i| self.known_user(i)).collect()
     }
 
-    /// The identity of every user the engine knows, in the order of
-    /// [`Engine::users`], without copying their profiles: a list reads the
-    /// whole order and shapes one page ([`Engine::known_user`]).
+    /// The identity of every user the engine knows, in the order it came to
+    /// know them (then by identity), without copying their profiles: a list
+    /// reads the whole order and shapes one page ([`Engine::known_user`]).
     pub fn user_order(&self) -> Vec<Identity> {
         let mut all: Vec<(u64, Identity)> = (self.shared().users.iter())
             .map(|h| (h.profile().created_at.unwrap_or(0), h.key().clone()))
@@ -51,7 +50,7 @@ impl Engine {
     /// One user the engine knows, or None.
     pub fn user(&self, identity: &str) -> Option<KnownUser> {
         let identity = validate::identity(identity, &self.config().limits).ok()?;
-        self.shared().users.get(&identity).map(|h| known_user(&h))
+        self.known_user(&identity)
     }
 
     pub(super) fn presence(&self, identities: &[String]) -> Result<Reply> {
