@@ -80,6 +80,11 @@ pub enum Error {
     /// `conflict` like any other; the Twilio face tells it apart (50377).
     #[error("conflict: {0}")]
     Closed(String),
+    /// A conflict of one kind: an exclusive binding's pair is bound in another
+    /// conversation that is not closed, the one named. On the wire a
+    /// `conflict`; the Twilio face answers 50416 naming that conversation.
+    #[error("conflict: {0}")]
+    BindingHeld(String, uuid::Uuid),
     /// See [`ErrorCode::TooLarge`].
     #[error("too large: {0}")]
     TooLarge(String),
@@ -99,7 +104,7 @@ impl Error {
             Error::Unauthorized(_) => ErrorCode::Unauthorized,
             Error::Forbidden(_) => ErrorCode::Forbidden,
             Error::NotFound(_) => ErrorCode::NotFound,
-            Error::Conflict(_) | Error::Closed(_) => ErrorCode::Conflict,
+            Error::Conflict(_) | Error::Closed(_) | Error::BindingHeld(..) => ErrorCode::Conflict,
             Error::TooLarge(_) => ErrorCode::TooLarge,
             Error::RateLimited(_) => ErrorCode::RateLimited,
             Error::Internal(_) => ErrorCode::Internal,
@@ -115,6 +120,7 @@ impl Error {
             | Error::NotFound(m)
             | Error::Conflict(m)
             | Error::Closed(m)
+            | Error::BindingHeld(m, _)
             | Error::TooLarge(m)
             | Error::RateLimited(m)
             | Error::Internal(m) => m,

@@ -348,6 +348,7 @@ impl ConversationHandle {
                 proxy_address: proxy_address.to_string(),
                 address: address.to_string(),
                 attributes: None,
+                exclusive: false,
             }))
             .await
     }

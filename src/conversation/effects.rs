@@ -46,8 +46,15 @@ pub(crate) enum Index {
     /// A chat member joined (true) or left (false): the user's conversations,
     /// and the members presence tells.
     Member(Arc<UserHub>, bool),
-    /// A non-chat participant bound to this address came (true) or went.
-    Address(String, bool),
+    /// A non-chat participant bound to this address through this proxy
+    /// address came (true) or went.
+    Address {
+        address: String,
+        proxy: String,
+        came: bool,
+    },
+    /// The conversation was closed (true), or set to another state.
+    Closed(bool),
     /// A message arrived at this time: the feed skips by it, and lists sort
     /// by a chat message's.
     Added { at: Millis, chat: bool },
@@ -78,7 +85,12 @@ impl Index {
                 info.remove_member(&hub.identity);
                 hub.leave(c);
             }
-            Index::Address(a, came) => info.bind(&a, came),
+            Index::Address {
+                address,
+                proxy,
+                came,
+            } => info.bind(&address, &proxy, came),
+            Index::Closed(closed) => info.set_closed(closed),
             Index::Added { at, chat } => info.added(at, chat),
             Index::ActivityBack(at) => info.touch_to(at),
             Index::Reaction(r, true) => {

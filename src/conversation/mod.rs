@@ -26,7 +26,7 @@ mod tests;
 mod typing;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use actix::prelude::*;
@@ -74,8 +74,12 @@ impl From<Reply> for Answer {
 #[derive(Debug)]
 pub(crate) struct ConvInfo {
     members: RwLock<HashSet<Identity>>,
-    /// Each address with how many participants are bound to it (one per proxy).
-    addresses: RwLock<HashMap<String, u32>>,
+    /// Each address with the proxy addresses its participants are bound
+    /// through (a pair is in a conversation once).
+    addresses: RwLock<HashMap<String, Vec<String>>>,
+    /// Whether the conversation is `closed`: an exclusive binding held
+    /// here is free for another conversation.
+    closed: AtomicBool,
     last_activity: AtomicU64,
     /// The newest message's time, of any kind, never lowered (a delete
     /// leaves it): no message of the conversation is newer.
@@ -89,6 +93,7 @@ impl ConvInfo {
         ConvInfo {
             members: RwLock::new(HashSet::new()),
             addresses: RwLock::new(HashMap::new()),
+            closed: AtomicBool::new(false),
             last_activity: AtomicU64::new(created_at),
             newest_message: AtomicU64::new(0),
             created_at,
@@ -114,14 +119,17 @@ impl ConvInfo {
             .cloned()
             .collect()
     }
-    /// A non-chat participant bound to `address` came (true) or went.
-    pub fn bind(&self, address: &str, came: bool) {
+    /// A non-chat participant bound to `address` through `proxy` came
+    /// (true) or went.
+    pub fn bind(&self, address: &str, proxy: &str, came: bool) {
         let mut all = self.addresses.write().unwrap_or_else(|p| p.into_inner());
         if came {
-            *all.entry(address.to_string()).or_default() += 1;
-        } else if let Some(n) = all.get_mut(address) {
-            *n -= 1;
-            if *n == 0 {
+            all.entry(address.to_string())
+                .or_default()
+                .push(proxy.to_string());
+        } else if let Some(proxies) = all.get_mut(address) {
+            proxies.retain(|p| p != proxy);
+            if proxies.is_empty() {
                 all.remove(address);
             }
         }
@@ -132,6 +140,20 @@ impl ConvInfo {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .contains_key(address)
+    }
+    /// Whether a participant is bound to `address` through `proxy`.
+    pub fn holds(&self, address: &str, proxy: &str) -> bool {
+        (self.addresses.read().unwrap_or_else(|p| p.into_inner()))
+            .get(address)
+            .is_some_and(|proxies| proxies.iter().any(|p| p == proxy))
+    }
+    /// The conversation was closed (true) or made active or inactive.
+    pub fn set_closed(&self, closed: bool) {
+        self.closed.store(closed, Ordering::Relaxed);
+    }
+    /// Whether the conversation is `closed`.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
     }
     /// A message arrived at `at`; a chat message is activity too.
     pub fn added(&self, at: u64, chat: bool) {

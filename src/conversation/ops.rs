@@ -103,6 +103,7 @@ impl ConversationState {
         if let Some(s) = u.state {
             if s != self.meta.state.current {
                 closed_now = s == State::Closed;
+                self.out.push(Effect::Index(Index::Closed(closed_now)));
                 self.meta.state = StateInfo {
                     current: s,
                     updated_at: now,

@@ -75,6 +75,11 @@ impl ConversationState {
             ));
         }
         self.check_room()?;
+        self.out.push(Effect::Index(Index::Address {
+            address: a.address.clone(),
+            proxy: a.proxy_address.clone(),
+            came: true,
+        }));
         let p = Participant {
             id: ParticipantId::new(),
             identity: None,
@@ -88,12 +93,10 @@ impl ConversationState {
             last_read_at: None,
             messaging_binding: Some(MessagingBinding {
                 proxy_address: a.proxy_address,
-                address: a.address.clone(),
+                address: a.address,
             }),
             notification_level: NotificationLevel::Default,
         };
-        self.out
-            .push(Effect::Index(Index::Address(a.address, true)));
         let seq = self.members.insert(p, None);
         self.announce_joined(seq, now);
         Ok(Reply::Participant(Box::new(self.participant(seq)?.clone())))

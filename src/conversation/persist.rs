@@ -22,7 +22,7 @@ use super::typing::Typing;
 use super::{ConvInfo, Shared};
 use crate::delivery::Profile;
 use crate::model::{
-    ConversationId, Identity, Message, Millis, NotificationLevel, Participant, StateInfo,
+    ConversationId, Identity, Message, Millis, NotificationLevel, Participant, State, StateInfo,
 };
 use crate::protocol::event_data;
 use crate::store::{Batch, RecoveredConversation, Write};
@@ -426,9 +426,10 @@ impl ConversationState {
                 info.add_member(i);
             }
             if let Some(b) = &m.p.messaging_binding {
-                info.bind(&b.address, true);
+                info.bind(&b.address, &b.proxy_address, true);
             }
         }
+        info.set_closed(r.state.current == State::Closed);
         info.added(log.counters().1, false);
         if let Some(last) = log.last_chat() {
             info.added(last.created_at, true);

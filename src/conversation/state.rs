@@ -513,7 +513,11 @@ impl ConversationState {
             }
         }
         if let Some(b) = &p.messaging_binding {
-            let gone = Index::Address(b.address.clone(), false);
+            let gone = Index::Address {
+                address: b.address.clone(),
+                proxy: b.proxy_address.clone(),
+                came: false,
+            };
             self.out.push(Effect::Index(gone));
         }
         if let Some(hub) = &m.hub {

@@ -44,7 +44,7 @@ impl Engine {
 
     /// In cluster mode, waits as a read op does until this node has applied
     /// what the log held when asked.
-    async fn caught_up(&self) {
+    pub(super) async fn caught_up(&self) {
         if let Some(log) = self.inner.replicator.get() {
             log.caught_up().await;
         }

@@ -6,8 +6,10 @@
 //! no globals: two engines can run in one process. Every transport (in-process
 //! `Session`, WebSocket, REST) calls [`Engine::execute`]. The ops the engine
 //! runs itself over many conversations are in `lists.rs`, those about users in
-//! `users.rs`; its records, for a cluster's snapshots, in `records.rs`.
+//! `users.rs`, the rule that reaches across conversations' bindings in
+//! `bindings.rs`; its records, for a cluster's snapshots, in `records.rs`.
 
+mod bindings;
 mod feed;
 mod lists;
 mod placement;
@@ -70,6 +72,8 @@ struct Inner {
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
     threads: Mutex<Threads>,
+    /// Held while an exclusive binding is checked and added (`bindings.rs`).
+    bindings: tokio::sync::Mutex<()>,
 }
 
 impl Inner {
@@ -162,6 +166,7 @@ impl Engine {
                     system,
                     thread: Some(thread),
                 }),
+                bindings: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -403,7 +408,13 @@ impl Engine {
         let shared = self.shared();
         let op = match req.route() {
             Route::Conversation(r, op) => {
-                return shared.resolve(&r)?.ask(caller, op, outbox, stamp).await
+                let handle = shared.resolve(&r)?;
+                if matches!(&op, ConversationOp::AddNonChat(a) if a.exclusive) {
+                    return self
+                        .add_exclusive(handle, (caller, op), outbox, stamp)
+                        .await;
+                }
+                return handle.ask(caller, op, outbox, stamp).await;
             }
             Route::Reaction {
                 reaction,

@@ -109,6 +109,11 @@ pub struct AddNonChat {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Value>)]
     pub attributes: Option<Value>,
+    /// Refuse (`conflict`) when another conversation that is not closed has
+    /// a participant bound to this address through this proxy address, as
+    /// Twilio refuses an SMS binding; false by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive: bool,
 }
 
 /// Fields of `participant.update`.

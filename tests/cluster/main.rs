@@ -4,6 +4,7 @@
 //! spoken to over real sockets.
 
 mod appends;
+mod bindings;
 #[path = "../support/child.rs"]
 mod child;
 mod credentials;

@@ -502,3 +502,42 @@ async fn after_a_restart_the_feed_finds_every_conversations_messages() {
     same(&back, &all, "limit 1, back");
     e.shutdown();
 }
+
+/// Which conversation holds an exclusive binding survives a restart: the
+/// pair a closed conversation holds is still free, an open one's still held.
+#[tokio::test]
+async fn exclusive_bindings_and_closed_states_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let e = durable(dir.path());
+    let alice = e.connect("alice").await.expect("alice");
+    let (closed, open) = (group(&alice, &[]).await, group(&alice, &[]).await);
+    let bind = |conv: &str, proxy: &str| {
+        json!({"op": "participant.add_non_chat", "conversation": conv, "exclusive": true,
+               "proxy_address": proxy, "address": "+15550002"})
+    };
+    alice.ok(bind(&closed, "+15550001")).await;
+    alice
+        .ok(json!({"op": "conversation.update", "conversation": closed, "state": "closed"}))
+        .await;
+    alice.ok(bind(&open, "+15550009")).await;
+    e.shutdown();
+
+    let e = durable(dir.path());
+    let alice = e.connect("alice").await.expect("alice");
+    let holder = |proxy: &'static str| {
+        let e = e.clone();
+        async move {
+            e.binding_holder("+15550002", proxy)
+                .await
+                .map(|c| c.to_string())
+        }
+    };
+    assert_eq!(holder("+15550001").await, None);
+    assert_eq!(holder("+15550009").await, Some(open.clone()));
+    assert_eq!(
+        alice.fails(bind(&closed, "+15550009")).await,
+        ErrorCode::Conflict
+    );
+    alice.ok(bind(&open, "+15550001")).await;
+    e.shutdown();
+}

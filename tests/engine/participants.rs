@@ -137,6 +137,103 @@ async fn an_address_finds_its_conversations_while_a_participant_is_bound_to_it()
     assert_eq!(bound().await, [c.as_str()]);
 }
 
+/// An exclusive binding (Twilio's rule for SMS): a pair is bound in one
+/// conversation that is not closed. Another proxy is another pair; closing
+/// the holder, or removing its participant, frees the pair; an add that is
+/// not exclusive keeps only the per-conversation rule.
+#[tokio::test]
+async fn an_exclusive_binding_is_in_one_open_conversation() {
+    let e = engine();
+    let alice = e.connect("alice").await.unwrap();
+    let (a, b, c) = (
+        group(&alice, &[]).await,
+        group(&alice, &[]).await,
+        group(&alice, &[]).await,
+    );
+    let bind = |conv: &str, proxy: &str| {
+        json!({"op": "participant.add_non_chat", "conversation": conv, "exclusive": true,
+               "proxy_address": proxy, "address": "+15550002"})
+    };
+    let held = alice.ok(bind(&a, "+15550001")).await;
+    assert_eq!(
+        e.binding_holder("+15550002", "+15550001")
+            .await
+            .map(|h| h.to_string()),
+        Some(a.clone())
+    );
+    // Refused in another conversation, and in its own, naming the holder;
+    // nothing is added.
+    for conv in [&b, &a] {
+        let err = alice
+            .request_json(bind(conv, "+15550001"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Conflict);
+        assert!(err.message().contains(&a), "{}", err.message());
+    }
+    let count = |conv: &str| json!({"op": "participant.count", "conversation": conv});
+    assert_eq!(alice.ok(count(&b)).await["count"], 1);
+    // The same address through another proxy is another binding; without
+    // `exclusive` the rule across conversations does not apply.
+    alice.ok(bind(&b, "+15550009")).await;
+    let plain = json!({"op": "participant.add_non_chat", "conversation": c,
+                       "proxy_address": "+15550001", "address": "+15550002"});
+    let shared = alice.ok(plain).await;
+    // Closing the holders frees the pair; reopened, `a` holds it again
+    // beside `b`, and either is named (the older: made in one millisecond,
+    // the lower id).
+    let state = |conv: &str, s: &str| json!({"op": "conversation.update", "conversation": conv, "state": s});
+    alice.ok(state(&a, "closed")).await;
+    assert_eq!(
+        e.binding_holder("+15550002", "+15550001")
+            .await
+            .map(|h| h.to_string()),
+        Some(c.clone())
+    );
+    alice
+        .ok(json!({"op": "participant.remove", "conversation": c, "participant": shared["id"]}))
+        .await;
+    assert_eq!(e.binding_holder("+15550002", "+15550001").await, None);
+    alice.ok(bind(&b, "+15550001")).await;
+    alice.ok(state(&a, "active")).await;
+    let holder = e.binding_holder("+15550002", "+15550001").await;
+    let holder = holder.map(|h| h.to_string()).unwrap_or_default();
+    assert!(holder == a || holder == b, "{holder}");
+    let err = alice.request_json(bind(&c, "+15550001")).await.unwrap_err();
+    assert!(err.message().contains(&holder), "{}", err.message());
+    assert_eq!(held["messaging_binding"]["proxy_address"], "+15550001");
+}
+
+/// Of many exclusive adds of one pair into different conversations at once,
+/// one is added and the others are refused.
+#[tokio::test]
+async fn of_many_exclusive_adds_of_a_pair_at_once_one_wins() {
+    let e = engine_with(|c| c.arbiters = 4);
+    let alice = e.connect("alice").await.unwrap();
+    let mut convs = Vec::new();
+    for _ in 0..12 {
+        convs.push(group(&alice, &[]).await);
+    }
+    let adds = convs.iter().map(|conv| {
+        alice.request_json(
+            json!({"op": "participant.add_non_chat", "conversation": conv,
+            "exclusive": true, "proxy_address": "+15550001", "address": "+15550002"}),
+        )
+    });
+    let answers = futures_util::future::join_all(adds).await;
+    let won = answers.iter().filter(|a| a.is_ok()).count();
+    assert_eq!(won, 1, "{answers:?}");
+    let mut counts = 0;
+    for conv in &convs {
+        counts += alice
+            .ok(json!({"op": "participant.count", "conversation": conv}))
+            .await["count"]
+            .as_u64()
+            .unwrap();
+    }
+    assert_eq!(counts, 12 + 1);
+}
+
 #[tokio::test]
 async fn removal_needs_admin_but_anyone_may_remove_themselves() {
     let e = engine();

@@ -227,6 +227,7 @@ fn named(json: &str) -> TwResult<Named> {
             proxy_address,
             address,
             attributes,
+            exclusive: true,
         })),
         _ => Err(bad(
             "needs identity, or messaging_binding with address and proxy_address",
@@ -267,7 +268,8 @@ pub(crate) async fn create_with_participants(ctx: &Ctx, p: &Params) -> TwResult<
             Named::NonChat(b) => addresses.push((&b.address, &b.proxy_address)),
         }
     }
-    let _adding = ctx.kept.bindings.lock().await;
+    // Checked first so that nothing is made in the common case; the engine
+    // decides (an add refused by then undoes the conversation).
     for (address, proxy) in addresses {
         ctx.binding_free(address, proxy).await?;
     }

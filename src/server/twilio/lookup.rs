@@ -5,12 +5,10 @@
 use futures_util::future::join_all;
 
 use super::page::Bound;
-use super::wire::{code, sid, uuid_of, TwResult, TwilioError};
+use super::wire::{code, uuid_of, TwResult, TwilioError};
 use super::Ctx;
 use crate::engine::Created;
-use crate::model::{
-    Caller, Conversation, ConversationId, Identity, Message, Page, Participant, State,
-};
+use crate::model::{Caller, Conversation, ConversationId, Identity, Message, Page, Participant};
 use crate::protocol::{Direction, ListMessages, MessageRef, Reply, Request};
 
 /// The one kind of answer an op gives, taken out of its [`Reply`].
@@ -277,34 +275,12 @@ impl Ctx {
     /// other than a closed one already holds: Twilio routes an SMS by that
     /// pair, so it may be in one open conversation only, and its 50416 names
     /// that conversation (a backend reads the sid from it to carry on there).
-    /// Asks only the conversations where the address is bound.
+    /// An early answer: the engine decides, as it adds an exclusive binding.
     pub async fn binding_free(&self, address: &str, proxy: &str) -> TwResult<()> {
-        for (_, id) in self.engine.conversations_bound_to(address).await {
-            let Some(c) = self.engine.view(Caller::Service, id).await else {
-                continue;
-            };
-            if c.state.current == State::Closed {
-                continue;
-            }
-            let Ok(all) = self.participants(&id.to_string()).await else {
-                continue;
-            };
-            let same = |p: &Participant| {
-                (p.messaging_binding.as_ref())
-                    .is_some_and(|b| b.address == address && b.proxy_address == proxy)
-            };
-            if all.iter().any(same) {
-                return Err(TwilioError::new(
-                    409,
-                    code::BINDING_EXISTS,
-                    format!(
-                        "A binding for this participant and proxy address already exists in Conversation {}",
-                        sid("CH", id)
-                    ),
-                ));
-            }
+        match self.engine.binding_holder(address, proxy).await {
+            Some(holder) => Err(TwilioError::binding_held(holder)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Up to `want` records of an address's list: each participant bound to

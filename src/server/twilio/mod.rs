@@ -89,15 +89,11 @@ fn basic(req: &HttpRequest) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-/// What the face keeps between requests: no conversation state, an index
-/// and a lock.
+/// What the face keeps between requests: no conversation state, an index.
 #[derive(Debug, Default)]
 pub(crate) struct Kept {
     /// Which identity a `US` sid names.
     pub user_sids: UserSids,
-    /// Held from the check that an SMS binding is free to its add, so that
-    /// two adds of one pair cannot both pass the check (on one node).
-    pub bindings: tokio::sync::Mutex<()>,
 }
 
 /// One request's context: who is asked, where it is, and the engine.

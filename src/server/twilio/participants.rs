@@ -56,15 +56,14 @@ pub(crate) async fn create(ctx: &Ctx, c: &str, p: &Params) -> TwResult<HttpRespo
                     "a non-chat participant has the channel user role",
                 ));
             }
-            // The conversation first: an unknown one is 404, not 409.
-            ctx.conversation(&conversation).await?;
-            let _adding = ctx.kept.bindings.lock().await;
-            ctx.binding_free(address, proxy).await?;
+            // Exclusive: the engine refuses a pair another open
+            // conversation holds (engine/bindings.rs).
             let req = Request::ParticipantAddNonChat(AddNonChat {
                 conversation,
                 proxy_address: proxy.to_string(),
                 address: address.to_string(),
                 attributes,
+                exclusive: true,
             });
             ctx.run(Caller::Service, req, code::BINDING_EXISTS).await?
         }

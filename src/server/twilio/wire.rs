@@ -65,6 +65,19 @@ impl TwilioError {
         )
     }
 
+    /// Twilio's refusal of an SMS binding that conversation `holder` has:
+    /// backends read the holder's sid from the message.
+    pub fn binding_held(holder: impl std::fmt::Display) -> Self {
+        Self::new(
+            409,
+            code::BINDING_EXISTS,
+            format!(
+                "A binding for this participant and proxy address already exists in Conversation {}",
+                sid("CH", holder)
+            ),
+        )
+    }
+
     pub fn unauthenticated() -> Self {
         Self::new(401, code::AUTHENTICATE, "Authenticate")
     }
@@ -76,6 +89,7 @@ impl TwilioError {
             Error::NotFound(m) | Error::Forbidden(m) => Self::new(404, code::NOT_FOUND, m),
             Error::Conflict(m) => Self::new(409, conflict_code, m),
             Error::Closed(m) => Self::new(409, code::CONVERSATION_CLOSED, m),
+            Error::BindingHeld(_, holder) => Self::binding_held(holder),
             Error::BadRequest(m) | Error::TooLarge(m) => Self::bad(m),
             Error::Unauthorized(_) => Self::unauthenticated(),
             Error::RateLimited(m) => Self::new(429, code::RATE_LIMITED, m),

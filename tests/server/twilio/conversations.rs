@@ -545,10 +545,10 @@ async fn an_sms_binding_is_in_one_open_conversation() {
     refused(tw.post(&participants(holder), &fresh).await, 409, 50377);
 }
 
-/// Adds of one pair to several conversations at once: one takes it. (Without
-/// the face's lock they race only when a check runs between another add's
-/// ask and its commit, so this catches a missing lock now and then, not
-/// every run.)
+/// Adds of one pair to several conversations at once: one takes it. (The
+/// engine decides, under a lock; over HTTP the adds meet only now and then,
+/// so a missing lock fails this in some runs only. The engine's own test,
+/// `of_many_exclusive_adds_of_a_pair_at_once_one_wins`, fails every run.)
 #[actix_rt::test]
 async fn one_of_many_adds_of_a_pair_at_once_takes_it() {
     let server = TestServer::start();
