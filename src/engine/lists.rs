@@ -42,14 +42,6 @@ impl Engine {
         keys
     }
 
-    /// In cluster mode, waits as a read op does until this node has applied
-    /// what the log held when asked.
-    pub(super) async fn caught_up(&self) {
-        if let Some(log) = self.inner.replicator.get() {
-            log.caught_up().await;
-        }
-    }
-
     /// The conversations `subject` takes part in (every one when None),
     /// each by `key` of its info, then its id. No handle is cloned: each
     /// clone of an actor's address costs an atomic on a line other threads

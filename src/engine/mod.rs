@@ -329,6 +329,16 @@ impl Engine {
         Ok((a.data, a.repeated))
     }
 
+    /// In cluster mode, waits as a read op does until this node has applied
+    /// what the log held when asked, so that what is read next on this node
+    /// ([`Engine::user`], [`Engine::user_order`] …) holds every write
+    /// acknowledged before, on any node. At once on a single node.
+    pub async fn caught_up(&self) {
+        if let Some(log) = self.inner.replicator.get() {
+            log.caught_up().await;
+        }
+    }
+
     /// From now on, ops that change state go through `log` (cluster mode).
     pub(crate) fn replicate_through(&self, log: Arc<dyn Replicator>) {
         let _ = self.inner.replicator.set(log);

@@ -4,7 +4,6 @@
 //! spoken to over real sockets.
 
 mod appends;
-mod bindings;
 #[path = "../support/child.rs"]
 mod child;
 mod credentials;
@@ -20,6 +19,7 @@ mod reads;
 mod snapshots;
 mod start;
 mod tls;
+mod twilio;
 mod versions;
 #[path = "../support/walk/mod.rs"]
 mod walk;

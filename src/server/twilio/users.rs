@@ -15,8 +15,10 @@ use crate::model::{
 };
 use crate::protocol::{Request, UpdateUser};
 
-/// Finds a user by US sid or identity.
-fn find(ctx: &Ctx, key: &str) -> TwResult<KnownUser> {
+/// Finds a user by US sid or identity, once this node holds every write
+/// acknowledged before (on a cluster, a user made through another node).
+async fn find(ctx: &Ctx, key: &str) -> TwResult<KnownUser> {
+    ctx.engine.caught_up().await;
     let found = ctx.engine.user(key).or_else(|| {
         let identity = ctx.kept.user_sids.identity(&ctx.engine, key)?;
         ctx.engine.user(identity.as_str())
@@ -56,6 +58,7 @@ async fn update_profile(ctx: &Ctx, identity: Identity, p: &Params) -> TwResult<K
 }
 
 pub(crate) async fn list(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
+    ctx.engine.caught_up().await;
     let order = ctx.engine.user_order();
     page::list_of(ctx, p, "users", &order, |i| {
         // A user is never forgotten, so each identity of the order is known.
@@ -70,6 +73,7 @@ pub(crate) async fn create(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
     let limits = &ctx.engine.config().limits;
     let identity = Identity::parse(identity, limits.max_name_chars)
         .map_err(|e| TwilioError::engine(e, code::BAD_REQUEST))?;
+    ctx.engine.caught_up().await;
     if ctx.engine.user(identity.as_str()).is_some() {
         return Err(TwilioError::new(
             409,
@@ -82,11 +86,11 @@ pub(crate) async fn create(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
 }
 
 pub(crate) async fn fetch(ctx: &Ctx, key: &str) -> TwResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(shapes::user(ctx, &find(ctx, key)?)))
+    Ok(HttpResponse::Ok().json(shapes::user(ctx, &find(ctx, key).await?)))
 }
 
 pub(crate) async fn update(ctx: &Ctx, key: &str, p: &Params) -> TwResult<HttpResponse> {
-    let known = find(ctx, key)?;
+    let known = find(ctx, key).await?;
     let u = update_profile(ctx, known.user.identity, p).await?;
     Ok(HttpResponse::Ok().json(shapes::user(ctx, &u)))
 }
@@ -112,7 +116,7 @@ async fn as_user(ctx: &Ctx, identity: &Identity, c: &str) -> TwResult<HttpRespon
 }
 
 pub(crate) async fn conversations(ctx: &Ctx, u: &str, p: &Params) -> TwResult<HttpResponse> {
-    let identity = find(ctx, u)?.user.identity;
+    let identity = find(ctx, u).await?.user.identity;
     let caller = Caller::User(identity.clone());
     let joined = |c: &Conversation| c.status == Status::Joined;
     let shape = |c: &Conversation, part: &Participant| {
@@ -122,7 +126,7 @@ pub(crate) async fn conversations(ctx: &Ctx, u: &str, p: &Params) -> TwResult<Ht
 }
 
 pub(crate) async fn conversation(ctx: &Ctx, u: &str, c: &str) -> TwResult<HttpResponse> {
-    let identity = find(ctx, u)?.user.identity;
+    let identity = find(ctx, u).await?.user.identity;
     as_user(ctx, &identity, c).await
 }
 
@@ -132,7 +136,7 @@ pub(crate) async fn update_conversation(
     c: &str,
     p: &Params,
 ) -> TwResult<HttpResponse> {
-    let identity = find(ctx, u)?.user.identity;
+    let identity = find(ctx, u).await?.user.identity;
     let level = match p.get("NotificationLevel") {
         None => None,
         Some("default") => Some(NotificationLevel::Default),
@@ -166,7 +170,7 @@ pub(crate) async fn update_conversation(
 }
 
 pub(crate) async fn leave(ctx: &Ctx, u: &str, c: &str) -> TwResult<HttpResponse> {
-    let identity = find(ctx, u)?.user.identity;
+    let identity = find(ctx, u).await?.user.identity;
     as_user(ctx, &identity, c).await?;
     let req = Request::ConversationLeave {
         conversation: conversation_ref(c),

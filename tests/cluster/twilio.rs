@@ -1,5 +1,6 @@
-//! Twilio's rule for SMS bindings across nodes: a pair is bound in one open
-//! conversation, decided where each add lands in the log, never from the
+//! The Twilio face across nodes: what one node's face wrote, another's reads
+//! at once, and the rule for SMS bindings (a pair is bound in one open
+//! conversation) is decided where each add lands in the log, never from the
 //! asking node's view.
 
 use std::time::Duration;
@@ -15,8 +16,9 @@ use super::ONE_AT_A_TIME;
 /// and every node lists the pair in that one conversation. Then a node whose
 /// view is stale (stopped while another node binds a pair) is asked to bind
 /// it elsewhere: refused too, since the rule is decided in the log's order.
+/// Last, users made through one node's face, read through the others'.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pair_bound_on_every_node_at_once_is_in_one_conversation() {
+async fn the_twilio_face_reads_on_one_node_what_another_wrote() {
     let _one = ONE_AT_A_TIME.lock().await;
     let nats = Nats::start();
     let nodes = [node(&nats, "a"), node(&nats, "b"), node(&nats, "c")];
@@ -116,5 +118,65 @@ async fn a_pair_bound_on_every_node_at_once_is_in_one_conversation() {
     );
     for on in &nodes {
         assert_eq!(held_in(on, "%2B15550100").await, [first.as_str()]);
+    }
+
+    // A user made through one node's face is on the others at once: fetched
+    // by identity and by sid, refused when made again, listed.
+    for n in 0..12 {
+        let identity = format!("user{n}");
+        let form = format!("Identity={identity}");
+        let (status, made) = twilio(&nodes[n % 3], Method::POST, "/Users", form.clone()).await;
+        assert_eq!(status, 201, "{made}");
+        let sid = made["sid"].as_str().expect("a sid");
+        let next = &nodes[(n + 1) % 3];
+        for key in [identity.as_str(), sid] {
+            let (status, got) =
+                twilio(next, Method::GET, &format!("/Users/{key}"), String::new()).await;
+            assert_eq!(
+                (status, &got["identity"]),
+                (200, &made["identity"]),
+                "{got}"
+            );
+        }
+        let (status, again) = twilio(&nodes[(n + 2) % 3], Method::POST, "/Users", form).await;
+        assert_eq!(
+            (status, again["code"].as_u64()),
+            (409, Some(50201)),
+            "{again}"
+        );
+    }
+    // Made through a while b is stopped, behind 1,000 messages, and asked of
+    // b meanwhile: b answers once it has applied what the log held when
+    // asked, the new user too, not from what it had applied so far.
+    let alice = connect(&nodes[0], "alice").await;
+    let room = alice
+        .request_json(serde_json::json!({"op": "conversation.create"}))
+        .await
+        .expect("created");
+    let room = room["id"].as_str().expect("an id");
+    signal("-STOP", b);
+    for round in 0..20 {
+        let bodies: Vec<String> = (0..50).map(|n| format!("{round}.{n}")).collect();
+        futures_util::future::join_all(bodies.iter().map(|body| send(&alice, room, body))).await;
+    }
+    let (status, _) = twilio(&nodes[0], Method::POST, "/Users", "Identity=late".into()).await;
+    assert_eq!(status, 201);
+    let ((status, got), ()) = tokio::join!(
+        twilio(&nodes[1], Method::GET, "/Users/late", String::new()),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            signal("-CONT", b);
+        }
+    );
+    assert_eq!(
+        (status, &got["identity"]),
+        (200, &serde_json::json!("late")),
+        "{got}"
+    );
+    // Every node lists the twelve, `late`, and alice (known by her session).
+    for on in &nodes {
+        let (status, page) = twilio(on, Method::GET, "/Users?PageSize=100", String::new()).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["users"].as_array().map(Vec::len), Some(14), "{page}");
     }
 }
