@@ -206,6 +206,25 @@ async fn users_list_in_the_order_they_came() {
     assert_eq!(last["meta"]["next_page_url"], Value::Null);
 }
 
+/// Makes of one user at once: one is 201, the others 409/50201.
+#[actix_rt::test]
+async fn one_of_many_makes_of_a_user_at_once_makes_it() {
+    let server = TestServer::start();
+    let tw = Twilio::new(&server);
+    for round in 0..5 {
+        let identity = format!("twin{round}");
+        let form = [("Identity", identity.as_str())];
+        let answers =
+            futures_util::future::join_all((0..12).map(|_| tw.post("/Users", &form))).await;
+        let made = answers.iter().filter(|(s, _)| *s == 201).count();
+        assert_eq!(made, 1, "{answers:?}");
+        let refused = answers
+            .iter()
+            .filter(|(s, b)| *s == 409 && b["code"] == 50201);
+        assert_eq!(refused.count(), 11, "{answers:?}");
+    }
+}
+
 #[actix_rt::test]
 async fn roles_services_and_the_service_tree() {
     let server = TestServer::start();
