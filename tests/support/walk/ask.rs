@@ -126,6 +126,7 @@ impl Ask<'_> {
                 put("conversation", self.conversation());
                 put("proxy_address", self.pick(&["+15550001", "+15550002", ""]));
                 put("address", self.pick(&["+15559001", "+15559002", ""]));
+                self.maybe(&mut put, "exclusive", |a| Value::Bool(a.rng.bool()));
             }
             "participant.remove" | "participant.get" => {
                 let c = self.conversation();
