@@ -123,6 +123,12 @@ def scenario(way):
     assert v1.conversations(f"office-{tag}").fetch().sid == conv.sid
     assert v1.conversations(conv.sid).update(friendly_name="HQ").friendly_name == "HQ"
     assert conv.sid in [x.sid for x in v1.conversations.list()]
+    # Filtered by creation date, newest first.
+    dated = v1.conversations.list(start_date="2000-01-01", end_date="2999-12-31")
+    assert conv.sid in [x.sid for x in dated]
+    stamps = [x.date_created for x in dated]
+    assert stamps == sorted(stamps, reverse=True), stamps
+    assert v1.conversations.list(end_date="2000-01-01") == []
 
     # A chat participant: the socket learns it was added.
     here = v1.conversations(conv.sid)

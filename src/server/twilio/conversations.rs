@@ -4,13 +4,15 @@ use actix_web::HttpResponse;
 use futures_util::FutureExt;
 use serde_json::Value;
 
-use super::lookup::conversation_ref;
+use std::ops::RangeInclusive;
+
+use super::lookup::{conversation_ref, Scope};
 use super::page::Window;
 use super::shapes::{self, role_of_sid};
-use super::wire::{code, Params, TwResult, TwilioError};
+use super::wire::{self, code, Params, TwResult, TwilioError};
 use super::{page, Ctx};
 use crate::engine::Created;
-use crate::model::{Caller, Conversation, Identity, Participant, Role, State};
+use crate::model::{Caller, Conversation, Identity, Millis, Participant, Role, State};
 use crate::protocol::{
     AddNonChat, CreateConversation, Request, UpdateConversation, UpdateParticipant,
 };
@@ -29,13 +31,21 @@ fn state(p: &Params) -> TwResult<Option<State>> {
         .transpose()
 }
 
+/// The conversation list: in creation order, or, with `StartDate` or
+/// `EndDate` (creation dates, both inclusive), the newest first, as Twilio
+/// lists them then.
 pub(crate) async fn list(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
-    p.refuse(&["StartDate", "EndDate"])?;
     let wanted = state(p)?;
     let keep = |c: &Conversation| wanted.is_none_or(|s| c.state.current == s);
+    let dated = created_between(p)?;
+    let newest_first = dated.is_some();
+    let scope = Scope {
+        caller: &Caller::Service,
+        subject: None,
+        created: dated.unwrap_or(0..=Millis::MAX),
+    };
     let (records, more) = page::read(p, |after, forward, want| {
-        ctx.conversations_created(&Caller::Service, None, after, forward, want, keep)
-            .map(Ok)
+        (ctx.conversations_created(&scope, after, forward != newest_first, want, keep)).map(Ok)
     })
     .await?;
     let window = Window {
@@ -48,6 +58,22 @@ pub(crate) async fn list(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
         more,
     };
     page::window(ctx, p, "conversations", window)
+}
+
+/// The creation times (ms) that `StartDate` and `EndDate` keep, when either
+/// is given: a day (`YYYY-MM-DD`, from its start or to its end) or an
+/// instant (`YYYY-MM-DDTHH:MM:SSZ`), compared in whole seconds as
+/// `date_created` shows them.
+fn created_between(p: &Params) -> TwResult<Option<RangeInclusive<Millis>>> {
+    let (start, end) = (p.get("StartDate"), p.get("EndDate"));
+    if start.is_none() && end.is_none() {
+        return Ok(None);
+    }
+    let from = start.map_or(Ok(0), |s| wire::seconds("StartDate", s, false))?;
+    let to = end.map_or(Ok(u64::MAX / 1000), |s| wire::seconds("EndDate", s, true))?;
+    Ok(Some(
+        from.saturating_mul(1000)..=to.saturating_mul(1000).saturating_add(999),
+    ))
 }
 
 /// Where a conversation stands in the Twilio face's lists.
@@ -67,9 +93,13 @@ pub(crate) async fn of_user(
     keep: impl Fn(&Conversation) -> bool + Copy,
     shape: impl Fn(&Conversation, &Participant) -> Value,
 ) -> TwResult<HttpResponse> {
+    let scope = Scope {
+        caller,
+        subject: Some(identity),
+        created: 0..=Millis::MAX,
+    };
     let (records, more) = page::read(p, |after, forward, want| {
-        ctx.conversations_created(caller, Some(identity), after, forward, want, keep)
-            .map(Ok)
+        (ctx.conversations_created(&scope, after, forward, want, keep)).map(Ok)
     })
     .await?;
     let mut shaped = Vec::with_capacity(records.len());

@@ -2,14 +2,26 @@
 //! everything, as the service (or as a user for a user's own view), and keeps
 //! nothing of its own.
 
+use std::ops::RangeInclusive;
+
 use futures_util::future::join_all;
 
 use super::page::Bound;
 use super::wire::{code, uuid_of, TwResult, TwilioError};
 use super::Ctx;
 use crate::engine::Created;
-use crate::model::{Caller, Conversation, ConversationId, Identity, Message, Page, Participant};
+use crate::model::{
+    Caller, Conversation, ConversationId, Identity, Message, Millis, Page, Participant,
+};
 use crate::protocol::{Direction, ListMessages, MessageRef, Reply, Request};
+
+/// Which conversations a list reads: those `subject` takes part in (every
+/// one when None), made within `created` (ms), as `caller` sees them.
+pub(crate) struct Scope<'a> {
+    pub caller: &'a Caller,
+    pub subject: Option<&'a Identity>,
+    pub created: RangeInclusive<Millis>,
+}
 
 /// The one kind of answer an op gives, taken out of its [`Reply`].
 pub(crate) trait FromReply: Sized {
@@ -228,22 +240,22 @@ impl Ctx {
         Ok(out)
     }
 
-    /// Up to `want` conversations (those `subject` takes part in, when
-    /// given) as `caller` sees them, that `keep` keeps, in creation order
+    /// Up to `want` conversations of `scope`, that `keep` keeps, in creation order
     /// from just after `after` going forward, or from just before it going
     /// back (None: from the first, or the last), in the order read. It views
     /// only as many as it needs, so a Twilio page costs its own size, not
     /// the list's.
     pub async fn conversations_created(
         &self,
-        caller: &Caller,
-        subject: Option<&Identity>,
+        scope: &Scope<'_>,
         after: Option<Created>,
         forward: bool,
         want: usize,
         keep: impl Fn(&Conversation) -> bool,
     ) -> Vec<Conversation> {
-        let keys = self.engine.conversations_created(subject).await;
+        let mut keys = self.engine.conversations_created(scope.subject).await;
+        keys.retain(|k| scope.created.contains(&k.0));
+        let caller = scope.caller;
         let at = match after {
             None if forward => 0,
             None => keys.len(),

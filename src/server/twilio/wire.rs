@@ -198,6 +198,31 @@ pub(crate) fn attributes_out(v: &Value) -> String {
     v.to_string()
 }
 
+/// A date parameter (`name`) as whole seconds since the epoch: an instant
+/// (RFC 3339, `YYYY-MM-DDTHH:MM:SSZ`), or a day (`YYYY-MM-DD`), read as its
+/// first second, or its last when `end_of_day`.
+pub(crate) fn seconds(name: &str, value: &str, end_of_day: bool) -> TwResult<u64> {
+    use time::format_description::well_known::Rfc3339;
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    let at = match time::OffsetDateTime::parse(value, &Rfc3339) {
+        Ok(t) => t.unix_timestamp(),
+        Err(_) => {
+            let d = time::Date::parse(value, &day).map_err(|_| {
+                TwilioError::bad(format!(
+                    "{name} must be a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM:SSZ), not {value:?}"
+                ))
+            })?;
+            let first = d.midnight().assume_utc().unix_timestamp();
+            if end_of_day {
+                first + 86_399
+            } else {
+                first
+            }
+        }
+    };
+    Ok(u64::try_from(at).unwrap_or(0))
+}
+
 /// A date as Twilio writes it: UTC, whole seconds, `YYYY-MM-DDTHH:MM:SSZ`.
 pub(crate) fn date(ms: Millis) -> Value {
     let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);

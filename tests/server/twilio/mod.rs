@@ -6,6 +6,7 @@ use colloquy::testing::TestServer;
 use serde_json::Value;
 
 mod conversations;
+mod dates;
 mod live;
 mod messages;
 mod users;
