@@ -128,7 +128,7 @@ export class Conversation {
   react(message: MessageRef, reaction: string): Promise<Id>;
   participants(pageSize?: number): Promise<Page<Participant>>;
   addParticipant(identity: string, fields?: { attributes?: unknown; role?: "admin" | "member" }): Promise<Participant>;
-  addNonChat(proxyAddress: string, address: string): Promise<Participant>;
+  addNonChat(proxyAddress: string, address: string, fields?: { attributes?: unknown; exclusive?: boolean }): Promise<Participant>;
   participant(participant: string): Promise<Participant>;
   updateParticipant(participant: string, fields: { attributes?: unknown; role?: "admin" | "member" }): Promise<Participant>;
   removeParticipant(participant: string): Promise<{}>;

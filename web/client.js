@@ -398,7 +398,8 @@ export class Conversation {
 
   participants(page_size) { return Page.fetch(this.client, (cursor) => ["participant.list", { conversation: this.ref, page_size, cursor }]); }
   addParticipant(identity, fields = {}) { return this._op("participant.add", { ...fields, identity }); }
-  addNonChat(proxy_address, address) { return this._op("participant.add_non_chat", { proxy_address, address }); }
+  /** fields: { attributes, exclusive } (exclusive: refused while another open conversation has the pair). */
+  addNonChat(proxy_address, address, fields = {}) { return this._op("participant.add_non_chat", { ...fields, proxy_address, address }); }
   participant(participant) { return this._op("participant.get", { participant }); }
   updateParticipant(participant, fields) { return this._op("participant.update", { ...fields, participant }); }
   removeParticipant(participant) { return this._op("participant.remove", { participant }); }

@@ -93,6 +93,12 @@ test("participants, typing with keystroke refresh, presence", async () => {
   assert.equal(people.items.length, 2);
   assert.equal((await people.nextPage()).items.length, 1);
   await conv.removeParticipant(c2);
+  // An SMS participant, exclusive: another open conversation is refused it.
+  const sms = await conv.addNonChat("+15550009999", a, { exclusive: true, attributes: { x: 1 } });
+  assert.deepEqual([sms.kind, sms.attributes], ["non_chat", { x: 1 }]);
+  const other = alice.conversation((await alice.createConversation({})).id);
+  await assert.rejects(other.addNonChat("+15550009999", a, { exclusive: true }),
+    (e) => e.code === "conflict" && e.message.includes(c.id));
   const started = nextEvent(bob, "typingStarted");
   await conv.typing().keystroke();
   await conv.typing().keystroke(); // within 2 s: no second request
