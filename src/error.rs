@@ -80,9 +80,9 @@ pub enum Error {
     /// `conflict` like any other; the Twilio face tells it apart (50377).
     #[error("conflict: {0}")]
     Closed(String),
-    /// A conflict of one kind: an exclusive binding's pair is bound in another
-    /// conversation that is not closed, the one named. On the wire a
-    /// `conflict`; the Twilio face answers 50416 naming that conversation.
+    /// A conflict of one kind: an exclusive binding's pair is bound in a
+    /// conversation that is not closed (this one or another), the one named.
+    /// On the wire a `conflict`; the Twilio face answers 50416 naming it.
     #[error("conflict: {0}")]
     BindingHeld(String, uuid::Uuid),
     /// See [`ErrorCode::TooLarge`].

@@ -1,6 +1,7 @@
 //! Twilio's rule for SMS bindings: an `exclusive` `participant.add_non_chat`
-//! is refused while another conversation that is not closed has a
-//! participant bound to the same address through the same proxy address.
+//! is refused while a conversation that is not closed (this one or another)
+//! has a participant bound to the same address through the same proxy
+//! address.
 //!
 //! The rule reaches across conversations, so no conversation's actor can
 //! decide it: the engine does, as it routes the op. It holds a lock from the

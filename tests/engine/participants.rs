@@ -98,11 +98,7 @@ async fn non_chat_participants_count_but_get_no_events() {
 async fn an_address_finds_its_conversations_while_a_participant_is_bound_to_it() {
     let e = engine();
     let alice = e.connect("alice").await.unwrap();
-    let (a, b, c) = (
-        group(&alice, &[]).await,
-        group(&alice, &[]).await,
-        group(&alice, &[]).await,
-    );
+    let (a, b, c) = three_groups(&alice).await;
     let bind = |conv: &str, proxy: &str| {
         json!({"op": "participant.add_non_chat", "conversation": conv,
                "proxy_address": proxy, "address": "+15550002"})
@@ -145,11 +141,7 @@ async fn an_address_finds_its_conversations_while_a_participant_is_bound_to_it()
 async fn an_exclusive_binding_is_in_one_open_conversation() {
     let e = engine();
     let alice = e.connect("alice").await.unwrap();
-    let (a, b, c) = (
-        group(&alice, &[]).await,
-        group(&alice, &[]).await,
-        group(&alice, &[]).await,
-    );
+    let (a, b, c) = three_groups(&alice).await;
     let bind = |conv: &str, proxy: &str| {
         json!({"op": "participant.add_non_chat", "conversation": conv, "exclusive": true,
                "proxy_address": proxy, "address": "+15550002"})
@@ -407,4 +399,13 @@ async fn participant_cap_is_a_conflict_and_changes_nothing() {
             .await["count"],
         3
     );
+}
+
+/// Three conversations of `alice`'s, no one else in them.
+async fn three_groups(alice: &colloquy::Session) -> (String, String, String) {
+    (
+        group(alice, &[]).await,
+        group(alice, &[]).await,
+        group(alice, &[]).await,
+    )
 }
