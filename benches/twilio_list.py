@@ -10,7 +10,9 @@ address's), or to an address of its own (`--list address-lookups`: 100
 addresses looked up, one page each, as a backend does for each SMS that
 comes in), or the users the engine knows (`--list users`, each made a
 participant of one conversation; `--list user-lookups`: 100 of them fetched
-by their `US` sid).
+by their `US` sid), or conversations each with alice as a participant
+(`--list sms-adds`: then 100 SMS participants added through the face, each
+an address of its own, which the engine checks against every conversation).
 
     cargo run --release -- --bind 127.0.0.1:18080 --rate-limit 0 &
     python3 benches/twilio_list.py --url http://127.0.0.1:18080 --messages 10000
@@ -45,7 +47,7 @@ def main():
     args.add_argument("--list", default="messages",
                       choices=["messages", "conversations", "user-conversations", "participants",
                                "address-conversations", "address-lookups", "users",
-                               "user-lookups"])
+                               "user-lookups", "sms-adds"])
     args.add_argument("--messages", type=int, default=10000, help="how many messages to list")
     args.add_argument("--count", type=int, default=2000,
                       help="how many conversations or participants to list")
@@ -81,6 +83,21 @@ def main():
         made = f"{a.count} conversations"
         path = "/Conversations" if a.list == "conversations" else "/Users/alice/Conversations"
     print(f"made {made} in {time.time() - start:.1f} s")
+    if a.list == "sms-adds":
+        convs, url = [], f"{twilio}/Conversations?PageSize=1000"
+        while url and len(convs) < 100:
+            page = call("GET", url)
+            convs += [c["sid"] for c in page["conversations"]]
+            url = page["meta"]["next_page_url"]
+        start = time.time()
+        for i, sid in enumerate(convs[:100]):
+            form = urllib.parse.urlencode({"MessagingBinding.Address": f"+1666{i:07}",
+                                           "MessagingBinding.ProxyAddress": "+15559990000"})
+            req = urllib.request.Request(f"{twilio}/Conversations/{sid}/Participants", form.encode(),
+                                         {"Authorization": AUTH}, method="POST")
+            urllib.request.urlopen(req).read()
+        print(f"added 100 SMS participants among {a.count} conversations: {time.time() - start:.2f} s")
+        return
     if a.list == "address-lookups":
         start, found = time.time(), 0
         for i in range(0, a.count, max(1, a.count // 100)):
