@@ -89,7 +89,11 @@ impl Index {
                 address,
                 proxy,
                 came,
-            } => info.bind(&address, &proxy, came),
+            } => {
+                if info.bind(&address, &proxy, came) {
+                    shared.address_in(&address, c, came);
+                }
+            }
             Index::Closed(closed) => info.set_closed(closed),
             Index::Added { at, chat } => info.added(at, chat),
             Index::ActivityBack(at) => info.touch_to(at),
@@ -109,6 +113,9 @@ impl Index {
                 reactions,
             } => {
                 shared.conversations.remove(&c);
+                for address in info.addresses() {
+                    shared.address_in(&address, c, false);
+                }
                 if let Some(n) = unique_name {
                     shared.unique_names.remove_if(&n, |_, id| *id == c);
                 }

@@ -122,26 +122,29 @@ impl ConvInfo {
             .collect()
     }
     /// A non-chat participant bound to `address` through `proxy` came
-    /// (true) or went.
-    pub fn bind(&self, address: &str, proxy: &str, came: bool) {
+    /// (true) or went. Answers whether the address itself came to the
+    /// conversation or left it (its first participant, or its last).
+    pub fn bind(&self, address: &str, proxy: &str, came: bool) -> bool {
         let mut all = self.addresses.write().unwrap_or_else(|p| p.into_inner());
         if came {
-            all.entry(address.to_string())
-                .or_default()
-                .push(proxy.to_string());
-        } else if let Some(proxies) = all.get_mut(address) {
-            proxies.retain(|p| p != proxy);
-            if proxies.is_empty() {
-                all.remove(address);
-            }
+            let proxies = all.entry(address.to_string()).or_default();
+            proxies.push(proxy.to_string());
+            return proxies.len() == 1;
         }
+        let Some(proxies) = all.get_mut(address) else {
+            return false;
+        };
+        proxies.retain(|p| p != proxy);
+        let gone = proxies.is_empty();
+        if gone {
+            all.remove(address);
+        }
+        gone
     }
-    /// Whether a participant is bound to `address`.
-    pub fn bound_to(&self, address: &str) -> bool {
-        self.addresses
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(address)
+    /// Every address a participant is bound to.
+    pub fn addresses(&self) -> Vec<String> {
+        let all = self.addresses.read().unwrap_or_else(|p| p.into_inner());
+        all.keys().cloned().collect()
     }
     /// Whether a participant is bound to `address` through `proxy`.
     pub fn holds(&self, address: &str, proxy: &str) -> bool {

@@ -24,6 +24,11 @@ pub(crate) struct Shared {
     pub unique_names: DashMap<String, ConversationId>,
     pub users: DashMap<Identity, Arc<UserHub>>,
     pub reactions: DashMap<ReactionId, ConversationId>,
+    /// Each address a non-chat participant is bound to, with the
+    /// conversations where one is (each once): an address's conversations,
+    /// and an exclusive binding's holder, are found without reading every
+    /// conversation.
+    pub addresses: DashMap<String, Vec<ConversationId>>,
     pub metrics: Metrics,
     /// The last conversation events of every conversation, for the inspector.
     pub recent: RecentEvents,
@@ -74,6 +79,27 @@ impl RecentEvents {
 }
 
 impl Shared {
+    /// Conversation `c` has (true) or no longer has a participant bound to
+    /// `address`.
+    pub fn address_in(&self, address: &str, c: ConversationId, came: bool) {
+        if came {
+            let mut held = self.addresses.entry(address.to_string()).or_default();
+            if !held.contains(&c) {
+                held.push(c);
+            }
+        } else {
+            self.addresses.remove_if_mut(address, |_, held| {
+                held.retain(|x| *x != c);
+                held.is_empty()
+            });
+        }
+    }
+
+    /// The conversations where a participant is bound to `address`.
+    pub fn bound_to(&self, address: &str) -> Vec<ConversationId> {
+        (self.addresses.get(address)).map_or_else(Vec::new, |held| held.clone())
+    }
+
     /// Empty indexes for an engine with this configuration (no store yet).
     pub fn new(config: Config) -> Self {
         Shared {
@@ -82,6 +108,7 @@ impl Shared {
             unique_names: DashMap::new(),
             users: DashMap::new(),
             reactions: DashMap::new(),
+            addresses: DashMap::new(),
             metrics: Metrics::default(),
             recent: RecentEvents::default(),
             store: std::sync::OnceLock::new(),

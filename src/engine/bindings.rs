@@ -4,7 +4,8 @@
 //! address.
 //!
 //! The rule reaches across conversations, so no conversation's actor can
-//! decide it: the engine does, as it routes the op. It holds a lock from the
+//! decide it: the engine does, as it routes the op, from the conversations
+//! where the address is bound (`Shared::addresses`). It holds a lock from the
 //! check until the add is answered, and the add's actor keeps the
 //! conversation's info before it answers, so of two such adds at once one
 //! finds the other's. In cluster mode the check runs as each node applies the
@@ -32,7 +33,9 @@ impl Engine {
     }
 
     fn holder(&self, address: &str, proxy: &str) -> Option<ConversationId> {
-        (self.shared().conversations.iter())
+        let shared = self.shared();
+        (shared.bound_to(address).into_iter())
+            .filter_map(|id| shared.conversations.get(&id))
             .filter(|h| !h.info.is_closed() && h.info.holds(address, proxy))
             .map(|h| (h.info.created_at(), h.id))
             .min()

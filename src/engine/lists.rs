@@ -34,9 +34,13 @@ impl Engine {
     pub async fn conversations_bound_to(&self, address: &str) -> Vec<Created> {
         self.caught_up().await;
         let shared = self.shared();
-        let mut keys: Vec<Created> = (shared.conversations.iter())
-            .filter(|h| h.info.bound_to(address))
-            .map(|h| (h.info.created_at(), h.id))
+        let mut keys: Vec<Created> = (shared.bound_to(address).into_iter())
+            .filter_map(|id| {
+                shared
+                    .conversations
+                    .get(&id)
+                    .map(|h| (h.info.created_at(), id))
+            })
             .collect();
         keys.sort_unstable();
         keys

@@ -106,6 +106,9 @@ impl Registry {
             info,
             arbiter,
         };
+        for address in handle.info.addresses() {
+            self.shared.address_in(&address, id, true);
+        }
         self.shared.conversations.insert(id, handle.clone());
         self.shared.metrics.conversations_add(1);
         self.arbiters[arbiter].spawn_fn(move || {
