@@ -67,9 +67,10 @@ impl From<Reply> for Answer {
 
 /// What other threads may read of a conversation without asking its actor:
 /// its chat members (for presence), the addresses its non-chat participants
-/// are bound to and through which proxies, and whether it is closed (to find
-/// an address's conversations, and which one holds an exclusive binding:
-/// `engine/bindings.rs`), its last activity
+/// are bound to and through which proxies, and whether it is closed (which
+/// of an address's conversations, found by the engine's index of addresses
+/// that this keeps, holds an exclusive binding: `engine/bindings.rs`), its
+/// last activity
 /// (to sort lists) and its newest message's time (for the feed to ask the
 /// conversations that may hold a page's messages, and no others).
 /// The actor keeps it as it delivers an op's effects, once committed.
