@@ -159,7 +159,7 @@ export class Client {
   conversations(pageSize?: number): Promise<Page<Conversation>>;
   feed(query?: { limit?: number; since?: Millis; until?: Millis }): Promise<Page<Message>>;
   presence(identities: string[]): Promise<User[]>;
-  updateUser(fields: { friendly_name?: string | null; avatar_url?: string | null; attributes?: unknown }): Promise<User>;
+  updateUser(fields: { friendly_name?: string | null; avatar_url?: string | null; attributes?: unknown; new?: boolean }): Promise<User>;
   removeReaction(reaction: Id): Promise<{}>;
   close(): void;
 }

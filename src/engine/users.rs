@@ -106,6 +106,13 @@ impl Engine {
         let hub = self.shared().hub_at(&identity, at);
         let committed = {
             let mut p = hub.profile_mut();
+            // Decided under the profile's lock, where the op is applied: on a
+            // cluster every node applies user updates in the log's order, so
+            // of two made at once through two nodes, every node refuses the
+            // same one.
+            if u.new && p.updated_at.is_some() {
+                return Err(Error::conflict(format!("user {identity} already exists")));
+            }
             if let Some(n) = u.friendly_name {
                 p.friendly_name = n;
             }

@@ -277,4 +277,9 @@ pub struct UpdateUser {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
+    /// Make the profile, refusing (`conflict`) when an earlier `user.update`
+    /// made it already, as a "create user" API refuses a user that exists;
+    /// false by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub new: bool,
 }

@@ -16,7 +16,9 @@ use super::ONE_AT_A_TIME;
 /// and every node lists the pair in that one conversation. Then a node whose
 /// view is stale (stopped while another node binds a pair) is asked to bind
 /// it elsewhere: refused too, since the rule is decided in the log's order.
-/// Last, users made through one node's face, read through the others'.
+/// Last, users made through one node's face, read through the others', and
+/// one user made through the three at once: one is made, decided in the
+/// log's order too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_twilio_face_reads_on_one_node_what_another_wrote() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -145,6 +147,31 @@ async fn the_twilio_face_reads_on_one_node_what_another_wrote() {
             "{again}"
         );
     }
+    // One user made through the three faces at once, each naming it its own
+    // way: one is made, the others refused, and every node shows the one.
+    for round in 0..5 {
+        let make = |n: usize| {
+            let form = format!("Identity=racer{round}&FriendlyName=from{n}");
+            twilio(&nodes[n], Method::POST, "/Users", form)
+        };
+        let (x, y, z) = tokio::join!(make(0), make(1), make(2));
+        let answers = [x, y, z];
+        let won: Vec<usize> = (0..3).filter(|&i| answers[i].0 == 201).collect();
+        assert_eq!(won.len(), 1, "round {round}: {answers:?}");
+        for (status, body) in answers.iter().filter(|a| a.0 != 201) {
+            assert_eq!(
+                (*status, body["code"].as_u64()),
+                (409, Some(50201)),
+                "{body}"
+            );
+        }
+        for on in &nodes {
+            let path = format!("/Users/racer{round}");
+            let (status, got) = twilio(on, Method::GET, &path, String::new()).await;
+            assert_eq!(status, 200, "{got}");
+            assert_eq!(got["friendly_name"], format!("from{}", won[0]), "{got}");
+        }
+    }
     // Made through a while b is stopped, behind 1,000 messages, and asked of
     // b meanwhile: b answers once it has applied what the log held when
     // asked, the new user too, not from what it had applied so far.
@@ -173,10 +200,11 @@ async fn the_twilio_face_reads_on_one_node_what_another_wrote() {
         (200, &serde_json::json!("late")),
         "{got}"
     );
-    // Every node lists the twelve, `late`, and alice (known by her session).
+    // Every node lists the twelve, the five racers, `late`, and alice (known
+    // by her session).
     for on in &nodes {
         let (status, page) = twilio(on, Method::GET, "/Users?PageSize=100", String::new()).await;
         assert_eq!(status, 200, "{page}");
-        assert_eq!(page["users"].as_array().map(Vec::len), Some(14), "{page}");
+        assert_eq!(page["users"].as_array().map(Vec::len), Some(19), "{page}");
     }
 }

@@ -422,7 +422,8 @@ fn bad_data_dirs_are_refused_and_left_alone() {
 
 /// A user's first-seen time (the Twilio face's `date_created`) is when it was
 /// first made a participant or connected, also after a restart, whose clock
-/// reads later; and a user who has left every conversation is still known.
+/// reads later; and a user who has left every conversation is still known,
+/// and whether `user.update` made a profile.
 #[tokio::test]
 async fn a_restart_keeps_every_user_and_when_each_was_first_known() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -467,6 +468,11 @@ async fn a_restart_keeps_every_user_and_when_each_was_first_known() {
     let alice = e.user("alice").expect("alice");
     assert_eq!(alice.user.friendly_name.as_deref(), Some("Alice"));
     assert_eq!(alice.updated_at, start + 120_000);
+    // Her profile was made before: making it again is refused.
+    let alice = e.connect("alice").await.expect("alice");
+    let again = json!({"op": "user.update", "friendly_name": "A", "new": true});
+    assert_eq!(alice.fails(again).await, colloquy::ErrorCode::Conflict);
+    drop(alice);
     e.shutdown();
 }
 

@@ -81,6 +81,39 @@ async fn user_update_sets_the_profile() {
     );
 }
 
+/// `new: true` makes the profile only once: a second is refused and changes
+/// nothing, a plain update still works, and a user known only by a session
+/// or a membership has no profile yet.
+#[tokio::test]
+async fn a_new_profile_is_made_once() {
+    let e = engine();
+    let alice = e.connect("alice").await.unwrap();
+    alice
+        .ok(json!({"op": "conversation.create", "participants": ["bob"]}))
+        .await;
+    let made = alice
+        .ok(json!({"op": "user.update", "friendly_name": "Alice", "new": true}))
+        .await;
+    assert_eq!(made["friendly_name"], "Alice");
+    let again = json!({"op": "user.update", "friendly_name": "Other", "new": true});
+    assert_eq!(alice.fails(again).await, colloquy::ErrorCode::Conflict);
+    let p = alice
+        .ok(json!({"op": "presence.get", "identities": ["alice"]}))
+        .await;
+    assert_eq!(p["items"][0]["friendly_name"], "Alice");
+    let u = alice
+        .ok(json!({"op": "user.update", "friendly_name": "Al"}))
+        .await;
+    assert_eq!(u["friendly_name"], "Al");
+    let bob = e.connect("bob").await.unwrap();
+    let made = bob.ok(json!({"op": "user.update", "new": true})).await;
+    assert_eq!(made["identity"], "bob");
+    assert_eq!(
+        bob.fails(json!({"op": "user.update", "new": true})).await,
+        colloquy::ErrorCode::Conflict
+    );
+}
+
 /// Sessions of one user opened at once, and closed at once (tabs restored
 /// together, a browser quitting), still make one change each way.
 #[tokio::test]

@@ -37,19 +37,27 @@ fn check_role(p: &Params) -> TwResult<()> {
 }
 
 /// Applies `FriendlyName` and `Attributes` as the user, which also makes the
-/// user known to the engine.
-async fn update_profile(ctx: &Ctx, identity: Identity, p: &Params) -> TwResult<KnownUser> {
+/// user known to the engine. `new`: only if no profile was made before (the
+/// engine decides it where the update lands in the log, so that of two
+/// creates at once through two cluster nodes one is refused).
+async fn update_profile(
+    ctx: &Ctx,
+    identity: Identity,
+    p: &Params,
+    new: bool,
+) -> TwResult<KnownUser> {
     check_role(p)?;
     let update = UpdateUser {
         friendly_name: p.get("FriendlyName").map(|n| Some(n.to_string())),
         attributes: p.attributes(code::BAD_REQUEST)?,
+        new,
         ..UpdateUser::default()
     };
     let name = identity.to_string();
     ctx.act(
         Caller::User(identity),
         Request::UserUpdate(update),
-        code::BAD_REQUEST,
+        code::USER_EXISTS,
     )
     .await?;
     ctx.engine
@@ -81,7 +89,7 @@ pub(crate) async fn create(ctx: &Ctx, p: &Params) -> TwResult<HttpResponse> {
             format!("User {identity} already exists"),
         ));
     }
-    let u = update_profile(ctx, identity, p).await?;
+    let u = update_profile(ctx, identity, p, true).await?;
     Ok(HttpResponse::Created().json(shapes::user(ctx, &u)))
 }
 
@@ -91,7 +99,7 @@ pub(crate) async fn fetch(ctx: &Ctx, key: &str) -> TwResult<HttpResponse> {
 
 pub(crate) async fn update(ctx: &Ctx, key: &str, p: &Params) -> TwResult<HttpResponse> {
     let known = find(ctx, key).await?;
-    let u = update_profile(ctx, known.user.identity, p).await?;
+    let u = update_profile(ctx, known.user.identity, p, false).await?;
     Ok(HttpResponse::Ok().json(shapes::user(ctx, &u)))
 }
 

@@ -219,6 +219,7 @@ impl Ask<'_> {
                 self.maybe(&mut put, "friendly_name", |a| a.name());
                 self.maybe(&mut put, "avatar_url", |a| a.pick(&["https://x/a.png", ""]));
                 self.maybe(&mut put, "attributes", |a| a.json_value());
+                self.maybe(&mut put, "new", |a| Value::Bool(a.rng.bool()));
             }
             "ping" | "message.shout" => {}
             // Every other op names just its conversation.
