@@ -16,6 +16,7 @@ mod key_files;
 mod one_conversation;
 mod presence;
 mod reads;
+mod resends;
 mod snapshots;
 mod start;
 mod tls;
