@@ -23,6 +23,11 @@
 //! others take later snapshots and trim the log behind them. The
 //! compare-and-set is why such a node, once it runs again, cannot make its
 //! older snapshot the latest: its write fails, and it deletes what it put.
+//! And before a node takes a snapshot it claims it, moving a second key
+//! forward to its entry by compare-and-set: should two nodes ever both think
+//! a snapshot is theirs (a test hook forces it), one claims it and the other
+//! writes nothing, since both would write one object name, and the one
+//! whose naming failed would delete the other's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +47,8 @@ const NAMED: &str = "after-";
 /// The KV bucket, and its one key: the entry of the latest snapshot.
 const POINTER: &str = "COLLOQUY_SNAPSHOT";
 const LATEST: &str = "latest";
+/// The key beside it naming the latest snapshot a node has claimed to take.
+const CLAIMED: &str = "claimed";
 /// How long deleting the replaced snapshots may take before it is left to
 /// the next snapshot.
 const SWEEP_WITHIN: Duration = Duration::from_secs(10);
@@ -104,6 +111,22 @@ impl Chain {
     fn holds(&self, position: u64) -> bool {
         self.0.iter().any(|l| l.0 == position)
     }
+}
+
+/// Whether a compare-and-set failed because the key had moved since its
+/// revision was read. Recent servers (the 2.15 the tests run) say so with
+/// error 10164 ("wrong last sequence", without the sequence), which
+/// async-nats 0.51 knows only as 10071: without this, a lost race reads as a
+/// failed write.
+fn moved(e: &kv::UpdateError) -> bool {
+    use std::error::Error as _;
+    let code = (e.source())
+        .and_then(|s| s.downcast_ref::<jetstream::context::PublishError>())
+        .and_then(|p| p.source())
+        .and_then(|s| s.downcast_ref::<jetstream::Error>())
+        .map(jetstream::Error::error_code);
+    e.kind() == kv::UpdateErrorKind::WrongLastRevision
+        || code == Some(jetstream::ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT)
 }
 
 fn object_name(position: u64) -> String {
@@ -216,6 +239,11 @@ impl Shelf {
         Ok(objects_gone || key_gone)
     }
 
+    /// The test hook's [`SnapshotHold::take_every`].
+    pub fn takes_every(&self) -> bool {
+        self.hold.takes_every()
+    }
+
     /// The bytes of the snapshot after `position`.
     async fn read(&self, position: u64) -> Result<Vec<u8>, String> {
         let mut object = self
@@ -249,6 +277,38 @@ impl Shelf {
             }
             Some(e) => Ok((None, e.revision)),
             None => Ok((None, 0)),
+        }
+    }
+
+    /// Claims the snapshot after `position` for this node: moves the claim
+    /// key forward to it by compare-and-set. False when another node has
+    /// claimed it, or a later one.
+    async fn claim(&self, position: u64) -> Result<bool, String> {
+        loop {
+            let entry = self
+                .latest
+                .entry(CLAIMED)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (claimed, revision) = match entry {
+                Some(e) if e.operation == kv::Operation::Put => {
+                    let text = std::str::from_utf8(&e.value).unwrap_or_default();
+                    (text.parse::<u64>().unwrap_or_default(), e.revision)
+                }
+                Some(e) => (0, e.revision),
+                None => (0, 0),
+            };
+            if claimed >= position {
+                return Ok(false);
+            }
+            let update = (self.latest)
+                .update(CLAIMED, position.to_string().into(), revision)
+                .await;
+            match update {
+                Ok(_) => return Ok(true),
+                Err(e) if moved(&e) => {}
+                Err(e) => return Err(e.to_string()),
+            }
         }
     }
 
@@ -289,7 +349,7 @@ impl Shelf {
                 .await;
             match named {
                 Ok(_) => break chain,
-                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                Err(e) if moved(&e) => {
                     (before, revision) = self.latest().await?;
                     let later = before.as_ref().and_then(Chain::latest);
                     // A delta is on the snapshot named when it was read, and
@@ -419,13 +479,20 @@ struct Taken {
 pub(super) async fn take(engine: &Engine, shelf: Shelf, stream: Stream, position: u64, at: u64) {
     let looked = async {
         let remade = shelf.remake_missing().await?;
+        if !shelf.claim(position).await? {
+            return Ok(None);
+        }
         let (chain, revision) = shelf.latest().await?;
         // A chain whose objects are gone is no base: the key is moved over
         // its revision to a whole snapshot.
-        Ok::<_, String>((chain.filter(|_| !remade), revision))
+        Ok::<_, String>(Some((chain.filter(|_| !remade), revision)))
     };
     let (chain, revision) = match tokio::time::timeout(LATEST_WITHIN, looked).await {
-        Ok(Ok(latest)) => latest,
+        Ok(Ok(Some(latest))) => latest,
+        Ok(Ok(None)) => {
+            shelf.hold.declined();
+            return ::log::warn!("no snapshot after log entry {position}: another node claimed it");
+        }
         Ok(Err(e)) => return ::log::warn!("no snapshot after log entry {position}: {e}"),
         Err(_) => {
             return ::log::warn!(
@@ -469,6 +536,8 @@ struct Held {
     on: bool,
     reached: u64,
     ended: u64,
+    every: bool,
+    declined: u64,
 }
 
 impl SnapshotHold {
@@ -487,6 +556,31 @@ impl SnapshotHold {
         let _ = self.0.subscribe().wait_for(|h| h.ended >= n).await;
     }
 
+    /// Has this node take every snapshot due, whichever node appended its
+    /// entry: with two such nodes, two nodes take each one.
+    pub fn take_every(&self, on: bool) {
+        self.0.send_modify(|h| h.every = on);
+    }
+
+    /// How many snapshots this node has not taken because another node had
+    /// claimed them.
+    pub fn declined_count(&self) -> u64 {
+        self.0.borrow().declined
+    }
+
+    /// How many snapshots this node has taken to their end, kept or not.
+    pub fn ended_count(&self) -> u64 {
+        self.0.borrow().ended
+    }
+
+    pub(super) fn takes_every(&self) -> bool {
+        self.0.borrow().every
+    }
+
+    fn declined(&self) {
+        self.0.send_modify(|h| h.declined += 1);
+    }
+
     async fn pass(&self) {
         self.0.send_modify(|h| h.reached += 1);
         let _ = self.0.subscribe().wait_for(|h| !h.on).await;
@@ -500,6 +594,28 @@ impl SnapshotHold {
 #[cfg(test)]
 mod tests {
     use super::Chain;
+    use async_nats::jetstream::{context::PublishError, context::PublishErrorKind, kv};
+
+    /// A write over a revision the key has moved past, as the server answers it.
+    fn refused(err_code: u64) -> kv::UpdateError {
+        let json =
+            format!(r#"{{"code":400,"err_code":{err_code},"description":"wrong last sequence"}}"#);
+        let api: async_nats::jetstream::Error = serde_json::from_str(&json).expect("an API error");
+        let kind = match err_code {
+            10071 => PublishErrorKind::WrongLastSequence,
+            _ => PublishErrorKind::Other,
+        };
+        PublishError::with_source(kind, api).into()
+    }
+
+    #[test]
+    fn a_key_moved_meanwhile_is_told_from_a_failed_write() {
+        assert!(super::moved(&refused(10071)));
+        assert!(super::moved(&refused(10164)), "as 2.15 answers it");
+        assert!(!super::moved(&refused(10077)));
+        let timed_out = kv::UpdateError::new(kv::UpdateErrorKind::TimedOut);
+        assert!(!super::moved(&timed_out));
+    }
 
     #[test]
     fn the_key_reads_back_as_written_and_as_colloquy_wrote_it_before_deltas() {

@@ -113,6 +113,72 @@ async fn a_node_held_up_at_a_snapshot_never_replaces_a_later_one() {
     }
 }
 
+/// A forced double owner of every snapshot: nodes a and b each take every
+/// snapshot due (a test hook), whichever node appended its entry. Of each,
+/// one node claims it and takes it, the other declines it and writes
+/// nothing; a node joining afterwards starts from the chain they named and
+/// holds what they hold. (Without the claim both wrote one object name, and
+/// the node whose naming failed deleted the object the other had named.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_taking_every_snapshot_take_each_once() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let nats = Nats::start();
+    const EVERY: u64 = 10;
+    let (a, a_cluster) = join(&nats, "a", EVERY);
+    let (b, b_cluster) = join(&nats, "b", EVERY);
+    let holds = [a_cluster.snapshot_hold(), b_cluster.snapshot_hold()];
+    for hold in holds {
+        hold.take_every(true);
+    }
+    let js = nats.jetstream().await;
+    let mut log = js.get_stream("COLLOQUY").await.expect("the log");
+    let created = ask(
+        &a,
+        json!({"op": "conversation.create", "participants": ["ann"]}),
+    )
+    .await;
+    let cid = created["id"].as_str().expect("an id").to_string();
+    let (mut sent, mut past) = (0, 0);
+    for round in 0..4 {
+        let engine = if round % 2 == 0 { &a } else { &b };
+        past = send_until_named_past(engine, &js, &mut log, &cid, &mut sent, past).await;
+    }
+
+    // Each snapshot due was taken by one node and declined by the other.
+    let due = log.info().await.expect("its state").state.last_sequence / EVERY;
+    let counts = || {
+        let taken: u64 = holds.iter().map(|h| h.ended_count()).sum();
+        let declined: u64 = holds.iter().map(|h| h.declined_count()).sum();
+        (taken, declined)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while counts() != (due, due) {
+        assert!(
+            Instant::now() < deadline,
+            "{:?} taken and declined of {due}",
+            counts()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(snapshot_chain(&js).await[0] >= past);
+
+    // A node starting now reads the chain (the log is trimmed behind it).
+    let (c, c_cluster) = join(&nats, "c", EVERY);
+    let count = json!({"op": "message.count", "conversation": cid});
+    let counts = [
+        ask(&a, count.clone()).await,
+        ask(&b, count.clone()).await,
+        ask(&c, count).await,
+    ];
+    assert_eq!(counts[0]["count"].as_u64(), Some(sent));
+    assert_eq!(counts[0], counts[1]);
+    assert_eq!(counts[0], counts[2]);
+    for (engine, cluster) in [(a, a_cluster), (b, b_cluster), (c, c_cluster)] {
+        cluster.leave();
+        engine.shutdown();
+    }
+}
+
 /// The snapshot buckets deleted under a running cluster (by hand here): the
 /// node due to take the next snapshot makes them again and takes it whole,
 /// so a node started afterwards still finds what the trimmed log no longer
