@@ -97,20 +97,7 @@ async fn a_node_held_up_at_a_snapshot_never_replaces_a_later_one() {
 
     // A node starting now starts from the latest snapshot and the log after
     // it, and holds what the others hold.
-    let (c, c_cluster) = join("c");
-    let count = json!({"op": "message.count", "conversation": cid});
-    let counts = [
-        ask(&a, count.clone()).await,
-        ask(&b, count.clone()).await,
-        ask(&c, count).await,
-    ];
-    assert_eq!(counts[0]["count"].as_u64(), Some(n));
-    assert_eq!(counts[0], counts[1]);
-    assert_eq!(counts[0], counts[2]);
-    for (engine, cluster) in [(a, a_cluster), (b, b_cluster), (c, c_cluster)] {
-        cluster.leave();
-        engine.shutdown();
-    }
+    a_third_node_holds_the_same(&nats, EVERY, [(a, a_cluster), (b, b_cluster)], &cid, n).await;
 }
 
 /// A forced double owner of every snapshot: nodes a and b each take every
@@ -163,17 +150,31 @@ async fn two_nodes_taking_every_snapshot_take_each_once() {
     assert!(snapshot_chain(&js).await[0] >= past);
 
     // A node starting now reads the chain (the log is trimmed behind it).
-    let (c, c_cluster) = join(&nats, "c", EVERY);
+    let nodes = [(a, a_cluster), (b, b_cluster)];
+    a_third_node_holds_the_same(&nats, EVERY, nodes, &cid, sent).await;
+}
+
+/// Node c joins now, from the snapshots and the log after them: it and the
+/// two `nodes` count `sent` messages in `cid`. Then all three leave.
+async fn a_third_node_holds_the_same(
+    nats: &Nats,
+    every: u64,
+    nodes: [(colloquy::Engine, Cluster); 2],
+    cid: &str,
+    sent: u64,
+) {
+    let [a, b] = nodes;
+    let c = join(nats, "c", every);
     let count = json!({"op": "message.count", "conversation": cid});
     let counts = [
-        ask(&a, count.clone()).await,
-        ask(&b, count.clone()).await,
-        ask(&c, count).await,
+        ask(&a.0, count.clone()).await,
+        ask(&b.0, count.clone()).await,
+        ask(&c.0, count).await,
     ];
     assert_eq!(counts[0]["count"].as_u64(), Some(sent));
     assert_eq!(counts[0], counts[1]);
     assert_eq!(counts[0], counts[2]);
-    for (engine, cluster) in [(a, a_cluster), (b, b_cluster), (c, c_cluster)] {
+    for (engine, cluster) in [a, b, c] {
         cluster.leave();
         engine.shutdown();
     }
