@@ -432,7 +432,7 @@ impl Applier {
         // Anything else runs after every entry before it.
         self.progress.reached(seq - 1).await;
         let ours = self.apply_all(ops).await;
-        if (ours || self.snapshots.shelf.takes_every()) && snapshot_here {
+        if snapshot_here && (ours || self.snapshots.shelf.takes_every()) {
             // Between this entry and the next: the reader waits to learn the
             // latest chain and to ask each conversation for its records,
             // which it answers before the ops of the next entries.
