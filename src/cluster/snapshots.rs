@@ -114,10 +114,11 @@ impl Chain {
 }
 
 /// Whether a compare-and-set failed because the key had moved since its
-/// revision was read. Recent servers (the 2.15 the tests run) say so with
-/// error 10164 ("wrong last sequence", without the sequence), which
-/// async-nats 0.51 knows only as 10071: without this, a lost race reads as a
-/// failed write.
+/// revision was read. A replicated bucket (ours have 3 replicas) says so
+/// with error 10164 (`JSStreamWrongLastSequenceConstantErr`), which
+/// async-nats 0.51 knows only as 10071, as the Go and Python clients did
+/// until nats-io/nats.go#2097 and nats-io/nats.py#782: without this, a lost
+/// race reads as a failed write.
 fn moved(e: &kv::UpdateError) -> bool {
     use std::error::Error as _;
     let code = (e.source())
