@@ -165,6 +165,28 @@ impl Nats {
         self.servers[i] = None;
     }
 
+    /// Copies server `i`'s storage aside (kill it first), to be put back
+    /// with [`Nats::put_storage_back`]: a backup.
+    pub fn copy_storage(&self, i: usize) {
+        let (store, copy) = self.storage(i);
+        let _ = std::fs::remove_dir_all(&copy);
+        copy_dir(&store, &copy);
+    }
+
+    /// Puts server `i`'s storage back as [`Nats::copy_storage`] copied it
+    /// (kill it first): a backup restored.
+    pub fn put_storage_back(&self, i: usize) {
+        let (store, copy) = self.storage(i);
+        std::fs::remove_dir_all(&store).expect("the storage is removed");
+        copy_dir(&copy, &store);
+    }
+
+    /// Server `i`'s storage, and where a copy of it goes.
+    fn storage(&self, i: usize) -> (PathBuf, PathBuf) {
+        let store = self.dir.join(format!("n{i}"));
+        (store, self.dir.join(format!("n{i}-copy")))
+    }
+
     /// Each live server's answer to the monitoring endpoint `path`
     /// (`/connz`, `/jsz`), by the server's number.
     async fn monitored(&self, path: &str) -> Vec<(usize, serde_json::Value)> {
@@ -204,6 +226,20 @@ impl Drop for Nats {
     fn drop(&mut self) {
         self.servers.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Copies the directory `from` (files and directories only) to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("a directory is made");
+    for entry in std::fs::read_dir(from).expect("the directory is read") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("its type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("a file is copied");
+        }
     }
 }
 

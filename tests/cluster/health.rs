@@ -174,3 +174,72 @@ async fn a_node_stops_when_its_log_is_made_again() {
         .await
         .expect("made on the new log");
 }
+
+/// The NATS server's storage put back from a copy taken earlier (a backup
+/// restored): the log is the same log, made at the same time, but it ends
+/// before what the nodes applied, and what was acknowledged since is lost.
+/// Each node stops with exit 1, rather than skip the entries appended next
+/// up to where it was (its own among them) and apply the ones after on a
+/// state they were not appended on; a node started afterwards holds the log
+/// as it is. Node b finds the log shorter than what it applied; node a,
+/// stopped meanwhile, finds it grown again past that, with other entries in
+/// the places of those it applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_stop_when_their_log_goes_back() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut nats = Nats::single(&[]);
+    let mut a = node(&nats, "a");
+    let mut b = node(&nats, "b");
+    let alice = connect(&a, "alice").await;
+    let bob = connect(&b, "bob").await;
+    let mut bobs = bob.subscribe();
+    let create =
+        json!({"op": "conversation.create", "unique_name": "back", "participants": ["bob"]});
+    let made = alice.request_json(create).await.expect("made");
+    let id = made["id"].as_str().expect("an id").to_string();
+    send(&alice, "back", "kept").await;
+
+    // A backup, taken while the server is down.
+    nats.kill(0);
+    nats.copy_storage(0);
+    nats.restart(0);
+    let mut lost = Vec::new();
+    for body in ["lost 1", "lost 2", "lost 3"] {
+        lost.push(send(&alice, "back", body).await);
+    }
+    let seen = messages(&mut bobs, &id, 4).await;
+    let seen: Vec<String> = seen.into_iter().skip(1).map(|(_, id)| id).collect();
+    assert_eq!(seen, lost, "bob saw them, acknowledged");
+
+    // Restored, while node a is stopped.
+    signal("-STOP", a.proc.0.id());
+    nats.kill(0);
+    nats.put_storage_back(0);
+    nats.restart(0);
+    let within = Duration::from_secs(15);
+    let code = exit_code_within(&mut b.proc.0, within, "node b went on").await;
+    assert_eq!(code, Some(1), "node b stops with exit 1");
+
+    // A node started now joins the log as it is: what it held, and not
+    // what was lost. Its sends take the places of the lost ones and more.
+    let c = node(&nats, "c");
+    let bob = connect(&c, "bob").await;
+    let listed = bob
+        .request_json(json!({"op": "message.list", "conversation": "back"}))
+        .await
+        .expect("listed");
+    let bodies: Vec<&str> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["kept"]);
+    for body in ["after 1", "after 2", "after 3", "after 4"] {
+        send(&bob, "back", body).await;
+    }
+    signal("-CONT", a.proc.0.id());
+    let code = exit_code_within(&mut a.proc.0, within, "node a went on").await;
+    assert_eq!(code, Some(1), "node a stops with exit 1");
+    send(&bob, "back", "still").await;
+}

@@ -11,6 +11,16 @@
 //! leader, any server holding it answers with what it has, which can be
 //! fewer entries than a node has applied.
 //!
+//! A log can also go back: its NATS servers' storage put back from an older
+//! copy (a backup restored, a disk image rolled back). It is the same log,
+//! made at the same time, but it ends before entries this node applied, or
+//! holds other entries in their places. The node would skip the entries up
+//! to the last place it applied (its own appends among them, so their
+//! askers would wait in vain) and apply the ones after on a state they were
+//! not appended on; so it stops. The last entry it read is asked for, from
+//! the stream's leader: gone, with nothing after it, or stored at another
+//! time, it is not this node's history.
+//!
 //! A log that is missing is waited for (the node takes no writes meanwhile,
 //! and its `/healthz` says why): whether it is gone for good is not a node's
 //! to say.
@@ -22,10 +32,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream::Stream};
+use async_nats::jetstream::{self, stream::RawMessageErrorKind, stream::Stream};
 use tokio::sync::watch;
 
-use crate::cluster::STREAM;
+use super::{Progress, Read};
+use crate::cluster::{STREAM, SUBJECT};
 use crate::engine::Engine;
 
 /// How often the stream is looked at, and how long an answer may take.
@@ -43,18 +54,25 @@ pub(super) struct Watch {
 }
 
 impl Watch {
-    /// Looks at the stream every [`EVERY`] until the log is found gone (then
-    /// fails `engine`, saying how far this node had applied: `applied`) or
-    /// the node stops.
-    pub(super) async fn run(self, stream: Stream, applied: watch::Receiver<u64>, engine: Engine) {
+    /// Looks at the stream every [`EVERY`], and at once when the client
+    /// connects again (a log goes back only while its servers are down),
+    /// until the log is found gone or gone back (then fails `engine`) or the
+    /// node stops.
+    pub(super) async fn run(
+        self,
+        stream: Stream,
+        progress: Arc<Progress>,
+        mut connections: watch::Receiver<u64>,
+        engine: Engine,
+    ) {
         let mut every = tokio::time::interval(EVERY);
         loop {
             tokio::select! {
                 _ = every.tick() => {}
+                Ok(()) = connections.changed() => {}
                 () = self.gone.closed() => return,
             }
-            let applied = *applied.borrow();
-            if let Some(why) = self.look(&stream, applied).await {
+            if let Some(why) = self.look(&stream, &progress).await {
                 engine.fail(why);
                 self.gone.send_replace(true);
                 return;
@@ -63,7 +81,7 @@ impl Watch {
     }
 
     /// Why the stream is not the log this node joined, if it is not.
-    async fn look(&self, stream: &Stream, applied: u64) -> Option<String> {
+    async fn look(&self, stream: &Stream, progress: &Progress) -> Option<String> {
         let info = match tokio::time::timeout(WITHIN, stream.get_info()).await {
             Ok(Ok(info)) => info,
             Ok(Err(e)) if not_found(&e) => {
@@ -82,13 +100,51 @@ impl Watch {
         };
         self.missing.store(false, Ordering::Relaxed);
         if info.created.unix_timestamp_nanos() == self.made {
-            return None;
+            let read = progress.read()?;
+            return went_back(stream, read, info.state.last_sequence)
+                .await
+                .map(|how| {
+                    format!(
+                        "copy of the cluster's state is ahead of the log: {how}. The log went \
+                         back (its NATS servers' storage put back from an older copy?), and what \
+                         was acknowledged after its end is lost: restart this node to join the \
+                         log as it is"
+                    )
+                });
         }
+        let applied = progress.applied();
         Some(format!(
             "copy of the cluster's state is of a log that is gone: the stream {STREAM} was made \
              again (deleted, or its NATS servers lost their storage), and this node had applied \
              {applied} entries of the old one: restart it to join the new log"
         ))
+    }
+}
+
+/// How the log is not the history this node read, up to `read`, if it is
+/// not: `last` is the stream's last entry, as its info said.
+///
+/// The entry is asked of the stream's leader (a raw get; direct gets are
+/// answered by any server, from a copy that may be behind), which holds
+/// every entry any node has read. No answer, while a leader is elected,
+/// says nothing; an entry trimmed behind a snapshot, with entries after it,
+/// is not this check's business (the reader stops on that).
+async fn went_back(stream: &Stream, read: Read, last: u64) -> Option<String> {
+    let asked = stream.get_first_raw_message_by_subject(SUBJECT, read.seq);
+    let Read { seq, published } = read;
+    match tokio::time::timeout(WITHIN, asked).await {
+        Ok(Ok(m)) if m.sequence == seq => {
+            let stored = super::reader::millis(m.time.unix_timestamp_nanos());
+            (stored != published).then(|| {
+                format!("the log's entry {seq}, which this node applied, is another entry now")
+            })
+        }
+        // The leader says nothing is there from `seq` on, and the stream's
+        // info agrees (an info can come from a server's own copy).
+        Ok(Err(e)) if e.kind() == RawMessageErrorKind::NoMessageFound && last < seq => Some(
+            format!("the log ends at entry {last}, and this node applied entries up to {seq}"),
+        ),
+        _ => None,
     }
 }
 

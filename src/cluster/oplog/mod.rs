@@ -120,6 +120,7 @@ impl Log {
             progress: Arc::new(Progress {
                 ahead: Mutex::default(),
                 applied: applied_tx,
+                read: Mutex::default(),
             }),
             snapshots,
             version: version.clone(),
@@ -133,8 +134,14 @@ impl Log {
             gone: gone_tx,
         };
         let failed = applier.engine.clone();
-        let applied_now = applier.progress.applied.subscribe();
-        tokio::spawn(watch.run(stream.clone(), applied_now, failed.clone()));
+        let progress = applier.progress.clone();
+        let watched = watch.run(
+            stream.clone(),
+            progress,
+            connections.clone(),
+            failed.clone(),
+        );
+        tokio::spawn(watched);
         tokio::spawn(applier.run(stream.clone(), connections.clone()));
         let caught_up = applied.wait_for(|&seq| seq >= last);
         tokio::select! {
@@ -313,6 +320,17 @@ struct Applier {
 struct Progress {
     ahead: Mutex<Ahead>,
     applied: watch::Sender<u64>,
+    /// The last entry read, by which the log is checked for having gone
+    /// back (`gone.rs`); none yet after a start from a snapshot.
+    read: Mutex<Option<Read>>,
+}
+
+/// An entry read from the log: its place, and when the stream stored it,
+/// which tells it from another entry at that place in another history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Read {
+    seq: u64,
+    published: u64,
 }
 
 impl Progress {
@@ -323,6 +341,14 @@ impl Progress {
 
     fn applied(&self) -> u64 {
         *self.applied.borrow()
+    }
+
+    fn read(&self) -> Option<Read> {
+        *self.read.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_read(&self, read: Read) {
+        *self.read.lock().unwrap_or_else(|p| p.into_inner()) = Some(read);
     }
 
     /// An op of entry `seq`, started ahead, was applied.
@@ -416,6 +442,7 @@ impl Applier {
             }
         };
         self.started = seq;
+        self.progress.set_read(Read { seq, published });
         // Before any of its ops runs: what they change is marked changed at
         // this entry (or a later one), for the next delta snapshot.
         self.engine.shared().enter_log_position(seq);

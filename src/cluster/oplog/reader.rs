@@ -55,7 +55,7 @@ fn delivered(message: jetstream::Message) -> Option<Entry> {
 }
 
 /// The stream's timestamp in ms: the same whichever way the entry was read.
-fn millis(nanos: i128) -> u64 {
+pub(super) fn millis(nanos: i128) -> u64 {
     u64::try_from(nanos / 1_000_000).unwrap_or(0)
 }
 
