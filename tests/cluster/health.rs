@@ -191,6 +191,7 @@ async fn nodes_stop_when_their_log_goes_back() {
     let mut a = node(&nats, "a");
     let mut b = node(&nats, "b");
     let alice = connect(&a, "alice").await;
+    let mut alices = alice.subscribe();
     let bob = connect(&b, "bob").await;
     let mut bobs = bob.subscribe();
     let create =
@@ -241,5 +242,14 @@ async fn nodes_stop_when_their_log_goes_back() {
     signal("-CONT", a.proc.0.id());
     let code = exit_code_within(&mut a.proc.0, within, "node a went on").await;
     assert_eq!(code, Some(1), "node a stops with exit 1");
+    // Before it stopped, it applied nothing of the log's new history: alice,
+    // on it, was sent none of the messages after the restore.
+    let mut sent_to_alice = Vec::new();
+    while let Some(e) = alices.next_within(Duration::from_millis(100)).await {
+        if let EventKind::MessageAdded(m) = &e.kind {
+            sent_to_alice.push(m.body.clone().unwrap_or_default());
+        }
+    }
+    assert_eq!(sent_to_alice, ["kept", "lost 1", "lost 2", "lost 3"]);
     send(&bob, "back", "still").await;
 }

@@ -19,7 +19,7 @@
 //! askers would wait in vain) and apply the ones after on a state they were
 //! not appended on; so it stops. The last entry it read is asked for, from
 //! the stream's leader: gone, with nothing after it, or stored at another
-//! time, it is not this node's history.
+//! time, twice in a row, it is not this node's history.
 //!
 //! A log that is missing is waited for (the node takes no writes meanwhile,
 //! and its `/healthz` says why): whether it is gone for good is not a node's
@@ -66,22 +66,37 @@ impl Watch {
         engine: Engine,
     ) {
         let mut every = tokio::time::interval(EVERY);
+        // A log that went back is believed on the second look at the same
+        // entry: a stream leader just elected may not have stored yet all
+        // that was agreed before, and an entry missing for a moment is no
+        // reason to stop a node.
+        let mut doubted = None;
         loop {
             tokio::select! {
                 _ = every.tick() => {}
                 Ok(()) = connections.changed() => {}
                 () = self.gone.closed() => return,
             }
-            if let Some(why) = self.look(&stream, &progress).await {
-                engine.fail(why);
-                self.gone.send_replace(true);
-                return;
-            }
+            let why = match self.look(&stream, &progress).await {
+                None => {
+                    doubted = None;
+                    continue;
+                }
+                Some(Finding::WentBack(read, why)) if doubted != Some(read) => {
+                    doubted = Some(read);
+                    ::log::warn!("{why}; looking again");
+                    continue;
+                }
+                Some(Finding::Gone(why) | Finding::WentBack(_, why)) => why,
+            };
+            engine.fail(why);
+            self.gone.send_replace(true);
+            return;
         }
     }
 
-    /// Why the stream is not the log this node joined, if it is not.
-    async fn look(&self, stream: &Stream, progress: &Progress) -> Option<String> {
+    /// How the stream is not the log this node joined, if it is not.
+    async fn look(&self, stream: &Stream, progress: &Progress) -> Option<Finding> {
         let info = match tokio::time::timeout(WITHIN, stream.get_info()).await {
             Ok(Ok(info)) => info,
             Ok(Err(e)) if not_found(&e) => {
@@ -101,24 +116,32 @@ impl Watch {
         self.missing.store(false, Ordering::Relaxed);
         if info.created.unix_timestamp_nanos() == self.made {
             let read = progress.read()?;
-            return went_back(stream, read, info.state.last_sequence)
-                .await
-                .map(|how| {
-                    format!(
-                        "copy of the cluster's state is ahead of the log: {how}. The log went \
-                         back (its NATS servers' storage put back from an older copy?), and what \
-                         was acknowledged after its end is lost: restart this node to join the \
-                         log as it is"
-                    )
-                });
+            let how = went_back(stream, read, info.state.last_sequence).await?;
+            return Some(Finding::WentBack(
+                read,
+                format!(
+                    "copy of the cluster's state is ahead of the log: {how}. The log went back \
+                     (its NATS servers' storage put back from an older copy?), and what was \
+                     acknowledged after its end is lost: restart this node to join the log as \
+                     it is"
+                ),
+            ));
         }
         let applied = progress.applied();
-        Some(format!(
+        Some(Finding::Gone(format!(
             "copy of the cluster's state is of a log that is gone: the stream {STREAM} was made \
              again (deleted, or its NATS servers lost their storage), and this node had applied \
              {applied} entries of the old one: restart it to join the new log"
-        ))
+        )))
     }
+}
+
+/// What a look at the stream found wrong, saying why.
+enum Finding {
+    /// The log was made again.
+    Gone(String),
+    /// The log went back behind `Read`, the last entry this node read.
+    WentBack(Read, String),
 }
 
 /// How the log is not the history this node read, up to `read`, if it is

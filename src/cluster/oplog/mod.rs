@@ -126,6 +126,7 @@ impl Log {
             version: version.clone(),
             version_text: version.to_string(),
             older_seen: false,
+            rechecked: false,
             gone,
         };
         let watch = gone::Watch {
@@ -312,6 +313,9 @@ struct Applier {
     version: semver::Version,
     version_text: String,
     older_seen: bool,
+    /// Whether the entry last read has been read again, as it was, since
+    /// the reader was last opened (`reader.rs`).
+    rechecked: bool,
     /// Set once the log this node joined is gone (`gone.rs`).
     gone: watch::Receiver<bool>,
 }
@@ -391,10 +395,23 @@ impl Applier {
             payload,
         } = entry;
         let started = self.started;
-        // A reopened reader can repeat an entry: each is applied once.
+        // A reopened reader can repeat an entry: each is applied once. The
+        // entry last read comes again first: the log must hold it as it was.
         if seq <= started {
+            let read = self.progress.read();
+            if read.is_some_and(|r| r.seq == seq && r.published != published) {
+                self.engine.fail(format!(
+                    "copy of the cluster's state is ahead of the log: the log's entry {seq}, \
+                     which this node applied, is another entry now. The log went back (its NATS \
+                     servers' storage put back from an older copy?) and took new entries since: \
+                     restart this node to join the log as it is"
+                ));
+                return Flow::Stop;
+            }
+            self.rechecked |= read.is_some_and(|r| r.seq == seq);
             return Flow::Go;
         }
+        self.rechecked = true;
         if seq > started + 1 {
             // The entries between were trimmed behind a snapshot while this
             // node was away: applying on would leave it unlike the others.

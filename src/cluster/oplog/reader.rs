@@ -132,8 +132,9 @@ impl Applier {
     /// one opens, and reads entries by direct gets meanwhile. `None` when
     /// the node stops.
     async fn reopen(&mut self, stream: &Stream) -> Option<consumer::pull::Ordered> {
+        self.rechecked = false;
         loop {
-            let opening = tokio::time::timeout(OPEN_WITHIN, open(stream.clone(), self.started));
+            let opening = tokio::time::timeout(OPEN_WITHIN, open(stream.clone(), self.from()));
             let why = match self.reading_directly_until(stream, opening).await? {
                 Ok(Ok(opened)) => return Some(opened),
                 Ok(Err(e)) => e,
@@ -170,20 +171,23 @@ impl Applier {
 
     /// Applies up to [`DIRECT_AT_ONCE`] entries after the last one started,
     /// fetched one by one by direct gets, stopping at one that is not there
-    /// (yet) or a get that fails. A reader opened later skips what was read
-    /// here.
+    /// (yet) or a get that fails; as a reader opened then would, it first
+    /// reads again the entry last read. A reader opened later skips what was
+    /// read here.
     async fn read_direct(&mut self, stream: &Stream) -> Flow {
         for _ in 0..DIRECT_AT_ONCE {
-            let seq = self.started + 1;
-            let got = tokio::time::timeout(DIRECT_WITHIN, stream.direct_get(seq)).await;
-            let Ok(Ok(m)) = got else {
+            let seq = if self.rechecked {
+                self.started + 1
+            } else {
+                self.from()
+            };
+            // The first entry from `seq` on, as a reader would deliver it.
+            let get = stream.direct_get_next_for_subject(SUBJECT, Some(seq));
+            let Ok(Ok(m)) = tokio::time::timeout(DIRECT_WITHIN, get).await else {
                 return Flow::Go;
             };
-            if m.sequence != seq {
-                return Flow::Go;
-            }
             let entry = Entry {
-                seq,
+                seq: m.sequence,
                 published: millis(m.time.unix_timestamp_nanos()),
                 headers: Some(m.headers),
                 payload: m.payload,
@@ -193,6 +197,16 @@ impl Applier {
             }
         }
         Flow::Go
+    }
+
+    /// Where a reader opened now starts: at the entry last read, which must
+    /// come again as it was (the log did not go back: `gone.rs`), or after
+    /// the last entry started where none was read (a start from a snapshot).
+    fn from(&self) -> u64 {
+        match self.progress.read() {
+            Some(read) if read.seq == self.started => read.seq,
+            _ => self.started + 1,
+        }
     }
 
     /// Whether the stream holds entries past `applied`: this node appended
@@ -209,16 +223,11 @@ impl Applier {
     }
 }
 
-/// A reader from the entry after `started`.
-async fn open(
-    stream: Stream,
-    started: u64,
-) -> std::result::Result<consumer::pull::Ordered, String> {
-    let deliver_policy = match started {
-        0 => consumer::DeliverPolicy::All,
-        n => consumer::DeliverPolicy::ByStartSequence {
-            start_sequence: n + 1,
-        },
+/// A reader from entry `from`.
+async fn open(stream: Stream, from: u64) -> std::result::Result<consumer::pull::Ordered, String> {
+    let deliver_policy = match from {
+        0 | 1 => consumer::DeliverPolicy::All,
+        n => consumer::DeliverPolicy::ByStartSequence { start_sequence: n },
     };
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {

@@ -17,6 +17,8 @@
 //!
 //! `COLLOQUY_WALK_SEEDS=N` walks N seeds per test instead of the few CI runs;
 //! `COLLOQUY_WALK_SEED=S` walks seed S alone, as a failure names it;
+//! `COLLOQUY_WALK_FROM=F` moves every test's seeds F on (seeds no run has
+//! walked);
 //! `COLLOQUY_WALK_LONGER=K` walks K times as many steps; and
 //! `COLLOQUY_WALK_TRAIL=N` prints the last N steps of a failure (30).
 
@@ -489,11 +491,13 @@ pub fn small_limits() -> Config {
     config
 }
 
-/// The seeds a test walks: `base..base + count`, or the one the environment names.
+/// The seeds a test walks: `base..base + count`, or the one the environment
+/// names; `COLLOQUY_WALK_FROM` adds to `base`, for seeds no run walked yet.
 pub fn seeds(base: u64, count: u64) -> Vec<u64> {
     if let Some(seed) = env("COLLOQUY_WALK_SEED") {
         return vec![seed];
     }
     let count = env("COLLOQUY_WALK_SEEDS").unwrap_or(count);
+    let base = base + env("COLLOQUY_WALK_FROM").unwrap_or(0);
     (base..base + count).collect()
 }
