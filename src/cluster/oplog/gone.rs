@@ -82,12 +82,13 @@ impl Watch {
                     doubted = None;
                     continue;
                 }
-                Some(Finding::WentBack(read, why)) if doubted != Some(read) => {
+                Some(Finding::WentBack(read, how)) if doubted != Some(read) => {
                     doubted = Some(read);
-                    ::log::warn!("{why}; looking again");
+                    ::log::warn!("the log may have gone back ({how}); looking again");
                     continue;
                 }
-                Some(Finding::Gone(why) | Finding::WentBack(_, why)) => why,
+                Some(Finding::WentBack(_, how)) => ahead_of_the_log(&how),
+                Some(Finding::Gone(why)) => why,
             };
             engine.fail(why);
             self.gone.send_replace(true);
@@ -117,15 +118,7 @@ impl Watch {
         if info.created.unix_timestamp_nanos() == self.made {
             let read = progress.read()?;
             let how = went_back(stream, read, info.state.last_sequence).await?;
-            return Some(Finding::WentBack(
-                read,
-                format!(
-                    "copy of the cluster's state is ahead of the log: {how}. The log went back \
-                     (its NATS servers' storage put back from an older copy?), and what was \
-                     acknowledged after its end is lost: restart this node to join the log as \
-                     it is"
-                ),
-            ));
+            return Some(Finding::WentBack(read, how));
         }
         let applied = progress.applied();
         Some(Finding::Gone(format!(
@@ -136,12 +129,27 @@ impl Watch {
     }
 }
 
-/// What a look at the stream found wrong, saying why.
+/// What a look at the stream found wrong.
 enum Finding {
-    /// The log was made again.
+    /// The log was made again, and why the node stops.
     Gone(String),
-    /// The log went back behind `Read`, the last entry this node read.
+    /// The log went back behind `Read`, the last entry this node read, and
+    /// how that shows.
     WentBack(Read, String),
+}
+
+/// What shows a log went back and took new entries since.
+pub(super) fn another_entry(seq: u64) -> String {
+    format!("the log's entry {seq}, which this node applied, is another entry now")
+}
+
+/// Why a node whose log went back stops; `how` says what it found.
+pub(super) fn ahead_of_the_log(how: &str) -> String {
+    format!(
+        "copy of the cluster's state is ahead of the log: {how}. The log went back (its NATS \
+         servers' storage put back from an older copy?), and what was acknowledged after the \
+         place it went back to is lost: restart this node to join the log as it is"
+    )
 }
 
 /// How the log is not the history this node read, up to `read`, if it is
@@ -158,9 +166,7 @@ async fn went_back(stream: &Stream, read: Read, last: u64) -> Option<String> {
     match tokio::time::timeout(WITHIN, asked).await {
         Ok(Ok(m)) if m.sequence == seq => {
             let stored = super::reader::millis(m.time.unix_timestamp_nanos());
-            (stored != published).then(|| {
-                format!("the log's entry {seq}, which this node applied, is another entry now")
-            })
+            (stored != published).then(|| another_entry(seq))
         }
         // The leader says nothing is there from `seq` on, and the stream's
         // info agrees (an info can come from a server's own copy).

@@ -400,12 +400,8 @@ impl Applier {
         if seq <= started {
             let read = self.progress.read();
             if read.is_some_and(|r| r.seq == seq && r.published != published) {
-                self.engine.fail(format!(
-                    "copy of the cluster's state is ahead of the log: the log's entry {seq}, \
-                     which this node applied, is another entry now. The log went back (its NATS \
-                     servers' storage put back from an older copy?) and took new entries since: \
-                     restart this node to join the log as it is"
-                ));
+                self.engine
+                    .fail(gone::ahead_of_the_log(&gone::another_entry(seq)));
                 return Flow::Stop;
             }
             self.rechecked |= read.is_some_and(|r| r.seq == seq);
