@@ -7,7 +7,9 @@
 //! Past small limits, each node has a server and the tabs are WebSockets
 //! to them. The first node lives through every seed; the other two join for one
 //! seed each, from a snapshot and the log after it, and must read what the
-//! first, which applied it all as it came, reads.
+//! first, which applied it all as it came, reads. Halfway through each seed
+//! a NATS server is killed, and a quarter later started again on its
+//! storage: the walk goes on through the failover.
 
 use colloquy::cluster::{Cluster, ClusterConfig};
 use colloquy::server::ServerConfig;
@@ -50,7 +52,7 @@ fn serve(node: &Engine) -> TestServer {
 /// `sockets`, each node has a server and the tabs are WebSockets to them.
 async fn walk_seeds(base: u64, count: u64, mut config: Config, sockets: bool) {
     let _one = ONE_AT_A_TIME.lock().await;
-    let nats = Nats::start();
+    let mut nats = Nats::start();
     // The nodes share one clock, which the walks move.
     let (clock, hand) = Clock::manual(START_MS);
     config.clock = clock;
@@ -71,7 +73,14 @@ async fn walk_seeds(base: u64, count: u64, mut config: Config, sockets: bool) {
             _ => Walk::over(seed, config.clone(), nodes, clock).await,
         };
         walk.side_by_side();
-        walk.steps(200).await;
+        walk.steps(100).await;
+        // One NATS server dies and comes back on its storage: the nodes
+        // connected to it fail over, readers reopen, appends are retried.
+        let dying = (seed % 3) as usize;
+        nats.kill(dying);
+        walk.steps(50).await;
+        nats.restart(dying);
+        walk.steps(50).await;
         walk.agree().await;
         walk.nodes_agree().await;
         walked.add(&walk);
