@@ -263,19 +263,24 @@ impl Shelf {
     /// The latest chain (none before the first snapshot), and the key's
     /// revision, for a compare-and-set (0: never written).
     async fn latest(&self) -> Result<(Option<Chain>, u64), String> {
-        match self.latest.entry(LATEST).await.map_err(|e| e.to_string())? {
-            Some(e) if e.operation == kv::Operation::Put => {
-                let chain = std::str::from_utf8(&e.value)
-                    .ok()
-                    .and_then(Chain::parse)
-                    .ok_or_else(|| {
-                        format!(
-                            "the snapshot key holds {:?}, not a chain of log entries",
-                            e.value
-                        )
-                    })?;
-                Ok((Some(chain), e.revision))
-            }
+        let (value, revision) = self.key(LATEST).await?;
+        let Some(value) = value else {
+            return Ok((None, revision));
+        };
+        let chain = std::str::from_utf8(&value)
+            .ok()
+            .and_then(Chain::parse)
+            .ok_or_else(|| {
+                format!("the snapshot key holds {value:?}, not a chain of log entries")
+            })?;
+        Ok((Some(chain), revision))
+    }
+
+    /// The value of `key` in the snapshot bucket (none when it was never
+    /// put, or deleted), and the revision a compare-and-set over it names.
+    async fn key(&self, key: &str) -> Result<(Option<bytes::Bytes>, u64), String> {
+        match self.latest.entry(key).await.map_err(|e| e.to_string())? {
+            Some(e) if e.operation == kv::Operation::Put => Ok((Some(e.value), e.revision)),
             Some(e) => Ok((None, e.revision)),
             None => Ok((None, 0)),
         }
@@ -286,19 +291,10 @@ impl Shelf {
     /// claimed it, or a later one.
     async fn claim(&self, position: u64) -> Result<bool, String> {
         loop {
-            let entry = self
-                .latest
-                .entry(CLAIMED)
-                .await
-                .map_err(|e| e.to_string())?;
-            let (claimed, revision) = match entry {
-                Some(e) if e.operation == kv::Operation::Put => {
-                    let text = std::str::from_utf8(&e.value).unwrap_or_default();
-                    (text.parse::<u64>().unwrap_or_default(), e.revision)
-                }
-                Some(e) => (0, e.revision),
-                None => (0, 0),
-            };
+            let (value, revision) = self.key(CLAIMED).await?;
+            let claimed = value
+                .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok())
+                .unwrap_or_default();
             if claimed >= position {
                 return Ok(false);
             }
