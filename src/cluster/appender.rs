@@ -25,6 +25,12 @@ use crate::error::{Error, Result};
 /// and its callers get `internal` (the op may still be applied: a resend with
 /// the same `client_id` then answers it).
 pub(super) const APPLY_WITHIN: Duration = Duration::from_secs(15);
+/// How long an append waits for its ack before it is sent again (the
+/// stream keeps it once). JetStream drops what is published while the
+/// log's stream has no leader (an election), and an ack comes back in a
+/// millisecond or two here, so waiting the client's 5 s added up to 5 s to
+/// the first acknowledgement after an election.
+const ACK_WITHIN: Duration = Duration::from_secs(2);
 /// Appends on their way at once, per node.
 const APPENDS_IN_FLIGHT: usize = 2;
 /// An entry's size at most: well under NATS's default 1 MiB message limit.
@@ -259,12 +265,16 @@ impl Appender {
             let (err, pause) = match published {
                 // The client reconnecting means the server it published to is
                 // gone, and its ack with it: retry at once rather than after
-                // the ack's 5 s timeout (the stream keeps the entry once).
-                Ok(ack) => match unless_reconnected(ack.into_future(), &mut connections).await {
-                    Some(Ok(ack)) => return Ok(ack.sequence),
-                    Some(Err(e)) => (e.to_string(), true),
-                    None => ("the client reconnected".to_string(), false),
-                },
+                // ACK_WITHIN (the stream keeps the entry once).
+                Ok(ack) => {
+                    let ack = tokio::time::timeout(ACK_WITHIN, ack.into_future());
+                    match unless_reconnected(ack, &mut connections).await {
+                        Some(Ok(Ok(ack))) => return Ok(ack.sequence),
+                        Some(Ok(Err(e))) => (e.to_string(), true),
+                        Some(Err(_)) => (format!("no ack within {ACK_WITHIN:?}"), false),
+                        None => ("the client reconnected".to_string(), false),
+                    }
+                }
                 // Checked before (`run`): only a server with a smaller limit
                 // than the one that was asked gets here, and retrying would
                 // meet it again.

@@ -125,6 +125,11 @@ fn refusal(error: &async_nats::ConnectError) -> Option<String> {
     }
 }
 
+/// How often the client pings a server that has said nothing: every node's
+/// presence heartbeat reaches it every 2 s, so on a live cluster a ping is
+/// rarely sent.
+const PING_EVERY: Duration = Duration::from_secs(2);
+
 /// The client's options: name, credentials, TLS, and the events that count
 /// its connections.
 fn options(
@@ -136,6 +141,13 @@ fn options(
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("colloquy {}", config.node_id))
         .connection_timeout(Duration::from_secs(2))
+        // A server that stalls (a stopped process, a paused machine, a
+        // network dropping packets without a reset) keeps its connection
+        // open; the client leaves it on the third ping in a row that goes
+        // unanswered, 3 × this after the server's last word. At the default
+        // 60 s, a node's appends failed for three minutes while the other
+        // servers served.
+        .ping_interval(PING_EVERY)
         .event_callback(move |event| {
             if let async_nats::Event::Connected = event {
                 reconnected.send_modify(|n| *n += 1);

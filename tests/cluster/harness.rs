@@ -1,6 +1,7 @@
 //! What the cluster tests share: a NATS cluster, colloquy nodes on it, and
 //! clients that wait for events.
 
+use std::future::Future;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -163,6 +164,62 @@ impl Nats {
 
     pub fn kill(&mut self, i: usize) {
         self.servers[i] = None;
+    }
+
+    /// Server `i`'s process id, for [`signal`].
+    pub fn pid(&self, i: usize) -> u32 {
+        self.servers[i].as_ref().expect("server running").0.id()
+    }
+
+    /// Makes server `i` the leader of the log's stream (asking the leader
+    /// to step down in its favour), and waits until every server says so.
+    pub async fn lead_the_log(&self, i: usize) {
+        let client = async_nats::connect(self.urls.clone())
+            .await
+            .expect("the test reaches NATS");
+        let name = format!("n{i}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self
+            .log_leaders(None)
+            .await
+            .iter()
+            .any(|l| l.as_deref() != Some(&*name))
+        {
+            assert!(Instant::now() < deadline, "{name} never led the log");
+            let ask = serde_json::json!({"placement": {"preferred": name}}).to_string();
+            let _ = client
+                .request("$JS.API.STREAM.LEADER.STEPDOWN.COLLOQUY", ask.into())
+                .await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Which server (`n0` …) each live server but `skip` (one stopped,
+    /// whose monitor would not answer) takes for the leader of the log's
+    /// stream.
+    pub async fn log_leaders(&self, skip: Option<usize>) -> Vec<Option<String>> {
+        let mut leaders = Vec::new();
+        for i in (0..self.servers.len()).filter(|&i| Some(i) != skip) {
+            if self.servers[i].is_some() {
+                leaders.push(self.log_leader_seen_by(i).await);
+            }
+        }
+        leaders
+    }
+
+    /// Which server server `i` takes for the leader of the log's stream,
+    /// from its own monitoring endpoint: its own view, however stale.
+    pub fn log_leader_seen_by(&self, i: usize) -> impl Future<Output = Option<String>> {
+        let rest = Rest::new(&format!("http://127.0.0.1:{}", self.monitor[i]));
+        async move {
+            let jsz = rest.get("/jsz?accounts=true&streams=true").await;
+            let jsz = jsz.expect("the monitor answers").body;
+            let accounts = jsz["account_details"].as_array().into_iter().flatten();
+            accounts
+                .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+                .find(|s| s["name"] == "COLLOQUY")
+                .and_then(|s| s["cluster"]["leader"].as_str().map(String::from))
+        }
     }
 
     /// Copies server `i`'s storage aside (kill it first), to be put back

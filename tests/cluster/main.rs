@@ -18,6 +18,7 @@ mod presence;
 mod reads;
 mod resends;
 mod snapshots;
+mod stalls;
 mod start;
 mod tls;
 mod twilio;
