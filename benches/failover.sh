@@ -8,9 +8,13 @@
 #           metadata (it may hold the nodes' readers and connections);
 #   stream: the log's stream leader (JetStream elects another first);
 #   meta:   JetStream's metadata leader (a round where it also leads the
-#           stream says so).
+#           stream says so);
+#   stall:  the log's stream leader stopped (SIGSTOP) rather than killed: a
+#           server that stops answering without closing its connections,
+#           as a paused VM or a network dropping packets does; let go
+#           (SIGCONT) only once the load has ended.
 # The longest delivery latency is the outage the worst-off client saw.
-#   bash benches/failover.sh [other|stream|meta] [rounds]
+#   bash benches/failover.sh [other|stream|meta|stall] [rounds]
 # BIN=path/to/colloquy measures another build with the same load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,13 +59,17 @@ for round in $(seq "$rounds"); do
       if [ "$v" != "$stream" ] && [ "$v" != "$meta" ]; then victim=$v; break; fi
     done
   fi
-  (sleep 4; kill -9 "${pids[$victim]}") &
+  how=-9
+  if [ "$what" = stall ]; then how=-STOP; fi
+  (sleep 4; kill "$how" "${pids[$victim]}") &
   out=$($LG --reader tungstenite --url "$(IFS=,; echo "${urls[*]}")" \
     rooms --rooms 200 --members 5 --rate 1 --seconds 12 --payload 100)
   { wait $!; } 2>/dev/null  # (and quiet: bash reports the server it killed)
+  if [ "$what" = stall ]; then kill -CONT "${pids[$victim]}"; fi
   reopened=$(cat "$work"/[abc].err | grep -c "reopening it" || true)
-  echo "round $round: killed n$victim (stream leader n$stream, metadata leader n$meta):" \
+  left=$(cat "$work"/[abc].err | grep -c "NATS: disconnected" || true)
+  echo "round $round: $how n$victim (stream leader n$stream, metadata leader n$meta):" \
     "$(echo "$out" | grep -o 'lost [0-9]*'), $(echo "$out" | grep latency | tr -s ' ' | sed 's/^ //')," \
-    "readers reopened after a stall: $reopened"
+    "readers reopened after a stall: $reopened, nodes that left a server: $left"
   stop
 done
