@@ -456,6 +456,16 @@ pub async fn send(client: &Client, conversation: &str, body: &str) -> String {
     }
 }
 
+/// `n` sends from `client`, one after another, with the bodies `{label}0`
+/// …; answers their ids.
+pub async fn sends(client: &Client, conversation: &str, label: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        ids.push(send(client, conversation, &format!("{label}{i}")).await);
+    }
+    ids
+}
+
 /// Sends a signal (`-STOP`, `-CONT`) to a child process.
 pub fn signal(sig: &str, pid: u32) {
     let ok = Command::new("kill").args([sig, &pid.to_string()]).status();

@@ -77,17 +77,12 @@ async fn every_node_sees_the_same_conversation() {
 
     // Six sessions on three nodes send 200 messages each, all at once.
     let mut streams: Vec<EventStream> = clients.iter().map(Client::subscribe).collect();
-    let sends = clients.iter().enumerate().map(|(i, c)| {
-        let cid = cid.clone();
-        async move {
-            let mut ids = Vec::new();
-            for n in 0..200 {
-                ids.push(send(c, &cid, &format!("{i}-{n}")).await);
-            }
-            ids
-        }
-    });
-    let acked: Vec<String> = futures_util::future::join_all(sends)
+    let labels: Vec<String> = (0..clients.len()).map(|i| format!("{i}-")).collect();
+    let senders = clients
+        .iter()
+        .zip(&labels)
+        .map(|(c, label)| sends(c, &cid, label, 200));
+    let acked: Vec<String> = futures_util::future::join_all(senders)
         .await
         .into_iter()
         .flatten()

@@ -34,9 +34,7 @@ async fn a_stalled_log_leader_loses_nothing_and_doubles_nothing() {
     let mut seen: Vec<_> = [&alice, &bob, &carol].map(Client::subscribe).into();
     let mut acked = Vec::new();
     for who in [&alice, &bob, &carol] {
-        for n in 0..5 {
-            acked.push(send(who, &cid, &format!("before {n}")).await);
-        }
+        acked.extend(sends(who, &cid, "before ", 5).await);
     }
 
     // The server node a is connected to leads the log, and stalls.
@@ -73,16 +71,7 @@ async fn a_stalled_log_leader_loses_nothing_and_doubles_nothing() {
     let first_view = tokio::spawn(nats.log_leader_seen_by(stalled));
     tokio::time::sleep(Duration::from_millis(100)).await;
     signal("-CONT", nats.pid(stalled));
-    let senders = [&alice, &bob, &carol].map(|who| {
-        let cid = cid.clone();
-        async move {
-            let mut ids = Vec::new();
-            for n in 0..15 {
-                ids.push(send(who, &cid, &format!("after {n}")).await);
-            }
-            ids
-        }
-    });
+    let senders = [&alice, &bob, &carol].map(|who| sends(who, &cid, "after ", 15));
     acked.extend(join_all(senders).await.into_iter().flatten());
     // Illustration only: whether its monitor answered before it stepped down.
     let first_view = first_view.await.expect("asked");
