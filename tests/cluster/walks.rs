@@ -9,14 +9,15 @@
 //! seed each, from a snapshot and the log after it, and must read what the
 //! first, which applied it all as it came, reads. Halfway through each seed
 //! a NATS server is killed, and a quarter later started again on its
-//! storage: the walk goes on through the failover.
+//! storage, or (every other seed) stopped and let go: the walk goes on
+//! through the failover.
 
 use colloquy::cluster::{Cluster, ClusterConfig};
 use colloquy::server::ServerConfig;
 use colloquy::testing::TestServer;
 use colloquy::{Clock, Config, Engine};
 
-use super::harness::Nats;
+use super::harness::{signal, Nats};
 use super::walk::{seeds, small_limits, Walk, Walked, START_MS};
 use super::ONE_AT_A_TIME;
 
@@ -74,12 +75,23 @@ async fn walk_seeds(base: u64, count: u64, mut config: Config, sockets: bool) {
         };
         walk.side_by_side();
         walk.steps(100).await;
-        // One NATS server dies and comes back on its storage: the nodes
-        // connected to it fail over, readers reopen, appends are retried.
-        let dying = (seed % 3) as usize;
-        nats.kill(dying);
+        // One NATS server dies and comes back on its storage, or (every
+        // other seed) stalls and is let go: the nodes connected to it fail
+        // over, readers reopen, appends are retried, and a stalled leader of
+        // the log comes back to find another elected.
+        let troubled = (seed % 3) as usize;
+        let stalls = seed % 2 == 1;
+        if stalls {
+            signal("-STOP", nats.pid(troubled));
+        } else {
+            nats.kill(troubled);
+        }
         walk.steps(50).await;
-        nats.restart(dying);
+        if stalls {
+            signal("-CONT", nats.pid(troubled));
+        } else {
+            nats.restart(troubled);
+        }
         walk.steps(50).await;
         walk.agree().await;
         walk.nodes_agree().await;
